@@ -1,0 +1,242 @@
+import { createInterface } from "node:readline";
+import { Command, Option } from "commander";
+import { Engine, type RunSummary } from "./engine.js";
+import { AgentError, EXIT, exitCodeFor } from "./errors.js";
+import { mayDecide } from "./graph/gates.js";
+import { WORKFLOWS } from "./graph/workflows/index.js";
+import { planOffline } from "./planner/offline.js";
+import { isClarify, isPlan, type PlanResult } from "./planner/plan.js";
+import { renderEvent, renderGate, renderPlan, renderSummary, renderTranscript } from "./render.js";
+
+const defaultUser = (): string => process.env.HONUA_AGENT_USER ?? process.env.USER ?? "unknown";
+
+/** DESIGN.md's `--json` shape for run/approve/reject/resume. */
+const summaryJson = (s: RunSummary) => ({
+  run: s.run,
+  workflow: s.workflow,
+  deployment: s.deployment,
+  status: s.status,
+  pending: s.pending ? { step: s.pending.step, kind: s.pending.kind, interrupt: s.pending.interrupt, planHash: s.pending.planHash } : null,
+});
+
+const exitFor = (s: RunSummary): number =>
+  s.status === "done" ? EXIT.done : s.status === "waiting" ? EXIT.waiting : EXIT.failed;
+
+const exitForPlan = (r: PlanResult): number =>
+  isPlan(r) ? EXIT.done : isClarify(r) ? (r.unknownDeployment ? EXIT.badInput : EXIT.clarify) : EXIT.badInput;
+
+function say(json: boolean, human: string, value: unknown): void {
+  process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+}
+
+async function withEngine(json: boolean, fn: (engine: Engine) => Promise<number>): Promise<never> {
+  let engine: Engine | undefined;
+  let code: number;
+  try {
+    engine = await Engine.open({
+      onEvent: (e) => {
+        const line = renderEvent(e);
+        if (line && !json) process.stderr.write(`${line}\n`);
+      },
+    });
+    code = await fn(engine);
+  } catch (e) {
+    code = exitCodeFor(e);
+    const message = e instanceof Error ? e.message : String(e);
+    if (json) process.stdout.write(`${JSON.stringify({ error: message, code: e instanceof AgentError ? e.code : "internal" })}\n`);
+    process.stderr.write(`honua-agent: ${message}\n`);
+  } finally {
+    await engine?.close();
+  }
+  process.exit(code);
+}
+
+function showSummary(s: RunSummary, json: boolean): number {
+  say(json, [renderSummary(s), s.pending ? renderGate(s.pending) : "", s.pending ? `decide: honua-agent approve ${s.run} | honua-agent reject ${s.run}` : ""].filter(Boolean).join("\n"), summaryJson(s));
+  return exitFor(s);
+}
+
+async function runRequest(engine: Engine, request: string, user: string, json: boolean): Promise<number> {
+  const planned = planOffline(request, engine.config.config);
+  if (!isPlan(planned)) {
+    say(json, isClarify(planned) ? planned.clarify : `Refused: ${planned.refuse}`, planned);
+    return exitForPlan(planned);
+  }
+  if (!json) process.stderr.write(`${renderPlan(planned, WORKFLOWS[planned.workflow])}\n`);
+  return showSummary(await engine.start(planned, user, request), json);
+}
+
+/** The terminal conversation: requests in, plans and progress out, approvals asked inline. */
+async function chat(engine: Engine, user: string): Promise<number> {
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
+  const lines = rl[Symbol.asyncIterator]();
+  const ask = async (prompt: string): Promise<string | null> => {
+    process.stdout.write(prompt);
+    const r = await lines.next();
+    return r.done ? null : String(r.value).trim();
+  };
+  const cfg = engine.config.config;
+  process.stdout.write(
+    `honua-agent — deployments: ${Object.entries(cfg.deployments).map(([n, d]) => `${n}${d.aliases.length ? ` (${d.aliases.join(", ")})` : ""} [${d.provider}]`).join(", ")}\n` +
+      `config: ${engine.config.source} · you are ${user} · answers are rule-based (no model configured)\n` +
+      `Try: "add redis caching to prod". Commands: runs, transcript RUN, quit.\n`,
+  );
+  for (;;) {
+    const line = await ask("honua> ");
+    if (line === null || line === "quit" || line === "exit") break;
+    if (!line) continue;
+    try {
+      if (line === "runs") {
+        for (const r of await engine.runs()) process.stdout.write(`${r.run}  ${r.workflow}  ${r.deployment}  ${r.status}  ${r.requestedBy}  ${r.startedAt}\n`);
+        continue;
+      }
+      const t = /^transcript\s+(\S+)$/.exec(line);
+      if (t) {
+        process.stdout.write(`${renderTranscript(await engine.transcript(t[1]!))}\n`);
+        continue;
+      }
+      const planned = planOffline(line, engine.config.config);
+      if (!isPlan(planned)) {
+        process.stdout.write(`${isClarify(planned) ? planned.clarify : `I can't do that: ${planned.refuse}`}\n`);
+        continue;
+      }
+      process.stdout.write(`${renderPlan(planned, WORKFLOWS[planned.workflow])}\n`);
+      let s = await engine.start(planned, user, line);
+      while (s.pending) {
+        process.stdout.write(`${renderGate(s.pending)}\n`);
+        const answer = (await ask("approve / reject / later? ")) ?? "later";
+        if (!/^(a|approve|y|yes|r|reject|n|no)$/i.test(answer)) {
+          process.stdout.write(`Left waiting. Decide later: honua-agent approve ${s.run} (or reject)\n`);
+          break;
+        }
+        const decision = /^(a|approve|y|yes)$/i.test(answer) ? "approve" : "reject";
+        let by = user;
+        const policy = mayDecide(cfg, s.deployment, { kind: s.pending.kind, requestedBy: user }, user, decision);
+        if (!policy.ok) {
+          process.stdout.write(`${policy.reason}\n`);
+          by = (await ask(`${decision} as (approver name, empty to leave it waiting): `)) ?? "";
+          if (!by) break;
+        }
+        try {
+          s = await engine.decide(s.run, by, decision, { planHash: s.pending.planHash });
+        } catch (e) {
+          process.stdout.write(`${e instanceof Error ? e.message : String(e)}\n`);
+          s = await engine.summary(s.run);
+        }
+      }
+      process.stdout.write(`${renderSummary(s)}\n`);
+      if (s.status === "done") {
+        const tr = await engine.transcript(s.run);
+        const report = tr.steps.findLast((x) => x.name === "GeneratePerformanceReport")?.output as { markdown?: string } | undefined;
+        if (report?.markdown) process.stdout.write(`${report.markdown}\n`);
+      }
+    } catch (e) {
+      process.stdout.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    }
+  }
+  rl.close();
+  return EXIT.done;
+}
+
+const program = new Command("honua-agent")
+  .description("Gated, checkpointed, in-place modifications to running Honua deployments")
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.badInput));
+
+const asOpt = () => new Option("--as <user>", "identity on the command line").default(defaultUser(), "$USER");
+
+program
+  .command("chat", { isDefault: true })
+  .description("the conversation in the terminal; approvals asked inline (default when Slack is not configured)")
+  .addOption(asOpt())
+  .action(async (o: { as: string }) => {
+    if (process.env.SLACK_BOT_TOKEN && process.argv.length <= 2) {
+      process.stderr.write("honua-agent: SLACK_BOT_TOKEN is set, but the Slack front is not part of this version; running the terminal chat\n");
+    }
+    await withEngine(false, (e) => chat(e, o.as));
+  });
+
+program
+  .command("plan <request>")
+  .description("request -> typed plan, no side effects")
+  .option("--json", "print JSON")
+  .action(async (request: string, o: { json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => {
+      const r = planOffline(request, e.config.config);
+      say(!!o.json, isPlan(r) ? renderPlan(r, WORKFLOWS[r.workflow]) : isClarify(r) ? r.clarify : `Refused: ${r.refuse}`, r);
+      return exitForPlan(r);
+    });
+  });
+
+program
+  .command("run <request>")
+  .description("plan and start; runs to the first gate or the end")
+  .addOption(asOpt())
+  .option("--json", "print JSON")
+  .action(async (request: string, o: { as: string; json?: boolean }) => {
+    await withEngine(!!o.json, (e) => runRequest(e, request, o.as, !!o.json));
+  });
+
+for (const decision of ["approve", "reject"] as const) {
+  program
+    .command(`${decision} <run>`)
+    .description(`${decision} the gate the run is waiting at`)
+    .addOption(asOpt())
+    .option("--comment <text>", "recorded with the decision")
+    .option("--plan-hash <hash>", "the plan hash you were shown; refused if the gate changed since")
+    .option("--json", "print JSON")
+    .action(async (run: string, o: { as: string; comment?: string; planHash?: string; json?: boolean }) => {
+      await withEngine(!!o.json, async (e) => showSummary(await e.decide(run, o.as, decision, { comment: o.comment, planHash: o.planHash }), !!o.json));
+    });
+}
+
+program
+  .command("resume <run>")
+  .description("continue a run after a crash or restart, from its last checkpoint")
+  .option("--json", "print JSON")
+  .action(async (run: string, o: { json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => showSummary(await e.resume(run), !!o.json));
+  });
+
+program
+  .command("status <run>")
+  .description("where a run stands")
+  .option("--json", "print JSON")
+  .action(async (run: string, o: { json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => showSummary(await e.summary(run), !!o.json));
+  });
+
+program
+  .command("runs")
+  .description("all runs, newest first")
+  .option("--json", "print JSON")
+  .action(async (o: { json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => {
+      const runs = await e.runs();
+      say(!!o.json, runs.map((r) => `${r.run}  ${r.workflow}  ${r.deployment}  ${r.status}  ${r.requestedBy}  ${r.startedAt}`).join("\n") || "no runs", runs);
+      return EXIT.done;
+    });
+  });
+
+program
+  .command("transcript <run>")
+  .description("the checkpointed transcript of a run")
+  .option("--json", "print JSON")
+  .option("--markdown", "print Markdown (default)")
+  .action(async (run: string, o: { json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => {
+      const t = await e.transcript(run);
+      say(!!o.json, renderTranscript(t), t);
+      return EXIT.done;
+    });
+  });
+
+program
+  .command("serve")
+  .description("Slack front (not in this version)")
+  .action(() => {
+    process.stderr.write("honua-agent: the Slack front (serve) is not part of this version; use `honua-agent chat` or the commands\n");
+    process.exit(EXIT.badInput);
+  });
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,21 @@
+/** Coded errors, thrown deep and translated once at the edge (exit code, Slack message). */
+export type ErrorCode = "bad-input" | "conflict" | "not-found" | "forbidden" | "stale" | "failed" | "unavailable";
+
+export class AgentError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = "AgentError";
+  }
+}
+
+/** Exit codes from DESIGN.md: 0 done, 2 bad input, 3 waiting, 4 failed/rolled back, 5 clarify. */
+export const EXIT = { done: 0, badInput: 2, waiting: 3, failed: 4, clarify: 5 } as const;
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof AgentError) return err.code === "failed" || err.code === "unavailable" ? EXIT.failed : EXIT.badInput;
+  return EXIT.failed;
+}

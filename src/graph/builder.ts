@@ -1,0 +1,342 @@
+import { END, START, StateGraph, interrupt, type BaseCheckpointSaver } from "@langchain/langgraph";
+import { z } from "zod";
+import { expandApprovers, type AgentConfig } from "../config.js";
+import { AgentError } from "../errors.js";
+import type { AgentStore, StoredDecision } from "../store/store.js";
+import { snapshot } from "../tools/metrics/observe.js";
+import type { DeploymentAdapters } from "../tools/types.js";
+import type { EventSink } from "./events.js";
+import { autoApproves, mayDecide, planHash } from "./gates.js";
+import {
+  GatePayload,
+  GateResume,
+  RunState,
+  type DecisionKind,
+  type Next,
+  type PendingGate,
+  type RunStateUpdate,
+  type RunStateValue,
+  type StepRecord,
+} from "./state.js";
+import { RunView, defineStep, type RollbackResult, type Step, type StepContext, type WorkflowDef } from "./step.js";
+
+export interface GraphDeps {
+  config: AgentConfig;
+  store: AgentStore;
+  checkpointer: BaseCheckpointSaver;
+  adaptersFor(deployment: string): DeploymentAdapters;
+  onEvent?: EventSink;
+  /** Test seam: called at named points (e.g. `after:ProvisionCacheInfrastructure`) so a test can crash there. */
+  failpoint?(name: string): void;
+}
+
+export const ROLLBACK = "Rollback";
+export const CLEANUP = "CleanupAfterRollback";
+const INCONCLUSIVE_GATE = "approve_inconclusive";
+export const gateNode = (step: string): string => `approve_${step}`;
+
+const RollbackOutput = z.object({
+  restored: z.array(z.string()),
+  leftovers: z.array(z.object({ id: z.string(), kind: z.string(), description: z.string() })),
+});
+const rollbackStep = { name: ROLLBACK, output: RollbackOutput };
+
+/** Deleting what a rollback left behind is a step like any other, behind a `delete` gate. */
+function cleanupStep(def: WorkflowDef): Step {
+  return defineStep({
+    name: CLEANUP,
+    description: "Delete the resources the rollback left behind",
+    input: RollbackOutput.shape.leftovers,
+    output: z.object({ deleted: z.array(z.string()) }),
+    prepare: (view) => view.output(rollbackStep).leftovers,
+    run: async (ctx, leftovers) => {
+      if (!def.cleanup) throw new Error(`${def.id} has nothing to clean up`);
+      await def.cleanup(ctx, leftovers);
+      return { output: { deleted: leftovers.map((l) => l.id) } };
+    },
+    gate: {
+      kind: "delete",
+      describe: async (_ctx, view) => {
+        const leftovers = view.output(rollbackStep).leftovers;
+        return {
+          action: `Delete ${leftovers.length} resource(s) the rollback left running: ${leftovers.map((l) => l.description).join("; ")}`,
+          why: "The change was rolled back; these resources are no longer used but still cost money.",
+          risk: "Irreversible: the resources and their contents are deleted. Reject to keep them for investigation.",
+          change: { resources: leftovers.map((l) => ({ id: l.id, kind: l.kind, action: "delete" })) },
+        };
+      },
+    },
+  });
+}
+
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Rethrows LangGraph's control-flow exceptions (interrupts) that must never be caught as failures. */
+function isControlFlow(e: unknown): boolean {
+  return e instanceof Error && (e.name === "GraphInterrupt" || e.name === "NodeInterrupt" || e.name === "GraphBubbleUp" || e.name === "ParentCommand");
+}
+
+/**
+ * Turns a declarative step list into a LangGraph StateGraph. Every gated step gets an approval node in
+ * front of it, and the only edge into a gated step comes from its approval node: no router, model output
+ * or user text can reach it another way. The step node checks the recorded decision again before acting.
+ */
+export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
+  const steps: Step[] = [...def.steps, ...(def.cleanup ? [cleanupStep(def)] : [])];
+  const coreCount = def.steps.length;
+  const names = new Set<string>();
+  for (const s of steps) {
+    if (names.has(s.name) || [ROLLBACK, "finish", "init"].includes(s.name)) throw new Error(`duplicate or reserved step name ${s.name} in ${def.id}`);
+    names.add(s.name);
+  }
+  const emit: EventSink = (e) => deps.onEvent?.(e);
+  const fail = (name: string) => deps.failpoint?.(name);
+
+  const ctxFor = (state: RunStateValue, step: string, stage: number | null): StepContext => {
+    const deploymentConfig = deps.config.deployments[state.deployment];
+    if (!deploymentConfig) throw new AgentError("bad-input", `deployment ${state.deployment} is no longer in the config`);
+    return {
+      run: state.run,
+      workflow: state.workflow,
+      deployment: state.deployment,
+      deploymentConfig,
+      adapters: deps.adaptersFor(state.deployment),
+      idempotencyKey: (suffix) => [state.run, step, stage ?? 0, suffix].filter((x) => x !== undefined).join(":"),
+      progress: (message) => emit({ type: "progress", run: state.run, step, message }),
+    };
+  };
+  const now = (state: RunStateValue) => deps.adaptersFor(state.deployment).clock.now().toISOString();
+
+  const approversOf = (deployment: string): string[] => [...expandApprovers(deps.config, deps.config.deployments[deployment]?.approvers ?? [])].sort();
+
+  async function buildGate(state: RunStateValue, step: string, stage: number | null, kind: DecisionKind, key: string, d: Omit<GatePayload, "run" | "workflow" | "deployment" | "step" | "stage" | "kind" | "metricsNow" | "approvers" | "requestedBy" | "askedAt">): Promise<PendingGate> {
+    const dep = deps.config.deployments[state.deployment]!;
+    let metricsNow = null;
+    try {
+      metricsNow = await snapshot(deps.adaptersFor(state.deployment), dep.monitoring.stageMinutes, dep.monitoring.sampleEveryMinutes);
+    } catch {
+      metricsNow = null; // the card says "no metrics" rather than the gate failing
+    }
+    const payload = GatePayload.parse({
+      run: state.run, workflow: state.workflow, deployment: state.deployment, step, stage, kind, ...d,
+      metricsNow, approvers: approversOf(state.deployment), requestedBy: state.requestedBy, askedAt: now(state),
+    });
+    return { key, payload, planHash: planHash(payload) };
+  }
+
+  /** Sets where to go next and, when that is a gated step, prepares what its approver will see. */
+  async function advance(state: RunStateValue, next: Next): Promise<Pick<RunStateUpdate, "next" | "gate">> {
+    if (next.to === "step") {
+      const step = steps[next.index]!;
+      const view = new RunView(state);
+      const kind = step.gateKind(view);
+      if (kind) {
+        const stages = step.stages(view);
+        const stageValue = stages ? stages[next.stage]! : null;
+        const described = await step.describeGate(ctxFor(state, step.name, next.stage), view, stageValue);
+        const gate = await buildGate(state, step.name, stages ? next.stage : null, kind, `${step.name}#${next.stage}`, {
+          action: described.action, why: described.why, risk: described.risk,
+          change: { config: described.change.config ?? [], resources: described.change.resources ?? [], traffic: described.change.traffic ?? null },
+        });
+        emit({ type: "gate", run: state.run, payload: gate.payload, planHash: gate.planHash });
+        return { next, gate };
+      }
+    }
+    return { next, gate: null };
+  }
+
+  const afterStep = (state: RunStateValue, index: number, stageIdx: number, stageCount: number): Next => {
+    if (stageIdx + 1 < stageCount) return { to: "step", index, stage: stageIdx + 1 };
+    if (index < coreCount - 1) return { to: "step", index: index + 1, stage: 0 };
+    if (index === coreCount - 1) return { to: "finish", status: "done", reason: "all steps completed" };
+    return { to: "finish", status: state.ending?.status ?? "rolled-back", reason: state.ending?.reason ?? "rolled back" };
+  };
+
+  /** The decision that lets a gated step run: the last one recorded for its gate, re-read from the store. */
+  async function decisionFor(state: RunStateValue, step: string, stage: number | null): Promise<StoredDecision | undefined> {
+    const last = state.decisions.findLast((d) => d.step === step && d.stage === stage);
+    if (!last || last.decision === "reject") return undefined;
+    return deps.store.getDecision(state.run, last.interrupt);
+  }
+
+  function stepNode(index: number) {
+    const step = steps[index]!;
+    return async (state: RunStateValue): Promise<RunStateUpdate> => {
+      const next = state.next;
+      if (next.to !== "step" || next.index !== index) throw new Error(`step ${step.name} entered with next=${JSON.stringify(next)}`);
+      const view = new RunView(state);
+      const stages = step.stages(view);
+      const stageValue = stages ? stages[next.stage]! : null;
+      const stageTag = stages ? next.stage : null;
+      if (step.gated) {
+        const d = await decisionFor(state, step.name, stageTag);
+        if (!d || d.decision === "reject") throw new AgentError("forbidden", `gated step ${step.name} reached without a recorded approval`);
+      }
+      const ctx = ctxFor(state, step.name, next.stage);
+      const startedAt = now(state);
+      emit({ type: "step-start", run: state.run, step: step.name, stage: stageValue });
+      let record: StepRecord;
+      let upcoming: Next;
+      let metrics = state.metrics;
+      try {
+        const res = await step.execute(ctx, view, stageValue);
+        fail(`after:${step.name}`);
+        record = { name: step.name, stage: stageValue, status: "done", startedAt, endedAt: now(state), input: res.input, output: res.output };
+        if (res.metrics) metrics = { before: res.metrics.before ?? metrics.before, after: res.metrics.after ?? metrics.after };
+        if (res.verdict === "degraded") upcoming = { to: "rollback", reason: `${step.name}: ${res.reason ?? "degraded"}`, then: "rolled-back" };
+        else if (res.verdict === "inconclusive") upcoming = { to: "inconclusive", index, stage: next.stage, reason: `${step.name}: ${res.reason ?? "inconclusive"}` };
+        else upcoming = afterStep(state, index, next.stage, stages?.length ?? 1);
+        emit({ type: "step-end", run: state.run, step: step.name, stage: stageValue, status: "done", note: res.reason ?? "" });
+      } catch (e) {
+        if (isControlFlow(e)) throw e;
+        record = { name: step.name, stage: stageValue, status: "failed", startedAt, endedAt: now(state), input: null, output: null, error: errorText(e) };
+        upcoming = index >= coreCount
+          ? { to: "finish", status: state.ending?.status ?? "failed", reason: `${step.name} failed: ${errorText(e)}` }
+          : { to: "rollback", reason: `${step.name} failed: ${errorText(e)}`, then: "failed" };
+        emit({ type: "step-end", run: state.run, step: step.name, stage: stageValue, status: "failed", note: errorText(e) });
+      }
+      const withRecord: RunStateValue = { ...state, steps: [...state.steps, record], metrics };
+      if (upcoming.to === "inconclusive") {
+        const dep = deps.config.deployments[state.deployment]!;
+        const gate = await buildGate(withRecord, step.name, null, "inconclusive", `inconclusive:${step.name}:${state.steps.length}`, {
+          action: "Continue the workflow with the change in place, although monitoring could not confirm it is healthy",
+          why: upcoming.reason,
+          risk: `Approving keeps the change without evidence it is healthy. Rejecting rolls back (auto-rollback thresholds: errors > ${dep.monitoring.errorRateThreshold * 100}%, p95 > baseline x ${dep.monitoring.latencyFactor}).`,
+          change: { config: [], resources: [], traffic: null },
+        });
+        emit({ type: "gate", run: state.run, payload: gate.payload, planHash: gate.planHash });
+        return { steps: [record], metrics, next: upcoming, gate };
+      }
+      return { steps: [record], metrics, ...(await advance(withRecord, upcoming)) };
+    };
+  }
+
+  /** Interrupt-only node: asks, then reads the decision row (the source of truth) and checks it again. */
+  function approvalNode(step: string) {
+    return async (state: RunStateValue): Promise<RunStateUpdate> => {
+      const gate = state.gate;
+      if (!gate || gate.payload.step !== step) throw new Error(`approval for ${step} has no prepared gate`);
+      const { payload } = gate;
+      let decision: StoredDecision;
+      if (autoApproves(deps.config, state.deployment, payload.kind)) {
+        const rec = await deps.store.recordDecision({
+          run: state.run, interrupt: `auto:${gate.key}`, step, stage: payload.stage, kind: payload.kind, decision: "auto",
+          by: `policy:${state.deployment}`, at: now(state), planHash: gate.planHash, comment: `autoApprove: [${payload.kind}]`,
+        });
+        decision = rec.decision;
+      } else {
+        const resume = GateResume.parse(interrupt({ ...payload, planHash: gate.planHash }, { responseSchema: GateResume }));
+        const stored = await deps.store.getDecision(state.run, resume.interrupt);
+        if (!stored) throw new AgentError("forbidden", `no recorded decision for ${step} (interrupt ${resume.interrupt})`);
+        if (stored.planHash !== gate.planHash || resume.planHash !== gate.planHash || stored.step !== step) {
+          throw new AgentError("stale", `decision ${resume.interrupt} was made on a different plan (${stored.planHash}, now ${gate.planHash})`);
+        }
+        if (stored.decision === "auto") throw new AgentError("forbidden", "an automatic decision cannot answer a human gate");
+        const policy = mayDecide(deps.config, state.deployment, payload, stored.by, stored.decision);
+        if (!policy.ok) throw new AgentError("forbidden", policy.reason);
+        decision = stored;
+      }
+      const { run: _run, ...record } = decision;
+      emit({ type: "decision", run: state.run, step, decision: decision.decision, by: decision.by });
+      const base: RunStateUpdate = { decisions: [record], gate: null };
+      if (decision.decision === "reject") {
+        const reason = `${step} rejected by ${decision.by}${decision.comment ? `: ${decision.comment}` : ""}`;
+        return { ...base, next: state.ending ? { to: "finish", status: state.ending.status, reason: `${state.ending.reason}; ${reason}` } : { to: "rollback", reason, then: "rejected" } };
+      }
+      if (payload.kind === "inconclusive") {
+        const n = state.next;
+        if (n.to !== "inconclusive") throw new Error("inconclusive gate without an inconclusive next");
+        const withDecision: RunStateValue = { ...state, decisions: [...state.decisions, record], gate: null };
+        const stageCount = steps[n.index]!.stages(new RunView(state))?.length ?? 1;
+        return { ...base, ...(await advance(withDecision, afterStep(state, n.index, n.stage, stageCount))) };
+      }
+      return base;
+    };
+  }
+
+  async function rollbackNode(state: RunStateValue): Promise<RunStateUpdate> {
+    const next = state.next;
+    if (next.to !== "rollback") throw new Error("rollback entered without a rollback");
+    const ctx = ctxFor(state, ROLLBACK, 0);
+    const startedAt = now(state);
+    if (next.then !== "rejected") emit({ type: "rollback", run: state.run, reason: next.reason });
+    let record: StepRecord;
+    let result: RollbackResult = { restored: [], leftovers: [] };
+    try {
+      result = await def.rollback(ctx, new RunView(state));
+      record = { name: ROLLBACK, stage: null, status: "done", startedAt, endedAt: now(state), input: { reason: next.reason }, output: result };
+    } catch (e) {
+      record = { name: ROLLBACK, stage: null, status: "failed", startedAt, endedAt: now(state), input: { reason: next.reason }, output: null, error: errorText(e) };
+    }
+    const ending = { status: record.status === "done" ? next.then : ("failed" as const), reason: record.status === "done" ? next.reason : `${next.reason}; rollback failed: ${record.error}` };
+    const withRecord: RunStateValue = { ...state, steps: [...state.steps, record], ending };
+    const upcoming: Next = result.leftovers.length > 0 && def.cleanup
+      ? { to: "step", index: coreCount, stage: 0 }
+      : { to: "finish", ...ending };
+    return { steps: [record], ending, ...(await advance(withRecord, upcoming)) };
+  }
+
+  async function finishNode(state: RunStateValue): Promise<RunStateUpdate> {
+    const next = state.next;
+    if (next.to !== "finish") throw new Error("finish entered without a finish");
+    await deps.store.releaseLock(state.deployment, state.run);
+    await deps.store.setStatus(state.run, next.status, now(state));
+    emit({ type: "finish", run: state.run, status: next.status, reason: next.reason });
+    return { status: next.status, outcome: next.reason, gate: null };
+  }
+
+  const init = async (state: RunStateValue): Promise<RunStateUpdate> => advance(state, { to: "step", index: 0, stage: 0 });
+
+  /** Where `next` leads. A gated step is only ever reached through its approval node. */
+  const route = (state: RunStateValue): string => {
+    const n = state.next;
+    switch (n.to) {
+      case "step": {
+        const step = steps[n.index]!;
+        return step.gated ? gateNode(step.name) : step.name;
+      }
+      case "inconclusive":
+        return INCONCLUSIVE_GATE;
+      case "rollback":
+        return ROLLBACK;
+      case "finish":
+        return "finish";
+    }
+  };
+
+  const targets = [
+    ...steps.map((s) => (s.gated ? gateNode(s.name) : s.name)),
+    INCONCLUSIVE_GATE,
+    ROLLBACK,
+    "finish",
+  ];
+  const graph = new StateGraph<typeof RunState, RunStateValue, RunStateUpdate, string>(RunState)
+    .addNode("init", init)
+    .addNode(ROLLBACK, rollbackNode)
+    .addNode("finish", finishNode)
+    .addNode(INCONCLUSIVE_GATE, approvalNodeForInconclusive());
+  for (const [i, s] of steps.entries()) {
+    graph.addNode(s.name, stepNode(i));
+    if (s.gated) graph.addNode(gateNode(s.name), approvalNode(s.name));
+  }
+  graph.addEdge(START, "init");
+  for (const from of ["init", ROLLBACK, INCONCLUSIVE_GATE, ...steps.map((s) => s.name)]) {
+    graph.addConditionalEdges(from, route, targets);
+  }
+  for (const s of steps.filter((s) => s.gated)) {
+    // The one edge into a gated step.
+    graph.addConditionalEdges(gateNode(s.name), (state: RunStateValue) => (state.next.to === "step" ? s.name : route(state)), [s.name, ROLLBACK, "finish"]);
+  }
+  graph.addEdge("finish", END);
+  return graph.compile({ checkpointer: deps.checkpointer });
+
+  function approvalNodeForInconclusive() {
+    return async (state: RunStateValue): Promise<RunStateUpdate> => {
+      const gate = state.gate;
+      if (!gate || gate.payload.kind !== "inconclusive") throw new Error("inconclusive gate without a prepared gate");
+      return approvalNode(gate.payload.step)(state);
+    };
+  }
+}
+
+export type WorkflowGraph = ReturnType<typeof buildWorkflowGraph>;

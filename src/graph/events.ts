@@ -1,0 +1,13 @@
+import type { GatePayload, RunStatus } from "./state.js";
+
+/** Progress as it happens, for whoever watches a run (terminal, Slack). Replays may repeat events. */
+export type RunEvent =
+  | { type: "step-start"; run: string; step: string; stage: number | null }
+  | { type: "step-end"; run: string; step: string; stage: number | null; status: "done" | "failed"; note: string }
+  | { type: "progress"; run: string; step: string; message: string }
+  | { type: "gate"; run: string; payload: GatePayload; planHash: string }
+  | { type: "decision"; run: string; step: string; decision: string; by: string }
+  | { type: "rollback"; run: string; reason: string }
+  | { type: "finish"; run: string; status: RunStatus; reason: string };
+
+export type EventSink = (e: RunEvent) => void;

@@ -1,0 +1,132 @@
+import { ReducedValue, StateSchema } from "@langchain/langgraph";
+import { z } from "zod";
+import { GateKind } from "../config.js";
+
+/** A gate as shown to an approver; `inconclusive` is the pause after a monitoring window without enough data. */
+export const DecisionKind = z.enum([...GateKind.options, "inconclusive"]);
+export type DecisionKind = z.infer<typeof DecisionKind>;
+
+export const RunStatus = z.enum(["running", "waiting", "done", "failed", "rolled-back", "rejected", "cancelled"]);
+export type RunStatus = z.infer<typeof RunStatus>;
+export const TERMINAL: readonly RunStatus[] = ["done", "failed", "rolled-back", "rejected", "cancelled"];
+
+/** Summary of a metrics window; the raw series stays with the metrics source. */
+export const MetricsSummary = z.object({
+  at: z.string(),
+  windowMinutes: z.number(),
+  samples: z.number().int(),
+  p95Ms: z.number().nullable(),
+  errorRate: z.number().nullable(),
+  hitRatio: z.number().nullable(),
+  requestsPerSecond: z.number().nullable(),
+  originRequestsPerSecond: z.number().nullable(),
+  monthlyCostUsd: z.number().nullable(),
+});
+export type MetricsSummary = z.infer<typeof MetricsSummary>;
+
+/** One executed step (or one stage of a staged step): the transcript is the list of these. */
+export const StepRecord = z.object({
+  name: z.string(),
+  stage: z.number().int().nullable(),
+  status: z.enum(["done", "failed"]),
+  startedAt: z.string(),
+  endedAt: z.string(),
+  input: z.unknown(),
+  output: z.unknown(),
+  error: z.string().optional(),
+});
+export type StepRecord = z.infer<typeof StepRecord>;
+
+export const ConfigChange = z.object({ key: z.string(), before: z.string().nullable(), after: z.string().nullable() });
+export type ConfigChange = z.infer<typeof ConfigChange>;
+
+/** What an approver sees; the plan hash is computed over exactly this. */
+export const GatePayload = z.object({
+  run: z.string(),
+  workflow: z.string(),
+  deployment: z.string(),
+  step: z.string(),
+  stage: z.number().int().nullable(),
+  kind: DecisionKind,
+  /** What will happen if approved. */
+  action: z.string(),
+  why: z.string(),
+  risk: z.string(),
+  change: z.object({
+    config: z.array(ConfigChange).default([]),
+    resources: z.array(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))).default([]),
+    traffic: z.object({ from: z.number(), to: z.number() }).nullable().default(null),
+  }),
+  metricsNow: MetricsSummary.nullable(),
+  approvers: z.array(z.string()),
+  requestedBy: z.string(),
+  askedAt: z.string(),
+});
+export type GatePayload = z.infer<typeof GatePayload>;
+
+export const PendingGate = z.object({ key: z.string(), payload: GatePayload, planHash: z.string() });
+export type PendingGate = z.infer<typeof PendingGate>;
+
+export const DecisionRecord = z.object({
+  step: z.string(),
+  stage: z.number().int().nullable(),
+  kind: DecisionKind,
+  decision: z.enum(["approve", "reject", "auto"]),
+  by: z.string(),
+  at: z.string(),
+  planHash: z.string(),
+  interrupt: z.string(),
+  comment: z.string().nullable(),
+});
+export type DecisionRecord = z.infer<typeof DecisionRecord>;
+
+/** The resume value of an approval interrupt: it names the decision row, which is the source of truth. */
+export const GateResume = z.object({ interrupt: z.string().min(1), planHash: z.string().min(1) }).strict();
+export type GateResume = z.infer<typeof GateResume>;
+
+/** Where the run goes next; set by every node, read by the routers. */
+export const Next = z.discriminatedUnion("to", [
+  z.object({ to: z.literal("step"), index: z.number().int().min(0), stage: z.number().int().min(0) }),
+  z.object({ to: z.literal("inconclusive"), index: z.number().int().min(0), stage: z.number().int().min(0), reason: z.string() }),
+  z.object({ to: z.literal("rollback"), reason: z.string(), then: z.enum(["failed", "rolled-back", "rejected"]) }),
+  z.object({ to: z.literal("finish"), status: RunStatus, reason: z.string() }),
+]);
+export type Next = z.infer<typeof Next>;
+
+const append = <T extends z.ZodType>(item: T) =>
+  new ReducedValue(z.array(item).default(() => []), {
+    inputSchema: z.array(item),
+    reducer: (current: z.infer<T>[], next: z.infer<T>[]) => [...current, ...next],
+  });
+
+/** The graph state of one run. JSON-plain: strings, numbers, booleans, arrays, plain objects. */
+export const RunState = new StateSchema({
+  /** Run id (also the checkpoint thread id). */
+  run: z.string(),
+  workflow: z.string(),
+  /** Canonical deployment name. */
+  deployment: z.string(),
+  requestedBy: z.string(),
+  /** The request as typed by the user: untrusted text, kept as a string. */
+  request: z.string(),
+  /** Plan params as validated by the workflow's param schema. */
+  params: z.record(z.string(), z.unknown()),
+  /** Executed steps in order: the transcript. */
+  steps: append(StepRecord),
+  /** Every gate decision, human or policy. */
+  decisions: append(DecisionRecord),
+  /** The gate currently being asked, prepared before the interrupt so the interrupt node is deterministic. */
+  gate: PendingGate.nullable().default(null),
+  next: Next.default({ to: "step", index: 0, stage: 0 }),
+  status: RunStatus.default("running"),
+  /** Set by a rollback: how the run ends once cleanup (if any) is decided. */
+  ending: z.object({ status: RunStatus, reason: z.string() }).nullable().default(null),
+  /** Why the run ended (or null while it runs). */
+  outcome: z.string().nullable().default(null),
+  /** Before/after metrics for the report. */
+  metrics: z
+    .object({ before: MetricsSummary.nullable(), after: MetricsSummary.nullable() })
+    .default({ before: null, after: null }),
+});
+export type RunStateValue = typeof RunState.State;
+export type RunStateUpdate = typeof RunState.Update;

@@ -1,0 +1,125 @@
+import type { z } from "zod";
+import type { Deployment, GateKind } from "../config.js";
+import type { DeploymentAdapters } from "../tools/types.js";
+import type { ConfigChange, GatePayload, MetricsSummary, RunStateValue, StepRecord } from "./state.js";
+
+/** What a step may use: its deployment's adapters and the run's identity. Nothing else. */
+export interface StepContext {
+  run: string;
+  workflow: string;
+  deployment: string;
+  deploymentConfig: Deployment;
+  adapters: DeploymentAdapters;
+  /** `run:step:stage[:suffix]`: the key every side-effecting call carries. */
+  idempotencyKey(suffix?: string): string;
+  /** Progress text for whoever watches (terminal, Slack). */
+  progress(message: string): void;
+}
+
+/** Read-only view of the run for building a step's input. */
+export class RunView {
+  constructor(readonly state: RunStateValue) {}
+  get params(): Record<string, unknown> {
+    return this.state.params;
+  }
+  /** The latest successful output of a step, parsed with that step's own output schema. */
+  output<O>(step: { name: string; output: z.ZodType<O> }): O {
+    const rec = this.latest(step.name);
+    if (!rec) throw new Error(`step ${step.name} has not run yet`);
+    return step.output.parse(rec.output);
+  }
+  maybeOutput<O>(step: { name: string; output: z.ZodType<O> }): O | undefined {
+    const rec = this.latest(step.name);
+    return rec ? step.output.parse(rec.output) : undefined;
+  }
+  private latest(name: string): StepRecord | undefined {
+    return this.state.steps.findLast((s) => s.name === name && s.status === "done");
+  }
+}
+
+export type Verdict = "healthy" | "degraded" | "inconclusive";
+
+export interface StepResult<O> {
+  output: O;
+  /** Monitoring steps judge what they saw: degraded rolls back, inconclusive pauses for a human. */
+  verdict?: Verdict;
+  reason?: string;
+  metrics?: { before?: MetricsSummary; after?: MetricsSummary };
+}
+
+/** What a gated step tells the approver; the engine adds run, metrics, approvers and the hash. */
+export type GateDescription = Pick<GatePayload, "action" | "why" | "risk"> & {
+  change: { config?: ConfigChange[]; resources?: GatePayload["change"]["resources"]; traffic?: { from: number; to: number } | null };
+};
+
+export interface StepSpec<I, O> {
+  name: string;
+  description: string;
+  input: z.ZodType<I>;
+  output: z.ZodType<O>;
+  /** Build this step's input from the run so far; `stage` is the stage value (e.g. a traffic percentage) or null. */
+  prepare(view: RunView, stage: number | null): I;
+  run(ctx: StepContext, input: I, stage: number | null): Promise<StepResult<O>>;
+  /** Stage values for a step that runs once per stage (a gate before each). */
+  stages?: (view: RunView) => number[];
+  gate?: {
+    /** Static for most steps; some depend on the plan (a DROP makes a schema change a `delete`). */
+    kind: GateKind | ((view: RunView) => GateKind);
+    describe(ctx: StepContext, view: RunView, stage: number | null): Promise<GateDescription>;
+  };
+}
+
+/** A step with its types erased, as the builder handles it. */
+export interface Step {
+  name: string;
+  description: string;
+  output: z.ZodType<unknown>;
+  /** Fixed at definition: a gated step always has an approval node in front of it (only its kind may vary). */
+  gated: boolean;
+  stages(view: RunView): number[] | null;
+  gateKind(view: RunView): GateKind | null;
+  describeGate(ctx: StepContext, view: RunView, stage: number | null): Promise<GateDescription>;
+  execute(ctx: StepContext, view: RunView, stage: number | null): Promise<{ input: unknown } & StepResult<unknown>>;
+}
+
+export type TypedStep<I, O> = Step & { output: z.ZodType<O>; spec: StepSpec<I, O> };
+
+/** Validates input before and output after every run: a step is a typed tool. */
+export function defineStep<I, O>(spec: StepSpec<I, O>): TypedStep<I, O> {
+  return {
+    spec,
+    name: spec.name,
+    description: spec.description,
+    output: spec.output,
+    gated: spec.gate !== undefined,
+    stages: (view) => (spec.stages ? spec.stages(view) : null),
+    gateKind: (view) => (spec.gate ? (typeof spec.gate.kind === "function" ? spec.gate.kind(view) : spec.gate.kind) : null),
+    describeGate: async (ctx, view, stage) => {
+      if (!spec.gate) throw new Error(`step ${spec.name} has no gate`);
+      return spec.gate.describe(ctx, view, stage);
+    },
+    execute: async (ctx, view, stage) => {
+      const input = spec.input.parse(spec.prepare(view, stage));
+      const result = await spec.run(ctx, input, stage);
+      return { ...result, input, output: spec.output.parse(result.output) };
+    },
+  };
+}
+
+/** Restores the last known-good state; reports what it left behind (deleting that is a `delete` gate). */
+export interface RollbackResult {
+  restored: string[];
+  leftovers: { id: string; kind: string; description: string }[];
+}
+
+export interface WorkflowDef {
+  id: string;
+  title: string;
+  params: z.ZodType<Record<string, unknown>>;
+  steps: Step[];
+  /** Set when this version cannot run the workflow (it still plans it): the reason, shown to the user. */
+  unavailable?: string;
+  rollback(ctx: StepContext, view: RunView): Promise<RollbackResult>;
+  /** Deletes what a rollback left behind; runs only after a `delete` decision. */
+  cleanup?(ctx: StepContext, leftovers: RollbackResult["leftovers"]): Promise<void>;
+}

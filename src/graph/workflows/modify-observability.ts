@@ -1,0 +1,25 @@
+import { ObservabilityParams } from "../../planner/plan.js";
+import type { WorkflowDef } from "../step.js";
+import { hasRemoval, notYetAvailable } from "./planned.js";
+
+const id = "modify-observability";
+/** Workflow 20: Prometheus rules, Grafana dashboards, Alertmanager routes; a removal is a delete gate. */
+export const modifyObservability: WorkflowDef = {
+  id,
+  title: "Modify observability",
+  params: ObservabilityParams,
+  unavailable: "the observability adapters (promtool, Prometheus reload, Grafana, amtool) are not in this version",
+  steps: [
+    notYetAvailable(id, "IdentifyObservabilityGap"),
+    notYetAvailable(id, "DesignObservabilityChanges"),
+    notYetAvailable(id, "ValidateConfigurationSyntax"),
+    notYetAvailable(id, "ApplyPrometheusChanges", (view) => (hasRemoval(view) ? "delete" : "provision")),
+    notYetAvailable(id, "WaitForConfigReload"),
+    notYetAvailable(id, "UpdateGrafanaDashboards"),
+    notYetAvailable(id, "UpdateAlertmanagerRoutes"),
+    notYetAvailable(id, "TestAlerts"),
+    notYetAvailable(id, "MonitorObservabilityHealth"),
+    notYetAvailable(id, "DocumentChanges"),
+  ],
+  rollback: async () => ({ restored: [], leftovers: [] }),
+};

@@ -1,0 +1,25 @@
+import { SchemaParams } from "../../planner/plan.js";
+import type { WorkflowDef } from "../step.js";
+import { hasDrop, notYetAvailable } from "./planned.js";
+
+const id = "upgrade-database-schema";
+/** Workflow 19: zero-downtime PostgreSQL/PostGIS schema change; a DROP is a delete gate. */
+export const upgradeDatabaseSchema: WorkflowDef = {
+  id,
+  title: "Upgrade database schema",
+  params: SchemaParams,
+  unavailable: "the schema adapters (PostgreSQL analysis, backup, lock-safe DDL) are not in this version",
+  steps: [
+    notYetAvailable(id, "AnalyzeCurrentSchema"),
+    notYetAvailable(id, "DesignSchemaChanges"),
+    notYetAvailable(id, "ValidateMigrationSafety"),
+    notYetAvailable(id, "BackupDatabase"),
+    notYetAvailable(id, "ApplySchemaChanges", (view) => (hasDrop(view) ? "delete" : "provision")),
+    notYetAvailable(id, "ValidateSchemaIntegrity"),
+    notYetAvailable(id, "UpdateApplicationCode"),
+    notYetAvailable(id, "RunRegressionTests"),
+    notYetAvailable(id, "MonitorDatabasePerformance"),
+    notYetAvailable(id, "UpdateDocumentation"),
+  ],
+  rollback: async () => ({ restored: [], leftovers: [] }),
+};

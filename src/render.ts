@@ -1,0 +1,84 @@
+import type { Pending, RunSummary, Transcript } from "./engine.js";
+import type { RunEvent } from "./graph/events.js";
+import type { MetricsSummary } from "./graph/state.js";
+import type { WorkflowDef } from "./graph/step.js";
+import type { Plan } from "./planner/plan.js";
+import { renderDiff } from "./tools/config/diff.js";
+
+const pct = (x: number | null) => (x === null ? "n/a" : `${(x * 100).toFixed(2)}%`);
+
+export function renderMetrics(m: MetricsSummary | null): string {
+  if (!m) return "no metrics";
+  if (m.samples === 0) return `NO DATA (0 samples in ${m.windowMinutes} min)`;
+  return `p95 ${m.p95Ms} ms · errors ${pct(m.errorRate)} · hit ratio ${pct(m.hitRatio)} · origin ${m.originRequestsPerSecond} req/s · ${m.monthlyCostUsd === null ? "" : `$${m.monthlyCostUsd}/month`} (${m.samples} samples, ${m.windowMinutes} min)`;
+}
+
+export function renderPlan(plan: Plan, def: WorkflowDef): string {
+  const params = Object.keys(plan.params).length ? JSON.stringify(plan.params) : "(none given; the design step chooses and says why)";
+  const steps = def.steps.map((s, i) => `  ${String(i + 1).padStart(2)}. ${s.name}${s.gated ? "  [gate: approval required]" : ""}`);
+  return [`Plan: ${plan.workflow} on ${plan.deployment}`, `params: ${params}`, ...steps, def.unavailable ? `NOTE: cannot run in this version: ${def.unavailable}` : ""].filter(Boolean).join("\n");
+}
+
+export function renderGate(p: Pending): string {
+  const g = p.gate;
+  const lines = [
+    `── APPROVAL NEEDED: ${g.step}${g.stage !== null ? ` (stage ${g.stage + 1})` : ""} [${g.kind}] on ${g.deployment} ──`,
+    `what:    ${g.action}`,
+    `why:     ${g.why}`,
+    `risk:    ${g.risk}`,
+  ];
+  if (g.change.config.length) lines.push("config:", ...renderDiff(g.change.config).split("\n").map((l) => `  ${l}`));
+  if (g.change.resources.length) lines.push("resources:", ...g.change.resources.map((r) => `  ${JSON.stringify(r)}`));
+  if (g.change.traffic) lines.push(`traffic: ${g.change.traffic.from}% -> ${g.change.traffic.to}%`);
+  lines.push(`metrics now: ${renderMetrics(g.metricsNow)}`, `approvers: ${g.approvers.join(", ")} · requested by ${g.requestedBy} · plan ${p.planHash}`);
+  return lines.join("\n");
+}
+
+export function renderSummary(s: RunSummary): string {
+  return `run ${s.run} (${s.workflow} on ${s.deployment}): ${s.status}${s.outcome ? ` — ${s.outcome}` : ""}`;
+}
+
+export function renderEvent(e: RunEvent): string | null {
+  switch (e.type) {
+    case "step-start":
+      return `▶ ${e.step}${e.stage !== null ? ` ${e.stage}` : ""}`;
+    case "step-end":
+      return `${e.status === "done" ? "✔" : "✖"} ${e.step}${e.stage !== null ? ` ${e.stage}` : ""}${e.note ? `: ${e.note}` : ""}`;
+    case "progress":
+      return `  ${e.message.split("\n").join("\n  ")}`;
+    case "rollback":
+      return `!!! AUTOMATIC ROLLBACK on run ${e.run}: ${e.reason}`;
+    case "decision":
+      return `  decision on ${e.step}: ${e.decision} by ${e.by}`;
+    case "finish":
+      return `■ ${e.status}: ${e.reason}`;
+    case "gate":
+      return null;
+  }
+}
+
+export function renderTranscript(t: Transcript): string {
+  const out = [
+    `# Run ${t.run}: ${t.workflow} on ${t.deployment}`,
+    "",
+    `- status: **${t.status}**${t.outcome ? ` (${t.outcome})` : ""}`,
+    `- requested by ${t.requestedBy}: "${t.request.replace(/[\r\n]+/g, " ")}"`,
+    `- before: ${renderMetrics(t.metrics.before)}`,
+    `- after: ${renderMetrics(t.metrics.after)}`,
+    "",
+    "## Steps",
+    "",
+    "| # | step | stage | status | started | ended |",
+    "|---|---|---|---|---|---|",
+    ...t.steps.map((s, i) => `| ${i + 1} | ${s.name} | ${s.stage ?? ""} | ${s.status}${s.error ? `: ${s.error.replace(/\|/g, "\\|")}` : ""} | ${s.startedAt} | ${s.endedAt} |`),
+    "",
+    "## Decisions",
+    "",
+    "| step | stage | kind | decision | by | at | plan |",
+    "|---|---|---|---|---|---|---|",
+    ...t.decisions.map((d) => `| ${d.step} | ${d.stage ?? ""} | ${d.kind} | ${d.decision} | ${d.by} | ${d.at} | ${d.planHash} |`),
+  ];
+  const report = t.steps.findLast((s) => s.name === "GeneratePerformanceReport" && s.status === "done")?.output as { markdown?: string } | undefined;
+  if (report?.markdown) out.push("", report.markdown);
+  return out.join("\n");
+}

@@ -1,0 +1,40 @@
+import { join } from "node:path";
+import type { AgentConfig } from "../config.js";
+import { AgentError } from "../errors.js";
+import type { DeploymentAdapters } from "../tools/types.js";
+import { parseFaults } from "./faults.js";
+import { SandboxWorld } from "./sandbox.js";
+
+/**
+ * Adapters per deployment, by provider. The sandbox is built in; `local` and `aws` need the real adapters,
+ * which this version does not ship: they fail with a message saying so rather than pretending.
+ */
+export function adapterFactory(config: AgentConfig, home: string, env: NodeJS.ProcessEnv) {
+  let world: SandboxWorld | undefined;
+  const cache = new Map<string, DeploymentAdapters>();
+  const faults = parseFaults(env.HONUA_SANDBOX_FAULTS);
+  const epoch = env.HONUA_SANDBOX_EPOCH ? Date.parse(env.HONUA_SANDBOX_EPOCH) : Math.floor(Date.now() / 3_600_000) * 3_600_000;
+  if (Number.isNaN(epoch)) throw new AgentError("bad-input", `HONUA_SANDBOX_EPOCH is not a date: ${env.HONUA_SANDBOX_EPOCH}`);
+  return {
+    adaptersFor(name: string): DeploymentAdapters {
+      const hit = cache.get(name);
+      if (hit) return hit;
+      const d = config.deployments[name];
+      if (!d) throw new AgentError("bad-input", `unknown deployment ${name}`);
+      if (d.provider !== "sandbox") {
+        throw new AgentError("unavailable", `deployment ${name}: provider "${d.provider}" needs real adapters (Redis, Prometheus, config files, nginx), which this version of honua-agent does not ship; use provider: sandbox`);
+      }
+      world ??= new SandboxWorld(join(home, "sandbox.sqlite"));
+      const adapters = world.adapters(name, d, faults, epoch);
+      cache.set(name, adapters);
+      return adapters;
+    },
+    world(): SandboxWorld {
+      world ??= new SandboxWorld(join(home, "sandbox.sqlite"));
+      return world;
+    },
+    close() {
+      world?.close();
+    },
+  };
+}

@@ -1,0 +1,280 @@
+import Database from "better-sqlite3";
+import type { Deployment } from "../config.js";
+import type { ConfigChange } from "../graph/state.js";
+import { PRICES, originMonthlyUsd, priceOf } from "../tools/cost/prices.js";
+import type {
+  CacheResource, CacheSpec, Clock, DeploymentAdapters, MetricSample, TileRef,
+} from "../tools/types.js";
+import type { SandboxFault } from "./faults.js";
+
+/** Deterministic noise in [-1, 1] for (seed, minute): the same seed gives the same series. */
+function noise(seed: number, minute: number, channel: number): number {
+  let h = (seed * 374761393 + minute * 668265263 + channel * 2147483647) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 1274126177) >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  return (h / 0xffffffff) * 2 - 1;
+}
+
+const LAYERS = ["basemap", "parcels", "imagery-2024", "hydrography", "roads", "buildings"];
+const AVG_TILE_KB = 28;
+
+interface Profile {
+  baseP95Ms: number;
+  requestsPerSecond: number;
+  baseErrorRate: number;
+  /** Distinct tiles requested in a day: the cache's working set. */
+  workingSetTiles: number;
+  monthly: Record<string, number>;
+}
+
+function profileFor(seed: number): Profile {
+  return {
+    baseP95Ms: 260 + (seed % 7) * 20,
+    requestsPerSecond: 140 + (seed % 5) * 15,
+    baseErrorRate: 0.002 + (seed % 3) * 0.0005,
+    workingSetTiles: 60_000 + (seed % 4) * 15_000,
+    monthly: { compute: 612 + (seed % 3) * 40, database: 418, storage: 96 },
+  };
+}
+
+/**
+ * A simulated Honua deployment that persists in SQLite, so it survives the agent being killed.
+ * It speaks Honua's surface: `ConnectionStrings__Redis` / `Cache__*` config keys, the serving metrics,
+ * the tile-operations warm job. Every mutating call is keyed: the same key returns the first result.
+ */
+export class SandboxWorld {
+  readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("busy_timeout = 10000");
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS sandbox_deployments (name TEXT PRIMARY KEY, seed INTEGER NOT NULL, clock_ms INTEGER NOT NULL, warm REAL NOT NULL DEFAULT 0);
+      CREATE TABLE IF NOT EXISTS sandbox_config (deployment TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (deployment, key));
+      CREATE TABLE IF NOT EXISTS sandbox_traffic (deployment TEXT NOT NULL, feature TEXT NOT NULL, percent INTEGER NOT NULL, PRIMARY KEY (deployment, feature));
+      CREATE TABLE IF NOT EXISTS sandbox_resources (id TEXT PRIMARY KEY, deployment TEXT NOT NULL, kind TEXT NOT NULL, spec TEXT NOT NULL, endpoint TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT);
+      CREATE TABLE IF NOT EXISTS sandbox_ops (key TEXT PRIMARY KEY, deployment TEXT NOT NULL, op TEXT NOT NULL, result TEXT NOT NULL, at TEXT NOT NULL);
+    `);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Creates the deployment on first use with Honua's defaults (in-memory cache only, no Redis). */
+  ensure(name: string, seed: number, startMs: number): void {
+    const inserted = this.db
+      .prepare(`INSERT INTO sandbox_deployments (name, seed, clock_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`)
+      .run(name, seed, startMs);
+    if (inserted.changes === 1) {
+      const defaults: Record<string, string> = {
+        ConnectionStrings__DefaultConnection: `env:HONUA_${name.toUpperCase()}_DATABASE_URL`,
+        Cache__Enabled: "true",
+        Cache__EnableFallback: "true",
+        Cache__DefaultTtlSeconds: "300",
+        Cache__LayerTtlSeconds: "300",
+        Cache__QueryTtlSeconds: "30",
+        Cache__KeyPrefix: "honua:",
+        Cache__ResponseCachingEnabled: "false",
+        FileStorage__Provider: "Local",
+        FileStorage__LocalStorage__BasePath: "/data/rasters",
+        Observability__Prometheus__Path: "/metrics",
+      };
+      const put = this.db.prepare(`INSERT INTO sandbox_config (deployment, key, value) VALUES (?, ?, ?)`);
+      for (const [k, v] of Object.entries(defaults)) put.run(name, k, v);
+    }
+  }
+
+  /** Runs `fn` once per key, atomically with recording its result. */
+  once<T>(deployment: string, key: string, op: string, fn: () => T, at: string): T {
+    const tx = this.db.transaction((): T => {
+      const prior = this.db.prepare(`SELECT result FROM sandbox_ops WHERE key = ?`).get(key) as { result: string } | undefined;
+      if (prior) return JSON.parse(prior.result) as T;
+      const result = fn();
+      this.db.prepare(`INSERT INTO sandbox_ops (key, deployment, op, result, at) VALUES (?, ?, ?, ?, ?)`)
+        .run(key, deployment, op, JSON.stringify(result ?? null), at);
+      return result;
+    });
+    return tx.immediate();
+  }
+
+  /** How many times an operation really ran (not replays): what the crash tests count. */
+  count(deployment: string, op: string): number {
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM sandbox_ops WHERE deployment = ? AND op = ?`).get(deployment, op) as { n: number }).n;
+  }
+
+  config(deployment: string): Record<string, string> {
+    const rows = this.db.prepare(`SELECT key, value FROM sandbox_config WHERE deployment = ? ORDER BY key`).all(deployment) as { key: string; value: string }[];
+    return Object.fromEntries(rows.map((r) => [r.key, r.value]));
+  }
+
+  share(deployment: string, feature: string): number {
+    const row = this.db.prepare(`SELECT percent FROM sandbox_traffic WHERE deployment = ? AND feature = ?`).get(deployment, feature) as { percent: number } | undefined;
+    return row?.percent ?? 0;
+  }
+
+  activeResources(deployment: string): { id: string; kind: string; spec: CacheSpec; endpoint: string; created_at: string }[] {
+    const rows = this.db.prepare(`SELECT * FROM sandbox_resources WHERE deployment = ? AND deleted_at IS NULL ORDER BY created_at, id`).all(deployment) as { id: string; kind: string; spec: string; endpoint: string; created_at: string }[];
+    return rows.map((r) => ({ ...r, spec: JSON.parse(r.spec) as CacheSpec }));
+  }
+
+  private row(deployment: string): { seed: number; clock_ms: number; warm: number } {
+    const r = this.db.prepare(`SELECT seed, clock_ms, warm FROM sandbox_deployments WHERE name = ?`).get(deployment) as { seed: number; clock_ms: number; warm: number } | undefined;
+    if (!r) throw new Error(`sandbox deployment ${deployment} does not exist`);
+    return r;
+  }
+
+  clock(deployment: string): Clock {
+    return {
+      now: () => new Date(this.row(deployment).clock_ms),
+      sleep: async (ms) => {
+        this.db.prepare(`UPDATE sandbox_deployments SET clock_ms = clock_ms + ? WHERE name = ?`).run(Math.round(ms), deployment);
+      },
+    };
+  }
+
+  /** The cache Honua is actually using: a live resource the config points at. */
+  private liveCache(deployment: string): CacheResource | undefined {
+    const cfg = this.config(deployment);
+    for (const r of this.activeResources(deployment)) {
+      const used = r.spec.engine === "redis" ? cfg.ConnectionStrings__Redis === r.endpoint : Number(cfg.TileOptions__CacheMaxAge ?? 0) > 0;
+      if (used) return { id: r.id, engine: r.spec.engine, nodeType: r.spec.nodeType, endpoint: r.endpoint, createdAt: r.created_at };
+    }
+    return undefined;
+  }
+
+  /** One metrics sample at `minute`, from the deployment's current configuration, traffic split and faults. */
+  sample(deployment: string, at: Date, faults: Set<SandboxFault>): MetricSample {
+    const { seed, warm } = this.row(deployment);
+    const p = profileFor(seed);
+    const minute = Math.floor(at.getTime() / 60_000);
+    const cfg = this.config(deployment);
+    const share = this.share(deployment, "cache") / 100;
+    const cache = this.liveCache(deployment);
+    const ttl = Number(cfg.Cache__DefaultTtlSeconds ?? cfg.TileOptions__CacheMaxAge ?? 300);
+    const ttlFactor = ttl >= 3600 ? 0.04 : ttl < 120 ? -0.2 : ttl < 600 ? -0.06 : 0;
+    const hit = cache && share > 0 ? Math.max(0, Math.min(0.95, 0.5 + 0.38 * warm + ttlFactor + 0.02 * noise(seed, minute, 3))) : null;
+    const effectiveHit = hit === null ? 0 : hit * share;
+    const changed = share > 0;
+    let p95 = p.baseP95Ms * (1 - 0.55 * effectiveHit) * (1 + 0.04 * noise(seed, minute, 1));
+    let errorRate = p.baseErrorRate * (1 + 0.3 * noise(seed, minute, 2));
+    if (changed && faults.has("latency-regression")) p95 *= 2.2;
+    if (changed && faults.has("error-spike")) errorRate = 0.08 + 0.01 * noise(seed, minute, 4);
+    const rps = p.requestsPerSecond * (1 + 0.05 * noise(seed, minute, 5));
+    return {
+      at: at.toISOString(),
+      p95Ms: Number(p95.toFixed(1)),
+      errorRate: Number(errorRate.toFixed(5)),
+      hitRatio: hit === null ? null : Number(hit.toFixed(4)),
+      requestsPerSecond: Number(rps.toFixed(2)),
+      originRequestsPerSecond: Number((rps * (1 - effectiveHit)).toFixed(2)),
+    };
+  }
+
+  /** Builds the adapters a workflow uses for this deployment. */
+  adapters(name: string, d: Deployment, faults: Set<SandboxFault>, startMs: number): DeploymentAdapters {
+    this.ensure(name, d.seed ?? 16, startMs);
+    const clock = this.clock(name);
+    const at = () => clock.now().toISOString();
+    const world = this;
+    const profile = profileFor(this.row(name).seed);
+    return {
+      provider: "sandbox",
+      clock,
+      metrics: {
+        async samples(from, to, stepMinutes) {
+          const out: MetricSample[] = [];
+          const step = stepMinutes * 60_000;
+          for (let t = from.getTime() + step; t <= to.getTime(); t += step) {
+            // no-data: after the change the series stops arriving (e.g. the new path is not scraped).
+            if (faults.has("no-data") && world.share(name, "cache") > 0) continue;
+            out.push(world.sample(name, new Date(t), faults));
+          }
+          return out;
+        },
+      },
+      config: {
+        async read() {
+          return world.config(name);
+        },
+        async apply(changes: ConfigChange[], key: string) {
+          world.once(name, key, "config-apply", () => {
+            const put = world.db.prepare(`INSERT INTO sandbox_config (deployment, key, value) VALUES (?, ?, ?) ON CONFLICT (deployment, key) DO UPDATE SET value = excluded.value`);
+            const del = world.db.prepare(`DELETE FROM sandbox_config WHERE deployment = ? AND key = ?`);
+            for (const c of changes) (c.after === null ? del.run(name, c.key) : put.run(name, c.key, c.after));
+            return changes.length;
+          }, at());
+        },
+      },
+      cache: {
+        async provision(spec: CacheSpec, key: string): Promise<CacheResource> {
+          if (faults.has("provision-failure")) {
+            throw new Error(`sandbox: InsufficientCacheClusterCapacity: no ${spec.nodeType} capacity for ${name} (injected fault provision-failure)`);
+          }
+          return world.once(name, key, "provision-cache", () => {
+            const id = `${spec.engine}-${name}-${key.split(":")[0]!.slice(-6)}`;
+            const endpoint = spec.engine === "redis" ? `${id}.sandbox.cache.internal:6379,ssl=true,password=ref:secret/${id}` : `${id}.sandbox.edge.internal`;
+            world.db.prepare(`INSERT INTO sandbox_resources (id, deployment, kind, spec, endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
+              .run(id, name, spec.engine, JSON.stringify(spec), endpoint, at());
+            return { id, engine: spec.engine, nodeType: spec.nodeType, endpoint, createdAt: at() };
+          }, at());
+        },
+        async deprovision(id: string, key: string) {
+          world.once(name, key, "deprovision-cache", () => {
+            world.db.prepare(`UPDATE sandbox_resources SET deleted_at = ? WHERE id = ? AND deployment = ? AND deleted_at IS NULL`).run(at(), id, name);
+            return id;
+          }, at());
+        },
+      },
+      traffic: {
+        async share(feature) {
+          return world.share(name, feature);
+        },
+        async setShare(feature, percent, key) {
+          world.once(name, key, "traffic-share", () => {
+            world.db.prepare(`INSERT INTO sandbox_traffic (deployment, feature, percent) VALUES (?, ?, ?) ON CONFLICT (deployment, feature) DO UPDATE SET percent = excluded.percent`)
+              .run(name, feature, percent);
+            return percent;
+          }, at());
+        },
+      },
+      tiles: {
+        async popularTiles(limit) {
+          const seed = world.row(name).seed;
+          const tiles: TileRef[] = [];
+          for (const [i, layerId] of LAYERS.entries()) {
+            for (let z = 8; z <= 14; z++) {
+              const weight = Math.exp(-i * 0.6) * Math.exp(-Math.abs(z - 11) * 0.5);
+              tiles.push({ layerId, tileMatrixSetId: "WebMercatorQuad", z, requestsPerHour: Math.round(profile.requestsPerSecond * 3600 * weight * 0.08 * (1 + 0.1 * noise(seed, i * 100 + z, 6))) });
+            }
+          }
+          return tiles.sort((a, b) => b.requestsPerHour - a.requestsPerHour).slice(0, limit);
+        },
+        async submitJob(job, key) {
+          return world.once(name, key, "tile-job", () => {
+            const tiles = Math.min(job.maxTiles, Math.round(4 ** (job.maxZoom - job.minZoom + 1) * 1.2));
+            world.db.prepare(`UPDATE sandbox_deployments SET warm = MIN(1.0, warm + ?) WHERE name = ?`).run(tiles / profile.workingSetTiles, name);
+            return { jobId: `job-${key.split(":").slice(-1)[0]}-${tiles}`, tilesProcessed: tiles };
+          }, at());
+        },
+      },
+      cost: {
+        async monthly() {
+          const out: Record<string, number> = { ...profile.monthly };
+          const s = world.sample(name, clock.now(), new Set());
+          out.origin = Number(originMonthlyUsd(s.originRequestsPerSecond).toFixed(2));
+          for (const r of world.activeResources(name)) {
+            out[`cache:${r.id}`] = r.spec.engine === "cloudfront"
+              ? Number(((s.requestsPerSecond * PRICES.secondsPerMonth) / 1e6 * PRICES.cloudfront.perMillionRequests).toFixed(2))
+              : priceOf(r.spec.engine, r.spec.nodeType);
+          }
+          return out;
+        },
+      },
+    };
+  }
+}
+
+export const SANDBOX_TILE_KB = AVG_TILE_KB;
+export const sandboxWorkingSet = (seed: number): number => profileFor(seed).workingSetTiles;

@@ -1,0 +1,175 @@
+import { z } from "zod";
+import { AgentError } from "../errors.js";
+import { DecisionRecord, RunStatus } from "../graph/state.js";
+
+export const RunRow = z.object({
+  run: z.string(),
+  workflow: z.string(),
+  deployment: z.string(),
+  status: RunStatus,
+  requestedBy: z.string(),
+  startedAt: z.string(),
+  updatedAt: z.string(),
+  request: z.string(),
+});
+export type RunRow = z.infer<typeof RunRow>;
+
+/** A decision as stored: the row keyed by (run, interrupt) that only one click can create. */
+export type StoredDecision = DecisionRecord & { run: string };
+
+/** A minimal SQL seam so one implementation serves SQLite and PostgreSQL. SQL uses `?` placeholders. */
+export interface Sql {
+  dialect: "sqlite" | "postgres";
+  query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** Runs `fn` while holding an exclusive, cross-process lock named `name`. */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS honua_runs (
+     run TEXT PRIMARY KEY, workflow TEXT NOT NULL, deployment TEXT NOT NULL, status TEXT NOT NULL,
+     requested_by TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL, request TEXT NOT NULL,
+     owner TEXT)`,
+  `CREATE TABLE IF NOT EXISTS honua_locks (
+     deployment TEXT PRIMARY KEY, run TEXT NOT NULL, acquired_at TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS honua_decisions (
+     run TEXT NOT NULL, interrupt TEXT NOT NULL, step TEXT NOT NULL, stage INTEGER, kind TEXT NOT NULL,
+     decision TEXT NOT NULL, by_user TEXT NOT NULL, at TEXT NOT NULL, plan_hash TEXT NOT NULL, comment TEXT,
+     PRIMARY KEY (run, interrupt))`,
+];
+
+type Row = Record<string, unknown>;
+const str = (v: unknown): string => String(v);
+
+function toRun(r: Row): RunRow {
+  return RunRow.parse({
+    run: r.run, workflow: r.workflow, deployment: r.deployment, status: r.status,
+    requestedBy: r.requested_by, startedAt: str(r.started_at), updatedAt: str(r.updated_at), request: r.request,
+  });
+}
+
+function toDecision(r: Row): StoredDecision {
+  return {
+    run: str(r.run),
+    ...DecisionRecord.parse({
+      step: r.step, stage: r.stage === null || r.stage === undefined ? null : Number(r.stage), kind: r.kind,
+      decision: r.decision, by: r.by_user, at: str(r.at), planHash: r.plan_hash, interrupt: r.interrupt,
+      comment: r.comment ?? null,
+    }),
+  };
+}
+
+/** Runs, per-deployment locks and decisions: the records that must be atomic across processes. */
+export class AgentStore {
+  constructor(readonly sql: Sql) {}
+
+  async setup(): Promise<void> {
+    await this.sql.exclusive("honua-agent-setup", async () => {
+      for (const stmt of SCHEMA) await this.sql.query(stmt);
+    });
+  }
+
+  async createRun(row: Omit<RunRow, "updatedAt">): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO honua_runs (run, workflow, deployment, status, requested_by, started_at, updated_at, request)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [row.run, row.workflow, row.deployment, row.status, row.requestedBy, row.startedAt, row.startedAt, row.request],
+    );
+  }
+
+  async setStatus(run: string, status: RunStatus, at: string): Promise<void> {
+    await this.sql.query(`UPDATE honua_runs SET status = ?, updated_at = ? WHERE run = ?`, [status, at, run]);
+  }
+
+  async getRun(run: string): Promise<RunRow | undefined> {
+    const rows = await this.sql.query(`SELECT * FROM honua_runs WHERE run = ?`, [run]);
+    return rows[0] ? toRun(rows[0]) : undefined;
+  }
+
+  async listRuns(): Promise<RunRow[]> {
+    const rows = await this.sql.query(`SELECT * FROM honua_runs ORDER BY started_at DESC, run DESC`);
+    return rows.map(toRun);
+  }
+
+  /**
+   * Takes the deployment's lock for `run`, or throws naming the run that holds it.
+   * A lock left by a run that already ended (a crash between finishing and releasing) is taken over.
+   */
+  async acquireLock(deployment: string, run: string, at: string): Promise<void> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const won = await this.sql.query(
+        `INSERT INTO honua_locks (deployment, run, acquired_at) VALUES (?, ?, ?)
+         ON CONFLICT (deployment) DO NOTHING RETURNING run`,
+        [deployment, run, at],
+      );
+      if (won.length === 1) return;
+      const holder = await this.lockHolder(deployment);
+      if (!holder) continue;
+      if (holder === run) return;
+      const held = await this.getRun(holder);
+      if (held && !["running", "waiting"].includes(held.status)) {
+        await this.sql.query(`DELETE FROM honua_locks WHERE deployment = ? AND run = ?`, [deployment, holder]);
+        continue;
+      }
+      throw new AgentError(
+        "conflict",
+        `deployment ${deployment} already has a modification in progress: run ${holder}` +
+          (held ? ` (${held.workflow}, ${held.status}, requested by ${held.requestedBy})` : ""),
+        { holder },
+      );
+    }
+    throw new AgentError("conflict", `could not take the lock on ${deployment}`);
+  }
+
+  async lockHolder(deployment: string): Promise<string | undefined> {
+    const rows = await this.sql.query(`SELECT run FROM honua_locks WHERE deployment = ?`, [deployment]);
+    return rows[0] ? str(rows[0].run) : undefined;
+  }
+
+  /** Releases only if `run` holds it: a late release never frees someone else's lock. */
+  async releaseLock(deployment: string, run: string): Promise<void> {
+    await this.sql.query(`DELETE FROM honua_locks WHERE deployment = ? AND run = ?`, [deployment, run]);
+  }
+
+  /**
+   * Records a decision once. Returns the stored decision and whether this call created it;
+   * a second decision on the same interrupt changes nothing and gets the first one back.
+   */
+  async recordDecision(d: StoredDecision): Promise<{ won: boolean; decision: StoredDecision }> {
+    const inserted = await this.sql.query(
+      `INSERT INTO honua_decisions (run, interrupt, step, stage, kind, decision, by_user, at, plan_hash, comment)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (run, interrupt) DO NOTHING RETURNING *`,
+      [d.run, d.interrupt, d.step, d.stage, d.kind, d.decision, d.by, d.at, d.planHash, d.comment],
+    );
+    if (inserted[0]) return { won: true, decision: toDecision(inserted[0]) };
+    const existing = await this.getDecision(d.run, d.interrupt);
+    if (!existing) throw new Error(`decision for ${d.run}/${d.interrupt} vanished`);
+    return { won: false, decision: existing };
+  }
+
+  async getDecision(run: string, interrupt: string): Promise<StoredDecision | undefined> {
+    const rows = await this.sql.query(`SELECT * FROM honua_decisions WHERE run = ? AND interrupt = ?`, [run, interrupt]);
+    return rows[0] ? toDecision(rows[0]) : undefined;
+  }
+
+  async listDecisions(run: string): Promise<StoredDecision[]> {
+    const rows = await this.sql.query(`SELECT * FROM honua_decisions WHERE run = ? ORDER BY at, interrupt`, [run]);
+    return rows.map(toDecision);
+  }
+
+  /** Marks which process drives a run; refuses when another live process on this host does. */
+  async claim(run: string, owner: string, isAlive: (owner: string) => boolean): Promise<void> {
+    const rows = await this.sql.query(`SELECT owner FROM honua_runs WHERE run = ?`, [run]);
+    const current = rows[0]?.owner;
+    if (typeof current === "string" && current !== owner && isAlive(current)) {
+      throw new AgentError("conflict", `run ${run} is being driven by another process (${current})`);
+    }
+    await this.sql.query(`UPDATE honua_runs SET owner = ? WHERE run = ?`, [owner, run]);
+  }
+
+  close(): Promise<void> {
+    return this.sql.close();
+  }
+}

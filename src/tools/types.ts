@@ -1,0 +1,102 @@
+import type { ConfigChange, MetricsSummary } from "../graph/state.js";
+
+/** Injected time: the sandbox and tests run monitoring windows in simulated time. */
+export interface Clock {
+  now(): Date;
+  /** Waits (or, simulated, advances) this many milliseconds. */
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+/** One point of the serving metrics, as the metrics source reports it (HONUA.md names). */
+export interface MetricSample {
+  at: string;
+  /** histogram_quantile(0.95, honua_serving_request_duration_ms_bucket) */
+  p95Ms: number;
+  /** honua_request_error_total rate / request rate */
+  errorRate: number;
+  /** honua_cache_hit_ratio; null when no cache is configured */
+  hitRatio: number | null;
+  requestsPerSecond: number;
+  /** Requests that reached the origin (database/object storage). */
+  originRequestsPerSecond: number;
+}
+
+/** Reads serving metrics. An empty answer is "no data", never healthy. */
+export interface MetricsSource {
+  samples(from: Date, to: Date, stepMinutes: number): Promise<MetricSample[]>;
+}
+
+/** The Honua configuration surface (env-style keys, e.g. `Cache__Enabled`). */
+export interface ConfigStore {
+  read(): Promise<Record<string, string>>;
+  /** Applies the `after` value of each change (null removes the key); idempotent for the same key. */
+  apply(changes: ConfigChange[], idempotencyKey: string): Promise<void>;
+}
+
+export interface CacheSpec {
+  engine: "redis" | "varnish" | "cloudfront";
+  nodeType: string;
+  memoryGb: number;
+  evictionPolicy: string;
+}
+
+export interface CacheResource {
+  id: string;
+  engine: CacheSpec["engine"];
+  nodeType: string;
+  /** Where Honua reaches it; a reference, never a credential. */
+  endpoint: string;
+  createdAt: string;
+}
+
+/** Creates and deletes cache infrastructure. Calls with the same idempotency key return the first result. */
+export interface CacheInfra {
+  provision(spec: CacheSpec, idempotencyKey: string): Promise<CacheResource>;
+  deprovision(id: string, idempotencyKey: string): Promise<void>;
+}
+
+/** The share of traffic that takes a new path (cache, new store, new backend), in percent. */
+export interface TrafficRouter {
+  share(feature: string): Promise<number>;
+  setShare(feature: string, percent: number, idempotencyKey: string): Promise<void>;
+}
+
+export interface TileRef {
+  layerId: string;
+  tileMatrixSetId: string;
+  z: number;
+  requestsPerHour: number;
+}
+
+/** Honua's tile-operations admin API (`POST /api/v1/admin/tile-operations/jobs`). */
+export interface TileOperations {
+  popularTiles(limit: number): Promise<TileRef[]>;
+  submitJob(
+    job: { operation: "seed" | "warm" | "invalidate" | "purge"; layerId: string; tileMatrixSetId: string; minZoom: number; maxZoom: number; maxTiles: number },
+    idempotencyKey: string,
+  ): Promise<{ jobId: string; tilesProcessed: number }>;
+}
+
+/** What the deployment costs per month now, by component, in USD. */
+export interface CostSource {
+  monthly(): Promise<Record<string, number>>;
+}
+
+/** Everything a workflow may touch on one deployment; built once per deployment by its provider. */
+export interface DeploymentAdapters {
+  provider: string;
+  clock: Clock;
+  metrics: MetricsSource;
+  config: ConfigStore;
+  cache: CacheInfra;
+  traffic: TrafficRouter;
+  tiles: TileOperations;
+  cost: CostSource;
+}
+
+export type { MetricsSummary };
