@@ -10,7 +10,7 @@ import type { EventSink } from "./graph/events.js";
 import { mayDecide } from "./graph/gates.js";
 import { GatePayload, TERMINAL, type DecisionRecord, type MetricsSummary, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
 import { WORKFLOWS } from "./graph/workflows/index.js";
-import { Plan, WorkflowId } from "./planner/plan.js";
+import type { WorkflowDef } from "./graph/step.js";
 import { adapterFactory } from "./sandbox/provider.js";
 
 const PendingValue = GatePayload.extend({ planHash: z.string() });
@@ -51,6 +51,8 @@ export interface EngineOptions {
   cwd?: string;
   config?: LoadedConfig;
   onEvent?: EventSink;
+  /** The workflows this engine can run; the five built-in ones by default. */
+  workflows?: Record<string, WorkflowDef>;
 }
 
 const newRunId = (): string => `run-${new Date().toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(3).toString("hex")}`;
@@ -66,6 +68,7 @@ export class Engine {
     private readonly adapters: ReturnType<typeof adapterFactory>,
     private readonly env: NodeJS.ProcessEnv,
     private readonly onEvent: EventSink | undefined,
+    private readonly workflows: Record<string, WorkflowDef>,
   ) {}
 
   static async open(opts: EngineOptions = {}): Promise<Engine> {
@@ -73,7 +76,7 @@ export class Engine {
     const cwd = opts.cwd ?? process.cwd();
     const config = opts.config ?? loadConfig(env, cwd);
     const persistence = await openPersistence(env, cwd);
-    return new Engine(config, persistence, adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent);
+    return new Engine(config, persistence, adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent, opts.workflows ?? WORKFLOWS);
   }
 
   get store() {
@@ -84,12 +87,16 @@ export class Engine {
     return this.adapters.world();
   }
 
+  workflow(id: string): WorkflowDef {
+    const def = this.workflows[id];
+    if (!def) throw new AgentError("bad-input", `unknown workflow ${id}; known: ${Object.keys(this.workflows).join(", ")}`);
+    return def;
+  }
+
   graph(workflow: string): WorkflowGraph {
-    const id = WorkflowId.safeParse(workflow);
-    if (!id.success) throw new AgentError("bad-input", `unknown workflow ${workflow}`);
-    let g = this.graphs.get(id.data);
+    let g = this.graphs.get(workflow);
     if (!g) {
-      g = buildWorkflowGraph(WORKFLOWS[id.data], {
+      g = buildWorkflowGraph(this.workflow(workflow), {
         config: this.config.config,
         store: this.store,
         checkpointer: this.persistence.checkpointer,
@@ -99,7 +106,7 @@ export class Engine {
           if (this.env.HONUA_AGENT_FAILPOINT === name) process.kill(process.pid, "SIGKILL");
         },
       });
-      this.graphs.set(id.data, g);
+      this.graphs.set(workflow, g);
     }
     return g;
   }
@@ -109,14 +116,14 @@ export class Engine {
   }
 
   /** Validates the plan, takes the deployment's lock, and runs to the first gate or the end. */
-  async start(planInput: unknown, requestedBy: string, request: string): Promise<RunSummary> {
-    const parsed = Plan.safeParse(planInput);
-    if (!parsed.success) throw new AgentError("bad-input", `invalid plan: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
-    const plan = parsed.data;
+  async start(planInput: { workflow: string; deployment: string; params: unknown }, requestedBy: string, request: string): Promise<RunSummary> {
+    const plan = planInput;
+    const def = this.workflow(plan.workflow);
     const [deployment] = requireDeployment(this.config.config, plan.deployment);
-    const def = WORKFLOWS[plan.workflow];
     if (def.unavailable) throw new AgentError("bad-input", `${plan.workflow} cannot run in this version: ${def.unavailable}`);
-    const params = def.params.parse(plan.params);
+    const parsed = def.params.safeParse(plan.params);
+    if (!parsed.success) throw new AgentError("bad-input", `invalid params for ${plan.workflow}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "params"}: ${i.message}`).join("; ")}`);
+    const params = parsed.data;
     this.adapters.adaptersFor(deployment); // fails here, before any lock, when the provider cannot run
     const run = newRunId();
     const startedAt = new Date().toISOString();

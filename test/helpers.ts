@@ -1,0 +1,49 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { Engine, type RunSummary } from "../src/engine.js";
+import type { RunEvent } from "../src/graph/events.js";
+
+export const EPOCH = "2026-11-26T00:00:00Z";
+
+export function tempHome(): { home: string; cleanup: () => void } {
+  const home = mkdtempSync(join(tmpdir(), "honua-agent-test-"));
+  return { home, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+}
+
+export function testEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, HONUA_AGENT_HOME: home, HONUA_SANDBOX_EPOCH: EPOCH, ...extra };
+  delete env.HONUA_AGENT_DATABASE_URL;
+  delete env.HONUA_AGENT_CONFIG;
+  delete env.HONUA_SANDBOX_FAULTS;
+  delete env.HONUA_AGENT_FAILPOINT;
+  return { ...env, ...extra };
+}
+
+export async function openEngine(home: string, extra: Record<string, string> = {}, events?: RunEvent[]): Promise<Engine> {
+  return Engine.open({ env: testEnv(home, extra), cwd: home, onEvent: events ? (e) => events.push(e) : undefined });
+}
+
+export const CACHING_PLAN = { workflow: "add-caching-layer", deployment: "prod", params: {} } as const;
+
+/** Approves every gate as `by` until the run stops waiting. */
+export async function approveAll(engine: Engine, s: RunSummary, by = "alice"): Promise<RunSummary> {
+  let cur = s;
+  while (cur.pending) cur = await engine.decide(cur.run, by, "approve", { planHash: cur.pending.planHash });
+  return cur;
+}
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** Runs the real command line in a child process. */
+export function cli(home: string, args: string[], extra: Record<string, string> = {}) {
+  const res = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "src/cli.ts"), ...args], {
+    cwd: home,
+    env: testEnv(home, extra),
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  const json = (): unknown => JSON.parse(res.stdout.trim().split("\n").at(-1) ?? "null");
+  return { code: res.status, signal: res.signal, stdout: res.stdout, stderr: res.stderr, json };
+}
