@@ -10,7 +10,7 @@
  *   2. disk bytes per completed add-caching-layer run (K runs on `prod`, through the Engine);
  *   3. memory per paused run (runs paused at their first gate, one per deployment).
  *
- * Knobs (environment): BENCH_STEPS (50), BENCH_REPS (7), BENCH_RUNS (5), BENCH_PAUSED (1000),
+ * Knobs (environment): BENCH_STEPS (50), BENCH_REPS (9), BENCH_RUNS (5), BENCH_PAUSED (1000),
  * BENCH_PAUSED_BUDGET_S (180), BENCH_KEEP=1 keeps the temp directories.
  */
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
@@ -38,7 +38,7 @@ function intEnv(name: string, fallback: number): number {
 }
 
 const STEPS = intEnv("BENCH_STEPS", 50);
-const REPS = intEnv("BENCH_REPS", 7);
+const REPS = intEnv("BENCH_REPS", 9);
 const RUNS = intEnv("BENCH_RUNS", 5);
 const PAUSED = intEnv("BENCH_PAUSED", 1000);
 const PAUSED_BUDGET_MS = intEnv("BENCH_PAUSED_BUDGET_S", 180) * 1000;
@@ -65,12 +65,13 @@ const median = (xs: readonly number[]): number => {
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
 const gcFn: (() => void) | undefined = typeof globalThis.gc === "function" ? () => globalThis.gc?.() : undefined;
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function settle(): Promise<void> {
   // Let pending promises/timers drain, then collect twice (weak refs and finalizers need a second pass).
-  await new Promise((r) => setImmediate(r));
+  await pause(50);
   if (gcFn) {
     gcFn();
-    await new Promise((r) => setImmediate(r));
+    await pause(50);
     gcFn();
   }
 }
@@ -126,16 +127,30 @@ interface Timed {
   samplesMsPerStep: number[];
 }
 
-async function timeReps(label: string, once: (rep: number) => Promise<void>): Promise<Timed> {
-  await once(-1); // warm-up: JIT, prepared statements, lazy imports
-  const samples: number[] = [];
+const WARMUPS = 3;
+
+/**
+ * Times every variant REPS times, interleaved (rep r runs all variants, in an order rotated by r) so JIT
+ * warm-up, checkpoint-DB growth and machine noise hit all variants alike. GC runs between samples when exposed.
+ */
+async function timeInterleaved<K extends string>(variants: Record<K, () => Promise<void>>): Promise<Record<K, Timed>> {
+  const keys = Object.keys(variants) as K[];
+  for (let w = 0; w < WARMUPS; w++) for (const k of keys) await variants[k]();
+  const samples = Object.fromEntries(keys.map((k) => [k, [] as number[]])) as Record<K, number[]>;
   for (let rep = 0; rep < REPS; rep++) {
-    const t0 = performance.now();
-    await once(rep);
-    samples.push((performance.now() - t0) / STEPS);
+    for (let j = 0; j < keys.length; j++) {
+      const k = keys[(rep + j) % keys.length]!;
+      gcFn?.();
+      const t0 = performance.now();
+      await variants[k]();
+      samples[k].push((performance.now() - t0) / STEPS);
+    }
   }
-  const out = { msPerStep: round(median(samples), 4), samplesMsPerStep: samples.map((x) => round(x, 4)) };
-  log(`${label}: ${out.msPerStep} ms/step (median of ${REPS})`);
+  const out = {} as Record<K, Timed>;
+  for (const k of keys) {
+    out[k] = { msPerStep: round(median(samples[k]), 4), samplesMsPerStep: samples[k].map((x) => round(x, 4)) };
+    log(`${k}: ${out[k].msPerStep} ms/step (median of ${REPS})`);
+  }
   return out;
 }
 
@@ -181,12 +196,15 @@ async function measurePerStep() {
     if (out.count !== STEPS) throw new Error(`bench: bare run ${run} executed ${out.count} nodes`);
   };
 
-  // Baseline first and last, to see drift (the checkpoint DB grows while the engine variants run).
-  const baselineBefore = await timeReps("bare StateGraph + MemorySaver", bareOnce);
-  const engine = await timeReps("engine + SqliteSaver, durability sync (as Engine)", engineOnce(engineSqlite, "sync", "sync"));
-  const engineAsync = await timeReps("engine + SqliteSaver, durability async", engineOnce(engineSqlite, "async", "async"));
-  const engineMem = await timeReps("engine + MemorySaver, durability sync", engineOnce(engineMemory, "sync", "mem"));
-  const baselineAfter = await timeReps("bare StateGraph + MemorySaver (again)", bareOnce);
+  const t = await timeInterleaved({
+    bareMemorySaver: bareOnce,
+    engineSqliteSync: engineOnce(engineSqlite, "sync", "sync"),
+    engineSqliteAsync: engineOnce(engineSqlite, "async", "async"),
+    engineMemorySaver: engineOnce(engineMemory, "sync", "mem"),
+  });
+  const engine = t.engineSqliteSync;
+  const engineAsync = t.engineSqliteAsync;
+  const engineMem = t.engineMemorySaver;
 
   // How many checkpoint rows and bytes one synthetic run writes, read back from the real saver's tables.
   let writes: { checkpointsPerRun: number; checkpointBytesPerRun: number; writeRowsPerRun: number; writeBytesPerRun: number } | null = null;
@@ -204,7 +222,7 @@ async function measurePerStep() {
   }
   await persistence.close();
 
-  const baselineMs = median([baselineBefore.msPerStep, baselineAfter.msPerStep]);
+  const baselineMs = t.bareMemorySaver.msPerStep;
   const ratio = engine.msPerStep / baselineMs;
   const sqliteSyncShare = (engine.msPerStep - engineMem.msPerStep) / engine.msPerStep;
   const notes = [
@@ -217,7 +235,7 @@ async function measurePerStep() {
   return {
     steps: STEPS,
     repetitions: REPS,
-    statistic: "median over repetitions of (invoke wall time / steps), after one warm-up",
+    statistic: `median over ${REPS} interleaved repetitions of (invoke wall time / steps), after ${WARMUPS} warm-ups per variant; engine = buildWorkflowGraph + SqliteSaver with durability "sync" (as Engine), baseline = bare StateGraph + MemorySaver`,
     engineMsPerStep: engine.msPerStep,
     baselineMsPerStep: round(baselineMs, 4),
     ratio: round(ratio, 3),
@@ -225,11 +243,10 @@ async function measurePerStep() {
     ratioMet: ratio <= TARGETS.ratioMax,
     msPerStepMet: engine.msPerStep < TARGETS.msPerStepMax,
     breakdown: {
-      bareMemorySaverBefore: baselineBefore,
+      bareMemorySaver: t.bareMemorySaver,
       engineSqliteSync: engine,
       engineSqliteAsync: engineAsync,
       engineMemorySaver: engineMem,
-      bareMemorySaverAfter: baselineAfter,
       checkpointWrites: writes,
     },
     notes,
@@ -266,10 +283,25 @@ async function fullCachingRun(engine: Engine, deployment: string): Promise<{ sta
   return { status: s.status, gates };
 }
 
+/**
+ * `prod` plus K-1 clones of it (same provider, seed and monitoring). A sandbox deployment keeps its state, and
+ * add-caching-layer on a deployment that already has Redis fails by design at DesignCachingStrategy ("already
+ * uses Redis ... nothing to add"), so only the first run on `prod` itself can complete; the clones let all K
+ * runs complete with prod's exact behaviour.
+ */
+function prodClones(k: number) {
+  const prod = BUILTIN_CONFIG.deployments.prod;
+  const names = ["prod", ...Array.from({ length: k - 1 }, (_, i) => `prod${i + 2}`)];
+  const deployments: Record<string, unknown> = { ...BUILTIN_CONFIG.deployments };
+  for (const n of names.slice(1)) deployments[n] = { provider: prod.provider, approvers: [...prod.approvers], seed: prod.seed };
+  return { names, raw: { deployments, groups: BUILTIN_CONFIG.groups } };
+}
+
 async function measureDisk() {
   const home = tempHome("disk");
   const env: NodeJS.ProcessEnv = { HONUA_AGENT_HOME: home, HONUA_SANDBOX_EPOCH: EPOCH };
-  const config = parseConfig(BUILTIN_CONFIG, "built-in", env);
+  const { names, raw } = prodClones(RUNS);
+  const config = parseConfig(raw, "built-in + prod clones", env);
 
   // Empty baseline: schemas of all three databases, no run.
   const empty = await Engine.open({ env, config });
@@ -278,12 +310,12 @@ async function measureDisk() {
   const emptySizes = sizes(home);
 
   const engine = await Engine.open({ env, config });
-  const runs: { status: string; gates: number; ms: number }[] = [];
-  for (let k = 0; k < RUNS; k++) {
+  const runs: { deployment: string; status: string; gates: number; ms: number }[] = [];
+  for (const deployment of names) {
     const t0 = performance.now();
-    const r = await fullCachingRun(engine, "prod");
-    runs.push({ ...r, ms: round(performance.now() - t0, 1) });
-    log(`caching run ${k + 1}/${RUNS}: ${r.status} after ${r.gates} gates in ${runs.at(-1)!.ms} ms`);
+    const r = await fullCachingRun(engine, deployment);
+    runs.push({ deployment, ...r, ms: round(performance.now() - t0, 1) });
+    log(`caching run on ${deployment}: ${r.status} after ${r.gates} gates in ${runs.at(-1)!.ms} ms`);
   }
   const openSizes = sizes(home); // while open: WAL files not yet checkpointed into the main files
   await engine.close();
@@ -296,15 +328,17 @@ async function measureDisk() {
   return {
     runs: RUNS,
     workflow: "add-caching-layer",
-    deployment: "prod",
+    deployments: names,
+    deploymentsNote: "run 1 on prod, runs 2..K on clones of prod (same seed/config): a second caching run on the same sandbox deployment fails by design (Redis already configured)",
     allDone: runs.every((r) => r.status === "done"),
+    statuses: runs.map((r) => r.status),
     gatesPerRun: runs[0]?.gates ?? 0,
     msPerRunMedian: round(median(runs.map((r) => r.ms)), 1),
     bytesPerRun: closedPerRun,
     bytesPerRunByFile: perRun(closedSizes),
     bytesPerRunWhileOpenInclWal: openPerRun,
     bytesPerRunWhileOpenByFile: perRun(openSizes),
-    method: "(size after K runs - size of empty databases) / K; main file + -wal; 'bytesPerRun' measured after Engine.close() (WAL checkpointed), 'whileOpen' before it",
+    method: "(size after K runs - size of the empty databases) / K, main file + -wal; 'bytesPerRun' after Engine.close() (WAL checkpointed into the main file; page-granular, 4 KiB pages), 'whileOpen' before close (WAL frames, includes superseded page versions). sandbox.sqlite per run includes creating the deployment's simulated state on first use",
     emptyBytes: sumSizes(emptySizes),
     sizesAfterClose: closedSizes,
     sizesWhileOpen: openSizes,

@@ -38,7 +38,7 @@ const ROOT = new URL("..", import.meta.url).pathname;
 
 /** Runs the real command line in a child process. */
 export function cli(home: string, args: string[], extra: Record<string, string> = {}) {
-  const res = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "src/cli.ts"), ...args], {
+  const res = spawnSync(process.execPath, [join(ROOT, "bin/honua-agent.mjs"), ...args], {
     cwd: home,
     env: testEnv(home, extra),
     encoding: "utf8",
