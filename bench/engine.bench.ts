@@ -13,8 +13,8 @@
  * Knobs (environment): BENCH_STEPS (50), BENCH_REPS (9), BENCH_RUNS (5), BENCH_PAUSED (1000),
  * BENCH_PAUSED_BUDGET_S (180), BENCH_KEEP=1 keeps the temp directories.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Annotation, END, MemorySaver, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
@@ -55,6 +55,23 @@ function tempHome(tag: string): string {
   const dir = mkdtempSync(join(tmpdir(), `honua-bench-${tag}-`));
   tempDirs.push(dir);
   return dir;
+}
+
+/** Filesystem type of the mount holding `dir` (Linux /proc/mounts), for reading the fsync cost. */
+function fsOf(dir: string): string {
+  try {
+    const mounts = readFileSync("/proc/mounts", "utf8")
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter((f): f is [string, string, string, ...string[]] => f.length >= 3)
+      .map(([, mount, type]) => ({ mount, type }))
+      .filter((m) => dir === m.mount || dir.startsWith(m.mount.endsWith("/") ? m.mount : `${m.mount}/`))
+      .sort((a, b) => b.mount.length - a.mount.length);
+    const m = mounts[0];
+    return m ? `${m.type} at ${m.mount}` : "unknown filesystem";
+  } catch {
+    return "unknown filesystem";
+  }
 }
 
 const median = (xs: readonly number[]): number => {
@@ -224,12 +241,18 @@ async function measurePerStep() {
 
   const baselineMs = t.bareMemorySaver.msPerStep;
   const ratio = engine.msPerStep / baselineMs;
-  const sqliteSyncShare = (engine.msPerStep - engineMem.msPerStep) / engine.msPerStep;
+  const sqliteShare = (engine.msPerStep - engineMem.msPerStep) / engine.msPerStep;
+  const pct = (x: number) => `${round(x * 100, 0)}%`;
   const notes = [
-    `engine invoke includes its init and finish nodes (store.releaseLock + store.setStatus on agent.sqlite), amortised over ${STEPS} steps;`,
-    `engine graph with MemorySaver costs ${round(engineMem.msPerStep / baselineMs, 2)}x the bare graph (RunState zod schemas + reducers, RunView/zod parse per step, step records);`,
-    `SqliteSaver with durability "async" ${engineAsync.msPerStep} ms/step, "sync" ${engine.msPerStep} ms/step: the real saver is ${round(sqliteSyncShare * 100, 0)}% of the engine's per-step time`,
-    `(one checkpoint + its writes per superstep, synchronous better-sqlite3 inserts in WAL mode, and the checkpoint serialises the whole state, which grows with every step record${writes ? `: one ${STEPS}-step run stores ${writes.checkpointsPerRun} checkpoints (${writes.checkpointBytesPerRun} bytes) and ${writes.writeRowsPerRun} pending writes (${writes.writeBytesPerRun} bytes)` : ""}).`,
+    `Engine (buildWorkflowGraph + SqliteSaver, durability "sync") ${engine.msPerStep} ms/step vs bare StateGraph + MemorySaver ${round(baselineMs, 4)} ms/step = ${round(ratio, 2)}x.`,
+    `The same engine graph with a MemorySaver runs ${engineMem.msPerStep} ms/step (${round(engineMem.msPerStep / baselineMs, 2)}x bare): the builder's own cost (a 14-channel RunState with zod-validated values and appending reducers, a conditional route after every node,`,
+    `a RunView + zod input/output parse and a StepRecord per step, larger checkpoints to copy, plus init and finish nodes, finish doing 2 agent.sqlite writes, amortised over ${STEPS} steps).`,
+    `The rest, ${round(engine.msPerStep - engineMem.msPerStep, 4)} ms/step (${pct(sqliteShare)} of the engine's time), is the real SqliteSaver: per superstep one checkpoint INSERT`,
+    `whose JSON holds the whole channel state, which grows with every StepRecord${writes ? ` (one ${STEPS}-step run: ${writes.checkpointsPerRun} checkpoints, ${writes.checkpointBytesPerRun} bytes, plus ${writes.writeRowsPerRun} pending-write rows, ${writes.writeBytesPerRun} bytes)` : ""},`,
+    `and every put/putWrites call re-prepares its statement and commits on its own (WAL with synchronous=FULL: an fsync per commit, on ${fsOf(home)});`,
+    `with durability "async" the engine runs ${engineAsync.msPerStep} ms/step.`,
+    `LangGraph's per-superstep machinery (channel copies, task preparation, config merging, langsmith RunTree objects) dominates both graphs' CPU profiles.`,
+    `Absolute ms/step depends on machine load (see machine.loadavg); the ratio is the more stable number.`,
   ].join(" ");
 
   return {
@@ -414,6 +437,7 @@ async function measurePaused() {
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const t0 = performance.now();
+  const loadStart = loadavg().map((x) => round(x, 2));
   log(`node ${process.version}, gc ${gcFn ? "exposed" : "not exposed"}; steps=${STEPS} reps=${REPS} runs=${RUNS} paused=${PAUSED}`);
   try {
     const perStep = await measurePerStep();
@@ -425,6 +449,7 @@ async function main(): Promise<void> {
       node: process.version,
       platform: `${process.platform}-${process.arch}`,
       gcExposed: gcFn !== undefined,
+      machine: { cpus: cpus().length, loadavgAtStart: loadStart, loadavgAtEnd: loadavg().map((x) => round(x, 2)), tempDir: tmpdir(), tempFs: fsOf(tmpdir()) },
       counts: { steps: STEPS, repetitions: REPS, completedRuns: RUNS, pausedRunsRequested: PAUSED, pausedRunsStarted: memory.started },
       perStep,
       diskPerCompletedRun: disk,

@@ -212,7 +212,7 @@ const normalizeChars = (s: string): string =>
 const MANIPULATION = [
   /\bignore\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier|your|system|all|these|those)(?:\s+(?:instructions?|rules|prompts?|guidelines|policies|constraints|messages?))?/,
   /\b(?:skip|skipping|bypass|bypassing|disable|disabling|turn off|switch off|remove|ignore|override|circumvent|avoid|suspend|waive|without|no|forget)\s+(?:the\s+|all\s+|any\s+|every\s+|of\s+)*(?:human\s+|manual\s+|safety\s+)?(?:approvals?|approval gates?|approval steps?|gates?|gating|sign-?offs?|reviews?|confirmations?|two-person rule|2-person rule|checks|guardrails|interrupts?|auto-?rollbacks?|rollbacks?|backups?|locks?)\b/,
-  /\bauto-?approv\w*(?:\s+(?:it|this|everything|all|gates?|provision|traffic|delete))*/,
+  /\bauto-?approv\w*(?:\s*[:=]?\s*\[[^\]]*\]|\s+(?:it|this|everything|all|gates?|provision|traffic|delete))*/,
   /\b(?:just\s+)?approve\s+(?:it|this|that|everything|all|them|yourself|automatically|on my behalf|every\w*)\b/,
   /\b(?:it'?s\s+|already\s+|pre-?)?approved(?:\s+(?:by|from)\s+[\w@.-]+)?/,
   /\b(?:don'?t|do not|no need to|never)\s+(?:ask|wait|bother|stop|pause)\b(?:\s+(?:for|me|anyone|approval|on|at))*/,
@@ -243,7 +243,7 @@ function tidy(t: Text): Text {
 const NOT_A_CHANGE =
   /^(?:scale|restart|reboot|redeploy|deploy|roll ?back|rollback|revert|undo|downgrade|rotate|flush|clear|invalidate|silence|mute|ack|acknowledge|resize|failover|fail over|promote|restore|show|list|what|what's|whats|why|who|where|tell|explain|write|compose|check|inspect|analy[sz]e|audit|describe|ping|status|is|are|does|do|did|was|were|how|give me)\b/;
 const OFF_TOPIC =
-  /\b(?:replicas?|poems?|haikus?|jokes?|songs?|stor(?:y|ies)|essays?|limericks?|recipes?|weather|bitcoin|autoscal\w*)\b|\b(?:show|give|send|tell|print|dump|reveal|leak|post)\b.*\b(?:passwords?|credentials?|secrets?|keys?|tokens?)\b|\b(?:upgrade|update|bump|patch|downgrade)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}(?:to\s+(?:version\s+|v)?\d|version\b)/;
+  /\b(?:replicas?|poems?|haikus?|jokes?|songs?|stor(?:y|ies)|essays?|limericks?|recipes?|weather|bitcoin|autoscal\w*)\b|\b(?:show|give|send|tell|print|dump|reveal|leak|post)\b.*\b(?:passwords?|credentials?|secrets?|keys?|tokens?)\b|\b(?:upgrade|update|bump|patch|downgrade)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}(?:to\s+(?:version\s+|v)?\d+(?:\.\d+)*(?![\w%])|version\b)/;
 const DESTRUCTIVE_VERB =
   /\b(?:delete|destroy|drop|wipe|nuke|purge|erase|truncate|tear down|teardown|shut down|shutdown|terminate|decommission|remove|deprovision|rm -rf|kill|obliterate|trash)\b/;
 /** What a destructive-sounding verb may act on inside a workflow (an index, an alert...): gated there, not refused. */
@@ -286,8 +286,8 @@ function extractSql(raw: string, config: AgentConfig): { statements: string[]; r
   if (statements.length > 0) return { statements, rest };
 
   const start = DDL.exec(rest);
-  // Lower-case "create index on x" without a semicolon is a description; SQL is shouted or terminated.
-  if (!start || (start[0] !== start[0].toUpperCase() && !rest.slice(start.index).includes(";"))) return { statements, rest };
+  // Lower-case "create index on x" is a description; SQL is shouted, terminated or has a column list.
+  if (!start || (start[0] !== start[0].toUpperCase() && !/[;(]/.test(rest.slice(start.index)))) return { statements, rest };
   const prose: string[] = [rest.slice(0, start.index)];
   const fragments = rest.slice(start.index).split(";");
   fragments.forEach((fragment, i) => {
@@ -315,12 +315,14 @@ function extractSql(raw: string, config: AgentConfig): { statements: string[]; r
 const MOVE = /\b(?:move|moving|migrate|migrating|switch|switching|swap|port|transfer|shift|replatform|replace|change)\b/;
 const SIGNALS: Record<WorkflowId, readonly (readonly [RegExp, number])[]> = {
   "modify-observability": [
-    [/\b(?:alerts?|alerting|alertmanager|dashboards?|grafana|prometheus|recording rules?|retention|alarms?)\b/, 6],
-    [/\bpage (?:me|us|oncall|on-call|the)\b|\bnotify (?:me|us)\b/, 3],
+    // Outweighs every other workflow's words together: in "a dashboard for storage backend latency" they are the subject.
+    [/\b(?:alerts?|alerting|alertmanager|dashboards?|grafana|prometheus|recording rules?|retention|alarms?)\b/, 12],
+    [/\bpage (?:me|us|oncall|on-call|the)\b|\bnotify (?:me|us)\b|\bthreshold\b/, 3],
   ],
   "upgrade-database-schema": [
-    [/\b(?:index|indexes|indices|columns?|schemas?|ddl|constraints?)\b/, 5],
+    [/\b(?:index|indexes|indices|columns?|schemas?|ddl|constraints?|not null|primary key|foreign key)\b/, 5],
     [/\b(?:extensions?|postgis|migrations?)\b/, 3],
+    [/\b(?:create|drop|alter|rename|partition)\s+(?:the\s+|a\s+|an\s+)?(?:[\w.]+\s+)?tables?\b/, 5],
     [/\btables?\b/, 1],
   ],
   "add-caching-layer": [
@@ -329,7 +331,7 @@ const SIGNALS: Record<WorkflowId, readonly (readonly [RegExp, number])[]> = {
   ],
   "add-storage-backend": [
     [/\bstorage backends?\b/, 5],
-    [/\b(?:backends?|buckets?|s3|gcs|blob|azure|object storage)\b|s3:\/\/|gs:\/\//, 3],
+    [new RegExp(`\\b(?:backends?|buckets?|object storage)\\b|s3:\\/\\/|gs:\\/\\/|${BACKENDS.source}`), 3],
     [/\b(?:storage|nfs|cold)\b/, 2],
     [/\b(?:rasters?|cogs?|imagery)\b/, 1],
     [MOVE, 1],
@@ -408,7 +410,7 @@ const COMMON_WORDS = [
   "on-call", "slack", "email", "pagerduty", "opsgenie", "grafana", "prometheus", "alertmanager", "retention",
   "minutes", "minute", "seconds", "hours", "days", "weeks", "months", "years", "ms", "hit", "ratio", "rate", "gradual",
   "gradually", "once", "default", "defaults", "later", "phases", "chunks", "parallel", "peak", "case", "order",
-  "region", "west", "east", "europe", "north", "south", "central", "caching", "ttl", "rollout", "canary", "then",
+  "region", "west", "east", "europe", "north", "south", "central", "caching", "ttl", "rollout", "then",
   "and", "or", "with", "p95", "p99", "p50", "disk", "usage", "cpu", "memory", "archive", "backup", "backups",
   "images", "imagery", "cogs", "objects", "files", "uploads", "scenes", "mosaics", "ogc", "wms", "wmts", "wfs",
   "postgis", "extension", "migration", "migrations", "version", "latest", "team", "channel", "someone", "anyone",
@@ -416,6 +418,7 @@ const COMMON_WORDS = [
 ];
 const NOT_DEPLOYMENTS = new Set([
   ...COMMON_WORDS,
+  ...DETERMINERS,
   ...CACHE_TYPES.words,
   ...STORES.words,
   ...BACKENDS.words,
@@ -465,10 +468,13 @@ function knownDeployments(t: Text, config: AgentConfig): DeploymentFinding {
   const hits = toks.flatMap((tok, i) => {
     const name = resolveDeployment(config, tok.word);
     const prev = toks[i - 1]?.lower ?? "";
-    if (!name || /^\d|^by$/.test(tok.next) || ORDINALS.has(prev)) return [];
+    const endsPhrase = tok.end < t.orig.length && t.orig[tok.end] !== " ";
+    if (!name || (!endsPhrase && /^(?:\d+%?|by)$/.test(tok.next)) || ORDINALS.has(prev)) return [];
     const positioned =
       PREPOSITIONS.has(prev) || tok.possessive || tok.colon || ENVIRONMENT_WORDS.has(tok.next.replace(/\W+$/, "")) ||
-      (DETERMINERS.has(prev) && PREPOSITIONS.has(toks[i - 2]?.lower ?? ""));
+      (DETERMINERS.has(prev) && PREPOSITIONS.has(toks[i - 2]?.lower ?? "")) ||
+      // "to prod and staging": the second name is in the same position as the first.
+      (/^(?:and|or|&|\+)$/.test(prev) && resolveDeployment(config, toks[i - 2]?.word ?? "") !== undefined);
     return [{ name, positioned, span: phraseSpan(t, tok) }];
   });
   const spans = hits.map((h) => h.span);
@@ -520,6 +526,7 @@ const UNIT_SECONDS: Record<string, number> = {
   y: 31_536_000, year: 31_536_000, years: 31_536_000,
 };
 const UNIT = "(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?|months?|y|years?)";
+const MAX_TTL_SECONDS = 31_536_000;
 const seconds = (n: string, unit = "s"): number => Number(n) * (UNIT_SECONDS[unit] ?? 1);
 
 /** A Prometheus duration ("30d", "2w", "5m"); months have no Prometheus unit and become days. */
@@ -549,14 +556,17 @@ const STEP_LIST = new RegExp(
   String.raw`(?<![\w.])${STEP}(?:\s*(?:,\s*(?:then|and)?|\/|->|=>|>|\bthen\b|\band\b|\bto\b)\s*${STEP})+`,
 );
 const ROLLOUT_CONTEXT = /\b(?:roll ?-?outs?|rolling|roll out|stages?|staged|steps?|canary|ramp\w*|gradual\w*|phases?|increments?|traffic|then)\b/;
-const FIRST_STEP = /\b(?:start(?:ing)?|canary|begin(?:ning)?|first|initially|roll ?out|ramp(?:ing)?)(?:\s+(?:at|with|of|from|to))?\s+(\d{1,3})\s*%/;
+const FIRST_STEP = new RegExp(
+  String.raw`\b(?:start(?:ing)?|canary|begin(?:ning)?|first|initially|roll ?-?out|ramp(?:ing)?)(?:\s+(?:at|with|of|from|to))?\s+(\d{1,3})(?:\s*%|${NOT_A_STEP})`,
+);
 const STRAIGHT_TO_100 = /\b(?:straight|directly|immediately)\s+(?:to\s+)?100\s*%|\ball at once\b|\bin one go\b|\b100\s*%\s+(?:immediately|right away|at once)/;
 const STEPS_QUESTION = "Rollout steps must be percentages that increase and end at 100 (e.g. 10, 50, 100). Which steps should I use?";
 
 function rolloutSteps(lower: string): number[] | "invalid" | undefined {
   const list = STEP_LIST.exec(lower);
   let steps: number[] | undefined;
-  if (list && (list[0].includes("%") || ROLLOUT_CONTEXT.test(lower))) steps = (list[0].match(/\d+/g) ?? []).map(Number);
+  // A bare "10/50/100" is a rollout when it ends at 100 or the request talks about rolling out.
+  if (list && (/%|\b100\s*$/.test(list[0]) || ROLLOUT_CONTEXT.test(lower))) steps = (list[0].match(/\d+/g) ?? []).map(Number);
   else if (STRAIGHT_TO_100.test(lower)) steps = [100];
   else {
     const first = FIRST_STEP.exec(lower);
@@ -580,7 +590,7 @@ function caching(t: Text): Extraction {
   const ttl = TTL.map((re) => re.exec(t.lower)).find((m) => m);
   if (ttl) {
     const value = seconds(ttl[1] ?? "", ttl[2]);
-    if (Number.isInteger(value) && value > 0 && value <= UNIT_SECONDS.y!) params.ttlSeconds = value;
+    if (Number.isInteger(value) && value > 0 && value <= MAX_TTL_SECONDS) params.ttlSeconds = value;
     else missing.push({ param: "ttlSeconds", question: "The TTL must be a whole number of seconds between 1s and 1 year. What TTL should I use?" });
   }
   const steps = rolloutSteps(t.lower);
@@ -593,7 +603,7 @@ function caching(t: Text): Extraction {
 
 const STORE_NAMES = "postgres, sqlite, files, elasticsearch, opensearch";
 const FROM_MARK = /\b(?:from|off|off of|out of|away from|leaving|currently on|currently in|currently|replace|replacing|instead of)\s+(?:the\s+)?(?:current\s+|old\s+|existing\s+)?$/;
-const TO_MARK = /(?:\b(?:to|into|onto|over to|with|use|using|for|towards?|by|on)\s+(?:the\s+|an?\s+)?(?:new\s+)?|(?:->|=>|>)\s*)$/;
+const TO_MARK = /(?:\b(?:to|into|onto|over to|with|use|using|for|towards?|by|on|in)\s+(?:the\s+|an?\s+)?(?:new\s+)?|(?:->|=>|>)\s*)$/;
 const ARROW_AFTER = /^\s*(?:->|=>|>|to|into)\s+/;
 const BATCH = [
   /\bbatch(?:es)?\s+(?:size\s+)?(?:of\s+)?(?:=|:|to)?\s*(\d[\d,_]*k?)\b/,
@@ -610,9 +620,10 @@ function metadata(t: Text): Extraction {
     const role = FROM_MARK.test(before) ? "from" : ARROW_AFTER.test(t.lower.slice(m.end)) ? "from" : TO_MARK.test(before) ? "to" : "unmarked";
     return { ...m, role };
   });
+  // "postgres metadata to sqlite": an unmarked store before the target is the source; alone, it is the target.
   const to = mentions.filter((m) => m.role === "to").at(-1);
   const from = mentions.find((m) => m.role === "from") ?? mentions.find((m) => m.role === "unmarked" && to && m.start < to.start);
-  const target = to ?? (from ? undefined : mentions.find((m) => m.role === "unmarked"));
+  const target = to ?? mentions.find((m) => m.role === "unmarked" && m.value !== from?.value);
   if (from) params.fromStore = from.value;
   if (target) params.toStore = target.value;
 
@@ -623,7 +634,7 @@ function metadata(t: Text): Extraction {
       : `Which metadata store should I move to: ${STORE_NAMES}?`;
     missing.push({ param: "toStore", question });
   } else if (from && from.value === target.value) {
-    missing.push({ param: "toStore", question: `The metadata is already meant to be on ${target.value}. Which store should I move it to: ${STORE_NAMES}?` });
+    missing.push({ param: "toStore", question: `The metadata is already on ${target.value}. Which store should I move it to: ${STORE_NAMES}?` });
   }
   const batch = BATCH.map((re) => re.exec(t.lower)).find((m) => m);
   if (batch) {
@@ -717,7 +728,7 @@ const KINDS: readonly (readonly [ObservabilityKind, RegExp])[] = [
   ["retention", /\bretention\b|\bkeep (?:prometheus |the )?metrics\b/],
   ["alert-route", /\b(?:route|routes|routed|routing|reroute)\b|\b(?:send|forward|pipe|deliver|direct)\b.*\b(?:alerts?|notifications?)\b.*\bto\b|\balerts?\b.*\b(?:go|goes|should go)\s+to\b|\breceivers?\b/],
   ["dashboard", /\b(?:dashboards?|panels?)\b/],
-  ["alert-rule", /\b(?:alerts?|alerting|alarms?)\b|\bpage (?:me|us|oncall|on-call|the)\b|\bnotify (?:me|us)\b/],
+  ["alert-rule", /\b(?:alerts?|alerting|alarms?|threshold)\b|\bpage (?:me|us|oncall|on-call|the)\b|\bnotify (?:me|us)\b/],
   ["dashboard", /\bgrafana\b/],
 ];
 const ACTIONS: readonly (readonly [ObservabilityAction, RegExp])[] = [
@@ -774,7 +785,7 @@ function alertRuleSpec(c: Text, action: ObservabilityAction): Record<string, unk
   const cond = CONDITION.exec(c.lower);
   if (cond) {
     const metric = metricName(cond[1] ?? "");
-    if (action === "add" || !/\b(?:threshold|alert)\b/.test(cond[1] ?? "")) spec.metric = metric;
+    if (metric && (action === "add" || !/\b(?:threshold|alert)\b/.test(cond[1] ?? ""))) spec.metric = metric;
     spec.op = COMPARATORS[cond[2] ?? ""];
     spec.threshold = threshold(metric, cond[3] ?? "", cond[4]);
   } else if (action === "modify") {
@@ -782,7 +793,8 @@ function alertRuleSpec(c: Text, action: ObservabilityAction): Record<string, unk
     if (to) spec.threshold = threshold(/latency/.test(c.lower) ? "_ms" : "", to[1] ?? "", to[2]);
   } else if (action === "add") {
     const subject = SUBJECT.exec(c.lower);
-    if (subject) spec.metric = metricName(subject[1] ?? "");
+    const metric = metricName(subject?.[1] ?? "");
+    if (metric) spec.metric = metric;
   }
   const duration = FOR_DURATION.exec(c.lower.slice(cond ? cond.index + cond[0].length : 0));
   if (duration && cond) spec.for = promDuration(duration[1] ?? "", duration[2] ?? "m");
@@ -812,7 +824,7 @@ function dashboardParts(c: Text, action: ObservabilityAction): Pick<Observabilit
   const word = /\b(?:dashboards?|panels?)\b/.exec(c.lower);
   const after = word ? c.slice(word.index) : c;
   const subject =
-    /\b(?:for|showing|with|tracking)\s+(.+)$/.exec(after.orig)?.[1] ??
+    /\b(?:for|showing|with|tracking)\s+(.+?)(?:\s+(?:to|on|in|into)\s+(?:the\s+)?\S.*\bdashboard\b.*)?$/.exec(after.orig)?.[1] ??
     (action === "add" && !name ? /\b(?:an?|new)\s+(.+?)\s+(?:grafana\s+)?dashboard\b/.exec(c.orig)?.[1] : undefined);
   const panels = subject
     ?.split(/\s*(?:,|\band\b|&)\s*/)
@@ -842,7 +854,7 @@ function observabilityChange(c: Text): ObservabilityChange | undefined {
   }
   if (kind === "dashboard") {
     // Adding a panel changes an existing dashboard.
-    if (action === "add" && /\bpanels?\b/.test(c.lower) && !/\bnew dashboard\b|\badd (?:an?\s+)?(?:\w+\s+)*dashboard\b/.test(c.lower)) action = "modify";
+    if (action === "add" && /\bpanels?\b/.test(c.lower) && /\b(?:to|on|in|into)\s+(?:the|our|an?\s+existing)\b.*\bdashboard\b/.test(c.lower)) action = "modify";
     return { ...change, action, ...dashboardParts(c, action) };
   }
   if (kind === "alert-route") {
@@ -869,7 +881,8 @@ const OBSERVABILITY_QUESTION =
   "What should change? I can add, modify or remove alert rules, recording rules, dashboards and alert routes, or set Prometheus retention.";
 
 function observability(t: Text): Extraction {
-  const changes = clauses(t).flatMap((c) => observabilityChange(c) ?? []);
+  // A change with neither a name nor a spec ("set up alerting") says nothing the Design step could act on.
+  const changes = clauses(t).flatMap((c) => observabilityChange(c) ?? []).filter((c) => c.name !== undefined || c.spec !== undefined);
   if (changes.length === 0) return { params: {}, missing: [{ param: "changes", question: OBSERVABILITY_QUESTION }], claimed: [] };
   const claimed = changes.flatMap((c) => [c.name, c.spec?.receiver, c.spec?.alertname].flatMap((v) => (typeof v === "string" ? [v.toLowerCase().replace(/^[#@]/, "")] : [])));
   return { params: { changes }, missing: [], claimed };
