@@ -159,7 +159,7 @@ describe("offline planner: deployments", () => {
 
   it("names an unknown deployment", () => {
     expect(plan("add redis to qa")).toEqual({
-      clarify: expect.stringMatching(/don't know a deployment called "qa".*prod, staging/),
+      clarify: expect.stringMatching(/^Unknown deployment "qa".*prod, staging/),
       missing: ["deployment"],
       unknownDeployment: "qa",
     });

@@ -4,7 +4,7 @@
  * Conservative by design: when the deployment or the change itself is unclear it asks, it never guesses.
  */
 import { resolveDeployment, type AgentConfig } from "../config.js";
-import { PlanResult, type WorkflowId } from "./plan.js";
+import { MetadataStoreKind, PlanResult, type WorkflowId } from "./plan.js";
 
 type Span = readonly [number, number];
 type Params = Record<string, unknown>;
@@ -24,6 +24,8 @@ interface Extraction {
 const collapse = (s: string): string => s.replace(/\s+/g, " ").trim();
 const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+/** `(?:a|b|c)` from a list of regex fragments, so word lists stay readable as lists. */
+const oneOf = (fragments: readonly string[]): string => `(?:${fragments.join("|")})`;
 
 /** The request twice, aligned character for character: as typed (values keep their case) and lower-cased (for matching). */
 class Text {
@@ -209,9 +211,17 @@ const normalizeChars = (s: string): string =>
  * Attempts to steer the agent. They are cut out of the request: the plan has no field for approvals,
  * so whatever legitimate change is left gets the normal gated plan, and nothing left means a refusal.
  */
+const SKIP = [
+  "skip", "skipping", "bypass", "bypassing", "disable", "disabling", "turn off", "switch off", "remove", "ignore",
+  "override", "circumvent", "avoid", "suspend", "waive", "without", "no", "forget",
+];
+const SAFEGUARDS = [
+  "approvals?", "approval gates?", "approval steps?", "gates?", "gating", "sign-?offs?", "reviews?", "confirmations?",
+  "two-person rule", "2-person rule", "checks", "guardrails", "interrupts?", "auto-?rollbacks?", "rollbacks?", "backups?", "locks?",
+];
 const MANIPULATION = [
   /\bignore\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier|your|system|all|these|those)(?:\s+(?:instructions?|rules|prompts?|guidelines|policies|constraints|messages?))?/,
-  /\b(?:skip|skipping|bypass|bypassing|disable|disabling|turn off|switch off|remove|ignore|override|circumvent|avoid|suspend|waive|without|no|forget)\s+(?:the\s+|all\s+|any\s+|every\s+|of\s+)*(?:human\s+|manual\s+|safety\s+)?(?:approvals?|approval gates?|approval steps?|gates?|gating|sign-?offs?|reviews?|confirmations?|two-person rule|2-person rule|checks|guardrails|interrupts?|auto-?rollbacks?|rollbacks?|backups?|locks?)\b/,
+  new RegExp(`\\b${oneOf(SKIP)}\\s+(?:the\\s+|all\\s+|any\\s+|every\\s+|of\\s+)*(?:human\\s+|manual\\s+|safety\\s+)?${oneOf(SAFEGUARDS)}\\b`),
   /\bauto-?approv\w*(?:\s*[:=]?\s*\[[^\]]*\]|\s+(?:it|this|everything|all|gates?|provision|traffic|delete))*/,
   /\b(?:just\s+)?approve\s+(?:it|this|that|everything|all|them|yourself|automatically|on my behalf|every\w*)\b/,
   /\b(?:it'?s\s+|already\s+|pre-?)?approved(?:\s+(?:by|from)\s+[\w@.-]+)?/,
@@ -222,8 +232,14 @@ const MANIPULATION = [
   /\bapprov\w*\b/,
 ];
 
-const PREAMBLE =
-  /^(?:(?:hey|hi|hello|yo|ok|okay|so|please|pls|plz|kindly|bot|agent|honua|can you|could you|would you|will you|can we|could we|let's|lets|we need to|we need|i need you to|i need|i want you to|i want to|i want|i'd like you to|i'd like to|i'd like|we'd like to|we want to|go ahead and|time to|need to|want to|help me|quick one|then|and|also)\b[\s,:;!.-]*)+/;
+const PREAMBLE = new RegExp(
+  `^(?:${oneOf([
+    "hey", "hi", "hello", "yo", "ok", "okay", "so", "please", "pls", "plz", "kindly", "bot", "agent", "honua", "can you",
+    "could you", "would you", "will you", "can we", "could we", "let's", "lets", "we need to", "we need", "i need you to",
+    "i need", "i want you to", "i want to", "i want", "i'd like you to", "i'd like to", "i'd like", "we'd like to",
+    "we want to", "go ahead and", "time to", "need to", "want to", "help me", "quick one", "then", "and", "also",
+  ])}\\b[\\s,:;!.-]*)+`,
+);
 const TRAILER = /(?:[\s,;:!?.]+|\b(?:please|pls|plz|thanks|thank you|thx|ty|asap|cheers|kthx|and|then)\b)+$/;
 
 function tidy(t: Text): Text {
@@ -240,15 +256,35 @@ function tidy(t: Text): Text {
 // ---------------------------------------------------------------------------------------------- refusals
 
 /** Requests that are not modifications at all (questions, restarts, scaling), recognised by how they start. */
-const NOT_A_CHANGE =
-  /^(?:scale|restart|reboot|redeploy|deploy|roll ?back|rollback|revert|undo|downgrade|rotate|flush|clear|invalidate|silence|mute|ack|acknowledge|resize|failover|fail over|promote|restore|show|list|what|what's|whats|why|who|where|tell|explain|write|compose|check|inspect|analy[sz]e|audit|describe|ping|status|is|are|does|do|did|was|were|how|give me)\b/;
-const OFF_TOPIC =
-  /\b(?:replicas?|poems?|haikus?|jokes?|songs?|stor(?:y|ies)|essays?|limericks?|recipes?|weather|bitcoin|autoscal\w*)\b|\b(?:show|give|send|tell|print|dump|reveal|leak|post)\b.*\b(?:passwords?|credentials?|secrets?|keys?|tokens?)\b|\b(?:upgrade|update|bump|patch|downgrade)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}(?:to\s+(?:version\s+|v)?\d+(?:\.\d+)*(?![\w%])|version\b)/;
-const DESTRUCTIVE_VERB =
-  /\b(?:delete|destroy|drop|wipe|nuke|purge|erase|truncate|tear down|teardown|shut down|shutdown|terminate|decommission|remove|deprovision|rm -rf|kill|obliterate|trash)\b/;
+const NOT_A_CHANGE = new RegExp(
+  `^${oneOf([
+    "scale", "restart", "reboot", "redeploy", "deploy", "roll ?back", "rollback", "revert", "undo", "downgrade", "rotate",
+    "flush", "clear", "invalidate", "silence", "mute", "ack", "acknowledge", "resize", "failover", "fail over", "promote",
+    "restore", "show", "list", "what", "what's", "whats", "why", "who", "where", "tell", "explain", "write", "compose",
+    "check", "inspect", "analy[sz]e", "audit", "describe", "ping", "status", "is", "are", "does", "do", "did", "was",
+    "were", "how", "give me",
+  ])}\\b`,
+);
+const OFF_TOPIC = [
+  /\b(?:replicas?|poems?|haikus?|jokes?|songs?|stor(?:y|ies)|essays?|limericks?|recipes?|weather|bitcoin|autoscal\w*)\b/,
+  /\b(?:show|give|send|tell|print|dump|reveal|leak|post)\b.*\b(?:passwords?|credentials?|secrets?|keys?|tokens?)\b/,
+  // Software upgrades ("upgrade redis to 7.2"), not schema upgrades.
+  /\b(?:upgrade|update|bump|patch|downgrade)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}(?:to\s+(?:version\s+|v)?\d+(?:\.\d+)*(?![\w%])|version\b)/,
+];
+const DESTRUCTIVE_VERB = new RegExp(
+  `\\b${oneOf([
+    "delete", "destroy", "drop", "wipe", "nuke", "purge", "erase", "truncate", "tear down", "teardown", "shut down",
+    "shutdown", "terminate", "decommission", "remove", "deprovision", "rm -rf", "kill", "obliterate", "trash",
+  ])}\\b`,
+);
 /** What a destructive-sounding verb may act on inside a workflow (an index, an alert...): gated there, not refused. */
-const SAFE_OBJECT =
-  /\b(?:index|indexes|indices|column|columns|constraint|constraints|extension|default|alert|alerts|alerting|rule|rules|dashboard|dashboards|panel|panels|route|routes|routing|receiver|retention|ttl|threshold|below|under|table|view|trigger|sequence)\b/;
+const SAFE_OBJECT = new RegExp(
+  `\\b${oneOf([
+    "index", "indexes", "indices", "columns?", "constraints?", "extension", "default", "alerts?", "alerting", "rules?",
+    "dashboards?", "panels?", "routes?", "routing", "receiver", "retention", "ttl", "threshold", "below", "under", "table",
+    "view", "trigger", "sequence",
+  ])}\\b`,
+);
 const EVERYTHING = /\b(?:all|every|everything|entire|whole|any)\b/;
 const DESTRUCTIVE_SQL = /^(?:drop\s+(?:database|schema|owned)|truncate|delete\s+from)\b|\bcascade\b/i;
 
@@ -263,7 +299,7 @@ function destructive(lower: string): boolean {
 
 function refusal(t: Text, statements: readonly string[]): RefusalKind | undefined {
   if (statements.some((s) => DESTRUCTIVE_SQL.test(s)) || destructive(t.lower)) return "destructive";
-  if (NOT_A_CHANGE.test(t.lower) || OFF_TOPIC.test(t.lower)) return "out-of-scope";
+  if (NOT_A_CHANGE.test(t.lower) || OFF_TOPIC.some((re) => re.test(t.lower))) return "out-of-scope";
   return undefined;
 }
 
@@ -365,8 +401,15 @@ function strongest(lower: string, sql: boolean): WorkflowId | undefined {
   return best;
 }
 
-const CLAUSE_BREAK =
-  /\s*(?:;|\.\s+|,?\s+(?:and|then|also|plus|&)\s+(?:then\s+|also\s+)?(?=(?:add|set|create|move|migrate|switch|route|send|put|enable|configure|remove|delete|drop|change|update|slap|throw|spin|hook|wire|mount|attach|bump|raise|lower|increase|decrease|alert|page|install|turn|make|use|keep|build)\b)|,\s*(?=(?:add|set|create|move|migrate|switch|route|send|put|enable|remove|delete|change|update|alert|install|use|keep|build)\b))/;
+/** Verbs that start a new request inside one message: "add redis, then move metadata to opensearch". */
+const CLAUSE_VERBS = [
+  "add", "set", "create", "move", "migrate", "switch", "route", "send", "put", "enable", "configure", "remove", "delete",
+  "drop", "change", "update", "slap", "throw", "spin", "hook", "wire", "mount", "attach", "bump", "raise", "lower",
+  "increase", "decrease", "alert", "page", "install", "turn", "make", "use", "keep", "build",
+];
+const CLAUSE_BREAK = new RegExp(
+  String.raw`\s*(?:;|\.\s+|,?\s+(?:and|then|also|plus|&)\s+(?:then\s+|also\s+)?(?=${oneOf(CLAUSE_VERBS)}\b)|,\s*(?=${oneOf(CLAUSE_VERBS)}\b))`,
+);
 
 function clauses(t: Text): Text[] {
   const out: Text[] = [];
@@ -461,7 +504,10 @@ type DeploymentFinding =
   | { kind: "none"; spans: Span[] };
 
 /** A rollout "stage" is not the staging alias: "stage 1", "stage by stage", "each stage". */
-const ORDINALS = new Set(["each", "every", "per", "first", "second", "third", "final", "last", "next", "one", "a", "another", "single", "canary", "rollout", "by", "rolling"]);
+const ORDINALS = new Set([
+  "each", "every", "per", "first", "second", "third", "final", "last", "next", "one", "a", "another", "single", "canary",
+  "rollout", "by", "rolling",
+]);
 
 function knownDeployments(t: Text, config: AgentConfig): DeploymentFinding {
   const toks = tokenize(t);
@@ -601,8 +647,11 @@ function caching(t: Text): Extraction {
 
 // ---------------------------------------------------------------------------------------------- modify-metadata-storage
 
-const STORE_NAMES = "postgres, sqlite, files, elasticsearch, opensearch";
-const FROM_MARK = /\b(?:from|off|off of|out of|away from|leaving|currently on|currently in|currently|replace|replacing|instead of)\s+(?:the\s+)?(?:current\s+|old\s+|existing\s+)?$/;
+const STORE_NAMES = MetadataStoreKind.options.join(", ");
+const FROM_MARK = new RegExp(
+  `\\b${oneOf(["from", "off", "off of", "out of", "away from", "leaving", "currently on", "currently in", "currently", "replace", "replacing", "instead of"])}` +
+    String.raw`\s+(?:the\s+)?(?:current\s+|old\s+|existing\s+)?$`,
+);
 const TO_MARK = /(?:\b(?:to|into|onto|over to|with|use|using|for|towards?|by|on|in)\s+(?:the\s+|an?\s+)?(?:new\s+)?|(?:->|=>|>)\s*)$/;
 const ARROW_AFTER = /^\s*(?:->|=>|>|to|into)\s+/;
 const BATCH = [
@@ -658,7 +707,10 @@ const DIRECTIONS = "(?:north|south|east|west|central|northeast|southeast|northwe
 const REGION = new RegExp(
   `\\b(?:(?:us|eu|ap|sa|ca|me|af|il|mx)(?:-gov)?-${DIRECTIONS}-\\d|(?:us|europe|asia|australia|northamerica|southamerica|me|africa)-${DIRECTIONS}\\d|${AZURE_REGIONS.join("|")})\\b`,
 );
-const NOT_BUCKET_NAMES = new Set(["for", "on", "in", "to", "the", "with", "named", "called", "and", "at", "per", "a", "an", "new", "our", "my", "of", "s3", "gcs", "azure", "blob", "that", "this"]);
+const NOT_BUCKET_NAMES = new Set([
+  "for", "on", "in", "to", "the", "with", "named", "called", "and", "at", "per", "a", "an", "new", "our", "my", "of",
+  "s3", "gcs", "azure", "blob", "that", "this",
+]);
 const BUCKET = [
   /\b(?:bucket|container)\s+(?:named\s+|called\s+)?["'`]?([a-z0-9][a-z0-9._-]{1,61}[a-z0-9])/i,
   /["'`]?([a-z0-9][a-z0-9._-]*[-_.0-9][a-z0-9._-]*)["'`]?\s+(?:bucket|container)\b/i,
@@ -691,7 +743,8 @@ function storage(t: Text): Extraction {
   if (region) params.region = region[0];
   if (bucket) params.bucket = bucket;
   if (path) params.path = path;
-  if (placement) params.placement = collapse(placement[1] ?? placement[0]);
+  const where = collapse(placement?.[1] ?? placement?.[0] ?? "");
+  if (where) params.placement = where;
   if (!params.backend && url) params.backend = /^gs:/i.test(url[0]) ? "gcs" : "s3";
   return { params, missing, claimed: [region?.[0], bucket].flatMap((w) => (w ? [w.toLowerCase()] : [])) };
 }
@@ -726,7 +779,10 @@ interface ObservabilityChange {
 const KINDS: readonly (readonly [ObservabilityKind, RegExp])[] = [
   ["recording-rule", /\brecording rules?\b/],
   ["retention", /\bretention\b|\bkeep (?:prometheus |the )?metrics\b/],
-  ["alert-route", /\b(?:route|routes|routed|routing|reroute)\b|\b(?:send|forward|pipe|deliver|direct)\b.*\b(?:alerts?|notifications?)\b.*\bto\b|\balerts?\b.*\b(?:go|goes|should go)\s+to\b|\breceivers?\b/],
+  [
+    "alert-route",
+    /\b(?:route|routes|routed|routing|reroute|receivers?)\b|\b(?:send|forward|pipe|deliver|direct)\b.*\b(?:alerts?|notifications?)\b.*\bto\b|\balerts?\b.*\b(?:go|goes|should go)\s+to\b/,
+  ],
   ["dashboard", /\b(?:dashboards?|panels?)\b/],
   ["alert-rule", /\b(?:alerts?|alerting|alarms?|threshold)\b|\bpage (?:me|us|oncall|on-call|the)\b|\bnotify (?:me|us)\b/],
   ["dashboard", /\bgrafana\b/],
@@ -749,7 +805,11 @@ const CONDITION = new RegExp(
 const SUBJECT = /\b(?:when|if|whenever|on|for)\s+(?:the\s+)?(?:high|low|elevated|increased|rising|spiking|slow)?\s*(.+)$/;
 const FOR_DURATION = new RegExp(String.raw`\bfor\s+(\d+)\s*${UNIT}\b`);
 const SEVERITY = /\b(critical|warning|info)\b/;
-const PRODUCT_NAMES = new Set(["pagerduty", "opsgenie", "cloudfront", "opensearch", "elasticsearch", "elasticache", "postgresql", "postgis", "github", "dynamodb", "victorops", "alertmanager", "honua"]);
+/** CamelCase words that are products, not alert names. */
+const PRODUCT_NAMES = new Set([
+  "pagerduty", "opsgenie", "cloudfront", "opensearch", "elasticsearch", "elasticache", "postgresql", "postgis", "github",
+  "dynamodb", "victorops", "alertmanager", "honua",
+]);
 const CAMEL_NAME = /\b[A-Z][a-z0-9]+(?:[A-Z][a-z0-9]*)+\b/g;
 const QUOTED = /"([^"]+)"|`([^`]+)`/;
 
@@ -884,7 +944,9 @@ function observability(t: Text): Extraction {
   // A change with neither a name nor a spec ("set up alerting") says nothing the Design step could act on.
   const changes = clauses(t).flatMap((c) => observabilityChange(c) ?? []).filter((c) => c.name !== undefined || c.spec !== undefined);
   if (changes.length === 0) return { params: {}, missing: [{ param: "changes", question: OBSERVABILITY_QUESTION }], claimed: [] };
-  const claimed = changes.flatMap((c) => [c.name, c.spec?.receiver, c.spec?.alertname].flatMap((v) => (typeof v === "string" ? [v.toLowerCase().replace(/^[#@]/, "")] : [])));
+  const claimed = changes
+    .flatMap((c) => [c.name, c.spec?.receiver, c.spec?.alertname])
+    .flatMap((v) => (typeof v === "string" ? [v.toLowerCase().replace(/^[#@]/, "")] : []));
   return { params: { changes }, missing: [], claimed };
 }
 
@@ -926,14 +988,17 @@ export function planOffline(request: string, config: AgentConfig): PlanResult {
   const questions: Missing[] = [];
   let unknown: string | undefined;
   if (deployment.kind === "several") {
-    questions.push({ param: "deployment", question: `I can ${WORKFLOW_TITLES[workflow]} on one deployment at a time. Which one? Known deployments: ${known}.` });
+    questions.push({
+      param: "deployment",
+      question: `I can ${WORKFLOW_TITLES[workflow]} on one deployment at a time. Which one? Known deployments: ${known}.`,
+    });
   } else if (deployment.kind === "none") {
     unknown = unknownDeployment(text, new Set(extraction.claimed));
     const hint = unknown ? nearestName(unknown, config) : undefined;
     questions.push({
       param: "deployment",
       question: unknown
-        ? `I don't know a deployment called "${unknown}"${hint ? ` (did you mean ${hint}?)` : ""}. Known deployments: ${known}. Which one should I use?`
+        ? `Unknown deployment "${unknown}"${hint ? ` (did you mean ${hint}?)` : ""}. Known deployments: ${known}. Which one should I use?`
         : `I can ${WORKFLOW_TITLES[workflow]}, but on which deployment? Known deployments: ${known}.`,
     });
   }
