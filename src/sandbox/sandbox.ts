@@ -16,7 +16,6 @@ function noise(seed: number, minute: number, channel: number): number {
 }
 
 const LAYERS = ["basemap", "parcels", "imagery-2024", "hydrography", "roads", "buildings"];
-const AVG_TILE_KB = 28;
 
 interface Profile {
   baseP95Ms: number;
@@ -275,6 +274,3 @@ export class SandboxWorld {
     };
   }
 }
-
-export const SANDBOX_TILE_KB = AVG_TILE_KB;
-export const sandboxWorkingSet = (seed: number): number => profileFor(seed).workingSetTiles;
