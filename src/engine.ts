@@ -60,7 +60,7 @@ const newRunId = (): string => `run-${new Date().toISOString().slice(0, 10).repl
 /** Drives runs: start, decide, resume after a crash, list, transcript. One per process. */
 export class Engine {
   private readonly graphs = new Map<string, WorkflowGraph>();
-  private readonly owner = `${hostname()}:${process.pid}`;
+  private readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
 
   private constructor(
     readonly config: LoadedConfig,
@@ -131,7 +131,7 @@ export class Engine {
     try {
       await this.store.acquireLock(deployment, run, startedAt);
     } catch (e) {
-      await this.store.sql.query(`DELETE FROM honua_runs WHERE run = ?`, [run]);
+      await this.store.deleteUnstartedRun(run);
       throw e;
     }
     return this.drive(run, plan.workflow, () =>
@@ -145,7 +145,7 @@ export class Engine {
     try {
       await step();
     } finally {
-      await this.store.sql.query(`UPDATE honua_runs SET owner = NULL WHERE run = ? AND owner = ?`, [run, this.owner]);
+      await this.store.release(run, this.owner);
     }
     const summary = await this.summary(run, workflow);
     if (summary.status === "waiting" || summary.status === "running") await this.store.setStatus(run, summary.status, new Date().toISOString());

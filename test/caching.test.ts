@@ -1,22 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Engine } from "../src/engine.js";
+import { describe, expect, it } from "vitest";
 import type { RunEvent } from "../src/graph/events.js";
-import { CACHING_PLAN, approveAll, openEngine, tempHome } from "./helpers.js";
+import { CACHING_PLAN, engineSuite } from "./helpers.js";
 
 describe("add-caching-layer on the sandbox", () => {
-  let t: ReturnType<typeof tempHome>;
-  let engine: Engine;
-  beforeEach(() => {
-    t = tempHome();
-  });
-  afterEach(async () => {
-    await engine?.close();
-    t.cleanup();
-  });
+  const suite = engineSuite();
 
   it("runs all ten steps through provision and three traffic gates, and reports before/after", async () => {
     const events: RunEvent[] = [];
-    engine = await openEngine(t.home, {}, events);
+    const engine = await suite.open({}, events);
     const first = await engine.start(CACHING_PLAN, "carol", "add redis caching to prod");
     expect(first.status).toBe("waiting");
     expect(first.pending).toMatchObject({ step: "ProvisionCacheInfrastructure", kind: "provision" });
@@ -58,7 +49,7 @@ describe("add-caching-layer on the sandbox", () => {
   });
 
   it("honours requested cache type, ttl and rollout steps", async () => {
-    engine = await openEngine(t.home);
+    const engine = await suite.open();
     let s = await engine.start({ workflow: "add-caching-layer", deployment: "staging", params: { cacheType: "varnish", ttlSeconds: 600, rolloutSteps: [25, 100] } }, "carol", "varnish");
     const traffic: number[] = [];
     while (s.pending) {
@@ -75,7 +66,7 @@ describe("add-caching-layer on the sandbox", () => {
   });
 
   it("a reject at a traffic gate restores config and traffic, and leaves the cache behind a delete gate", async () => {
-    engine = await openEngine(t.home);
+    const engine = await suite.open();
     let s = await engine.start(CACHING_PLAN, "carol", "add redis caching to prod");
     const before = engine.sandbox().config("prod");
     s = await engine.decide(s.run, "alice", "approve"); // provision

@@ -1,22 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Engine } from "../src/engine.js";
-import { CACHING_PLAN, approveAll, openEngine, tempHome } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { CACHING_PLAN, approveAll, engineSuite } from "./helpers.js";
 
 describe("decisions, policy and the deployment lock", () => {
-  let t: ReturnType<typeof tempHome>;
-  const engines: Engine[] = [];
-  const open = async () => {
-    const e = await openEngine(t.home);
-    engines.push(e);
-    return e;
-  };
-  beforeEach(() => {
-    t = tempHome();
-  });
-  afterEach(async () => {
-    for (const e of engines.splice(0)) await e.close();
-    t.cleanup();
-  });
+  const suite = engineSuite();
+  const open = () => suite.open();
 
   it("two approvals of the same gate at once: one decision, one resume, one provisioning", async () => {
     const a = await open();
@@ -85,8 +72,7 @@ describe("decisions, policy and the deployment lock", () => {
     const config = parseConfig({
       deployments: { sbx: { provider: "sandbox", approvers: ["alice"], policy: { autoApprove: ["provision", "traffic"] }, monitoring: { windowMinutes: 10 } } },
     }, "test");
-    const e = await Engine.open({ env: testEnv(t.home), config });
-    engines.push(e);
+    const e = suite.track(await Engine.open({ env: testEnv(suite.home), config }));
     const s = await approveAll(e, await e.start({ ...CACHING_PLAN, deployment: "sbx" }, "carol", "x"));
     expect(s.status).toBe("done");
     const tr = await e.transcript(s.run);

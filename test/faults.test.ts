@@ -1,23 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Engine } from "../src/engine.js";
+import { describe, expect, it } from "vitest";
 import type { RunEvent } from "../src/graph/events.js";
-import { CACHING_PLAN, approveAll, openEngine, tempHome } from "./helpers.js";
+import { CACHING_PLAN, approveAll, engineSuite } from "./helpers.js";
 
 describe("sandbox faults: the workflow rolls back, pauses or fails cleanly", () => {
-  let t: ReturnType<typeof tempHome>;
-  let engine: Engine;
-  beforeEach(() => {
-    t = tempHome();
-  });
-  afterEach(async () => {
-    await engine?.close();
-    t.cleanup();
-  });
+  const suite = engineSuite();
 
   for (const fault of ["latency-regression", "error-spike"] as const) {
     it(`${fault}: automatic rollback at the first stage, without waiting for anyone`, async () => {
       const events: RunEvent[] = [];
-      engine = await openEngine(t.home, { HONUA_SANDBOX_FAULTS: fault }, events);
+      const engine = await suite.open({ HONUA_SANDBOX_FAULTS: fault }, events);
       const before = engine.sandbox();
       let s = await engine.start(CACHING_PLAN, "carol", "add redis caching to prod");
       const cfgBefore = before.config("prod");
@@ -40,7 +31,7 @@ describe("sandbox faults: the workflow rolls back, pauses or fails cleanly", () 
   }
 
   it("no-data: pauses at an inconclusive gate, never passes; reject rolls back", async () => {
-    engine = await openEngine(t.home, { HONUA_SANDBOX_FAULTS: "no-data" });
+    const engine = await suite.open({ HONUA_SANDBOX_FAULTS: "no-data" });
     let s = await engine.start(CACHING_PLAN, "carol", "add redis caching to prod");
     s = await engine.decide(s.run, "alice", "approve");
     s = await engine.decide(s.run, "alice", "approve"); // 10%
@@ -54,7 +45,7 @@ describe("sandbox faults: the workflow rolls back, pauses or fails cleanly", () 
   });
 
   it("no-data: a human may continue; the next stage is still gated", async () => {
-    engine = await openEngine(t.home, { HONUA_SANDBOX_FAULTS: "no-data" });
+    const engine = await suite.open({ HONUA_SANDBOX_FAULTS: "no-data" });
     let s = await engine.start(CACHING_PLAN, "carol", "add redis caching to prod");
     s = await engine.decide(s.run, "alice", "approve");
     s = await engine.decide(s.run, "alice", "approve");
@@ -65,7 +56,7 @@ describe("sandbox faults: the workflow rolls back, pauses or fails cleanly", () 
   });
 
   it("provision-failure: fails cleanly, nothing configured, lock released", async () => {
-    engine = await openEngine(t.home, { HONUA_SANDBOX_FAULTS: "provision-failure" });
+    const engine = await suite.open({ HONUA_SANDBOX_FAULTS: "provision-failure" });
     let s = await engine.start(CACHING_PLAN, "carol", "add redis caching to prod");
     const cfg = engine.sandbox().config("prod");
     s = await approveAll(engine, s);
@@ -77,6 +68,6 @@ describe("sandbox faults: the workflow rolls back, pauses or fails cleanly", () 
   });
 
   it("an unknown fault name is refused", async () => {
-    await expect(openEngine(t.home, { HONUA_SANDBOX_FAULTS: "meteor" })).rejects.toThrow(/unknown fault "meteor"/);
+    await expect(suite.open({ HONUA_SANDBOX_FAULTS: "meteor" })).rejects.toThrow(/unknown fault "meteor"/);
   });
 });

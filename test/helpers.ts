@@ -1,3 +1,4 @@
+import { afterEach, beforeEach } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,4 +47,31 @@ export function cli(home: string, args: string[], extra: Record<string, string> 
   });
   const json = (): unknown => JSON.parse(res.stdout.trim().split("\n").at(-1) ?? "null");
   return { code: res.status, signal: res.signal, stdout: res.stdout, stderr: res.stderr, json };
+}
+
+/** Per test: a fresh home, and every engine opened through `open` closed afterwards. */
+export function engineSuite() {
+  let t: ReturnType<typeof tempHome> | undefined;
+  const engines: Engine[] = [];
+  beforeEach(() => {
+    t = tempHome();
+  });
+  afterEach(async () => {
+    for (const e of engines.splice(0)) await e.close();
+    t?.cleanup();
+  });
+  return {
+    get home(): string {
+      return t!.home;
+    },
+    async open(extra: Record<string, string> = {}, events?: RunEvent[]): Promise<Engine> {
+      const e = await openEngine(t!.home, extra, events);
+      engines.push(e);
+      return e;
+    },
+    track(e: Engine): Engine {
+      engines.push(e);
+      return e;
+    },
+  };
 }

@@ -154,7 +154,8 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
 
   /** The decision that lets a gated step run: the last one recorded for its gate, re-read from the store. */
   async function decisionFor(state: RunStateValue, step: string, stage: number | null): Promise<StoredDecision | undefined> {
-    const last = state.decisions.findLast((d) => d.step === step && d.stage === stage);
+    // An "inconclusive" answer never stands in for the step's own gate.
+    const last = state.decisions.findLast((d) => d.step === step && d.stage === stage && d.kind !== "inconclusive");
     if (!last || last.decision === "reject") return undefined;
     return deps.store.getDecision(state.run, last.interrupt);
   }

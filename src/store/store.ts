@@ -159,14 +159,33 @@ export class AgentStore {
     return rows.map(toDecision);
   }
 
-  /** Marks which process drives a run; refuses when another live process on this host does. */
+  /**
+   * Marks which process drives a run; refuses when another live process does. The update is a
+   * compare-and-swap on the owner it read, so two processes racing for a free run cannot both win.
+   */
   async claim(run: string, owner: string, isAlive: (owner: string) => boolean): Promise<void> {
     const rows = await this.sql.query(`SELECT owner FROM honua_runs WHERE run = ?`, [run]);
-    const current = rows[0]?.owner;
-    if (typeof current === "string" && current !== owner && isAlive(current)) {
-      throw new AgentError("conflict", `run ${run} is being driven by another process (${current})`);
+    const current = typeof rows[0]?.owner === "string" ? rows[0].owner : null;
+    const refuse = (holder: string) => new AgentError("conflict", `run ${run} is being driven by another process (${holder})`);
+    if (current !== null && current !== owner && isAlive(current)) throw refuse(current);
+    const won = await this.sql.query(
+      `UPDATE honua_runs SET owner = ? WHERE run = ? AND COALESCE(owner, '') = ? RETURNING run`,
+      [owner, run, current ?? ""],
+    );
+    if (won.length === 0) {
+      const now = await this.sql.query(`SELECT owner FROM honua_runs WHERE run = ?`, [run]);
+      throw refuse(String(now[0]?.owner ?? "unknown"));
     }
-    await this.sql.query(`UPDATE honua_runs SET owner = ? WHERE run = ?`, [owner, run]);
+  }
+
+  /** Gives a run back; only the owner's release counts. */
+  async release(run: string, owner: string): Promise<void> {
+    await this.sql.query(`UPDATE honua_runs SET owner = NULL WHERE run = ? AND owner = ?`, [run, owner]);
+  }
+
+  /** Removes a run that never started (its deployment was locked). */
+  async deleteUnstartedRun(run: string): Promise<void> {
+    await this.sql.query(`DELETE FROM honua_runs WHERE run = ? AND status = 'running'`, [run]);
   }
 
   close(): Promise<void> {
