@@ -20,7 +20,7 @@ const summaryJson = (s: RunSummary) => ({
 });
 
 const exitFor = (s: RunSummary): number =>
-  s.status === "done" ? EXIT.done : s.status === "waiting" ? EXIT.waiting : EXIT.failed;
+  s.status === "done" ? EXIT.done : s.status === "waiting" || s.status === "paused" ? EXIT.waiting : EXIT.failed;
 
 const exitForPlan = (r: PlanResult): number =>
   isPlan(r) ? EXIT.done : isClarify(r) ? (r.unknownDeployment ? EXIT.badInput : EXIT.clarify) : EXIT.badInput;
@@ -189,6 +189,58 @@ for (const decision of ["approve", "reject"] as const) {
       await withEngine(!!o.json, async (e) => showSummary(await e.decide(run, o.as, decision, { comment: o.comment, planHash: o.planHash }), !!o.json));
     });
 }
+
+program
+  .command("pause <run>")
+  .description("hold the run before its next step (requester or approver); `unpause` continues it")
+  .addOption(asOpt())
+  .option("--reason <text>", "recorded and shown")
+  .option("--json", "print JSON")
+  .action(async (run: string, o: { as: string; reason?: string; json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => showSummary(await e.pause(run, o.as, o.reason ?? ""), !!o.json));
+  });
+
+program
+  .command("unpause <run>")
+  .description("continue a paused run (every later gate is still asked)")
+  .addOption(asOpt())
+  .option("--json", "print JSON")
+  .action(async (run: string, o: { as: string; json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => showSummary(await e.unpause(run, o.as), !!o.json));
+  });
+
+program
+  .command("cancel <run>")
+  .description("cancel a run and restore what it changed (requester or approver)")
+  .addOption(asOpt())
+  .option("--reason <text>", "recorded and shown")
+  .option("--json", "print JSON")
+  .action(async (run: string, o: { as: string; reason?: string; json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => showSummary(await e.cancel(run, o.as, o.reason ?? ""), !!o.json));
+  });
+
+program
+  .command("rollback <run>")
+  .description("roll back now (approver), or ask the approvers to (anyone else)")
+  .addOption(asOpt())
+  .option("--reason <text>", "recorded and shown", "")
+  .option("--json", "print JSON")
+  .action(async (run: string, o: { as: string; reason: string; json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => {
+      const r = await e.requestRollback(run, o.as, o.reason);
+      if (!o.json) process.stderr.write(`${r.message}\n`);
+      return showSummary(r.summary, !!o.json);
+    });
+  });
+
+program
+  .command("request-again <run>")
+  .description("re-open an expired approval request with a fresh expiry")
+  .addOption(asOpt())
+  .option("--json", "print JSON")
+  .action(async (run: string, o: { as: string; json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => showSummary(await e.requestAgain(run, o.as), !!o.json));
+  });
 
 program
   .command("resume <run>")

@@ -24,6 +24,16 @@ const Monitoring = z
   .strict();
 export type Monitoring = z.infer<typeof Monitoring>;
 
+const ApprovalTtl = z
+  .object({
+    provision: z.number().positive().default(24 * 60),
+    traffic: z.number().positive().default(60),
+    delete: z.number().positive().default(60),
+    inconclusive: z.number().positive().default(60),
+    rollback: z.number().positive().default(60),
+  })
+  .strict();
+
 export const Deployment = z
   .object({
     provider: z.enum(["sandbox", "local", "aws"]),
@@ -33,9 +43,11 @@ export const Deployment = z
       .object({
         twoPersonRule: z.array(GateKind).default(["delete"]),
         autoApprove: z.array(GateKind).default([]),
+        /** How long an approval request stays open; nothing proceeds when it expires (it can be asked again). */
+        approvalTtlMinutes: ApprovalTtl.default(ApprovalTtl.parse({})),
       })
       .strict()
-      .default({ twoPersonRule: ["delete"], autoApprove: [] }),
+      .default({ twoPersonRule: ["delete"], autoApprove: [], approvalTtlMinutes: ApprovalTtl.parse({}) }),
     monitoring: Monitoring.default(Monitoring.parse({})),
     /** Seed of the simulated deployment (sandbox provider only). */
     seed: z.number().int().optional(),

@@ -7,8 +7,9 @@ import { AgentError } from "./errors.js";
 import { buildWorkflowGraph, type WorkflowGraph } from "./graph/builder.js";
 import { openPersistence, agentHome, type Persistence } from "./graph/checkpointer.js";
 import type { EventSink } from "./graph/events.js";
-import { mayDecide } from "./graph/gates.js";
-import { GatePayload, TERMINAL, type DecisionRecord, type MetricsSummary, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
+import { identity, isApprover, approverList, mayDecide, type Actor } from "./graph/gates.js";
+import type { GateTicket } from "./store/store.js";
+import { GatePayload, TERMINAL, type DecisionKind, type DecisionRecord, type MetricsSummary, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
 import { WORKFLOWS } from "./graph/workflows/index.js";
 import type { WorkflowDef } from "./graph/step.js";
 import { adapterFactory } from "./sandbox/provider.js";
@@ -21,7 +22,11 @@ export interface Pending {
   interrupt: string;
   planHash: string;
   gate: GatePayload;
+  /** Wall-clock time after which a decision is refused (null: a pause, which holds until someone acts). */
+  expiresAt: string | null;
 }
+
+export type { Actor, GateTicket };
 
 /** What `run`, `approve`, `reject` and `resume` report (DESIGN.md shape plus the gate for humans). */
 export interface RunSummary {
@@ -53,6 +58,8 @@ export interface EngineOptions {
   onEvent?: EventSink;
   /** The workflows this engine can run; the five built-in ones by default. */
   workflows?: Record<string, WorkflowDef>;
+  /** Wall clock for approval expiry (tests inject a simulated one). */
+  now?: () => Date;
 }
 
 const newRunId = (): string => `run-${new Date().toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(3).toString("hex")}`;
@@ -69,6 +76,7 @@ export class Engine {
     private readonly env: NodeJS.ProcessEnv,
     private readonly onEvent: EventSink | undefined,
     private readonly workflows: Record<string, WorkflowDef>,
+    private readonly clock: () => Date,
   ) {}
 
   static async open(opts: EngineOptions = {}): Promise<Engine> {
@@ -76,7 +84,7 @@ export class Engine {
     const cwd = opts.cwd ?? process.cwd();
     const config = opts.config ?? loadConfig(env, cwd);
     const persistence = await openPersistence(env, cwd);
-    return new Engine(config, persistence, adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent, opts.workflows ?? WORKFLOWS);
+    return new Engine(config, persistence, adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent, opts.workflows ?? WORKFLOWS, opts.now ?? (() => new Date()));
   }
 
   get store() {
@@ -148,7 +156,7 @@ export class Engine {
       await this.store.release(run, this.owner);
     }
     const summary = await this.summary(run, workflow);
-    if (summary.status === "waiting" || summary.status === "running") await this.store.setStatus(run, summary.status, new Date().toISOString());
+    if (summary.status === "waiting" || summary.status === "paused" || summary.status === "running") await this.store.setStatus(run, summary.status, new Date().toISOString());
     return summary;
   }
 
@@ -156,12 +164,13 @@ export class Engine {
     const row = await this.requireRun(run);
     const snap = await this.graph(workflowHint ?? row.workflow).getState(this.cfg(run));
     const values = snap.values as Partial<RunStateValue>;
-    const pending = this.pendingOf(snap.tasks);
-    const status: RunStatus = pending ? "waiting" : values.status && TERMINAL.includes(values.status) ? values.status : row.status === "waiting" ? "running" : row.status;
+    const found = this.pendingOf(snap.tasks);
+    const pending = found ? await this.withTicket(run, found) : null;
+    const status: RunStatus = pending ? (pending.kind === "paused" ? "paused" : "waiting") : values.status && TERMINAL.includes(values.status) ? values.status : row.status === "waiting" ? "running" : row.status;
     return { run, workflow: row.workflow, deployment: row.deployment, status, outcome: values.outcome ?? null, pending };
   }
 
-  private pendingOf(tasks: readonly { interrupts: readonly { id?: string; value?: unknown }[] }[]): Pending | null {
+  private pendingOf(tasks: readonly { interrupts: readonly { id?: string; value?: unknown }[] }[]): Omit<Pending, "expiresAt"> | null {
     for (const t of tasks) {
       for (const i of t.interrupts) {
         const v = PendingValue.safeParse(i.value);
@@ -174,6 +183,27 @@ export class Engine {
     return null;
   }
 
+  private expiryFor(deployment: string, kind: DecisionKind, from: Date): string | null {
+    if (kind === "paused") return null;
+    const ttl = this.config.config.deployments[deployment]?.policy.approvalTtlMinutes;
+    const minutes = ttl ? ttl[kind] : 60;
+    return new Date(from.getTime() + minutes * 60_000).toISOString();
+  }
+
+  /** The first time a gate is seen its ticket opens: that wall-clock moment starts its expiry. */
+  private async withTicket(run: string, p: Omit<Pending, "expiresAt">): Promise<Pending> {
+    const asked = this.clock();
+    const ticket = await this.store.openTicket({
+      run, interrupt: p.interrupt, step: p.step, kind: p.kind, planHash: p.planHash,
+      askedAt: asked.toISOString(), expiresAt: this.expiryFor(p.gate.deployment, p.kind, asked),
+    });
+    return { ...p, expiresAt: ticket.expiresAt };
+  }
+
+  private expired(p: Pending): boolean {
+    return p.expiresAt !== null && this.clock().getTime() >= Date.parse(p.expiresAt);
+  }
+
   private async requireRun(run: string) {
     const row = await this.store.getRun(run);
     if (!row) throw new AgentError("not-found", `unknown run ${run}`);
@@ -184,7 +214,8 @@ export class Engine {
    * Records a decision once, bound to the plan hash shown, then resumes. A second click on the same gate,
    * a click on a stale card, or a click from someone the policy does not allow changes nothing.
    */
-  async decide(run: string, user: string, decision: "approve" | "reject", opts: { planHash?: string; comment?: string } = {}): Promise<RunSummary> {
+  async decide(run: string, actor: Actor, decision: "approve" | "reject", opts: { planHash?: string; comment?: string } = {}): Promise<RunSummary> {
+    const who = identity(actor);
     const row = await this.requireRun(run);
     const current = await this.summary(run);
     if (!current.pending) {
@@ -200,16 +231,20 @@ export class Engine {
         ? `that gate was already decided: ${decided.decision} by ${decided.by} at ${decided.at}`
         : `the plan changed since it was shown (shown ${opts.planHash}, now ${p.planHash} for ${p.step}); nothing was decided`);
     }
-    const policy = mayDecide(this.config.config, row.deployment, { kind: p.kind, requestedBy: row.requestedBy }, user, decision);
+    const policy = mayDecide(this.config.config, row.deployment, { kind: p.kind, requestedBy: row.requestedBy }, who, decision);
     if (!policy.ok) throw new AgentError("forbidden", policy.reason);
+    if (this.expired(p)) {
+      throw new AgentError("stale", `the approval request for ${p.step} expired at ${p.expiresAt}; nothing proceeds on expiry. Ask again (honua-agent request-again ${run}, or "request again" in Slack), then decide`);
+    }
     const rec = await this.store.recordDecision({
-      run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision, by: user,
-      at: new Date().toISOString(), planHash: p.planHash, comment: opts.comment ?? null,
+      run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision, by: who.user,
+      at: this.clock().toISOString(), planHash: p.planHash, comment: opts.comment ?? null, groups: who.groups,
     });
     if (!rec.won) {
       const d = rec.decision;
       throw new AgentError("stale", `${p.step} was already ${d.decision === "approve" ? "approved" : d.decision === "reject" ? "rejected" : "decided"} by ${d.by} at ${d.at}; nothing changed`);
     }
+    await this.store.closeTicket(run, p.interrupt, this.clock().toISOString());
     return this.drive(run, row.workflow, () => this.graph(row.workflow).invoke(new Command({ resume: { interrupt: p.interrupt, planHash: p.planHash } }), this.cfg(run)));
   }
 
@@ -226,6 +261,113 @@ export class Engine {
     }
     if (snap.next.length === 0) return this.summary(run);
     return this.drive(run, row.workflow, () => g.invoke(null, this.cfg(run)));
+  }
+
+  /** The requester or an approver may pause, continue or cancel a run. */
+  private async controllable(run: string, actor: Actor, what: string) {
+    const row = await this.requireRun(run);
+    const who = identity(actor);
+    if (who.user !== row.requestedBy && !isApprover(this.config.config, row.deployment, who)) {
+      throw new AgentError("forbidden", `${who.user} may not ${what} run ${run}: only its requester (${row.requestedBy}) or an approver of ${row.deployment} (${approverList(this.config.config, row.deployment)})`);
+    }
+    const current = await this.summary(run);
+    if (TERMINAL.includes(current.status)) throw new AgentError("stale", `run ${run} already ended (${current.status}${current.outcome ? `: ${current.outcome}` : ""}); nothing to ${what}`);
+    return { row, who, current };
+  }
+
+  private async addControl(run: string, kind: "pause" | "cancel" | "rollback" | "rollback-request", by: string, reason: string): Promise<void> {
+    const at = this.clock().toISOString();
+    await this.store.addControl({ run, id: `${kind}:${at}:${randomBytes(3).toString("hex")}`, kind, by, reason, at });
+  }
+
+  /** Holds the run before its next step (a running step finishes first). A run waiting at a gate stays there. */
+  async pause(run: string, actor: Actor, reason = ""): Promise<RunSummary> {
+    const { who, current } = await this.controllable(run, actor, "pause");
+    if (current.status === "paused") return current;
+    const open = await this.store.openControls(run);
+    if (!open.some((c) => c.kind === "pause")) await this.addControl(run, "pause", who.user, reason);
+    return this.summary(run);
+  }
+
+  /** Continues a paused run (each later gate is still asked); a pause that has not taken effect yet is withdrawn. */
+  async unpause(run: string, actor: Actor): Promise<RunSummary> {
+    const { who, current } = await this.controllable(run, actor, "resume");
+    if (current.pending?.kind === "paused") return this.decide(run, who, "approve", { planHash: current.pending.planHash, comment: "continue" });
+    await this.store.resolveControls(run, ["pause"], this.clock().toISOString());
+    return current;
+  }
+
+  /**
+   * Cancels a run: what it changed is restored (the same rollback as a rejection), and it ends "cancelled".
+   * At a gate the cancel is recorded as that gate's rejection; otherwise it acts before the next step.
+   */
+  async cancel(run: string, actor: Actor, reason = ""): Promise<RunSummary> {
+    const { who, current } = await this.controllable(run, actor, "cancel");
+    if (current.pending?.kind === "rollback") {
+      throw new AgentError("conflict", `run ${run} is waiting for an approver to decide a rollback request; an approver (${approverList(this.config.config, current.deployment)}) can approve it`);
+    }
+    await this.addControl(run, "cancel", who.user, reason);
+    if (current.pending) return this.decide(run, who, "reject", { planHash: current.pending.planHash, comment: `cancelled${reason ? `: ${reason}` : ""}` });
+    return this.summary(run);
+  }
+
+  /**
+   * An approver's rollback acts now (at a gate) or before the next step. Anyone else's becomes a `rollback`
+   * gate that an approver must approve: a request, never an action.
+   */
+  async requestRollback(run: string, actor: Actor, reason: string): Promise<{ acted: boolean; summary: RunSummary; message: string }> {
+    const row = await this.requireRun(run);
+    const who = identity(actor);
+    const current = await this.summary(run);
+    if (TERMINAL.includes(current.status)) {
+      throw new AgentError("stale", `run ${run} already ended (${current.status}); ${current.status === "done" ? "its change is in place: ask for the reverse change as a new request" : "there is nothing left to roll back"}`);
+    }
+    const approvers = approverList(this.config.config, row.deployment);
+    if (isApprover(this.config.config, row.deployment, who)) {
+      await this.addControl(run, "rollback", who.user, reason);
+      const p = current.pending;
+      if (p) {
+        const summary = await this.decide(run, who, p.kind === "rollback" ? "approve" : "reject", { planHash: p.planHash, comment: `rollback${reason ? `: ${reason}` : ""}` });
+        return { acted: true, summary, message: `rolling back run ${run} (requested by ${who.user})` };
+      }
+      return { acted: true, summary: await this.summary(run), message: `run ${run} will roll back before its next step (requested by ${who.user})` };
+    }
+    await this.addControl(run, "rollback-request", who.user, reason);
+    const where = current.pending ? `it is waiting at ${current.pending.step} (${current.pending.kind}); an approver can reject that gate to roll back now, or ` : "";
+    return {
+      acted: false,
+      summary: await this.summary(run),
+      message: `${who.user} may not roll back ${row.deployment} alone: ${where}the request will be put to the approvers (${approvers}) before the next step`,
+    };
+  }
+
+  /** Gates waiting for a decision, with their wall-clock expiry and which notices went out. */
+  async pendingGates(): Promise<GateTicket[]> {
+    const out: GateTicket[] = [];
+    for (const t of await this.store.openTickets()) {
+      const s = await this.summary(t.run).catch(() => null);
+      if (s?.pending?.interrupt === t.interrupt) out.push((await this.store.getTicket(t.run, t.interrupt)) ?? t);
+      else await this.store.closeTicket(t.run, t.interrupt, this.clock().toISOString());
+    }
+    return out;
+  }
+
+  /** Records that a warning or expiry notice went out; true only the first time, so each is sent once. */
+  noteGate(run: string, interrupt: string, notice: "warned" | "expired"): Promise<boolean> {
+    return this.store.noteTicket(run, interrupt, notice, this.clock().toISOString());
+  }
+
+  /** Re-opens an expired approval request with a fresh expiry; the gate itself (and its plan hash) is unchanged. */
+  async requestAgain(run: string, actor: Actor): Promise<RunSummary> {
+    const { current } = await this.controllable(run, actor, "re-request approval for");
+    const p = current.pending;
+    if (!p) throw new AgentError("stale", `run ${run} has no decision waiting (status ${current.status})`);
+    if (!this.expired(p)) throw new AgentError("conflict", `the approval request for ${p.step} has not expired (expires ${p.expiresAt})`);
+    const asked = this.clock();
+    await this.store.renewTicket(run, p.interrupt, asked.toISOString(), this.expiryFor(current.deployment, p.kind, asked));
+    const renewed = await this.summary(run);
+    if (renewed.pending) this.onEvent?.({ type: "gate", run, payload: renewed.pending.gate, planHash: renewed.pending.planHash });
+    return renewed;
   }
 
   async runs() {

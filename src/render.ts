@@ -22,7 +22,7 @@ export function renderPlan(plan: Plan, def: WorkflowDef): string {
 export function renderGate(p: Pending): string {
   const g = p.gate;
   const lines = [
-    `── APPROVAL NEEDED: ${g.step}${g.stage !== null ? ` (stage ${g.stage + 1})` : ""} [${g.kind}] on ${g.deployment} ──`,
+    `── ${g.kind === "paused" ? "PAUSED before" : g.kind === "rollback" ? "ROLLBACK REQUESTED before" : "APPROVAL NEEDED:"} ${g.step}${g.stage !== null ? ` (stage ${g.stage + 1})` : ""} [${g.kind}] on ${g.deployment} ──`,
     `what:    ${g.action}`,
     `why:     ${g.why}`,
     `risk:    ${g.risk}`,
@@ -30,7 +30,8 @@ export function renderGate(p: Pending): string {
   if (g.change.config.length) lines.push("config:", ...renderDiff(g.change.config).split("\n").map((l) => `  ${l}`));
   if (g.change.resources.length) lines.push("resources:", ...g.change.resources.map((r) => `  ${JSON.stringify(r)}`));
   if (g.change.traffic) lines.push(`traffic: ${g.change.traffic.from}% -> ${g.change.traffic.to}%`);
-  lines.push(`metrics now: ${renderMetrics(g.metricsNow)}`, `approvers: ${g.approvers.join(", ")} · requested by ${g.requestedBy} · plan ${p.planHash}`);
+  const who = g.kind === "paused" ? `${g.requestedBy} (requester) or ${g.approvers.join(", ")}` : g.approvers.join(", ");
+  lines.push(`metrics now: ${renderMetrics(g.metricsNow)}`, `approvers: ${who} · requested by ${g.requestedBy} · plan ${p.planHash}${p.expiresAt ? ` · expires ${p.expiresAt}` : ""}`);
   return lines.join("\n");
 }
 

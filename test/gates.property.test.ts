@@ -47,7 +47,7 @@ function randomWorkflow(seed: number, log: Execution[], engineRef: { current?: E
         if (gate) {
           const decisions = await engineRef.current!.store.listDecisions(ctx.run);
           const stageIdx = input.stage === null ? null : stages!.indexOf(input.stage);
-          const mine = decisions.filter((d) => d.step === name && d.stage === stageIdx);
+          const mine = decisions.filter((d) => d.step === name && d.stage === stageIdx && d.kind === gate);
           if (!mine.some((d) => d.decision === "approve" || d.decision === "auto")) throw new Error(`PROPERTY VIOLATED: ${name} ran without approval`);
         }
         log.push({ run: ctx.run, step: name, stage: input.stage });
@@ -86,7 +86,7 @@ describe("property: no gated step runs without a recorded decision", () => {
     }
   });
 
-  it("over 120 actual runs with random decisions by random people, every gated execution had an approval first", async () => {
+  it("over 120 actual runs with random decisions, pauses, cancels and rollback requests by random people, every gated execution had an approval first", async () => {
     const log: Execution[] = [];
     const ref: { current?: Engine } = {};
     const defs: Record<string, WorkflowDef> = {};
@@ -96,6 +96,8 @@ describe("property: no gated step runs without a recorded decision", () => {
     const people = ["alice", "bob", "carol", "mallory"];
     let gatedSeen = 0;
     let refusals = 0;
+    const kindsSeen = new Set<string>();
+    const endings = new Set<string>();
     try {
       for (let seed = 1; seed <= 120; seed++) {
         const r = rng(seed * 7919);
@@ -103,23 +105,30 @@ describe("property: no gated step runs without a recorded decision", () => {
         let s = await engine.start({ workflow: `random-${seed}`, deployment: "staging", params: {} }, requester, "random");
         for (let guard = 0; s.pending && guard < 50; guard++) {
           gatedSeen++;
+          kindsSeen.add(s.pending.kind);
           const who = pick(r, people);
           const decision = r() < 0.8 ? "approve" : "reject";
+          const action = r();
           try {
-            s = await engine.decide(s.run, who, decision, { planHash: s.pending.planHash });
+            if (action < 0.7) s = await engine.decide(s.run, who, decision, { planHash: s.pending.planHash });
+            else if (action < 0.8) s = await engine.pause(s.run, who, "random pause");
+            else if (action < 0.9) s = (await engine.requestRollback(s.run, who, "random rollback")).summary;
+            else s = await engine.cancel(s.run, who, "random cancel");
           } catch (e) {
             refusals++;
-            expect(String(e)).toMatch(/may not decide|two-person/);
+            expect(String(e)).toMatch(/may not|two-person|waiting for an approver to decide a rollback/);
             s = await engine.summary(s.run);
             if (r() < 0.5) s = await engine.decide(s.run, "alice", "reject").catch(() => engine.decide(s.run, "bob", "reject"));
           }
         }
-        expect(["done", "rejected", "rolled-back", "failed"]).toContain(s.status);
+        expect(["done", "rejected", "rolled-back", "failed", "cancelled"]).toContain(s.status);
+        endings.add(s.status);
         expect(await engine.store.lockHolder("staging")).toBeUndefined();
         // every execution of a gated step in this run matches one approve/auto decision, one-to-one
         const def = defs[`random-${seed}`]!;
         const gatedExecs = log.filter((x) => x.run === s.run && def.steps.find((st) => st.name === x.step)!.gated);
-        const approvals = (await engine.store.listDecisions(s.run)).filter((d) => d.decision !== "reject" && d.kind !== "inconclusive");
+        // Answers to inconclusive, pause and rollback-request gates are not approvals of a step.
+        const approvals = (await engine.store.listDecisions(s.run)).filter((d) => d.decision !== "reject" && ["provision", "traffic", "delete"].includes(d.kind));
         expect(gatedExecs.length).toBe(approvals.length);
       }
     } finally {
@@ -127,6 +136,8 @@ describe("property: no gated step runs without a recorded decision", () => {
     }
     expect(gatedSeen).toBeGreaterThan(50);
     expect(refusals).toBeGreaterThan(5);
+    expect([...kindsSeen].sort()).toEqual(expect.arrayContaining(["paused", "rollback", "provision", "traffic", "delete"]));
+    expect([...endings].sort()).toEqual(expect.arrayContaining(["cancelled", "done", "rejected"]));
     expect(log.some((x) => x.step)).toBe(true);
   });
 });

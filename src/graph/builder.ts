@@ -33,6 +33,7 @@ export interface GraphDeps {
 export const ROLLBACK = "Rollback";
 export const CLEANUP = "CleanupAfterRollback";
 const INCONCLUSIVE_GATE = "approve_inconclusive";
+const HOLD_GATE = "approve_hold";
 export const gateNode = (step: string): string => `approve_${step}`;
 
 const RollbackOutput = z.object({
@@ -124,8 +125,48 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
     return { key, payload, planHash: planHash(payload) };
   }
 
-  /** Sets where to go next and, when that is a gated step, prepares what its approver will see. */
-  async function advance(state: RunStateValue, next: Next): Promise<Pick<RunStateUpdate, "next" | "gate">> {
+  /**
+   * Pause, cancel and rollback requests act at step boundaries: between two steps, never inside one. A cancel
+   * or an approver's rollback rolls back now; a pause or someone else's rollback request holds the run at a gate.
+   */
+  async function controlled(state: RunStateValue, next: Next): Promise<Next> {
+    if (next.to !== "step" || state.ending || next.index >= coreCount) return next;
+    const open = await deps.store.openControls(state.run);
+    const why = (c: { by: string; reason: string }, what: string) => `${what} by ${c.by}${c.reason ? `: ${c.reason}` : ""}`;
+    const cancel = open.find((c) => c.kind === "cancel");
+    if (cancel) return { to: "rollback", reason: why(cancel, "cancelled"), then: "cancelled" };
+    const rollback = open.find((c) => c.kind === "rollback");
+    if (rollback) return { to: "rollback", reason: why(rollback, "rollback requested"), then: "rolled-back" };
+    const request = open.find((c) => c.kind === "rollback-request");
+    if (request) return { to: "hold", kind: "rollback", by: request.by, reason: request.reason, resume: { index: next.index, stage: next.stage } };
+    const pause = open.find((c) => c.kind === "pause");
+    if (pause) return { to: "hold", kind: "paused", by: pause.by, reason: pause.reason, resume: { index: next.index, stage: next.stage } };
+    return next;
+  }
+
+  /** Sets where to go next and, when that is a gate, prepares what its approver will see. */
+  async function advance(state: RunStateValue, requested: Next): Promise<Pick<RunStateUpdate, "next" | "gate">> {
+    const next = await controlled(state, requested);
+    if (next.to === "hold") {
+      const before = steps[next.resume.index]!.name;
+      const dep = deps.config.deployments[state.deployment]!;
+      const gate = await buildGate(state, before, null, next.kind, `hold:${next.kind}:${state.steps.length}:${state.decisions.length}`,
+        next.kind === "paused"
+          ? {
+              action: `Continue the run with ${before}`,
+              why: `Paused by ${next.by}${next.reason ? `: ${next.reason}` : ""}`,
+              risk: "Continuing runs the remaining steps (each gate is still asked). Rejecting cancels the run and restores what it changed.",
+              change: { config: [], resources: [], traffic: null },
+            }
+          : {
+              action: "Roll back this run now: restore the configuration and traffic it changed",
+              why: `${next.by} asked for a rollback${next.reason ? `: ${next.reason}` : ""}`,
+              risk: `Approving stops the change and restores the last known-good state. Rejecting continues with ${before}. Approvers: ${approversOf(state.deployment).join(", ")}; thresholds for automatic rollback stay in force (errors > ${dep.monitoring.errorRateThreshold * 100}%, p95 > baseline x ${dep.monitoring.latencyFactor}).`,
+              change: { config: [], resources: [], traffic: null },
+            });
+      emit({ type: "gate", run: state.run, payload: gate.payload, planHash: gate.planHash });
+      return { next, gate };
+    }
     if (next.to === "step") {
       const step = steps[next.index]!;
       const view = new RunView(state);
@@ -152,10 +193,10 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
     return { to: "finish", status: state.ending?.status ?? "rolled-back", reason: state.ending?.reason ?? "rolled back" };
   };
 
-  /** The decision that lets a gated step run: the last one recorded for its gate, re-read from the store. */
-  async function decisionFor(state: RunStateValue, step: string, stage: number | null): Promise<StoredDecision | undefined> {
-    // An "inconclusive" answer never stands in for the step's own gate.
-    const last = state.decisions.findLast((d) => d.step === step && d.stage === stage && d.kind !== "inconclusive");
+  /** The decision that lets a gated step run: the last one recorded for its own gate kind, re-read from the store. */
+  async function decisionFor(state: RunStateValue, step: string, stage: number | null, kind: DecisionKind): Promise<StoredDecision | undefined> {
+    // Only a decision on the step's own gate kind counts: an answer to an inconclusive, pause or rollback gate never does.
+    const last = state.decisions.findLast((d) => d.step === step && d.stage === stage && d.kind === kind);
     if (!last || last.decision === "reject") return undefined;
     return deps.store.getDecision(state.run, last.interrupt);
   }
@@ -170,7 +211,8 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       const stageValue = stages ? stages[next.stage]! : null;
       const stageTag = stages ? next.stage : null;
       if (step.gated) {
-        const d = await decisionFor(state, step.name, stageTag);
+        const kind = step.gateKind(view);
+        const d = kind ? await decisionFor(state, step.name, stageTag, kind) : undefined;
         if (!d || d.decision === "reject") throw new AgentError("forbidden", `gated step ${step.name} reached without a recorded approval`);
       }
       const ctx = ctxFor(state, step.name, next.stage);
@@ -222,7 +264,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       if (autoApproves(deps.config, state.deployment, payload.kind)) {
         const rec = await deps.store.recordDecision({
           run: state.run, interrupt: `auto:${gate.key}`, step, stage: payload.stage, kind: payload.kind, decision: "auto",
-          by: `policy:${state.deployment}`, at: now(state), planHash: gate.planHash, comment: `autoApprove: [${payload.kind}]`,
+          by: `policy:${state.deployment}`, at: now(state), planHash: gate.planHash, comment: `autoApprove: [${payload.kind}]`, groups: [],
         });
         decision = rec.decision;
       } else {
@@ -233,21 +275,37 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
           throw new AgentError("stale", `decision ${resume.interrupt} was made on a different plan (${stored.planHash}, now ${gate.planHash})`);
         }
         if (stored.decision === "auto") throw new AgentError("forbidden", "an automatic decision cannot answer a human gate");
-        const policy = mayDecide(deps.config, state.deployment, payload, stored.by, stored.decision);
+        const policy = mayDecide(deps.config, state.deployment, payload, { user: stored.by, groups: stored.groups }, stored.decision);
         if (!policy.ok) throw new AgentError("forbidden", policy.reason);
         decision = stored;
       }
-      const { run: _run, ...record } = decision;
+      const { run: _run, groups: _groups, ...record } = decision;
       emit({ type: "decision", run: state.run, step, decision: decision.decision, by: decision.by });
       const base: RunStateUpdate = { decisions: [record], gate: null };
+      const withDecision: RunStateValue = { ...state, decisions: [...state.decisions, record], gate: null };
+      const at = now(state);
+      const n = state.next;
+      if (n.to === "hold") {
+        await deps.store.resolveControls(state.run, n.kind === "paused" ? ["pause"] : ["rollback-request"], at);
+        const by = `${decision.by}${decision.comment ? `: ${decision.comment}` : ""}`;
+        if (n.kind === "paused" && decision.decision === "reject") return { ...base, next: { to: "rollback", reason: `cancelled by ${by}`, then: "cancelled" } };
+        if (n.kind === "rollback" && decision.decision !== "reject") {
+          return { ...base, next: { to: "rollback", reason: `rollback requested by ${n.by}${n.reason ? ` (${n.reason})` : ""}, approved by ${by}`, then: "rolled-back" } };
+        }
+        return { ...base, ...(await advance(withDecision, { to: "step", ...n.resume })) };
+      }
       if (decision.decision === "reject") {
         const reason = `${step} rejected by ${decision.by}${decision.comment ? `: ${decision.comment}` : ""}`;
-        return { ...base, next: state.ending ? { to: "finish", status: state.ending.status, reason: `${state.ending.reason}; ${reason}` } : { to: "rollback", reason, then: "rejected" } };
+        if (state.ending) return { ...base, next: { to: "finish", status: state.ending.status, reason: `${state.ending.reason}; ${reason}` } };
+        // A reject that answers a cancel or an approver's rollback ends the run as that, not as a rejection.
+        const open = await deps.store.openControls(state.run);
+        const control = open.find((c) => c.kind === "cancel") ?? open.find((c) => c.kind === "rollback");
+        if (!control) return { ...base, next: { to: "rollback", reason, then: "rejected" } };
+        const what = control.kind === "cancel" ? "cancelled" : "rollback requested";
+        return { ...base, next: { to: "rollback", reason: `${what} by ${control.by} at ${step}${control.reason ? `: ${control.reason}` : ""}`, then: control.kind === "cancel" ? "cancelled" : "rolled-back" } };
       }
       if (payload.kind === "inconclusive") {
-        const n = state.next;
         if (n.to !== "inconclusive") throw new Error("inconclusive gate without an inconclusive next");
-        const withDecision: RunStateValue = { ...state, decisions: [...state.decisions, record], gate: null };
         const stageCount = steps[n.index]!.stages(new RunView(state))?.length ?? 1;
         return { ...base, ...(await advance(withDecision, afterStep(state, n.index, n.stage, stageCount))) };
       }
@@ -298,6 +356,8 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       }
       case "inconclusive":
         return INCONCLUSIVE_GATE;
+      case "hold":
+        return HOLD_GATE;
       case "rollback":
         return ROLLBACK;
       case "finish":
@@ -308,6 +368,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
   const targets = [
     ...steps.map((s) => (s.gated ? gateNode(s.name) : s.name)),
     INCONCLUSIVE_GATE,
+    HOLD_GATE,
     ROLLBACK,
     "finish",
   ];
@@ -315,13 +376,14 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
     .addNode("init", init)
     .addNode(ROLLBACK, rollbackNode)
     .addNode("finish", finishNode)
-    .addNode(INCONCLUSIVE_GATE, approvalNodeForInconclusive());
+    .addNode(INCONCLUSIVE_GATE, approvalNodeForPrepared("inconclusive"))
+    .addNode(HOLD_GATE, approvalNodeForPrepared("hold"));
   for (const [i, s] of steps.entries()) {
     graph.addNode(s.name, stepNode(i));
     if (s.gated) graph.addNode(gateNode(s.name), approvalNode(s.name));
   }
   graph.addEdge(START, "init");
-  for (const from of ["init", ROLLBACK, INCONCLUSIVE_GATE, ...steps.map((s) => s.name)]) {
+  for (const from of ["init", ROLLBACK, INCONCLUSIVE_GATE, HOLD_GATE, ...steps.map((s) => s.name)]) {
     graph.addConditionalEdges(from, route, targets);
   }
   for (const s of steps.filter((s) => s.gated)) {
@@ -331,10 +393,12 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
   graph.addEdge("finish", END);
   return graph.compile({ checkpointer: deps.checkpointer });
 
-  function approvalNodeForInconclusive() {
+  /** The gates that are not in front of a step (inconclusive, pause, rollback request) ask what `advance` prepared. */
+  function approvalNodeForPrepared(which: "inconclusive" | "hold") {
     return async (state: RunStateValue): Promise<RunStateUpdate> => {
       const gate = state.gate;
-      if (!gate || gate.payload.kind !== "inconclusive") throw new Error("inconclusive gate without a prepared gate");
+      const ok = which === "inconclusive" ? gate?.payload.kind === "inconclusive" : state.next.to === "hold" && gate?.payload.kind === state.next.kind;
+      if (!gate || !ok) throw new Error(`${which} gate without a prepared gate`);
       return approvalNode(gate.payload.step)(state);
     };
   }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { expandApprovers, type AgentConfig } from "../config.js";
+import { GateKind, expandApprovers, type AgentConfig } from "../config.js";
 import type { DecisionKind, GatePayload } from "./state.js";
 
 /** Canonical JSON: object keys sorted, so the same payload always hashes the same. */
@@ -22,31 +22,54 @@ export function planHash(payload: GatePayload): string {
 export type PolicyVerdict = { ok: true } | { ok: false; reason: string };
 
 /**
+ * Who acts. `groups` are external groups (e.g. Slack user-group ids or handles) whose membership the caller
+ * verified; they match deployment approvers alongside the config's own groups.
+ */
+export type Actor = string | { user: string; groups?: readonly string[] };
+export interface Identity {
+  user: string;
+  groups: string[];
+}
+export const identity = (a: Actor): Identity => (typeof a === "string" ? { user: a, groups: [] } : { user: a.user, groups: [...(a.groups ?? [])] });
+
+/** Whether the actor is one of the deployment's approvers, by name or through a config or verified group. */
+export function isApprover(config: AgentConfig, deployment: string, actor: Actor): boolean {
+  const d = config.deployments[deployment];
+  if (!d) return false;
+  const who = identity(actor);
+  return expandApprovers(config, d.approvers).has(who.user) || who.groups.some((g) => d.approvers.includes(g));
+}
+
+/** Everyone who may decide on a deployment, for messages ("approvers: ..."). */
+export const approverList = (config: AgentConfig, deployment: string): string =>
+  [...expandApprovers(config, config.deployments[deployment]?.approvers ?? [])].sort().join(", ");
+
+/**
  * Who may decide a gate: the deployment's approvers (users or groups). On gate kinds under the
- * two-person rule the requester may not approve their own change (rejecting it is always allowed).
+ * two-person rule the requester may not approve their own change. Whoever requested a run may also continue
+ * or cancel it while paused, and reject it at a gate: none of these bypasses a gate.
  */
 export function mayDecide(
   config: AgentConfig,
   deployment: string,
   gate: { kind: DecisionKind; requestedBy: string },
-  user: string,
+  actor: Actor,
   decision: "approve" | "reject",
 ): PolicyVerdict {
   const d = config.deployments[deployment];
   if (!d) return { ok: false, reason: `unknown deployment ${deployment}` };
-  const allowed = expandApprovers(config, d.approvers);
-  if (!allowed.has(user)) {
-    return { ok: false, reason: `${user} may not decide on ${deployment}; approvers: ${[...allowed].sort().join(", ")}` };
+  const who = identity(actor);
+  const approver = isApprover(config, deployment, who);
+  // The requester may continue or cancel their own paused run, and withdraw (reject) their own change at any gate
+  // but a rollback request: rejecting that one would keep a change someone asked to undo.
+  const ownRequest = who.user === gate.requestedBy && (gate.kind === "paused" || (decision === "reject" && gate.kind !== "rollback"));
+  if (!approver && !ownRequest) {
+    return { ok: false, reason: `${who.user} may not decide on ${deployment}; approvers: ${approverList(config, deployment)}` };
   }
-  if (
-    decision === "approve" &&
-    gate.kind !== "inconclusive" &&
-    d.policy.twoPersonRule.includes(gate.kind) &&
-    user === gate.requestedBy
-  ) {
+  if (decision === "approve" && GateKind.safeParse(gate.kind).success && d.policy.twoPersonRule.includes(gate.kind as GateKind) && who.user === gate.requestedBy) {
     return {
       ok: false,
-      reason: `two-person rule: ${user} requested this run and may not approve its own ${gate.kind} on ${deployment}; another approver must`,
+      reason: `two-person rule: ${who.user} requested this run and may not approve its own ${gate.kind} on ${deployment}; another approver must`,
     };
   }
   return { ok: true };
@@ -55,5 +78,6 @@ export function mayDecide(
 /** Gate kinds a deployment's policy approves without a human; the decision is recorded as "auto". */
 export function autoApproves(config: AgentConfig, deployment: string, kind: DecisionKind): boolean {
   const d = config.deployments[deployment];
-  return kind !== "inconclusive" && !!d && d.policy.autoApprove.includes(kind);
+  const gk = GateKind.safeParse(kind);
+  return gk.success && !!d && d.policy.autoApprove.includes(gk.data);
 }

@@ -2,11 +2,15 @@ import { ReducedValue, StateSchema } from "@langchain/langgraph";
 import { z } from "zod";
 import { GateKind } from "../config.js";
 
-/** A gate as shown to an approver; `inconclusive` is the pause after a monitoring window without enough data. */
-export const DecisionKind = z.enum([...GateKind.options, "inconclusive"]);
+/**
+ * A gate as shown to an approver. `inconclusive`: the pause after a monitoring window without enough data;
+ * `paused`: a run someone paused (continue or cancel); `rollback`: a rollback asked for by someone who may
+ * not decide it alone, which an approver confirms or declines.
+ */
+export const DecisionKind = z.enum([...GateKind.options, "inconclusive", "paused", "rollback"]);
 export type DecisionKind = z.infer<typeof DecisionKind>;
 
-export const RunStatus = z.enum(["running", "waiting", "done", "failed", "rolled-back", "rejected", "cancelled"]);
+export const RunStatus = z.enum(["running", "waiting", "paused", "done", "failed", "rolled-back", "rejected", "cancelled"]);
 export type RunStatus = z.infer<typeof RunStatus>;
 export const TERMINAL: readonly RunStatus[] = ["done", "failed", "rolled-back", "rejected", "cancelled"];
 
@@ -88,7 +92,15 @@ export type GateResume = z.infer<typeof GateResume>;
 export const Next = z.discriminatedUnion("to", [
   z.object({ to: z.literal("step"), index: z.number().int().min(0), stage: z.number().int().min(0) }),
   z.object({ to: z.literal("inconclusive"), index: z.number().int().min(0), stage: z.number().int().min(0), reason: z.string() }),
-  z.object({ to: z.literal("rollback"), reason: z.string(), then: z.enum(["failed", "rolled-back", "rejected"]) }),
+  z.object({ to: z.literal("rollback"), reason: z.string(), then: z.enum(["failed", "rolled-back", "rejected", "cancelled"]) }),
+  /** Held at a step boundary by a pause or a rollback request; `resume` is where the run goes if it continues. */
+  z.object({
+    to: z.literal("hold"),
+    kind: z.enum(["paused", "rollback"]),
+    by: z.string(),
+    reason: z.string(),
+    resume: z.object({ index: z.number().int().min(0), stage: z.number().int().min(0) }),
+  }),
   z.object({ to: z.literal("finish"), status: RunStatus, reason: z.string() }),
 ]);
 export type Next = z.infer<typeof Next>;

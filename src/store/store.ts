@@ -14,8 +14,38 @@ export const RunRow = z.object({
 });
 export type RunRow = z.infer<typeof RunRow>;
 
-/** A decision as stored: the row keyed by (run, interrupt) that only one click can create. */
-export type StoredDecision = DecisionRecord & { run: string };
+/**
+ * A decision as stored: the row keyed by (run, interrupt) that only one click can create. `groups` are the
+ * external groups (e.g. Slack user groups) the decider was verified to belong to when deciding.
+ */
+export type StoredDecision = DecisionRecord & { run: string; groups: string[] };
+
+/** A request to pause, cancel or roll back a run, acted on at the next step boundary; open until resolved. */
+export const Control = z.object({
+  run: z.string(),
+  id: z.string(),
+  kind: z.enum(["pause", "cancel", "rollback", "rollback-request"]),
+  by: z.string(),
+  reason: z.string(),
+  at: z.string(),
+  resolvedAt: z.string().nullable(),
+});
+export type Control = z.infer<typeof Control>;
+
+/** When a gate was first shown (wall clock), when it expires, and which notices were sent. */
+export const GateTicket = z.object({
+  run: z.string(),
+  interrupt: z.string(),
+  step: z.string(),
+  kind: z.string(),
+  planHash: z.string(),
+  askedAt: z.string(),
+  expiresAt: z.string().nullable(),
+  warnedAt: z.string().nullable(),
+  expiredAt: z.string().nullable(),
+  closedAt: z.string().nullable(),
+});
+export type GateTicket = z.infer<typeof GateTicket>;
 
 /** A minimal SQL seam so one implementation serves SQLite and PostgreSQL. SQL uses `?` placeholders. */
 export interface Sql {
@@ -36,8 +66,28 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS honua_decisions (
      run TEXT NOT NULL, interrupt TEXT NOT NULL, step TEXT NOT NULL, stage INTEGER, kind TEXT NOT NULL,
      decision TEXT NOT NULL, by_user TEXT NOT NULL, at TEXT NOT NULL, plan_hash TEXT NOT NULL, comment TEXT,
+     member_of TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (run, interrupt))`,
+  `CREATE TABLE IF NOT EXISTS honua_controls (
+     run TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, by_user TEXT NOT NULL, reason TEXT NOT NULL,
+     at TEXT NOT NULL, resolved_at TEXT, PRIMARY KEY (run, id))`,
+  `CREATE TABLE IF NOT EXISTS honua_gates (
+     run TEXT NOT NULL, interrupt TEXT NOT NULL, step TEXT NOT NULL, kind TEXT NOT NULL, plan_hash TEXT NOT NULL,
+     asked_at TEXT NOT NULL, expires_at TEXT, warned_at TEXT, expired_at TEXT, closed_at TEXT,
      PRIMARY KEY (run, interrupt))`,
 ];
+
+const nullableStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
+
+function toControl(r: Row): Control {
+  return Control.parse({ run: r.run, id: r.id, kind: r.kind, by: r.by_user, reason: r.reason, at: str(r.at), resolvedAt: nullableStr(r.resolved_at) });
+}
+
+function toTicket(r: Row): GateTicket {
+  return GateTicket.parse({
+    run: r.run, interrupt: r.interrupt, step: r.step, kind: r.kind, planHash: r.plan_hash, askedAt: str(r.asked_at),
+    expiresAt: nullableStr(r.expires_at), warnedAt: nullableStr(r.warned_at), expiredAt: nullableStr(r.expired_at), closedAt: nullableStr(r.closed_at),
+  });
+}
 
 type Row = Record<string, unknown>;
 const str = (v: unknown): string => String(v);
@@ -57,6 +107,7 @@ function toDecision(r: Row): StoredDecision {
       decision: r.decision, by: r.by_user, at: str(r.at), planHash: r.plan_hash, interrupt: r.interrupt,
       comment: r.comment ?? null,
     }),
+    groups: z.array(z.string()).parse(JSON.parse(str(r.member_of ?? "[]"))),
   };
 }
 
@@ -108,7 +159,7 @@ export class AgentStore {
       if (!holder) continue;
       if (holder === run) return;
       const held = await this.getRun(holder);
-      if (held && !["running", "waiting"].includes(held.status)) {
+      if (held && !["running", "waiting", "paused"].includes(held.status)) {
         await this.sql.query(`DELETE FROM honua_locks WHERE deployment = ? AND run = ?`, [deployment, holder]);
         continue;
       }
@@ -138,10 +189,10 @@ export class AgentStore {
    */
   async recordDecision(d: StoredDecision): Promise<{ won: boolean; decision: StoredDecision }> {
     const inserted = await this.sql.query(
-      `INSERT INTO honua_decisions (run, interrupt, step, stage, kind, decision, by_user, at, plan_hash, comment)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO honua_decisions (run, interrupt, step, stage, kind, decision, by_user, at, plan_hash, comment, member_of)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run, interrupt) DO NOTHING RETURNING *`,
-      [d.run, d.interrupt, d.step, d.stage, d.kind, d.decision, d.by, d.at, d.planHash, d.comment],
+      [d.run, d.interrupt, d.step, d.stage, d.kind, d.decision, d.by, d.at, d.planHash, d.comment, JSON.stringify(d.groups)],
     );
     if (inserted[0]) return { won: true, decision: toDecision(inserted[0]) };
     const existing = await this.getDecision(d.run, d.interrupt);
@@ -181,6 +232,71 @@ export class AgentStore {
   /** Gives a run back; only the owner's release counts. */
   async release(run: string, owner: string): Promise<void> {
     await this.sql.query(`UPDATE honua_runs SET owner = NULL WHERE run = ? AND owner = ?`, [run, owner]);
+  }
+
+  /** Records a control request; the same id twice (a double click) records it once. */
+  async addControl(c: Omit<Control, "resolvedAt">): Promise<boolean> {
+    const rows = await this.sql.query(
+      `INSERT INTO honua_controls (run, id, kind, by_user, reason, at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (run, id) DO NOTHING RETURNING id`,
+      [c.run, c.id, c.kind, c.by, c.reason, c.at],
+    );
+    return rows.length === 1;
+  }
+
+  async openControls(run: string): Promise<Control[]> {
+    const rows = await this.sql.query(`SELECT * FROM honua_controls WHERE run = ? AND resolved_at IS NULL ORDER BY at, id`, [run]);
+    return rows.map(toControl);
+  }
+
+  async resolveControls(run: string, kinds: readonly Control["kind"][], at: string): Promise<void> {
+    for (const kind of kinds) {
+      await this.sql.query(`UPDATE honua_controls SET resolved_at = ? WHERE run = ? AND kind = ? AND resolved_at IS NULL`, [at, run, kind]);
+    }
+  }
+
+  /** Opens a ticket for a gate the first time it is seen; later calls return the existing one. */
+  async openTicket(t: Pick<GateTicket, "run" | "interrupt" | "step" | "kind" | "planHash" | "askedAt" | "expiresAt">): Promise<GateTicket> {
+    await this.sql.query(
+      `INSERT INTO honua_gates (run, interrupt, step, kind, plan_hash, asked_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (run, interrupt) DO NOTHING`,
+      [t.run, t.interrupt, t.step, t.kind, t.planHash, t.askedAt, t.expiresAt],
+    );
+    const got = await this.getTicket(t.run, t.interrupt);
+    if (!got) throw new Error(`gate ticket ${t.run}/${t.interrupt} vanished`);
+    return got;
+  }
+
+  async getTicket(run: string, interrupt: string): Promise<GateTicket | undefined> {
+    const rows = await this.sql.query(`SELECT * FROM honua_gates WHERE run = ? AND interrupt = ?`, [run, interrupt]);
+    return rows[0] ? toTicket(rows[0]) : undefined;
+  }
+
+  async openTickets(): Promise<GateTicket[]> {
+    const rows = await this.sql.query(`SELECT * FROM honua_gates WHERE closed_at IS NULL ORDER BY asked_at, run`);
+    return rows.map(toTicket);
+  }
+
+  async closeTicket(run: string, interrupt: string, at: string): Promise<void> {
+    await this.sql.query(`UPDATE honua_gates SET closed_at = ? WHERE run = ? AND interrupt = ? AND closed_at IS NULL`, [at, run, interrupt]);
+  }
+
+  /** Marks a notice as sent; true only for the first caller, so each notice goes out once. */
+  async noteTicket(run: string, interrupt: string, notice: "warned" | "expired", at: string): Promise<boolean> {
+    const col = notice === "warned" ? "warned_at" : "expired_at";
+    const rows = await this.sql.query(
+      `UPDATE honua_gates SET ${col} = ? WHERE run = ? AND interrupt = ? AND ${col} IS NULL RETURNING run`,
+      [at, run, interrupt],
+    );
+    return rows.length === 1;
+  }
+
+  /** Re-opens an expired gate with a fresh expiry. */
+  async renewTicket(run: string, interrupt: string, askedAt: string, expiresAt: string | null): Promise<void> {
+    await this.sql.query(
+      `UPDATE honua_gates SET asked_at = ?, expires_at = ?, warned_at = NULL, expired_at = NULL WHERE run = ? AND interrupt = ?`,
+      [askedAt, expiresAt, run, interrupt],
+    );
   }
 
   /** Removes a run that never started (its deployment was locked). */

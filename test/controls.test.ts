@@ -1,0 +1,147 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../src/config.js";
+import { Engine } from "../src/engine.js";
+import { CACHING_PLAN, engineSuite, testEnv } from "./helpers.js";
+
+const REQUEST = "add redis caching to prod";
+
+describe("pause, cancel, rollback requests and approval expiry", () => {
+  const suite = engineSuite();
+  const open = () => suite.open();
+
+  it("a pause acts at the next step boundary; continuing still stops at the next gate", async () => {
+    const e = await open();
+    const s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash }); // provision
+    const atStage1 = await e.summary(s.run);
+    expect(atStage1.pending).toMatchObject({ step: "EnableCachingGradually", kind: "traffic" });
+    const paused = await e.pause(s.run, "carol", "deploy freeze until 15:00");
+    expect(paused.status).toBe("waiting"); // a run waiting at a gate stays there; the pause acts after it
+    const held = await e.decide(s.run, "alice", "approve", { planHash: atStage1.pending!.planHash });
+    expect(held.status).toBe("paused");
+    expect(held.pending).toMatchObject({ kind: "paused", step: "EnableCachingGradually", expiresAt: null });
+    expect(held.pending!.gate.why).toMatch(/Paused by carol: deploy freeze until 15:00/);
+    expect(e.sandbox().share("prod", "cache")).toBe(10);
+    await expect(e.unpause(s.run, "mallory")).rejects.toThrow(/mallory may not resume run .*requester \(carol\) or an approver/);
+    const resumed = await e.unpause(s.run, "carol");
+    // Continuing a pause is not an approval of the traffic stage that follows it.
+    expect(resumed.pending).toMatchObject({ step: "EnableCachingGradually", kind: "traffic" });
+    expect(resumed.pending!.gate.stage).toBe(1);
+    expect(e.sandbox().share("prod", "cache")).toBe(10);
+    const decisions = await e.store.listDecisions(s.run);
+    expect(decisions.map((d) => [d.kind, d.decision, d.by])).toEqual([
+      ["provision", "approve", "alice"],
+      ["traffic", "approve", "alice"],
+      ["paused", "approve", "carol"],
+    ]);
+  });
+
+  it("two pauses record one; a pause that has not acted yet can be withdrawn", async () => {
+    const e = await open();
+    const s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    await Promise.all([e.pause(s.run, "alice"), e.pause(s.run, "alice")]);
+    expect((await e.store.openControls(s.run)).filter((c) => c.kind === "pause").length).toBeGreaterThanOrEqual(1);
+    const withdrawn = await e.unpause(s.run, "alice");
+    expect(withdrawn.pending?.kind).toBe("provision");
+    expect(await e.store.openControls(s.run)).toEqual([]);
+    const next = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(next.pending).toMatchObject({ kind: "traffic" });
+  });
+
+  it("cancel by the requester at a traffic gate restores config and traffic and ends cancelled", async () => {
+    const e = await open();
+    const s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    const before = e.sandbox().config("prod");
+    expect(before).toHaveProperty("Cache__Enabled");
+    const gate = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(e.sandbox().config("prod")).not.toEqual(before);
+    await expect(e.cancel(s.run, "mallory")).rejects.toThrow(/may not cancel/);
+    const cancelled = await e.cancel(s.run, "carol", "wrong deployment");
+    expect(e.sandbox().config("prod")).toEqual(before);
+    expect(e.sandbox().share("prod", "cache")).toBe(0);
+    // The cache node the run created waits behind a delete gate, which the requester may not approve on prod.
+    expect(cancelled.pending).toMatchObject({ step: "CleanupAfterRollback", kind: "delete" });
+    await expect(e.decide(s.run, "carol", "approve")).rejects.toThrow(/two-person rule|may not decide/);
+    const done = await e.decide(s.run, "bob", "approve", { planHash: cancelled.pending!.planHash });
+    expect(done.status).toBe("cancelled");
+    expect(done.outcome).toMatch(/cancelled by carol at EnableCachingGradually: wrong deployment/);
+    expect(e.sandbox().activeResources("prod")).toEqual([]);
+    expect(gate.pending?.kind).toBe("traffic");
+    await expect(e.cancel(s.run, "carol")).rejects.toThrow(/already ended \(cancelled/);
+  });
+
+  it("a rollback asked for by a non-approver becomes a gate that only an approver decides", async () => {
+    const e = await open();
+    const s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    const stage1 = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    const asked = await e.requestRollback(s.run, "dave", "tiles look stale");
+    expect(asked.acted).toBe(false);
+    expect(asked.message).toMatch(/dave may not roll back prod alone.*approvers \(alice, bob\)/);
+    const held = await e.decide(s.run, "alice", "approve", { planHash: stage1.pending!.planHash });
+    expect(held.pending).toMatchObject({ kind: "rollback" });
+    expect(held.status).toBe("waiting");
+    expect(e.sandbox().share("prod", "cache")).toBe(10);
+    await expect(e.decide(s.run, "dave", "approve")).rejects.toThrow(/dave may not decide/);
+    await expect(e.decide(s.run, "carol", "reject")).rejects.toThrow(/carol may not decide/); // declining would keep the change
+    const rolled = await e.decide(s.run, "bob", "approve", { planHash: held.pending!.planHash });
+    expect(e.sandbox().share("prod", "cache")).toBe(0);
+    expect(rolled.pending).toMatchObject({ step: "CleanupAfterRollback" });
+    const end = await e.decide(s.run, "alice", "reject", { planHash: rolled.pending!.planHash });
+    expect(end.status).toBe("rolled-back");
+    expect(end.outcome).toMatch(/rollback requested by dave \(tiles look stale\), approved by bob/);
+  });
+
+  it("an approver's rollback at a gate acts at once; a declined rollback request lets the run go on", async () => {
+    const e = await open();
+    const s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    const stage1 = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    await e.requestRollback(s.run, "dave", "");
+    const held = await e.decide(s.run, "alice", "approve", { planHash: stage1.pending!.planHash });
+    const goOn = await e.decide(s.run, "bob", "reject", { planHash: held.pending!.planHash, comment: "healthy" });
+    expect(goOn.pending).toMatchObject({ kind: "traffic", step: "EnableCachingGradually" });
+    expect(e.sandbox().share("prod", "cache")).toBe(10);
+    const r = await e.requestRollback(s.run, "bob", "not worth it");
+    expect(r.acted).toBe(true);
+    expect(e.sandbox().share("prod", "cache")).toBe(0);
+    expect(r.summary.pending?.step).toBe("CleanupAfterRollback");
+    const end = await e.decide(s.run, "alice", "reject", { planHash: r.summary.pending!.planHash });
+    expect(end.status).toBe("rolled-back");
+    await expect(e.requestRollback(s.run, "bob", "again")).rejects.toThrow(/already ended/);
+  });
+
+  it("an expired approval request refuses decisions until asked again; each notice goes out once", async () => {
+    let now = Date.parse("2026-11-26T10:00:00Z");
+    const e = suite.track(await Engine.open({ env: testEnv(suite.home), cwd: suite.home, now: () => new Date(now) }));
+    const s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    expect(s.pending!.expiresAt).toBe("2026-11-27T10:00:00.000Z"); // provision: 24 h
+    now += 20 * 3_600_000;
+    const [ticket] = await e.pendingGates();
+    expect(ticket).toMatchObject({ run: s.run, kind: "provision", warnedAt: null });
+    expect(await e.noteGate(s.run, ticket!.interrupt, "warned")).toBe(true);
+    expect(await e.noteGate(s.run, ticket!.interrupt, "warned")).toBe(false);
+    now += 5 * 3_600_000;
+    await expect(e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash })).rejects.toThrow(/expired at 2026-11-27T10:00:00.000Z; nothing proceeds/);
+    expect(await e.store.listDecisions(s.run)).toEqual([]);
+    expect(e.sandbox().count("prod", "provision-cache")).toBe(0);
+    await expect(e.requestAgain(s.run, "mallory")).rejects.toThrow(/may not/);
+    const again = await e.requestAgain(s.run, "carol");
+    expect(again.pending!.planHash).toBe(s.pending!.planHash);
+    expect(again.pending!.expiresAt).toBe(new Date(now + 24 * 3_600_000).toISOString());
+    const next = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(next.pending?.kind).toBe("traffic");
+    expect(next.pending!.expiresAt).toBe(new Date(now + 60 * 60_000).toISOString()); // traffic: 60 min
+    expect((await e.pendingGates()).map((t) => t.kind)).toEqual(["traffic"]);
+  });
+
+  it("approvers named as external groups decide only with verified membership, re-checked by the graph", async () => {
+    const loaded = parseConfig({ deployments: { prod: { provider: "sandbox", seed: 16, approvers: ["S0ONCALL", "U0ALICE"] } } }, "test");
+    const e = suite.track(await Engine.open({ env: testEnv(suite.home), cwd: suite.home, config: loaded }));
+    const s = await e.start(CACHING_PLAN, "U0CAROL", REQUEST);
+    await expect(e.decide(s.run, "U0BOB", "approve")).rejects.toThrow(/U0BOB may not decide on prod/);
+    const next = await e.decide(s.run, { user: "U0BOB", groups: ["S0ONCALL"] }, "approve", { planHash: s.pending!.planHash });
+    expect(next.pending?.kind).toBe("traffic");
+    expect((await e.store.listDecisions(s.run))[0]).toMatchObject({ by: "U0BOB", groups: ["S0ONCALL"] });
+    const by = await e.decide(s.run, "U0ALICE", "approve", { planHash: next.pending!.planHash });
+    expect(by.pending?.kind).toBe("traffic");
+  });
+});
