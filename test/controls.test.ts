@@ -145,3 +145,56 @@ describe("pause, cancel, rollback requests and approval expiry", () => {
     expect(by.pending?.kind).toBe("traffic");
   });
 });
+
+describe("monitoring windows", () => {
+  const suite = engineSuite();
+
+  it("a degradation ends the window as soon as it shows, not after the full window", async () => {
+    const e = await suite.open({ HONUA_SANDBOX_FAULTS: "latency-regression" });
+    const s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    const stage1 = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    const end = await e.decide(s.run, "alice", "approve", { planHash: stage1.pending!.planHash });
+    expect(e.sandbox().share("prod", "cache")).toBe(0);
+    const tr = await e.transcript(s.run);
+    const stage = tr.steps.find((x) => x.name === "EnableCachingGradually")!.output as { verdict: string; reason: string; window: { samples: number } };
+    expect(stage.verdict).toBe("degraded");
+    expect(stage.reason).toMatch(/after [3-9] of 10 min/);
+    expect(stage.window.samples).toBeLessThan(10);
+    expect(end.pending?.step).toBe("CleanupAfterRollback");
+  });
+});
+
+describe("watch (unit)", () => {
+  const healthy = { p95Ms: 80, errorRate: 0.001, hitRatio: 0.8, requestsPerSecond: 100, originRequestsPerSecond: 20 };
+  function fakeAdapters(startMs: number) {
+    let now = startMs;
+    const adapters = {
+      clock: { now: () => new Date(now), sleep: async (ms: number) => void (now += ms) },
+      metrics: {
+        samples: async (from: Date, to: Date, every: number) => {
+          const out = [];
+          for (let t = from.getTime() + every * 60_000; t <= to.getTime(); t += every * 60_000) out.push({ at: new Date(t).toISOString(), ...healthy });
+          return out;
+        },
+      },
+      cost: { monthly: async () => ({ origin: 100 }) },
+    };
+    return adapters as unknown as import("../src/tools/types.js").DeploymentAdapters;
+  }
+  const baseline = { at: "x", windowMinutes: 60, samples: 60, p95Ms: 100, errorRate: 0.001, hitRatio: null, requestsPerSecond: 100, originRequestsPerSecond: 100, monthlyCostUsd: 100 };
+  const monitoring = { minSamples: 3, errorRateThreshold: 0.02, latencyFactor: 1.5 };
+
+  it("a stop request ends the wait between slices; a window started before a crash only waits for what is left", async () => {
+    const { watch } = await import("../src/tools/metrics/observe.js");
+    const start = Date.parse("2026-11-26T10:00:00Z");
+    let asked = 0;
+    const stopped = await watch(fakeAdapters(start), 60, 1, { start: new Date(start), baseline, monitoring, stopRequested: async () => (++asked >= 2 ? "cancel requested by carol" : null) });
+    expect(stopped.endedEarly).toBe("cancel requested by carol");
+    expect(stopped.window.samples).toBe(10); // two 5-minute slices
+    const resumed = fakeAdapters(start + 45 * 60_000);
+    const w = await watch(resumed, 60, 1, { start: new Date(start), baseline, monitoring });
+    expect(w).toMatchObject({ verdict: "healthy", endedEarly: null });
+    expect(w.window.samples).toBe(60);
+    expect(resumed.clock.now().getTime() - start).toBe(60 * 60_000); // waited 15 minutes, not 60
+  });
+});

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SandboxWorld } from "../src/sandbox/sandbox.js";
 import { cli, tempHome } from "./helpers.js";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 
 interface Summary {
   run: string;
@@ -73,5 +74,13 @@ describe("a run survives the process being killed (SIGKILL)", () => {
     } finally {
       w.close();
     }
+    // The re-run stage continued the window that started before the kill instead of watching a new one.
+    const db = new Database(join(t.home, "agent.sqlite"), { readonly: true });
+    const memo = db.prepare(`SELECT value FROM honua_memo WHERE run = ? AND key LIKE 'EnableCachingGradually:0:window-start'`).get(s.run) as { value: string };
+    db.close();
+    const tr = cli(t.home, ["transcript", s.run, "--json"]).json() as { steps: { name: string; startedAt: string; output: { window: { at: string } } }[] };
+    const stage = tr.steps.find((x) => x.name === "EnableCachingGradually")!;
+    expect(Date.parse(stage.startedAt)).toBeGreaterThan(Date.parse(memo.value)); // the record is the re-run's
+    expect(Date.parse(stage.output.window.at) - Date.parse(memo.value)).toBe(10 * 60_000); // one 10-minute window in all
   });
 });

@@ -104,6 +104,11 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       adapters: deps.adaptersFor(state.deployment),
       idempotencyKey: (suffix) => [state.run, step, stage ?? 0, suffix].filter((x) => x !== undefined).join(":"),
       progress: (message) => emit({ type: "progress", run: state.run, step, message }),
+      remember: (name, value) => deps.store.remember(state.run, [step, stage ?? 0, name].join(":"), value),
+      stopRequested: async () => {
+        const stop = (await deps.store.openControls(state.run)).find((c) => c.kind === "cancel" || c.kind === "rollback");
+        return stop ? `${stop.kind === "cancel" ? "cancel" : "rollback"} requested by ${stop.by}` : null;
+      },
     };
   };
   const now = (state: RunStateValue) => deps.adaptersFor(state.deployment).clock.now().toISOString();
@@ -239,6 +244,11 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         emit({ type: "step-end", run: state.run, step: step.name, stage: stageValue, status: "failed", note: errorText(e) });
       }
       const withRecord: RunStateValue = { ...state, steps: [...state.steps, record], metrics };
+      if (upcoming.to === "inconclusive") {
+        // A cancel or rollback asked for while the window ran wins over asking whether to continue.
+        const stop = await controlled(withRecord, { to: "step", index: upcoming.index, stage: upcoming.stage });
+        if (stop.to === "rollback") upcoming = stop;
+      }
       if (upcoming.to === "inconclusive") {
         const dep = deps.config.deployments[state.deployment]!;
         const gate = await buildGate(withRecord, step.name, null, "inconclusive", `inconclusive:${step.name}:${state.steps.length}`, {

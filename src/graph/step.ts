@@ -14,6 +14,10 @@ export interface StepContext {
   idempotencyKey(suffix?: string): string;
   /** Progress text for whoever watches (terminal, Slack). */
   progress(message: string): void;
+  /** The first value ever recorded under `name` for this step and stage: survives a crash and a replay. */
+  remember(name: string, value: string): Promise<string>;
+  /** Why the run should stop what it is doing (a cancel or an approver's rollback), or null. */
+  stopRequested(): Promise<string | null>;
 }
 
 /** Read-only view of the run for building a step's input. */

@@ -70,6 +70,8 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS honua_controls (
      run TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, by_user TEXT NOT NULL, reason TEXT NOT NULL,
      at TEXT NOT NULL, resolved_at TEXT, PRIMARY KEY (run, id))`,
+  `CREATE TABLE IF NOT EXISTS honua_memo (
+     run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run, key))`,
   `CREATE TABLE IF NOT EXISTS honua_gates (
      run TEXT NOT NULL, interrupt TEXT NOT NULL, step TEXT NOT NULL, kind TEXT NOT NULL, plan_hash TEXT NOT NULL,
      asked_at TEXT NOT NULL, expires_at TEXT, warned_at TEXT, expired_at TEXT, closed_at TEXT,
@@ -232,6 +234,17 @@ export class AgentStore {
   /** Gives a run back; only the owner's release counts. */
   async release(run: string, owner: string): Promise<void> {
     await this.sql.query(`UPDATE honua_runs SET owner = NULL WHERE run = ? AND owner = ?`, [run, owner]);
+  }
+
+  /**
+   * The first value recorded under `key` for a run, forever: how a step that re-runs after a crash finds
+   * what it decided before (e.g. when its monitoring window started) instead of starting over.
+   */
+  async remember(run: string, key: string, value: string): Promise<string> {
+    await this.sql.query(`INSERT INTO honua_memo (run, key, value) VALUES (?, ?, ?) ON CONFLICT (run, key) DO NOTHING`, [run, key, value]);
+    const rows = await this.sql.query(`SELECT value FROM honua_memo WHERE run = ? AND key = ?`, [run, key]);
+    if (!rows[0]) throw new Error(`memo ${run}/${key} vanished`);
+    return str(rows[0].value);
   }
 
   /** Records a control request; the same id twice (a double click) records it once. */

@@ -5,7 +5,7 @@ import { defineStep, type RunView, type StepContext } from "../../graph/step.js"
 import { CachingParams } from "../../planner/plan.js";
 import { PRICES, PRICE_SOURCE, monthlyRequests, originMonthlyUsd, pickNode, priceOf } from "../cost/prices.js";
 import { diffConfig, inverse, renderDiff } from "../config/diff.js";
-import { judge, observe, snapshot } from "../metrics/observe.js";
+import { snapshot, watch } from "../metrics/observe.js";
 
 const CacheType = z.enum(["redis", "varnish", "cloudfront"]);
 const DEFAULT_ROLLOUT = [10, 50, 100];
@@ -214,6 +214,13 @@ export const WarmCache = defineStep({
 
 const StageOutput = z.object({ percent: z.number(), window: MetricsSummary, verdict: z.enum(["healthy", "degraded", "inconclusive"]), reason: z.string() });
 
+/** A monitoring window that starts once per step and stage, even across a crash. */
+async function watchWindow(ctx: StepContext, minutes: number, baseline: MetricsSummary) {
+  const m = ctx.deploymentConfig.monitoring;
+  const start = new Date(await ctx.remember("window-start", ctx.adapters.clock.now().toISOString()));
+  return watch(ctx.adapters, minutes, m.sampleEveryMinutes, { start, baseline, monitoring: m, stopRequested: () => ctx.stopRequested() });
+}
+
 export const EnableCachingGradually = defineStep({
   name: "EnableCachingGradually",
   description: "Shift traffic onto the cache stage by stage (a traffic gate before each), watching each stage",
@@ -224,8 +231,7 @@ export const EnableCachingGradually = defineStep({
   async run(ctx, { percent, baseline }) {
     await ctx.adapters.traffic.setShare("cache", percent, ctx.idempotencyKey());
     const m = ctx.deploymentConfig.monitoring;
-    const window = await observe(ctx.adapters, m.stageMinutes, m.sampleEveryMinutes);
-    const { verdict, reason } = judge(window, baseline, m);
+    const { window, verdict, reason } = await watchWindow(ctx, m.stageMinutes, baseline);
     ctx.progress(`${percent}% on cache: ${reason}`);
     return { output: { percent, window, verdict, reason }, verdict, reason: `${percent}%: ${reason}` };
   },
@@ -253,8 +259,7 @@ export const MonitorCachePerformance = defineStep({
   prepare: (view) => ({ baseline: view.output(AnalyzeCurrentPerformance).baseline }),
   async run(ctx, { baseline }) {
     const m = ctx.deploymentConfig.monitoring;
-    const window = await observe(ctx.adapters, m.windowMinutes, m.sampleEveryMinutes);
-    const { verdict, reason } = judge(window, baseline, m);
+    const { window, verdict, reason } = await watchWindow(ctx, m.windowMinutes, baseline);
     return { output: { window, verdict, reason }, verdict, reason, metrics: { after: window } };
   },
 });

@@ -39,13 +39,55 @@ export async function snapshot(adapters: DeploymentAdapters, minutes: number, sa
   return summarize(samples, to, minutes, await monthlyTotal(adapters));
 }
 
-/** Waits out a monitoring window (simulated time in the sandbox), then summarises it. */
-export async function observe(adapters: DeploymentAdapters, minutes: number, sampleEvery: number): Promise<MetricsSummary> {
-  const from = adapters.clock.now();
-  await adapters.clock.sleep(minutes * 60_000);
-  const to = adapters.clock.now();
-  const samples = await adapters.metrics.samples(from, to, sampleEvery);
-  return summarize(samples, to, minutes, await monthlyTotal(adapters));
+export interface WatchOptions {
+  /** When the window started: remembered across a crash, so a restart waits only for what is left of it. */
+  start: Date;
+  /** Judged as samples arrive: a degradation ends the window at once instead of after the full hour. */
+  baseline: MetricsSummary;
+  monitoring: Pick<Monitoring, "minSamples" | "errorRateThreshold" | "latencyFactor">;
+  /** Asked between slices: a cancel or rollback request ends the window early. */
+  stopRequested?: () => Promise<string | null>;
+  /** How often the window is looked at; 1/12 of it by default. */
+  sliceMinutes?: number;
+}
+
+export interface Watched {
+  window: MetricsSummary;
+  verdict: Verdict;
+  reason: string;
+  /** Set when the window ended before its time: a degradation, or a stop request. */
+  endedEarly: string | null;
+}
+
+/**
+ * Watches a monitoring window (simulated time in the sandbox) and judges it. The window is looked at in
+ * slices: degradation rolls back as soon as there are enough samples to say so, and a cancel or rollback
+ * request ends the wait. A window that started before a crash continues from its recorded start.
+ */
+export async function watch(adapters: DeploymentAdapters, minutes: number, sampleEvery: number, o: WatchOptions): Promise<Watched> {
+  const end = o.start.getTime() + minutes * 60_000;
+  const slice = Math.max(sampleEvery, o.sliceMinutes ?? minutes / 12) * 60_000;
+  for (;;) {
+    const now = adapters.clock.now().getTime();
+    if (now >= end) break;
+    await adapters.clock.sleep(Math.min(slice, end - now));
+    const at = adapters.clock.now();
+    if (at.getTime() >= end) break;
+    const partial = summarize(await adapters.metrics.samples(o.start, at, sampleEvery), at, minutes, null);
+    const j = judge(partial, o.baseline, o.monitoring);
+    if (j.verdict === "degraded") {
+      const window = { ...partial, monthlyCostUsd: round(await monthlyTotal(adapters), 2) };
+      return { window, verdict: "degraded", reason: `${j.reason} (after ${Math.round((at.getTime() - o.start.getTime()) / 60_000)} of ${minutes} min)`, endedEarly: "degraded" };
+    }
+    const stop = o.stopRequested ? await o.stopRequested() : null;
+    if (stop) {
+      const window = { ...partial, monthlyCostUsd: round(await monthlyTotal(adapters), 2) };
+      return { window, verdict: j.verdict, reason: `window ended early: ${stop}`, endedEarly: stop };
+    }
+  }
+  const to = new Date(Math.max(end, o.start.getTime()));
+  const window = summarize(await adapters.metrics.samples(o.start, to, sampleEvery), to, minutes, await monthlyTotal(adapters));
+  return { window, ...judge(window, o.baseline, o.monitoring), endedEarly: null };
 }
 
 /**
