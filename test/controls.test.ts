@@ -198,3 +198,17 @@ describe("watch (unit)", () => {
     expect(resumed.clock.now().getTime() - start).toBe(60 * 60_000); // waited 15 minutes, not 60
   });
 });
+
+describe("a start interrupted before it took the lock", () => {
+  const suite = engineSuite();
+
+  it("is reported failed (never started), not running forever, and does not hold the deployment", async () => {
+    const e = await suite.open();
+    const startedAt = new Date(Date.now() - 120_000).toISOString();
+    await e.store.createRun({ run: "run-crashed", workflow: "add-caching-layer", deployment: "prod", status: "running", requestedBy: "carol", startedAt, request: REQUEST });
+    expect(await e.summary("run-crashed")).toMatchObject({ status: "failed", outcome: expect.stringMatching(/never started/) });
+    expect((await e.runs()).find((r) => r.run === "run-crashed")?.status).toBe("failed");
+    const s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    expect(s.pending?.kind).toBe("provision");
+  });
+});
