@@ -1,0 +1,261 @@
+import {
+  CloudFrontClient,
+  CopyDistributionCommand,
+  CreateContinuousDeploymentPolicyCommand,
+  GetContinuousDeploymentPolicyCommand,
+  GetDistributionCommand,
+  ListContinuousDeploymentPoliciesCommand,
+  ListTagsForResourceCommand,
+  TagResourceCommand,
+  UpdateContinuousDeploymentPolicyCommand,
+  UpdateDistributionCommand,
+  UpdateDistributionWithStagingConfigCommand,
+  waitUntilDistributionDeployed,
+  type ContinuousDeploymentPolicyConfig,
+  type Distribution,
+  type DistributionConfig,
+} from "@aws-sdk/client-cloudfront";
+import { z } from "zod";
+import { AgentError } from "../../errors.js";
+import { isAwsError } from "../aws/util.js";
+import type { TrafficRouter } from "../types.js";
+
+/** CloudFront caps a continuous-deployment SingleWeight at 15% of requests. */
+export const MAX_STAGING_PERCENT = 15;
+
+export const CloudFrontTrafficOptions = z
+  .object({
+    region: z.string().min(1).default("us-east-1"),
+    /** The distribution users reach Honua through today. */
+    primaryDistributionId: z.string().regex(/^E[A-Z0-9]+$/, "a CloudFront distribution id (E...)"),
+    /** The cache policy the staging copy serves with (the "cache" feature); the primary keeps its own until promotion. */
+    cachePolicyId: z.string().min(1),
+    /** Keep a viewer on the same side for a while, so a session does not flip between cached and uncached. */
+    sessionStickiness: z.object({ idleTtlSeconds: z.number().int().min(300).max(3600), maximumTtlSeconds: z.number().int().min(300).max(3600) }).strict().optional(),
+    /**
+     * A stage above 15% cannot be weighted in CloudFront. `promote` (default): copy the staging config onto the
+     * primary (UpdateDistributionWithStagingConfig), so the stage runs at 100%. `refuse`: fail the stage instead.
+     */
+    overCap: z.enum(["promote", "refuse"]).default("promote"),
+    /** Polling while a staging copy deploys (CloudFront refuses to weight or promote onto one still in progress). */
+    pollSeconds: z.number().positive().default(30),
+    maxWaitSeconds: z.number().positive().default(3600),
+  })
+  .strict();
+export type CloudFrontTrafficOptions = z.input<typeof CloudFrontTrafficOptions>;
+
+const STAGING_TAG = "honua-agent:staging-distribution";
+const BASELINE_TAG = "honua-agent:baseline-cache-policy";
+/** Recorded when the primary's default behaviour has no cache policy (legacy ForwardedValues/TTLs). */
+const LEGACY = "legacy";
+
+interface Current {
+  dist: Distribution;
+  config: DistributionConfig;
+  etag: string;
+}
+
+/**
+ * Shifts a share of a CloudFront distribution's requests onto a staging copy that caches (continuous
+ * deployment). Up to 15% by SingleWeight; beyond, the staging config is promoted onto the primary, which
+ * is all-or-nothing: `share()` then reads 100.
+ */
+export class CloudFrontTraffic implements TrafficRouter {
+  readonly options: z.output<typeof CloudFrontTrafficOptions>;
+  private readonly client: CloudFrontClient;
+
+  constructor(options: CloudFrontTrafficOptions, client?: CloudFrontClient) {
+    const parsed = CloudFrontTrafficOptions.safeParse(options);
+    if (!parsed.success) throw new AgentError("bad-input", `cloudfront traffic options: ${z.prettifyError(parsed.error)}`);
+    this.options = parsed.data;
+    this.client = client ?? new CloudFrontClient({ region: this.options.region });
+  }
+
+  async share(feature: string): Promise<number> {
+    this.assertFeature(feature);
+    const primary = await this.get(this.options.primaryDistributionId);
+    if (primary.config.DefaultCacheBehavior?.CachePolicyId === this.options.cachePolicyId) return 100;
+    const policyId = primary.config.ContinuousDeploymentPolicyId;
+    if (!policyId) return 0;
+    const { config } = await this.getPolicy(policyId);
+    return config.Enabled && config.TrafficConfig?.Type === "SingleWeight" ? Math.round((config.TrafficConfig.SingleWeightConfig?.Weight ?? 0) * 100) : 0;
+  }
+
+  async setShare(feature: string, percent: number, idempotencyKey: string): Promise<void> {
+    this.assertFeature(feature);
+    if (!Number.isFinite(percent) || percent < 0 || percent > 100) throw new AgentError("bad-input", `traffic share must be 0..100, got ${percent}`);
+    if (percent === 0) return this.rollback();
+    if (percent > MAX_STAGING_PERCENT) {
+      if (this.options.overCap === "refuse") {
+        throw new AgentError("bad-input", `CloudFront weights at most ${MAX_STAGING_PERCENT}% onto a staging distribution; ${percent}% needs overCap: promote (which moves all traffic)`);
+      }
+      return this.promote(idempotencyKey);
+    }
+    const staging = await this.ensureStaging(idempotencyKey);
+    await this.ensurePolicy(staging, percent / 100);
+  }
+
+  /** Weight 0 and disabled, the primary's own cache policy back if it was promoted; then read back to prove it. */
+  private async rollback(): Promise<void> {
+    let primary = await this.get(this.options.primaryDistributionId);
+    if (primary.config.ContinuousDeploymentPolicyId) await this.disablePolicy(primary.config.ContinuousDeploymentPolicyId);
+    if (primary.config.DefaultCacheBehavior?.CachePolicyId === this.options.cachePolicyId) {
+      const baseline = (await this.tags(primary.dist)).get(BASELINE_TAG);
+      if (!baseline || baseline === LEGACY) {
+        throw new AgentError("failed", `cannot restore ${this.options.primaryDistributionId}: its previous cache policy was not recorded (${baseline ?? "no tag"}); set it back by hand`);
+      }
+      await this.updateDefaultPolicy(primary, baseline);
+      primary = await this.get(this.options.primaryDistributionId);
+    }
+    const now = await this.share("cache");
+    if (now !== 0) throw new AgentError("failed", `rollback of ${this.options.primaryDistributionId} did not take: the cache share still reads ${now}%`);
+  }
+
+  /** Beyond the 15% cap there is no weighted step: the staging config becomes the primary's (100%). */
+  private async promote(key: string): Promise<void> {
+    const staging = await this.ensureStaging(key);
+    const primary = await this.get(this.options.primaryDistributionId);
+    if (primary.config.DefaultCacheBehavior?.CachePolicyId === this.options.cachePolicyId) return;
+    const baseline = (await this.tags(primary.dist)).get(BASELINE_TAG);
+    if (!baseline || baseline === LEGACY) {
+      throw new AgentError("failed", `will not promote onto ${this.options.primaryDistributionId}: its default behaviour uses legacy cache settings, which a rollback could not restore; move it to a cache policy first`);
+    }
+    const stagingNow = await this.get(staging.Id ?? "");
+    await this.client.send(new UpdateDistributionWithStagingConfigCommand({
+      Id: this.options.primaryDistributionId,
+      StagingDistributionId: staging.Id,
+      // Both ETags, primary first: CloudFront refuses the copy if either changed since they were read.
+      IfMatch: `${primary.etag}, ${stagingNow.etag}`,
+    }));
+    // The primary now serves the cached config itself; stop splitting requests off to the staging copy.
+    const after = await this.get(this.options.primaryDistributionId);
+    if (after.config.ContinuousDeploymentPolicyId) await this.disablePolicy(after.config.ContinuousDeploymentPolicyId);
+  }
+
+  /** The staging copy of the primary, serving with the cache policy; created once (CopyDistribution on the key). */
+  private async ensureStaging(key: string): Promise<Distribution> {
+    const primary = await this.get(this.options.primaryDistributionId);
+    const tags = await this.tags(primary.dist);
+    let staging: Current | null = null;
+    const recorded = tags.get(STAGING_TAG);
+    if (recorded) staging = await this.get(recorded).catch((err: unknown) => (isAwsError(err, "NoSuchDistribution") ? null : Promise.reject(err)));
+    if (!staging) {
+      const copy = await this.client.send(new CopyDistributionCommand({
+        PrimaryDistributionId: this.options.primaryDistributionId,
+        Staging: true,
+        CallerReference: key,
+        IfMatch: primary.etag,
+        Enabled: true,
+      }));
+      if (!copy.Distribution?.Id) throw new AgentError("failed", "CopyDistribution returned no distribution");
+      // Where the staging copy is and what the primary served with before: what promote and rollback need.
+      await this.client.send(new TagResourceCommand({
+        Resource: primary.dist.ARN,
+        Tags: { Items: [
+          { Key: STAGING_TAG, Value: copy.Distribution.Id },
+          { Key: BASELINE_TAG, Value: primary.config.DefaultCacheBehavior?.CachePolicyId ?? LEGACY },
+        ] },
+      }));
+      staging = await this.get(copy.Distribution.Id);
+    }
+    if (staging.config.DefaultCacheBehavior?.CachePolicyId !== this.options.cachePolicyId) await this.updateDefaultPolicy(staging, this.options.cachePolicyId);
+    const id = staging.dist.Id ?? "";
+    const minDelay = this.options.pollSeconds;
+    await waitUntilDistributionDeployed(
+      { client: this.client, minDelay, maxDelay: Math.max(minDelay, Math.min(600, minDelay * 8)), maxWaitTime: this.options.maxWaitSeconds },
+      { Id: id },
+    ).catch((err: Error) => {
+      throw new AgentError("failed", `staging distribution ${id} was not Deployed within ${this.options.maxWaitSeconds} s: ${err.message}`);
+    });
+    return staging.dist;
+  }
+
+  private policyConfig(stagingDomain: string, weight: number, enabled: boolean): ContinuousDeploymentPolicyConfig {
+    const s = this.options.sessionStickiness;
+    return {
+      StagingDistributionDnsNames: { Quantity: 1, Items: [stagingDomain] },
+      Enabled: enabled,
+      TrafficConfig: {
+        Type: "SingleWeight",
+        SingleWeightConfig: { Weight: weight, ...(s ? { SessionStickinessConfig: { IdleTTL: s.idleTtlSeconds, MaximumTTL: s.maximumTtlSeconds } } : {}) },
+      },
+    };
+  }
+
+  private async ensurePolicy(staging: Distribution, weight: number): Promise<void> {
+    const domain = staging.DomainName ?? "";
+    const primary = await this.get(this.options.primaryDistributionId);
+    const attached = primary.config.ContinuousDeploymentPolicyId;
+    if (attached) {
+      const { etag } = await this.getPolicy(attached);
+      await this.client.send(new UpdateContinuousDeploymentPolicyCommand({ Id: attached, IfMatch: etag, ContinuousDeploymentPolicyConfig: this.policyConfig(domain, weight, true) }));
+      return;
+    }
+    // Policies carry no caller reference: look for one a crashed attempt created for this staging copy first.
+    const found = await this.findPolicyFor(domain);
+    let id = found;
+    if (found) {
+      const { etag } = await this.getPolicy(found);
+      await this.client.send(new UpdateContinuousDeploymentPolicyCommand({ Id: found, IfMatch: etag, ContinuousDeploymentPolicyConfig: this.policyConfig(domain, weight, true) }));
+    } else {
+      const created = await this.client.send(new CreateContinuousDeploymentPolicyCommand({ ContinuousDeploymentPolicyConfig: this.policyConfig(domain, weight, true) }));
+      id = created.ContinuousDeploymentPolicy?.Id;
+    }
+    if (!id) throw new AgentError("failed", "CreateContinuousDeploymentPolicy returned no id");
+    await this.client.send(new UpdateDistributionCommand({ Id: this.options.primaryDistributionId, IfMatch: primary.etag, DistributionConfig: { ...primary.config, ContinuousDeploymentPolicyId: id } }));
+  }
+
+  private async disablePolicy(id: string): Promise<void> {
+    const { config, etag } = await this.getPolicy(id);
+    const domain = config.StagingDistributionDnsNames?.Items?.[0] ?? "";
+    await this.client.send(new UpdateContinuousDeploymentPolicyCommand({ Id: id, IfMatch: etag, ContinuousDeploymentPolicyConfig: this.policyConfig(domain, 0, false) }));
+    const check = await this.getPolicy(id);
+    const w = check.config.TrafficConfig?.SingleWeightConfig?.Weight ?? 0;
+    if (check.config.Enabled || w !== 0) throw new AgentError("failed", `continuous-deployment policy ${id} still sends ${w * 100}% to staging (enabled ${check.config.Enabled})`);
+  }
+
+  private async findPolicyFor(domain: string): Promise<string | undefined> {
+    let marker: string | undefined;
+    do {
+      const page = await this.client.send(new ListContinuousDeploymentPoliciesCommand(marker ? { Marker: marker } : {}));
+      const hit = page.ContinuousDeploymentPolicyList?.Items?.find((i) => i.ContinuousDeploymentPolicy?.ContinuousDeploymentPolicyConfig?.StagingDistributionDnsNames?.Items?.includes(domain));
+      if (hit?.ContinuousDeploymentPolicy?.Id) return hit.ContinuousDeploymentPolicy.Id;
+      marker = page.ContinuousDeploymentPolicyList?.NextMarker;
+    } while (marker);
+    return undefined;
+  }
+
+  private async updateDefaultPolicy(d: Current, cachePolicyId: string): Promise<void> {
+    // A cache policy and the legacy per-behaviour TTL/forwarding settings are mutually exclusive.
+    if (!d.config.DefaultCacheBehavior) throw new AgentError("failed", `distribution ${d.dist.Id} has no default cache behaviour`);
+    const { ForwardedValues: _fv, MinTTL: _min, DefaultTTL: _def, MaxTTL: _max, ...behavior } = d.config.DefaultCacheBehavior;
+    await this.client.send(new UpdateDistributionCommand({
+      Id: d.dist.Id,
+      IfMatch: d.etag,
+      DistributionConfig: { ...d.config, DefaultCacheBehavior: { ...behavior, CachePolicyId: cachePolicyId } },
+    }));
+  }
+
+  private async get(id: string): Promise<Current> {
+    const res = await this.client.send(new GetDistributionCommand({ Id: id }));
+    const config = res.Distribution?.DistributionConfig;
+    if (!res.Distribution || !config || !res.ETag) throw new AgentError("failed", `GetDistribution ${id} returned no config or ETag`);
+    return { dist: res.Distribution, config, etag: res.ETag };
+  }
+
+  private async getPolicy(id: string): Promise<{ config: ContinuousDeploymentPolicyConfig; etag: string }> {
+    const res = await this.client.send(new GetContinuousDeploymentPolicyCommand({ Id: id }));
+    const config = res.ContinuousDeploymentPolicy?.ContinuousDeploymentPolicyConfig;
+    if (!config || !res.ETag) throw new AgentError("failed", `GetContinuousDeploymentPolicy ${id} returned no config or ETag`);
+    return { config, etag: res.ETag };
+  }
+
+  private async tags(d: Distribution): Promise<Map<string, string>> {
+    const res = await this.client.send(new ListTagsForResourceCommand({ Resource: d.ARN }));
+    return new Map((res.Tags?.Items ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
+  }
+
+  private assertFeature(feature: string): void {
+    if (feature !== "cache") throw new AgentError("bad-input", `CloudFrontTraffic routes the "cache" feature only, not "${feature}"`);
+  }
+}

@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PrometheusMetrics } from "../src/tools/metrics/prometheus.js";
+import { startHonuaExporter, type HonuaExporter } from "./fixtures/honua-exporter.js";
+import { prometheusUnavailable, startPrometheus, waitForScrapes, type PrometheusServer } from "./fixtures/prometheus-server.js";
+
+const unavailable = prometheusUnavailable();
+// Seconds-scale windows against a 1 s scrape interval: ~5 raw samples per rate window.
+const FAST = { rateWindow: "5s", minSamples: 3 } as const;
+const STEP_MINUTES = 2 / 60;
+
+const lastSeconds = (s: number) => {
+  const to = new Date();
+  return [new Date(to.getTime() - s * 1000), to] as const;
+};
+
+describe.skipIf(unavailable !== null)(`PrometheusMetrics against a real Prometheus${unavailable ? ` (skipped: ${unavailable})` : ""}`, () => {
+  let prom: PrometheusServer;
+  const exporters: Record<string, HonuaExporter> = {};
+
+  beforeAll(async () => {
+    // 100 requests/scrape at 40 ms; errors: 2 in-band, 1 in-band 5xx, 3 out-of-band 5xx, 4 (ignored) 404s.
+    exporters.busy = await startHonuaExporter({ requests: 100, latencyMs: 40, inBandErrors: 2, inBand5xx: 1, serverErrors: 3, clientErrors: 4, hitRatio: 0.8, dbQueries: 30, cacheMisses: 20 });
+    // Healthy and error-free: the error counter is declared but has no series yet.
+    exporters.clean = await startHonuaExporter({ requests: 50, latencyMs: 8, dbQueries: 50 });
+    // A server that does not export the error counter at all.
+    exporters.undeclared = await startHonuaExporter({ requests: 50, latencyMs: 8, dbQueries: 50 }, { declareErrors: false });
+    prom = await startPrometheus(Object.fromEntries(Object.entries(exporters).map(([job, e]) => [`honua-${job}`, `127.0.0.1:${e.port}`])));
+    for (const job of Object.keys(exporters)) await waitForScrapes(prom.url, `honua-${job}`, 7);
+  });
+
+  afterAll(async () => {
+    await prom?.close();
+    for (const e of Object.values(exporters)) await e.close();
+  });
+
+  it("reads p95, in-band error rate, hit ratio, requests/s and origin load from query_range", async () => {
+    const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-busy" }, ...FAST });
+    const samples = await metrics.samples(...lastSeconds(3), STEP_MINUTES);
+    expect(samples.length).toBeGreaterThanOrEqual(1);
+    for (const s of samples) {
+      // Every observation is 40 ms, in the (25, 50] bucket: histogram_quantile interpolates 25 + 25 x 0.95.
+      expect(s.p95Ms).toBeCloseTo(48.75, 6);
+      // (2 in-band + 1 in-band 5xx + 3 5xx) / 100; the 404s are not errors and the in-band 5xx is counted once.
+      expect(s.errorRate).toBeCloseTo(0.06, 6);
+      expect(s.hitRatio).toBeCloseTo(0.8, 6);
+      expect(s.originRequestsPerSecond / s.requestsPerSecond).toBeCloseTo(0.3, 6);
+      // 100 requests per 1 s scrape; loose bounds, the scrape interval jitters.
+      expect(s.requestsPerSecond).toBeGreaterThan(50);
+      expect(s.requestsPerSecond).toBeLessThan(200);
+    }
+    const log = metrics.lastQueries();
+    expect(log?.noData).toEqual([]);
+    const byReading = Object.fromEntries((log?.queries ?? []).map((q) => [q.reading, q]));
+    expect(byReading.errorsPerSecond?.query).toBe(
+      'sum(rate(honua_request_error_total{job="honua-busy",in_band="true"}[5s]) or rate(honua_request_error_total{job="honua-busy",error_code=~"5.."}[5s]))',
+    );
+    expect(byReading.p95Ms?.query).toBe('histogram_quantile(0.95, sum by (le) (rate(honua_serving_request_duration_ms_bucket{job="honua-busy"}[5s])))');
+    // The raw values behind each sample, with the sample count that made them usable.
+    for (const q of log?.queries ?? []) {
+      expect(q.points.length).toBe(samples.length);
+      for (const p of q.points) expect(p.samples).toBeGreaterThanOrEqual(3);
+    }
+    const all = JSON.stringify(log);
+    expect(all).not.toContain("honua_http_requests_total");
+    expect(all).not.toContain("honua_request_duration_ms_bucket");
+  });
+
+  it("counts origin load from cache misses when asked to", async () => {
+    const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-busy" }, origin: "cache-misses", ...FAST });
+    const samples = await metrics.samples(...lastSeconds(3), STEP_MINUTES);
+    expect(samples.length).toBeGreaterThanOrEqual(1);
+    for (const s of samples) expect(s.originRequestsPerSecond / s.requestsPerSecond).toBeCloseTo(0.2, 6);
+  });
+
+  it("reads a zero error rate when the error counter is declared but has no series, and a null hit ratio without a cache", async () => {
+    const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-clean" }, ...FAST });
+    const samples = await metrics.samples(...lastSeconds(3), STEP_MINUTES);
+    expect(samples.length).toBeGreaterThanOrEqual(1);
+    for (const s of samples) {
+      expect(s.errorRate).toBe(0);
+      expect(s.hitRatio).toBeNull();
+      expect(s.p95Ms).toBeCloseTo(5 + 5 * 0.95, 6);
+    }
+  });
+
+  it("is no data when no target exports the error counter", async () => {
+    const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-undeclared" }, ...FAST });
+    expect(await metrics.samples(...lastSeconds(3), STEP_MINUTES)).toEqual([]);
+    const log = metrics.lastQueries();
+    expect(log?.noData.length).toBeGreaterThanOrEqual(1);
+    expect(log?.noData[0]?.reason).toContain("no scraped target declares it");
+  });
+
+  it("is no data for a series that does not exist (an empty vector is never healthy)", async () => {
+    const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-does-not-exist" }, ...FAST });
+    expect(await metrics.samples(...lastSeconds(3), STEP_MINUTES)).toEqual([]);
+    const log = metrics.lastQueries();
+    expect(log?.noData.length).toBeGreaterThanOrEqual(1);
+    expect(log?.noData[0]?.reason).toContain("p95Ms: no value");
+    expect(log?.queries.every((q) => q.points.every((p) => p.value === null && p.samples === 0))).toBe(true);
+  });
+
+  it("is no data when the rate window holds too few samples", async () => {
+    const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-busy" }, rateWindow: "5s", minSamples: 50 });
+    expect(await metrics.samples(...lastSeconds(3), STEP_MINUTES)).toEqual([]);
+    expect(metrics.lastQueries()?.noData[0]?.reason).toMatch(/raw samples in 5s \(need 50\)/);
+  });
+
+  it("refuses a range with more points than Prometheus allows, before asking", async () => {
+    const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-busy" }, rateWindow: "5s" });
+    // A step so small that the range exceeds Prometheus' 11000-point limit is refused before asking.
+    await expect(metrics.samples(new Date(Date.now() - 86_400_000), new Date(), 0.001)).rejects.toThrow(/more than 11000 points/);
+  });
+});
+
+describe("PrometheusMetrics answers it cannot use (local fake of the HTTP API)", () => {
+  const matrix = (values: [number, string][]) => ({ status: "success", data: { resultType: "matrix", result: values.length ? [{ metric: {}, values }] : [] } });
+
+  it("treats NaN and infinite values as no data", async () => {
+    const t = 1_800_000_060;
+    const fake: typeof fetch = async (input, init) => {
+      const url = String(input);
+      if (url.includes("targets/metadata")) return Response.json({ status: "success", data: [{ target: {}, type: "counter" }] });
+      const query = new URLSearchParams(String(init?.body)).get("query") ?? "";
+      if (query.startsWith("max(count_over_time")) return Response.json(matrix([[t, "10"], [t + 60, "10"]]));
+      if (query.startsWith("histogram_quantile")) return Response.json(matrix([[t, "NaN"], [t + 60, "42"]]));
+      if (query.includes("honua_request_error_total")) return Response.json(matrix([[t, "0.1"], [t + 60, "+Inf"]]));
+      return Response.json(matrix([[t, "10"], [t + 60, "10"]]));
+    };
+    const metrics = new PrometheusMetrics({ url: "http://prometheus.invalid:9090" }, fake);
+    const samples = await metrics.samples(new Date((t - 60) * 1000), new Date((t + 60) * 1000), 1);
+    expect(samples).toEqual([]);
+    expect(metrics.lastQueries()?.noData.map((n) => n.reason)).toEqual([
+      "p95Ms: no value (empty, NaN or infinite)",
+      "errorsPerSecond: no value (empty, NaN or infinite)",
+    ]);
+  });
+
+  it("raises the server's error message", async () => {
+    const fake: typeof fetch = async () => Response.json({ status: "error", errorType: "bad_data", error: "parse error" }, { status: 400 });
+    const metrics = new PrometheusMetrics({ url: "http://prometheus.invalid:9090" }, fake);
+    await expect(metrics.samples(new Date(0), new Date(600_000), 1)).rejects.toThrow(/bad_data: parse error/);
+  });
+
+  it("refuses invalid options with every problem named", () => {
+    expect(() => new PrometheusMetrics({ url: "not a url", rateWindow: "5 minutes" })).toThrow(/url[\s\S]*rateWindow|rateWindow[\s\S]*url/);
+  });
+});
