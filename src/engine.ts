@@ -49,6 +49,8 @@ export interface Transcript {
   decisions: DecisionRecord[];
   metrics: { before: MetricsSummary | null; after: MetricsSummary | null };
   outcome: string | null;
+  /** Raw data behind decisions (metric queries and values), by the key a step output names. */
+  evidence: Record<string, unknown>;
 }
 
 export interface EngineOptions {
@@ -402,6 +404,7 @@ export class Engine {
     return {
       run, workflow: row.workflow, deployment: row.deployment, status: s.status, requestedBy: row.requestedBy, request: row.request,
       steps: v.steps ?? [], decisions: v.decisions ?? [], metrics: v.metrics ?? { before: null, after: null }, outcome: v.outcome ?? null,
+      evidence: await this.store.evidence(run),
     };
   }
 

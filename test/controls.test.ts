@@ -161,6 +161,11 @@ describe("monitoring windows", () => {
     expect(stage.reason).toMatch(/after [3-9] of 10 min/);
     expect(stage.window.samples).toBeLessThan(10);
     expect(end.pending?.step).toBe("CleanupAfterRollback");
+    // The raw values behind the verdict are in the transcript, outside the checkpointed state.
+    const evidence = tr.evidence[(tr.steps.find((x) => x.name === "EnableCachingGradually")!.output as { evidence: string }).evidence] as { queries: { reading: string; points: { value: number }[] }[] };
+    const p95 = evidence.queries.find((q) => q.reading === "p95Ms")!;
+    expect(p95.points.length).toBe(stage.window.samples);
+    expect(Math.max(...p95.points.map((p) => p.value))).toBe((stage.window as unknown as { p95Ms: number }).p95Ms);
   });
 });
 

@@ -105,6 +105,11 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       idempotencyKey: (suffix) => [state.run, step, stage ?? 0, suffix].filter((x) => x !== undefined).join(":"),
       progress: (message) => emit({ type: "progress", run: state.run, step, message }),
       remember: (name, value) => deps.store.remember(state.run, [step, stage ?? 0, name].join(":"), value),
+      attach: async (name, body) => {
+        const key = [step, stage ?? 0, name].join(":");
+        await deps.store.putEvidence(state.run, key, body);
+        return key;
+      },
       stopRequested: async () => {
         const stop = (await deps.store.openControls(state.run)).find((c) => c.kind === "cancel" || c.kind === "rollback");
         return stop ? `${stop.kind === "cancel" ? "cancel" : "rollback"} requested by ${stop.by}` : null;

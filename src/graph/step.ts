@@ -16,6 +16,8 @@ export interface StepContext {
   progress(message: string): void;
   /** The first value ever recorded under `name` for this step and stage: survives a crash and a replay. */
   remember(name: string, value: string): Promise<string>;
+  /** Keeps raw data behind a decision out of graph state; returns the key the transcript lists it under. */
+  attach(name: string, body: unknown): Promise<string>;
   /** Why the run should stop what it is doing (a cancel or an approver's rollback), or null. */
   stopRequested(): Promise<string | null>;
 }

@@ -3,7 +3,7 @@ import type { Deployment } from "../config.js";
 import type { ConfigChange } from "../graph/state.js";
 import { PRICES, originMonthlyUsd, priceOf } from "../tools/cost/prices.js";
 import type {
-  CacheResource, CacheSpec, Clock, DeploymentAdapters, MetricSample, TileRef,
+  CacheResource, CacheSpec, Clock, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef,
 } from "../tools/types.js";
 import type { SandboxFault } from "./faults.js";
 
@@ -178,20 +178,35 @@ export class SandboxWorld {
     const at = () => clock.now().toISOString();
     const world = this;
     const profile = profileFor(this.row(name).seed);
+    let lastLog: MetricsQueryLog | null = null;
     return {
       provider: "sandbox",
       clock,
       metrics: {
         async samples(from, to, stepMinutes) {
           const out: MetricSample[] = [];
+          const noData: { at: string; reason: string }[] = [];
           const step = stepMinutes * 60_000;
           for (let t = from.getTime() + step; t <= to.getTime(); t += step) {
             // no-data: after the change the series stops arriving (e.g. the new path is not scraped).
-            if (faults.has("no-data") && world.share(name, "cache") > 0) continue;
+            if (faults.has("no-data") && world.share(name, "cache") > 0) {
+              noData.push({ at: new Date(t).toISOString(), reason: "sandbox fault no-data: the series stopped arriving" });
+              continue;
+            }
             out.push(world.sample(name, new Date(t), faults));
           }
+          lastLog = {
+            source: `sandbox:${name}`,
+            at: at(),
+            queries: (["p95Ms", "errorRate", "hitRatio", "requestsPerSecond", "originRequestsPerSecond"] as const).map((reading) => ({
+              reading, query: `sandbox ${reading}`, sampleCountQuery: null, start: from.toISOString(), end: to.toISOString(), stepSeconds: stepMinutes * 60,
+              points: out.map((p) => ({ at: p.at, value: p[reading], raw: p[reading] === null ? null : String(p[reading]), samples: 1 })),
+            })),
+            noData,
+          };
           return out;
         },
+        lastQueries: () => lastLog,
       },
       config: {
         async read() {

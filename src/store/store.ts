@@ -70,6 +70,8 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS honua_controls (
      run TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, by_user TEXT NOT NULL, reason TEXT NOT NULL,
      at TEXT NOT NULL, resolved_at TEXT, PRIMARY KEY (run, id))`,
+  `CREATE TABLE IF NOT EXISTS honua_evidence (
+     run TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run, key))`,
   `CREATE TABLE IF NOT EXISTS honua_memo (
      run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run, key))`,
   `CREATE TABLE IF NOT EXISTS honua_gates (
@@ -245,6 +247,16 @@ export class AgentStore {
     const rows = await this.sql.query(`SELECT value FROM honua_memo WHERE run = ? AND key = ?`, [run, key]);
     if (!rows[0]) throw new Error(`memo ${run}/${key} vanished`);
     return str(rows[0].value);
+  }
+
+  /** Raw data behind a decision (metric queries and values), kept beside the checkpoints rather than in them. */
+  async putEvidence(run: string, key: string, body: unknown): Promise<void> {
+    await this.sql.query(`INSERT INTO honua_evidence (run, key, body) VALUES (?, ?, ?) ON CONFLICT (run, key) DO UPDATE SET body = excluded.body`, [run, key, JSON.stringify(body)]);
+  }
+
+  async evidence(run: string): Promise<Record<string, unknown>> {
+    const rows = await this.sql.query(`SELECT key, body FROM honua_evidence WHERE run = ? ORDER BY key`, [run]);
+    return Object.fromEntries(rows.map((r) => [str(r.key), JSON.parse(str(r.body)) as unknown]));
   }
 
   /** Records a control request; the same id twice (a double click) records it once. */

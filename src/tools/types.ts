@@ -26,9 +26,32 @@ export interface MetricSample {
   originRequestsPerSecond: number;
 }
 
+export interface MetricsQueryRecord {
+  reading: string;
+  query: string;
+  /** The query that counted the raw samples behind each value (null where the source has none). */
+  sampleCountQuery: string | null;
+  start: string;
+  end: string;
+  stepSeconds: number;
+  /** `value` is null where the source answered nothing, NaN or an infinity (`raw` keeps what it said). */
+  points: { at: string; value: number | null; raw: string | null; samples: number }[];
+}
+
+/** Everything behind the last `samples()` answer; kept out of graph state (it can be large). */
+export interface MetricsQueryLog {
+  source: string;
+  at: string;
+  queries: MetricsQueryRecord[];
+  /** Points of the grid that produced no sample, and why. */
+  noData: { at: string; reason: string }[];
+}
+
 /** Reads serving metrics. An empty answer is "no data", never healthy. */
 export interface MetricsSource {
   samples(from: Date, to: Date, stepMinutes: number): Promise<MetricSample[]>;
+  /** Queries, raw values and sample counts behind the last samples() answer, and why points were dropped. */
+  lastQueries?(): MetricsQueryLog | null;
 }
 
 /** The Honua configuration surface (env-style keys, e.g. `Cache__Enabled`). */
@@ -43,6 +66,8 @@ export interface CacheSpec {
   nodeType: string;
   memoryGb: number;
   evictionPolicy: string;
+  /** TTL the strategy chose (Varnish VCL, CloudFront cache policy); absent: the adapter's default. */
+  ttlSeconds?: number;
 }
 
 export interface CacheResource {

@@ -144,11 +144,11 @@ const Resource = z.object({ id: z.string(), engine: CacheType, nodeType: z.strin
 export const ProvisionCacheInfrastructure = defineStep({
   name: "ProvisionCacheInfrastructure",
   description: "Create the cache (Redis node, Varnish host or CDN distribution)",
-  input: z.object({ engine: CacheType, nodeType: z.string(), memoryGb: z.number(), evictionPolicy: z.string() }),
+  input: z.object({ engine: CacheType, nodeType: z.string(), memoryGb: z.number(), evictionPolicy: z.string(), ttlSeconds: z.number().int().positive() }),
   output: z.object({ resource: Resource }),
   prepare: (view) => {
     const s = view.output(DesignCachingStrategy);
-    return { engine: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, evictionPolicy: s.evictionPolicy };
+    return { engine: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, evictionPolicy: s.evictionPolicy, ttlSeconds: s.ttlSeconds };
   },
   async run(ctx, spec) {
     const resource = await ctx.adapters.cache.provision(spec, ctx.idempotencyKey());
@@ -212,13 +212,15 @@ export const WarmCache = defineStep({
   },
 });
 
-const StageOutput = z.object({ percent: z.number(), window: MetricsSummary, verdict: z.enum(["healthy", "degraded", "inconclusive"]), reason: z.string() });
+const StageOutput = z.object({ percent: z.number(), window: MetricsSummary, verdict: z.enum(["healthy", "degraded", "inconclusive"]), reason: z.string(), evidence: z.string().nullable() });
 
 /** A monitoring window that starts once per step and stage, even across a crash. */
 async function watchWindow(ctx: StepContext, minutes: number, baseline: MetricsSummary) {
   const m = ctx.deploymentConfig.monitoring;
   const start = new Date(await ctx.remember("window-start", ctx.adapters.clock.now().toISOString()));
-  return watch(ctx.adapters, minutes, m.sampleEveryMinutes, { start, baseline, monitoring: m, stopRequested: () => ctx.stopRequested() });
+  return watch(ctx.adapters, minutes, m.sampleEveryMinutes, {
+    start, baseline, monitoring: m, stopRequested: () => ctx.stopRequested(), attach: (body) => ctx.attach("window", body),
+  });
 }
 
 export const EnableCachingGradually = defineStep({
@@ -231,9 +233,9 @@ export const EnableCachingGradually = defineStep({
   async run(ctx, { percent, baseline }) {
     await ctx.adapters.traffic.setShare("cache", percent, ctx.idempotencyKey());
     const m = ctx.deploymentConfig.monitoring;
-    const { window, verdict, reason } = await watchWindow(ctx, m.stageMinutes, baseline);
+    const { window, verdict, reason, evidence } = await watchWindow(ctx, m.stageMinutes, baseline);
     ctx.progress(`${percent}% on cache: ${reason}`);
-    return { output: { percent, window, verdict, reason }, verdict, reason: `${percent}%: ${reason}` };
+    return { output: { percent, window, verdict, reason, evidence }, verdict, reason: `${percent}%: ${reason}` };
   },
   gate: {
     kind: "traffic",
@@ -255,12 +257,12 @@ export const MonitorCachePerformance = defineStep({
   name: "MonitorCachePerformance",
   description: "Watch the full window (1 h in prod) at 100%; roll back automatically on degradation",
   input: z.object({ baseline: MetricsSummary }),
-  output: z.object({ window: MetricsSummary, verdict: z.enum(["healthy", "degraded", "inconclusive"]), reason: z.string() }),
+  output: z.object({ window: MetricsSummary, verdict: z.enum(["healthy", "degraded", "inconclusive"]), reason: z.string(), evidence: z.string().nullable() }),
   prepare: (view) => ({ baseline: view.output(AnalyzeCurrentPerformance).baseline }),
   async run(ctx, { baseline }) {
     const m = ctx.deploymentConfig.monitoring;
-    const { window, verdict, reason } = await watchWindow(ctx, m.windowMinutes, baseline);
-    return { output: { window, verdict, reason }, verdict, reason, metrics: { after: window } };
+    const { window, verdict, reason, evidence } = await watchWindow(ctx, m.windowMinutes, baseline);
+    return { output: { window, verdict, reason, evidence }, verdict, reason, metrics: { after: window } };
   },
 });
 

@@ -49,6 +49,8 @@ export interface WatchOptions {
   stopRequested?: () => Promise<string | null>;
   /** How often the window is looked at; 1/12 of it by default. */
   sliceMinutes?: number;
+  /** Where the queries and raw values behind the verdict go (the metrics source's own log, when it keeps one). */
+  attach?: (body: unknown) => Promise<string>;
 }
 
 export interface Watched {
@@ -57,6 +59,8 @@ export interface Watched {
   reason: string;
   /** Set when the window ended before its time: a degradation, or a stop request. */
   endedEarly: string | null;
+  /** Transcript key of the raw data behind the verdict, or null when the source keeps none. */
+  evidence: string | null;
 }
 
 /**
@@ -65,6 +69,10 @@ export interface Watched {
  * request ends the wait. A window that started before a crash continues from its recorded start.
  */
 export async function watch(adapters: DeploymentAdapters, minutes: number, sampleEvery: number, o: WatchOptions): Promise<Watched> {
+  const evidence = async (): Promise<string | null> => {
+    const log = adapters.metrics.lastQueries?.() ?? null;
+    return log && o.attach ? o.attach(log) : null;
+  };
   const end = o.start.getTime() + minutes * 60_000;
   const slice = Math.max(sampleEvery, o.sliceMinutes ?? minutes / 12) * 60_000;
   for (;;) {
@@ -77,17 +85,17 @@ export async function watch(adapters: DeploymentAdapters, minutes: number, sampl
     const j = judge(partial, o.baseline, o.monitoring);
     if (j.verdict === "degraded") {
       const window = { ...partial, monthlyCostUsd: round(await monthlyTotal(adapters), 2) };
-      return { window, verdict: "degraded", reason: `${j.reason} (after ${Math.round((at.getTime() - o.start.getTime()) / 60_000)} of ${minutes} min)`, endedEarly: "degraded" };
+      return { window, verdict: "degraded", reason: `${j.reason} (after ${Math.round((at.getTime() - o.start.getTime()) / 60_000)} of ${minutes} min)`, endedEarly: "degraded", evidence: await evidence() };
     }
     const stop = o.stopRequested ? await o.stopRequested() : null;
     if (stop) {
       const window = { ...partial, monthlyCostUsd: round(await monthlyTotal(adapters), 2) };
-      return { window, verdict: j.verdict, reason: `window ended early: ${stop}`, endedEarly: stop };
+      return { window, verdict: j.verdict, reason: `window ended early: ${stop}`, endedEarly: stop, evidence: await evidence() };
     }
   }
   const to = new Date(Math.max(end, o.start.getTime()));
   const window = summarize(await adapters.metrics.samples(o.start, to, sampleEvery), to, minutes, await monthlyTotal(adapters));
-  return { window, ...judge(window, o.baseline, o.monitoring), endedEarly: null };
+  return { window, ...judge(window, o.baseline, o.monitoring), endedEarly: null, evidence: await evidence() };
 }
 
 /**
