@@ -12,6 +12,7 @@ import type { GateTicket } from "./store/store.js";
 import { GatePayload, TERMINAL, type DecisionKind, type DecisionRecord, type MetricsSummary, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
 import { WORKFLOWS } from "./graph/workflows/index.js";
 import type { WorkflowDef } from "./graph/step.js";
+import { SqlCallLog, type ModelCallRecord } from "./planner/calls.js";
 import { adapterFactory } from "./sandbox/provider.js";
 
 const PendingValue = GatePayload.extend({ planHash: z.string() });
@@ -51,6 +52,8 @@ export interface Transcript {
   outcome: string | null;
   /** Raw data behind decisions (metric queries and values), by the key a step output names. */
   evidence: Record<string, unknown>;
+  /** Every model call made for this run (planning, thread answers): model, prompt version, tokens, latency, outcome. */
+  modelCalls: ModelCallRecord[];
 }
 
 export interface EngineOptions {
@@ -390,6 +393,11 @@ export class Engine {
     return renewed;
   }
 
+  /** A deployment's adapters, for read-only uses (the conversation's metrics and cost now). */
+  adaptersFor(deployment: string) {
+    return this.adapters.adaptersFor(deployment);
+  }
+
   async runs() {
     const rows = await this.store.listRuns();
     for (const r of rows) if (r.status === "running") r.status = (await this.summary(r.run)).status;
@@ -405,6 +413,7 @@ export class Engine {
       run, workflow: row.workflow, deployment: row.deployment, status: s.status, requestedBy: row.requestedBy, request: row.request,
       steps: v.steps ?? [], decisions: v.decisions ?? [], metrics: v.metrics ?? { before: null, after: null }, outcome: v.outcome ?? null,
       evidence: await this.store.evidence(run),
+      modelCalls: await (await SqlCallLog.open(this.store.sql)).forRun(run),
     };
   }
 

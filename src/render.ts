@@ -79,6 +79,16 @@ export function renderTranscript(t: Transcript): string {
     "|---|---|---|---|---|---|---|",
     ...t.decisions.map((d) => `| ${d.step} | ${d.stage ?? ""} | ${d.kind} | ${d.decision} | ${d.by} | ${d.at} | ${d.planHash} |`),
   ];
+  if (t.modelCalls.length) {
+    out.push(
+      "",
+      "## Model calls",
+      "",
+      "| task | model | prompt | tokens in/out | latency | outcome | at |",
+      "|---|---|---|---|---|---|---|",
+      ...t.modelCalls.map((c) => `| ${c.task} | ${c.model} | ${c.promptVersion} | ${c.inputTokens ?? "?"}/${c.outputTokens ?? "?"} | ${c.latencyMs} ms | ${c.outcome}${c.detail ? `: ${c.detail.replace(/[|\r\n]+/g, " ")}` : ""} | ${c.at} |`),
+    );
+  }
   const report = t.steps.findLast((s) => s.name === "GeneratePerformanceReport" && s.status === "done")?.output as { markdown?: string } | undefined;
   if (report?.markdown) out.push("", report.markdown);
   return out.join("\n");

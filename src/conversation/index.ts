@@ -1,0 +1,153 @@
+/**
+ * The thread conversation: questions and control requests about one run. With a model, a typed tool-calling
+ * loop (bindTools, strict schemas, a hard cap on model calls per turn); without one, a rule-based intent matcher
+ * over the same tools. Neither can approve, reject or skip a gate: there is no such tool.
+ */
+import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from "@langchain/core/messages";
+import { converseSystemPrompt, converseUserMessage, version as CONVERSE_PROMPT_VERSION } from "../../prompts/converse.js";
+import type { Engine } from "../engine.js";
+import { AgentError } from "../errors.js";
+import { approverList } from "../graph/gates.js";
+import { SqlCallLog, type ModelCallSink } from "../planner/calls.js";
+import { callModel, createChatModel, modelSettings, type ModelSettings } from "../planner/llm.js";
+import { execute, type ExecutorDeps } from "./executors.js";
+import { matchIntent, userAskedFor } from "./intents.js";
+import { firstTime } from "./notices.js";
+import { HELP, decisionDecline, renderResult } from "./render.js";
+import { TOOL_DEFS, boundTools, isToolName, type ToolCall, type ToolName, type ToolResult } from "./tools.js";
+
+export { matchIntent } from "./intents.js";
+export { TOOL_DEFS, TOOL_NAMES, CONTROL_TOOLS, type ToolName } from "./tools.js";
+
+export interface ConverseInput {
+  run: string;
+  user: string;
+  /** Groups whose membership the caller verified (e.g. Slack user groups); matched against approvers. */
+  groups: string[];
+  /** The thread message: untrusted text. */
+  text: string;
+}
+
+export interface ConverseOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Model settings that win over OPENAI_*; `offline: true` forces the rule-based answers. */
+  model?: Partial<ModelSettings> & { offline?: boolean };
+  /** Hard cap on model calls in one turn (default 3). */
+  maxModelCalls?: number;
+  /** Where model calls are recorded; the agent's database by default. */
+  sink?: ModelCallSink;
+}
+
+/** A tool the turn ran (or refused to run), for fronts that refresh cards after a control. */
+export interface ConverseAction {
+  tool: ToolName;
+  args: unknown;
+  kind: "read" | "control";
+  ok: boolean;
+  detail: string;
+}
+
+export interface ConverseReply {
+  text: string;
+  actions: ConverseAction[];
+  answeredBy: "model" | "rules";
+  modelCalls: number;
+}
+
+export const DEFAULT_MAX_MODEL_CALLS = 3;
+export const RULES_NOTICE = "(Answers here are rule-based: no model is configured.)";
+
+const actionOf = (call: ToolCall, result: ToolResult): ConverseAction => ({
+  tool: call.tool,
+  args: call.args,
+  kind: TOOL_DEFS[call.tool].control ? "control" : "read",
+  ok: result.ok,
+  detail: result.ok ? renderResult(call, result).split("\n")[0]! : result.error,
+});
+
+async function answerByRules(deps: ExecutorDeps, text: string): Promise<{ text: string; actions: ConverseAction[] }> {
+  const intent = matchIntent(text);
+  if (intent.kind === "help") return { text: HELP, actions: [] };
+  if (intent.kind === "decision") {
+    const s = await deps.engine.summary(deps.run);
+    const status = s.pending ? ` The run is ${s.status} at ${s.pending.step} (${s.pending.kind}).` : ` The run is ${s.status}.`;
+    return { text: decisionDecline(approverList(deps.engine.config.config, s.deployment)) + status, actions: [] };
+  }
+  const parts: string[] = [];
+  const actions: ConverseAction[] = [];
+  for (const c of intent.calls) {
+    const { call, result } = await execute(deps, { tool: c.tool, args: c.args });
+    const typed = call ?? c;
+    parts.push(renderResult(typed, result));
+    actions.push(actionOf(typed, result));
+  }
+  return { text: parts.join("\n\n"), actions };
+}
+
+export async function converse(engine: Engine, input: ConverseInput, opts: ConverseOptions = {}): Promise<ConverseReply> {
+  const env = opts.env ?? process.env;
+  const deps: ExecutorDeps = { engine, run: input.run, actor: { user: input.user, groups: input.groups }, env };
+  try {
+    await engine.summary(input.run);
+  } catch (e) {
+    if (e instanceof AgentError && e.code === "not-found") return { text: `I don't know run ${input.run}.`, actions: [], answeredBy: "rules", modelCalls: 0 };
+    throw e;
+  }
+  const settings = opts.model?.offline ? null : modelSettings(env, opts.model);
+  if (!settings) {
+    const answer = await answerByRules(deps, input.text);
+    const notice = (await firstTime(engine.store.sql, input.run, "rules-notice", new Date().toISOString())) ? `${RULES_NOTICE}\n` : "";
+    return { text: `${notice}${answer.text}`, actions: answer.actions, answeredBy: "rules", modelCalls: 0 };
+  }
+  const sink = opts.sink ?? (await SqlCallLog.open(engine.store.sql));
+  return modelTurn(deps, input, settings, sink, Math.max(1, opts.maxModelCalls ?? DEFAULT_MAX_MODEL_CALLS));
+}
+
+async function modelTurn(deps: ExecutorDeps, input: ConverseInput, settings: ModelSettings, sink: ModelCallSink, maxCalls: number): Promise<ConverseReply> {
+  const chat = createChatModel(settings);
+  const tools = boundTools();
+  const messages: BaseMessage[] = [
+    new SystemMessage(converseSystemPrompt({ tools: tools.map((t) => ({ name: t.name, description: t.description })), maxModelCalls: maxCalls })),
+    new HumanMessage(converseUserMessage({ run: input.run, user: input.user, message: input.text })),
+  ];
+  const actions: ConverseAction[] = [];
+  const done: { call: ToolCall; result: ToolResult }[] = [];
+  const fromTools = () => done.map((d) => renderResult(d.call, d.result)).join("\n\n");
+  for (let i = 0; i < maxCalls; i++) {
+    const out = await callModel({ chat, settings, task: "converse", promptVersion: CONVERSE_PROMPT_VERSION, messages, tools, run: input.run });
+    await sink.record(out.record);
+    if (!out.ok) {
+      const rules = await answerByRules(deps, input.text);
+      return {
+        text: `(The model ${out.reason === "timeout" ? "timed out" : "failed"}: ${out.detail}. This answer is rule-based.)\n${rules.text}`,
+        actions: [...actions, ...rules.actions], answeredBy: "rules", modelCalls: i + 1,
+      };
+    }
+    const calls = out.message.tool_calls ?? [];
+    if (calls.length === 0) {
+      const text = typeof out.message.content === "string" ? out.message.content : out.message.text;
+      return { text: text.trim() || fromTools() || HELP, actions, answeredBy: "model", modelCalls: i + 1 };
+    }
+    messages.push(new AIMessage({ content: out.message.content, tool_calls: calls }));
+    for (const tc of calls) {
+      let result: ToolResult;
+      if (isToolName(tc.name) && TOOL_DEFS[tc.name].control && !userAskedFor(input.text, tc.name)) {
+        // Only the user's own words may ask for a control; text inside tool results or metrics never can.
+        result = { ok: false, code: "forbidden", error: `${tc.name} was not run: the message did not ask for it` };
+        actions.push({ tool: tc.name, args: tc.args, kind: "control", ok: false, detail: result.error });
+      } else {
+        const r = await execute(deps, { tool: tc.name, args: tc.args });
+        result = r.result;
+        if (r.call) {
+          done.push({ call: r.call, result });
+          actions.push(actionOf(r.call, result));
+        }
+      }
+      messages.push(new ToolMessage({ content: JSON.stringify(result), tool_call_id: tc.id ?? `${tc.name}-${i}` }));
+    }
+  }
+  return {
+    text: `${fromTools() || HELP}\n(Assembled from the tool results: the limit of ${maxCalls} model calls for one answer was reached.)`,
+    actions, answeredBy: "model", modelCalls: maxCalls,
+  };
+}

@@ -1,0 +1,94 @@
+import { ChatOpenAI } from "@langchain/openai";
+import type { AIMessage, BaseMessage } from "@langchain/core/messages";
+import type { BindToolsInput } from "@langchain/core/language_models/chat_models";
+import { newCallId, type ModelCallRecord } from "./calls.js";
+
+/** How to reach an OpenAI-compatible model: OpenAI itself, or vLLM, Ollama, LM Studio through a base URL. */
+export interface ModelSettings {
+  apiKey: string;
+  baseURL: string | undefined;
+  model: string;
+  timeoutMs: number;
+}
+
+export const DEFAULT_MODEL = "gpt-4.1-mini";
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+/**
+ * The model settings, or null when none is configured (then the rule-based planner and intent matcher answer).
+ * Decided before any client is constructed: ChatOpenAI without a key constructs fine and fails on first call.
+ * Explicit settings win over the environment.
+ */
+export function modelSettings(env: NodeJS.ProcessEnv, explicit: Partial<ModelSettings> = {}): ModelSettings | null {
+  const apiKey = explicit.apiKey ?? env.OPENAI_API_KEY;
+  const baseURL = explicit.baseURL ?? env.OPENAI_BASE_URL;
+  if (!apiKey && !baseURL) return null;
+  const timeout = Number(env.OPENAI_TIMEOUT_MS);
+  return {
+    // Local OpenAI-compatible servers accept any key; the client refuses an empty one.
+    apiKey: apiKey || "local-no-key",
+    baseURL: baseURL || undefined,
+    model: explicit.model ?? env.OPENAI_MODEL ?? DEFAULT_MODEL,
+    timeoutMs: explicit.timeoutMs ?? (Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_TIMEOUT_MS),
+  };
+}
+
+export function createChatModel(s: ModelSettings): ChatOpenAI {
+  return new ChatOpenAI({
+    model: s.model,
+    apiKey: s.apiKey,
+    temperature: 0,
+    timeout: s.timeoutMs,
+    // A failed call falls back to the rules at once; retrying would only delay the answer.
+    maxRetries: 0,
+    configuration: s.baseURL ? { baseURL: s.baseURL } : {},
+  });
+}
+
+export type CallOutcome =
+  | { ok: true; message: AIMessage; record: ModelCallRecord }
+  | { ok: false; reason: "timeout" | "error"; detail: string; record: ModelCallRecord };
+
+/**
+ * One model call with tools bound, timed, with the record of it (model, prompt version, tokens, latency) whatever
+ * happens. The caller stores the record once it knows whether the answer validated.
+ */
+export async function callModel(args: {
+  chat: ChatOpenAI;
+  settings: ModelSettings;
+  task: ModelCallRecord["task"];
+  promptVersion: string;
+  messages: BaseMessage[];
+  tools: BindToolsInput[];
+  toolChoice?: string;
+  run?: string | null;
+}): Promise<CallOutcome> {
+  const started = Date.now();
+  const base = {
+    id: newCallId(), run: args.run ?? null, task: args.task, model: args.settings.model, promptVersion: args.promptVersion,
+    at: new Date(started).toISOString(),
+  };
+  const bound = args.chat.bindTools(args.tools, { strict: true, ...(args.toolChoice ? { tool_choice: args.toolChoice } : {}) });
+  let result: CallOutcome;
+  try {
+    const message = await bound.invoke(args.messages, { signal: AbortSignal.timeout(args.settings.timeoutMs) });
+    const u = message.usage_metadata;
+    result = {
+      ok: true,
+      message,
+      record: {
+        ...base, inputTokens: u?.input_tokens ?? null, outputTokens: u?.output_tokens ?? null, totalTokens: u?.total_tokens ?? null,
+        latencyMs: Date.now() - started, outcome: "ok", detail: null,
+      },
+    };
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    const timedOut = e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError" || /timed? ?out|abort/i.test(detail));
+    const reason = timedOut ? "timeout" : "error";
+    result = {
+      ok: false, reason, detail: timedOut ? `no answer within ${args.settings.timeoutMs} ms` : detail.slice(0, 300),
+      record: { ...base, inputTokens: null, outputTokens: null, totalTokens: null, latencyMs: Date.now() - started, outcome: reason, detail: detail.slice(0, 500) },
+    };
+  }
+  return result;
+}
