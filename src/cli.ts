@@ -4,6 +4,8 @@ import { Engine, type RunSummary } from "./engine.js";
 import { AgentError, EXIT, exitCodeFor } from "./errors.js";
 import { mayDecide } from "./graph/gates.js";
 import { WORKFLOWS } from "./graph/workflows/index.js";
+import { converse, matchIntent } from "./conversation/index.js";
+import { SqlCallLog, modelSettings, planOnly, planRequest } from "./planner/index.js";
 import { planOffline } from "./planner/offline.js";
 import { isClarify, isPlan, type PlanResult } from "./planner/plan.js";
 import { renderEvent, renderGate, renderPlan, renderSummary, renderTranscript } from "./render.js";
@@ -57,13 +59,18 @@ function showSummary(s: RunSummary, json: boolean): number {
 }
 
 async function runRequest(engine: Engine, request: string, user: string, json: boolean): Promise<number> {
-  const planned = planOffline(request, engine.config.config);
+  const log = await SqlCallLog.open(engine.store.sql);
+  const made = await planRequest(request, engine.config.config, process.env, { sink: log });
+  if (made.notice) process.stderr.write(`honua-agent: ${made.notice}\n`);
+  const planned = planOnly(made);
   if (!isPlan(planned)) {
     say(json, isClarify(planned) ? planned.clarify : `Refused: ${planned.refuse}`, planned);
     return exitForPlan(planned);
   }
   if (!json) process.stderr.write(`${renderPlan(planned, WORKFLOWS[planned.workflow])}\n`);
-  return showSummary(await engine.start(planned, user, request), json);
+  const s = await engine.start(planned, user, request);
+  await log.attach(made.calls.map((c) => c.id), s.run);
+  return showSummary(s, json);
 }
 
 /** The terminal conversation: requests in, plans and progress out, approvals asked inline. */
@@ -78,9 +85,12 @@ async function chat(engine: Engine, user: string): Promise<number> {
   const cfg = engine.config.config;
   process.stdout.write(
     `honua-agent — deployments: ${Object.entries(cfg.deployments).map(([n, d]) => `${n}${d.aliases.length ? ` (${d.aliases.join(", ")})` : ""} [${d.provider}]`).join(", ")}\n` +
-      `config: ${engine.config.source} · you are ${user} · answers are rule-based (no model configured)\n` +
-      `Try: "add redis caching to prod". Commands: runs, transcript RUN, quit.\n`,
+      `config: ${engine.config.source} · you are ${user} · ${modelSettings(process.env) ? `model ${modelSettings(process.env)?.model}` : "answers are rule-based (no model configured)"}\n` +
+      `Try: "add redis caching to prod". Commands: runs, transcript RUN, quit. About the current run: "why did it pause?", "what's the hit rate now?", "roll it back".\n`,
   );
+  const log = await SqlCallLog.open(engine.store.sql);
+  /** The run this session started last: thread-style questions and controls are about it. */
+  let current: string | undefined;
   for (;;) {
     const line = await ask("honua> ");
     if (line === null || line === "quit" || line === "exit") break;
@@ -95,13 +105,23 @@ async function chat(engine: Engine, user: string): Promise<number> {
         process.stdout.write(`${renderTranscript(await engine.transcript(t[1]!))}\n`);
         continue;
       }
-      const planned = planOffline(line, engine.config.config);
+      // A line that is not a new change (the rules say so without a model call) is about the current run.
+      if (current && matchIntent(line).kind !== "help" && !isPlan(planOffline(line, engine.config.config))) {
+        process.stdout.write(`${(await converse(engine, { run: current, user, groups: [], text: line })).text}\n`);
+        continue;
+      }
+      // The header already said whether answers are rule-based; only a fallback is worth a line here.
+      const made = await planRequest(line, engine.config.config, process.env, { sink: log, announceRules: false });
+      if (made.notice) process.stdout.write(`(${made.notice})\n`);
+      const planned = planOnly(made);
       if (!isPlan(planned)) {
         process.stdout.write(`${isClarify(planned) ? planned.clarify : `I can't do that: ${planned.refuse}`}\n`);
         continue;
       }
       process.stdout.write(`${renderPlan(planned, WORKFLOWS[planned.workflow])}\n`);
       let s = await engine.start(planned, user, line);
+      current = s.run;
+      await log.attach(made.calls.map((c) => c.id), s.run);
       while (s.pending) {
         process.stdout.write(`${renderGate(s.pending)}\n`);
         const answer = (await ask("approve / reject / later? ")) ?? "later";
@@ -150,9 +170,7 @@ program
   .description("the conversation in the terminal; approvals asked inline (default when Slack is not configured)")
   .addOption(asOpt())
   .action(async (o: { as: string }) => {
-    if (process.env.SLACK_BOT_TOKEN && process.argv.length <= 2) {
-      process.stderr.write("honua-agent: SLACK_BOT_TOKEN is set, but the Slack front is not part of this version; running the terminal chat\n");
-    }
+    if (process.env.SLACK_BOT_TOKEN && process.argv.length <= 2) await (await import("./slack/serve.js")).serveCommand();
     await withEngine(false, (e) => chat(e, o.as));
   });
 
@@ -162,7 +180,9 @@ program
   .option("--json", "print JSON")
   .action(async (request: string, o: { json?: boolean }) => {
     await withEngine(!!o.json, async (e) => {
-      const r = planOffline(request, e.config.config);
+      const made = await planRequest(request, e.config.config, process.env, { sink: await SqlCallLog.open(e.store.sql) });
+      if (made.notice) process.stderr.write(`honua-agent: ${made.notice}\n`);
+      const r = planOnly(made);
       say(!!o.json, isPlan(r) ? renderPlan(r, WORKFLOWS[r.workflow]) : isClarify(r) ? r.clarify : `Refused: ${r.refuse}`, r);
       return exitForPlan(r);
     });
@@ -284,11 +304,22 @@ program
   });
 
 program
+  .command("evals")
+  .description("request and scenario evals: the offline planner always, the model too when one is configured; fails under 95%")
+  .option("--json", "print JSON")
+  .option("--offline", "only the offline planner, even with a model configured")
+  .action(async (o: { json?: boolean; offline?: boolean }) => {
+    const { runEvals, renderEvals } = await import("./evals/index.js");
+    const runs = await runEvals({ offlineOnly: !!o.offline });
+    process.stdout.write(o.json ? `${JSON.stringify(runs)}\n` : `${renderEvals(runs)}\n`);
+    process.exit(runs.every((r) => r.passed) ? EXIT.done : EXIT.failed);
+  });
+
+program
   .command("serve")
-  .description("Slack front (not in this version)")
-  .action(() => {
-    process.stderr.write("honua-agent: the Slack front (serve) is not part of this version; use `honua-agent chat` or the commands\n");
-    process.exit(EXIT.badInput);
+  .description("Slack front: Socket Mode when SLACK_APP_TOKEN is set, else HTTP /slack/events on PORT; /healthz, /metrics")
+  .action(async () => {
+    await (await import("./slack/serve.js")).serveCommand();
   });
 
 await program.parseAsync(process.argv);

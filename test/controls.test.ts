@@ -144,6 +144,14 @@ describe("pause, cancel, rollback requests and approval expiry", () => {
     const by = await e.decide(s.run, "U0ALICE", "approve", { planHash: next.pending!.planHash });
     expect(by.pending?.kind).toBe("traffic");
   });
+
+  it("an external group listed inside a config group counts too", async () => {
+    const loaded = parseConfig({ deployments: { prod: { provider: "sandbox", seed: 16, approvers: ["oncall"] } }, groups: { oncall: ["S0ONCALL"] } }, "test");
+    const e = suite.track(await Engine.open({ env: testEnv(suite.home), cwd: suite.home, config: loaded }));
+    const s = await e.start(CACHING_PLAN, "U0CAROL", REQUEST);
+    await expect(e.decide(s.run, { user: "U0BOB", groups: ["S0OTHER"] }, "approve")).rejects.toThrow(/may not decide/);
+    expect((await e.decide(s.run, { user: "U0BOB", groups: ["S0ONCALL"] }, "approve", { planHash: s.pending!.planHash })).pending?.kind).toBe("traffic");
+  });
 });
 
 describe("monitoring windows", () => {

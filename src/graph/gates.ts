@@ -37,7 +37,9 @@ export function isApprover(config: AgentConfig, deployment: string, actor: Actor
   const d = config.deployments[deployment];
   if (!d) return false;
   const who = identity(actor);
-  return expandApprovers(config, d.approvers).has(who.user) || who.groups.some((g) => d.approvers.includes(g));
+  const allowed = expandApprovers(config, d.approvers);
+  // A verified external group counts whether it is listed directly or inside one of the config's groups.
+  return allowed.has(who.user) || who.groups.some((g) => allowed.has(g) || d.approvers.includes(g));
 }
 
 /** Everyone who may decide on a deployment, for messages ("approvers: ..."). */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AgentError } from "../../errors.js";
-import type { MetricSample, MetricsQueryLog, MetricsQueryRecord, MetricsSource } from "../types.js";
+import type { MetricSample, MetricsQueryLog, MetricsSource } from "../types.js";
 
 const LabelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Prometheus label name");
 /** Prometheus duration, e.g. `30s`, `5m`, `1h`. */

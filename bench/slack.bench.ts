@@ -1,0 +1,175 @@
+/**
+ * Slack front under a burst of clicks: 200 concurrent signed "Approve" clicks on 200 waiting runs.
+ * Measures, in the same run: ack latency of honua-agent and of a bare Bolt app that only acks, and the time
+ * from a click being sent to the run's next step starting. Prints JSON.
+ *
+ *   node --import tsx bench/slack.bench.ts [clicks]
+ */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
+import { App, HTTPReceiver, LogLevel } from "@slack/bolt";
+import { parseConfig } from "../src/config.js";
+import { startServer } from "../src/slack/server.js";
+import { FORM, JSON_TYPE, SlackFake, actionBody, eventBody, slackPost, type FakeMessage } from "../test/fixtures/slack-fake.js";
+import { tempHome, testEnv } from "../test/helpers.js";
+
+const CLICKS = Number(process.argv[2] ?? 200);
+const SECRET = "bench-signing-secret";
+const CHANNEL = "C0BENCH";
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return Number((s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN).toFixed(2));
+};
+
+/**
+ * Fires all requests at once from a worker thread (its own event loop, like Slack on the other end of the
+ * network), so the server being busy cannot delay the sending. Returns each request's start (epoch ms) and
+ * its time to the HTTP response, the ack.
+ */
+async function burst(url: string, bodies: string[]): Promise<{ sentAt: number; ackMs: number }[]> {
+  const worker = new Worker(
+    `
+    const { parentPort, workerData } = require("node:worker_threads");
+    const { createHmac } = require("node:crypto");
+    const { performance } = require("node:perf_hooks");
+    const { url, bodies, secret } = workerData;
+    fetch(url + "/warmup").then((r) => r.arrayBuffer(), () => undefined).then(() => Promise.all(bodies.map(async (body) => {
+      const ts = Math.floor(Date.now() / 1000);
+      const sig = "v0=" + createHmac("sha256", secret).update("v0:" + ts + ":" + body).digest("hex");
+      const sentAt = performance.timeOrigin + performance.now();
+      const res = await fetch(url + "/slack/events", { method: "POST", body, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(ts), "x-slack-signature": sig } });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error("ack status " + res.status);
+      return { sentAt, ackMs: performance.timeOrigin + performance.now() - sentAt };
+    }))).then((r) => parentPort.postMessage(r), (e) => parentPort.postMessage({ error: String(e) }));
+    `,
+    { eval: true, workerData: { url, bodies, secret: SECRET } },
+  );
+  const out = await new Promise<unknown>((resolve, reject) => {
+    worker.once("message", resolve);
+    worker.once("error", reject);
+  });
+  await worker.terminate();
+  if (!Array.isArray(out)) throw new Error(`burst failed: ${JSON.stringify(out)}`);
+  return out as { sentAt: number; ackMs: number }[];
+}
+
+const clickBody = (card: FakeMessage, user: string, i: number): string => {
+  const button = (card.blocks as { type: string; elements?: { action_id?: string; value?: string }[] }[]).flatMap((b) => b.elements ?? []).find((e) => e.action_id === "honua_approve");
+  if (!button?.value) throw new Error(`card ${card.ts} has no approve button`);
+  return actionBody({ user, actionId: "honua_approve", value: button.value, channel: card.channel, messageTs: card.ts, threadTs: card.thread_ts, actionTs: `1700001000.${String(i).padStart(6, "0")}` });
+};
+
+async function bareBolt(bodies: string[]): Promise<{ sentAt: number; ackMs: number }[]> {
+  const receiver = new HTTPReceiver({ signingSecret: SECRET, logLevel: LogLevel.ERROR });
+  const app = new App({ token: "xoxb-bare", botId: "B1", botUserId: "U1", receiver, logLevel: LogLevel.ERROR });
+  app.action(/.*/, async ({ ack }) => {
+    await ack();
+  });
+  const server = createServer((req, res) => {
+    try {
+      receiver.requestListener(req, res);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await burst(url, bodies.slice(0, 10)); // warm-up
+    return await burst(url, bodies);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+async function main() {
+  const t = tempHome();
+  const fake = await SlackFake.start();
+  const deployments = Object.fromEntries(Array.from({ length: CLICKS }, (_, i) => [`d${i}`, { provider: "sandbox", approvers: ["U0ALICE42"], seed: i }]));
+  const env = testEnv(t.home, { SLACK_BOT_TOKEN: "xoxb-bench", SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl });
+  for (const k of ["SLACK_APP_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL"]) delete env[k];
+  const nextStepAt = new Map<string, number>();
+  const server = await startServer({
+    env, cwd: t.home, config: parseConfig({ deployments }, "bench"), port: 0, host: "127.0.0.1", expiryIntervalMs: 0, clientRetries: 0, logLevel: LogLevel.ERROR,
+    onEvent: (e) => {
+      // the first step that starts after a decision on this run
+      if (e.type === "decision") nextStepAt.set(e.run, -1);
+      else if (e.type === "step-start" && nextStepAt.get(e.run) === -1) nextStepAt.set(e.run, performance.timeOrigin + performance.now());
+    },
+  });
+  try {
+    // Setup: one request per deployment, through Slack, so each run has its thread, progress and card.
+    const setupStart = performance.now();
+    const roots: string[] = [];
+    for (let i = 0; i < CLICKS; i++) {
+      const ts = `1699990000.${String(i).padStart(6, "0")}`;
+      roots.push(ts);
+      await slackPost(server.url, eventBody({ type: "app_mention", user: "U0CAROL42", text: `<@UHONUA> add redis caching to d${i}`, ts, channel: CHANNEL, event_ts: ts }), JSON_TYPE, { secret: SECRET });
+      if (i % 8 === 7) await server.idle();
+    }
+    await server.idle();
+    const setupMs = performance.now() - setupStart;
+    const cards = roots.map((root) => fake.thread(root).find((m) => JSON.stringify(m.blocks).includes("honua_approve")));
+    if (cards.some((c) => !c)) throw new Error(`only ${cards.filter(Boolean).length} of ${CLICKS} runs reached their first card`);
+    const runs = await server.engine.runs();
+    const runByThread = new Map<string, string>();
+    for (const r of runs) {
+      const thread = await server.engine.store.sql.query(`SELECT thread_ts FROM honua_slack_threads WHERE run = ?`, [r.run]);
+      if (thread[0]) runByThread.set(String(thread[0].thread_ts), r.run);
+    }
+    const bodies = cards.map((c, i) => clickBody(c!, "U0ALICE42", i));
+
+    const bare = (await bareBolt(bodies.map((b, i) => b.replace("honua_approve", `bare_${i}`)))).map((x) => x.ackMs);
+
+    const sent = await burst(server.url, bodies);
+    await server.idle();
+    const honua = sent.map((x) => x.ackMs);
+    const nextStep = roots.map((root, i) => (nextStepAt.get(runByThread.get(root)!) ?? NaN) - sent[i]!.sentAt).filter((x) => x >= 0);
+    const decided = (await server.engine.runs()).filter((r) => r.status === "waiting").length;
+
+    // The same click with nothing else going on: one at a time, on the next card of ten of the runs.
+    const single: { ackMs: number; nextStepMs: number }[] = [];
+    for (const root of roots.slice(0, 10)) {
+      const card = fake.thread(root).filter((m) => JSON.stringify(m.blocks).includes("honua_approve")).at(-1)!;
+      const run = runByThread.get(root)!;
+      nextStepAt.delete(run);
+      const [one] = await burst(server.url, [clickBody(card, "U0ALICE42", 900_000 + single.length)]);
+      await server.idle();
+      single.push({ ackMs: one!.ackMs, nextStepMs: (nextStepAt.get(run) ?? NaN) - one!.sentAt });
+    }
+
+    const result = {
+      bench: "slack",
+      clicks: CLICKS,
+      bareBolt: { ackP50Ms: pct(bare, 50), ackP99Ms: pct(bare, 99), ackMaxMs: pct(bare, 100) },
+      honuaAgent: { ackP50Ms: pct(honua, 50), ackP99Ms: pct(honua, 99), ackMaxMs: pct(honua, 100) },
+      ackP99VsBare: Number((pct(honua, 99) / pct(bare, 99)).toFixed(2)),
+      clickToNextStepStarted: { n: nextStep.length, p50Ms: pct(nextStep, 50), p95Ms: pct(nextStep, 95), maxMs: pct(nextStep, 100) },
+      oneClickAtATime: {
+        n: single.length,
+        ackP50Ms: pct(single.map((x) => x.ackMs), 50),
+        clickToNextStepP50Ms: pct(single.map((x) => x.nextStepMs), 50),
+        clickToNextStepP95Ms: pct(single.map((x) => x.nextStepMs), 95),
+      },
+      targets: {
+        ackP99At50Ms: pct(honua, 99) <= 50,
+        ackP99AtMost1_5xBare: pct(honua, 99) <= 1.5 * pct(bare, 99),
+        clickToNextStepP95At250Ms: pct(nextStep, 95) <= 250,
+      },
+      setup: { runsStarted: runs.length, setupMs: Math.round(setupMs), runsWaitingAtNextGateAfterClicks: decided, slackApiCalls: fake.calls.length },
+      node: process.version,
+    };
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    await server.close();
+    await fake.close();
+    t.cleanup();
+  }
+}
+
+await main();

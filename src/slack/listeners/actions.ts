@@ -1,0 +1,103 @@
+import type { App, BlockAction, ButtonAction } from "@slack/bolt";
+import { AgentError } from "../../errors.js";
+import { ACTION, GateButtonValue, PickValue, buildError, buildNotice, mentionIds, who } from "../blocks.js";
+import { afterAck, whisper, type Place, type SlackDeps } from "../context.js";
+import { handleRequest } from "../requests.js";
+import { firstDelivery } from "./dedupe.js";
+
+const placeOf = (body: BlockAction): Place | undefined => {
+  const channel = body.channel?.id ?? body.container?.channel_id;
+  const message = body.message as { ts?: string; thread_ts?: string } | undefined;
+  const threadTs = message?.thread_ts ?? message?.ts;
+  return channel && threadTs ? { channel, threadTs, user: body.user.id } : undefined;
+};
+
+function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, raw: string | undefined): T | undefined {
+  try {
+    const r = schema.safeParse(JSON.parse(raw ?? ""));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Approve or Reject on a card: the engine's decision record decides who wins; the card is edited once. */
+async function decide(d: SlackDeps, at: Place, value: GateButtonValue, decision: "approve" | "reject"): Promise<void> {
+  const row = await d.engine.store.getRun(value.r);
+  if (!row) {
+    await whisper(d, at, buildError(`run ${value.r} is unknown here`));
+    return;
+  }
+  const actor = await d.directory.actor(at.user, row.deployment);
+  const ticket = await d.engine.store.getTicket(value.r, value.i);
+  let summary;
+  try {
+    summary = await d.engine.decide(value.r, actor, decision, { planHash: value.h, comment: "via Slack" });
+  } catch (e) {
+    if (e instanceof AgentError && e.code === "forbidden") {
+      const approvers = await d.directory.labels(row.deployment);
+      await whisper(d, at, buildNotice(`You can't ${decision} this: ${mentionIds(e.message)}\n*Who may approve:* ${approvers.join(", ")}`, ":no_entry:"));
+      return;
+    }
+    if (e instanceof AgentError && (e.code === "stale" || e.code === "conflict")) {
+      await whisper(d, at, buildNotice(mentionIds(e.message), ":information_source:"));
+      return;
+    }
+    throw e;
+  }
+  if (ticket) d.metrics.decisionLatency.observe({ kind: ticket.kind, decision }, Math.max(0, (d.now().getTime() - Date.parse(ticket.askedAt)) / 1000));
+  await d.tasks.serial(value.r, () => d.notifier.closeOpenCards(value.r, decision, at.user));
+  await d.notifier.settle(value.r, summary);
+}
+
+/** After expiry: the same gate is asked again with a fresh time to live. */
+async function requestAgain(d: SlackDeps, at: Place, value: GateButtonValue): Promise<void> {
+  const row = await d.engine.store.getRun(value.r);
+  if (!row) return;
+  const summary = await d.engine.requestAgain(value.r, await d.directory.actor(at.user, row.deployment));
+  await d.notifier.reopenCard(value.r, summary, at.user);
+  await d.notifier.settle(value.r, summary);
+}
+
+export function registerActions(app: App, d: SlackDeps): void {
+  for (const decision of ["approve", "reject"] as const) {
+    app.action<BlockAction<ButtonAction>>(ACTION[decision], async ({ ack, body, action }) => {
+      await ack();
+      const at = placeOf(body);
+      if (!at) return;
+      const value = parse(GateButtonValue, action.value);
+      if (!value) {
+        afterAck(d, at, "decision", () => whisper(d, at, buildError("this button does not carry a valid approval request")));
+        return;
+      }
+      afterAck(d, at, `${decision} ${value.r}`, async () => {
+        if (await firstDelivery(d, body)) await decide(d, at, value, decision);
+      });
+    });
+  }
+
+  app.action<BlockAction<ButtonAction>>(ACTION.requestAgain, async ({ ack, body, action }) => {
+    await ack();
+    const at = placeOf(body);
+    const value = parse(GateButtonValue, action.value);
+    if (!at || !value) return;
+    afterAck(d, at, `request again ${value.r}`, async () => {
+      if (await firstDelivery(d, body)) await requestAgain(d, at, value);
+    });
+  });
+
+  app.action<BlockAction<ButtonAction>>(new RegExp(`^${ACTION.pickDeployment}`), async ({ ack, body, action }) => {
+    await ack();
+    const at = placeOf(body);
+    const value = parse(PickValue, action.value);
+    if (!at || !value) return;
+    afterAck(d, at, "request", async () => {
+      if (!(await firstDelivery(d, body))) return;
+      const message = body.message as { ts?: string } | undefined;
+      if (message?.ts) {
+        await d.client.chat.update({ channel: at.channel, ts: message.ts, ...buildNotice(`Deployment: *${value.d}* (chosen by ${who(at.user)})`, ":dart:") });
+      }
+      await handleRequest(d, at, `${value.q} on ${value.d}`);
+    });
+  });
+}

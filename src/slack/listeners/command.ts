@@ -1,0 +1,34 @@
+import type { App } from "@slack/bolt";
+import { buildHelpMessage, escapeText, who } from "../blocks.js";
+import { afterAck, type SlackDeps } from "../context.js";
+import { handleRequest } from "../requests.js";
+import { firstDelivery } from "./dedupe.js";
+
+/**
+ * `/honua add Redis caching to prod`: acked at once; the request is then posted in the channel as the
+ * root of the run's thread (a slash command has no message of its own to thread under).
+ */
+export function registerCommand(app: App, d: SlackDeps): void {
+  app.command("/honua", async ({ ack, body, command, respond }) => {
+    const text = command.text.trim();
+    if (!text || /^(help|\?)$/i.test(text)) {
+      await ack({ response_type: "ephemeral", text: buildHelpMessage().text });
+      return;
+    }
+    await ack();
+    d.tasks.spawn("/honua", async () => {
+      if (!(await firstDelivery(d, body))) return;
+      let root: string | undefined;
+      try {
+        root = (await d.client.chat.postMessage({ channel: command.channel_id, text: `${who(command.user_id)} asked: ${escapeText(text)}`, unfurl_links: false })).ts;
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        await respond({ response_type: "ephemeral", text: `I can't post in this channel (${why}). Invite me with \`/invite @honua\`, or DM me the request.` });
+        return;
+      }
+      if (!root) return;
+      const at = { channel: command.channel_id, threadTs: root, user: command.user_id };
+      afterAck(d, at, "request", () => handleRequest(d, at, text));
+    });
+  });
+}

@@ -1,0 +1,150 @@
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { LogLevel, webApi } from "@slack/bolt";
+import type { LoadedConfig } from "../config.js";
+import { Engine } from "../engine.js";
+import { AgentError } from "../errors.js";
+import type { EventSink } from "../graph/events.js";
+import { planRequest } from "../planner/index.js";
+import type { PlanResult } from "../planner/plan.js";
+import { ApproverDirectory } from "./approvers.js";
+import { createSlackApp, stopSlackApp } from "./app.js";
+import type { Converse, SlackDeps } from "./context.js";
+import { loadConverse } from "./controls.js";
+import { GateWatcher } from "./expiry.js";
+import { createHttpServer } from "./http.js";
+import { slackMetrics } from "./metrics.js";
+import { ThreadNotifier } from "./notifier.js";
+import { slackSettings } from "./settings.js";
+import { SlackStore } from "./store.js";
+import { Tasks, oneAtATime } from "./tasks.js";
+
+export interface ServeOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  config?: LoadedConfig;
+  /** Wall clock for approval expiry (engine and timer); tests inject a simulated one. */
+  now?: () => Date;
+  /** Overrides PORT/HOST (tests: 0 and 127.0.0.1). */
+  port?: number;
+  host?: string;
+  /** Expiry timer period; 0 disables the timer (tests call tick()). Default 30 s. */
+  expiryIntervalMs?: number;
+  /** Minimum time between two edits of a progress message. Default 1 s. */
+  progressIntervalMs?: number;
+  /** Web API retries (Slack's client default when unset). */
+  clientRetries?: number;
+  /** Also receives every engine event (benchmarks). */
+  onEvent?: EventSink;
+  /** Replaces the planner (default: planRequest, the model when configured, else the offline rules). */
+  plan?: (text: string) => Promise<PlanResult>;
+  logLevel?: LogLevel;
+  /** Replaces the conversation module for thread text (null: none, plain commands only). */
+  converse?: Converse | null;
+}
+
+export interface SlackServer {
+  mode: "socket" | "http";
+  /** Base URL of the HTTP surface (/slack/events in HTTP mode, /healthz, /metrics). */
+  url: string;
+  engine: Engine;
+  /** One pass of the expiry timer. */
+  tick(): Promise<void>;
+  /** Resolves when all work started by Slack requests so far has finished. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * `honua-agent serve`: Socket Mode when SLACK_APP_TOKEN is set, else HTTP at /slack/events; /healthz and
+ * /metrics in both. Refuses to start, naming the variable, when the configuration is incomplete.
+ */
+export async function startServer(opts: ServeOptions = {}): Promise<SlackServer> {
+  const env = opts.env ?? process.env;
+  const settings = slackSettings(env);
+  const now = opts.now ?? (() => new Date());
+  let notifier: ThreadNotifier | undefined;
+  const engine = await Engine.open({
+    env, cwd: opts.cwd, config: opts.config, now,
+    onEvent: (e) => {
+      notifier?.onEvent(e);
+      opts.onEvent?.(e);
+    },
+  });
+  try {
+    const client = new webApi.WebClient(settings.botToken, {
+      ...(settings.apiUrl ? { slackApiUrl: settings.apiUrl } : {}),
+      ...(opts.clientRetries !== undefined ? { retryConfig: { retries: opts.clientRetries } } : {}),
+      logLevel: opts.logLevel ?? LogLevel.WARN,
+    });
+    let identity = settings.botUserId && settings.botId ? { botUserId: settings.botUserId, botId: settings.botId } : undefined;
+    if (!identity) {
+      const auth = await client.auth.test().catch((e: unknown) => {
+        throw new AgentError("bad-input", `SLACK_BOT_TOKEN was not accepted by Slack (auth.test: ${e instanceof Error ? e.message : String(e)})`);
+      });
+      if (!auth.user_id || !auth.bot_id) throw new AgentError("bad-input", "SLACK_BOT_TOKEN is not a bot token (auth.test returned no bot user)");
+      identity = { botUserId: auth.user_id, botId: auth.bot_id };
+    }
+    const store = new SlackStore(engine.store.sql);
+    await store.setup();
+    const metrics = slackMetrics(engine);
+    const tasks = new Tasks((e, label) => console.error(`honua-agent slack: ${label}: ${e instanceof Error ? e.stack : String(e)}`));
+    const directory = new ApproverDirectory(client, engine.config.config);
+    const paced = oneAtATime(engine, tasks);
+    notifier = new ThreadNotifier({ client, engine: paced, store, directory, tasks, metrics, now, progressIntervalMs: opts.progressIntervalMs ?? 1000 });
+    let converse: Promise<Converse | null> | undefined;
+    const deps: SlackDeps = {
+      engine: paced, client, store, notifier, directory, tasks, metrics, now, env, botUserId: identity.botUserId,
+      plan: opts.plan ?? ((text) => planRequest(text, engine.config.config, env)),
+      converse: () => (converse ??= opts.converse !== undefined ? Promise.resolve(opts.converse) : loadConverse().catch((e: unknown) => {
+        console.error(`honua-agent slack: the conversation module failed to load: ${e instanceof Error ? e.message : String(e)}`);
+        return null;
+      })),
+    };
+    const slack = createSlackApp(settings, identity, deps, { clientRetries: opts.clientRetries, logLevel: opts.logLevel });
+    const watcher = new GateWatcher(paced, notifier, store, now);
+    const http: Server = createHttpServer({
+      receiver: slack.receiver,
+      metrics,
+      acks: tasks,
+      health: async () => {
+        await engine.store.sql.query("SELECT 1 AS ok");
+        return { mode: settings.mode, state: engine.persistence.location };
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      http.once("error", reject);
+      http.listen(opts.port ?? settings.port, opts.host ?? settings.host, () => resolve());
+    });
+    if (settings.mode === "socket") await slack.app.start();
+    const interval = opts.expiryIntervalMs ?? 30_000;
+    let ticking: Promise<void> | undefined;
+    const tick = (): Promise<void> => (ticking ??= watcher.tick().finally(() => (ticking = undefined)));
+    const timer = interval > 0 ? setInterval(() => void tick().catch((e: unknown) => console.error(`honua-agent slack: expiry timer: ${e instanceof Error ? e.message : String(e)}`)), interval) : undefined;
+    timer?.unref();
+    const addr = http.address() as AddressInfo;
+    const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+    let closed = false;
+    return {
+      mode: settings.mode,
+      url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`,
+      engine,
+      tick,
+      idle: () => tasks.idle(),
+      async close() {
+        if (closed) return;
+        closed = true;
+        if (timer) clearInterval(timer);
+        await ticking?.catch(() => undefined);
+        await tasks.idle();
+        notifier?.close();
+        await stopSlackApp(slack);
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+        await engine.close();
+      },
+    };
+  } catch (e) {
+    await engine.close();
+    throw e;
+  }
+}

@@ -1,0 +1,136 @@
+import { AsyncResource } from "node:async_hooks";
+
+/**
+ * Work started after an ack. Tracked so shutdown (and tests) can wait for it, and so a failure is
+ * always handed to `onError` (which reports it in the thread) instead of vanishing as an unhandled rejection.
+ */
+export class Tasks {
+  private readonly running = new Set<Promise<void>>();
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly waiting: Record<"drive" | "read", { run: () => Promise<void> }[]> = { drive: [], read: [] };
+  private busy = false;
+  private starts: Promise<void> = Promise.resolve();
+
+  /** Requests read but not yet acknowledged; work after an ack waits for them (bounded, so it cannot starve). */
+  acksPending = 0;
+
+  constructor(private readonly onError: (e: unknown, label: string) => void) {}
+
+  /** One turn of the event loop, or a few while acks are pending. */
+  private async turn(): Promise<void> {
+    for (let i = 0; i < 1 + MAX_ACK_YIELDS && (i === 0 || this.acksPending > 0); i++) await new Promise<void>((r) => setImmediate(r));
+  }
+
+  /**
+   * Starts `fn` on a later turn of the event loop, one start per turn: requests already read are all acked
+   * first, and a burst of clicks does not start two hundred database writes in one turn while the next
+   * requests wait unread.
+   */
+  spawn(label: string, fn: () => Promise<void>): void {
+    const turn = this.starts.then(() => this.turn());
+    this.starts = turn;
+    const p = (async () => {
+      await turn;
+      try {
+        await fn();
+      } catch (e) {
+        this.onError(e, label);
+      }
+    })();
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+
+  /** Waits for `p` in idle() too (e.g. Bolt still processing a request it already acknowledged). */
+  track<T>(p: Promise<T>): Promise<T> {
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running.add(settled);
+    void settled.finally(() => this.running.delete(settled));
+    return p;
+  }
+
+  /** Runs `fn` after everything queued before under the same key: Slack messages of one run stay in order. */
+  serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const out = prev.then(fn);
+    const tail = out.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.chains.set(key, tail);
+    this.running.add(tail);
+    void tail.finally(() => {
+      this.running.delete(tail);
+      if (this.chains.get(key) === tail) this.chains.delete(key);
+    });
+    return out;
+  }
+
+  /**
+   * Runs CPU-bound engine work one job at a time, each after a turn of the event loop. A graph run in the
+   * sandbox is one long chain of promise continuations (SQLite is synchronous) that never lets the loop read
+   * a socket; run side by side, such chains would hold every incoming request, and so every ack, behind all
+   * of them. One at a time, with a yield in between, an ack waits for at most one. A job that takes longer than
+   * `leaseMs` (real I/O, a real-time monitoring window) lets the next one start rather than hold everyone.
+   */
+  cpu<T>(fn: () => Promise<T>, priority: "drive" | "read" = "drive", leaseMs = 50): Promise<T> {
+    return this.track(
+      new Promise<T>((resolve, reject) => {
+        // Bound to the caller's async context: the job runs later, from whichever job released the slot.
+        const job = AsyncResource.bind(() => fn().then(resolve, reject));
+        this.waiting[priority].push({ run: job });
+        this.pump(leaseMs);
+      }),
+    );
+  }
+
+  /** Starts the next job (runs waiting for a decision first, then reads for messages) after one loop turn. */
+  private pump(leaseMs: number): void {
+    if (this.busy) return;
+    const job = this.waiting.drive.shift() ?? this.waiting.read.shift();
+    if (!job) return;
+    this.busy = true;
+    void this.turn().then(() => {
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        this.busy = false;
+        this.pump(leaseMs);
+      };
+      const lease = setTimeout(release, leaseMs);
+      void job.run().finally(() => {
+        clearTimeout(lease);
+        release();
+      });
+    });
+  }
+
+  /** Resolves once no work is left, including work that the finished work started. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+}
+
+/** How many turns of the event loop work after an ack may wait for pending acks. */
+const MAX_ACK_YIELDS = 20;
+
+/** Calls that drive a run (someone waits for the next step) and calls that only read state for a message. */
+const DRIVES = new Set(["start", "decide", "resume", "pause", "unpause", "cancel", "requestRollback", "requestAgain"]);
+const READS = new Set(["summary", "transcript", "pendingGates", "runs"]);
+
+/** The engine as the Slack front uses it: the same object, its graph-driving and state-reading calls taken one at a time (Tasks.cpu). */
+export function oneAtATime<E extends object>(engine: E, tasks: Tasks): E {
+  return new Proxy(engine, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (typeof prop !== "string" || !(DRIVES.has(prop) || READS.has(prop))) return value.bind(target);
+      const priority = DRIVES.has(prop) ? "drive" : "read";
+      return (...args: unknown[]) => tasks.cpu(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args), priority);
+    },
+  });
+}
