@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { AgentError } from "./errors.js";
+import { CacheSection, ConfigSection, CostSection, MetricsSection, TilesSection, TrafficSection, checkSections } from "./providers/schema.js";
 
 export const GateKind = z.enum(["provision", "traffic", "delete"]);
 export type GateKind = z.infer<typeof GateKind>;
@@ -53,13 +54,21 @@ export const Deployment = z
     seed: z.number().int().optional(),
     database: z.object({ url: z.string().min(1) }).strict().optional(),
     metadata: z.object({ store: z.string(), url: z.string().optional() }).passthrough().optional(),
-    cache: z.record(z.string(), z.unknown()).optional(),
+    /** Real providers: the cache (Redis, ElastiCache, CloudFront or Varnish). */
+    cache: CacheSection.optional(),
     storage: z.record(z.string(), z.unknown()).optional(),
-    metrics: z.object({ source: z.enum(["prometheus", "cloudwatch", "probe"]), url: z.string().optional() }).passthrough().optional(),
-    appsettings: z.string().optional(),
+    metrics: MetricsSection.optional(),
+    /** The Honua configuration the agent edits (env file, Kubernetes manifest, appsettings.json). */
+    config: ConfigSection.optional(),
+    /** Shorthand for `config: { kind: appsettings, path }`. */
+    appsettings: z.string().min(1).optional(),
+    traffic: TrafficSection.optional(),
+    tiles: TilesSection.optional(),
+    cost: CostSection.optional(),
     observability: z.record(z.string(), z.unknown()).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => checkSections(d, (path, message) => ctx.addIssue({ code: "custom", path, message })));
 export type Deployment = z.infer<typeof Deployment>;
 
 export const AgentConfig = z

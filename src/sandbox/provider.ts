@@ -1,16 +1,19 @@
 import { join } from "node:path";
 import type { AgentConfig } from "../config.js";
 import { AgentError } from "../errors.js";
+import { OpLog } from "../providers/oplog.js";
+import { realAdapters } from "../providers/real.js";
 import type { DeploymentAdapters } from "../tools/types.js";
 import { parseFaults } from "./faults.js";
 import { SandboxWorld } from "./sandbox.js";
 
 /**
- * Adapters per deployment, by provider. The sandbox is built in; `local` and `aws` need the real adapters,
- * which this version does not ship: they fail with a message saying so rather than pretending.
+ * Adapters per deployment, by provider. The sandbox is built in; `local` and `aws` get the real adapters
+ * chosen by the deployment's sections (src/providers/real.ts).
  */
 export function adapterFactory(config: AgentConfig, home: string, env: NodeJS.ProcessEnv) {
   let world: SandboxWorld | undefined;
+  let opLog: OpLog | undefined;
   const cache = new Map<string, DeploymentAdapters>();
   const faults = parseFaults(env.HONUA_SANDBOX_FAULTS);
   const epoch = env.HONUA_SANDBOX_EPOCH ? Date.parse(env.HONUA_SANDBOX_EPOCH) : Math.floor(Date.now() / 3_600_000) * 3_600_000;
@@ -22,7 +25,11 @@ export function adapterFactory(config: AgentConfig, home: string, env: NodeJS.Pr
       const d = config.deployments[name];
       if (!d) throw new AgentError("bad-input", `unknown deployment ${name}`);
       if (d.provider !== "sandbox") {
-        throw new AgentError("unavailable", `deployment ${name}: provider "${d.provider}" needs real adapters (Redis, Prometheus, config files, nginx), which this version of honua-agent does not ship; use provider: sandbox`);
+        // local/aws: each capability from the deployment's own section (Redis, probes/Prometheus, config file, nginx, ...).
+        opLog ??= new OpLog(join(home, "real-adapters.sqlite"));
+        const adapters = realAdapters(name, d, { log: opLog, env, cwd: process.cwd() });
+        cache.set(name, adapters);
+        return adapters;
       }
       world ??= new SandboxWorld(join(home, "sandbox.sqlite"));
       const adapters = world.adapters(name, d, faults, epoch);
@@ -35,6 +42,7 @@ export function adapterFactory(config: AgentConfig, home: string, env: NodeJS.Pr
     },
     close() {
       world?.close();
+      opLog?.close();
     },
   };
 }

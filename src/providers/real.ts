@@ -1,0 +1,111 @@
+import { resolve } from "node:path";
+import { z } from "zod";
+import type { Deployment } from "../config.js";
+import { AgentError } from "../errors.js";
+import { RedisCacheInfra, type RedisCacheOptions } from "../tools/cache/redis.js";
+import { AppSettingsConfigStore } from "../tools/config/appsettings.js";
+import { EnvFileConfigStore } from "../tools/config/envfile.js";
+import type { FileConfigStore } from "../tools/config/file.js";
+import { K8sConfigStore } from "../tools/config/k8s.js";
+import { priceOf } from "../tools/cost/prices.js";
+import { ProbeMetrics } from "../tools/metrics/probe.js";
+import { LocalTileOperations } from "../tools/tiles/local.js";
+import { IngressTraffic } from "../tools/traffic/ingress.js";
+import { NginxTraffic } from "../tools/traffic/nginx.js";
+import { systemClock, type CacheInfra, type Clock, type ConfigStore, type CostSource, type DeploymentAdapters, type MetricsSource, type TileOperations, type TrafficRouter } from "../tools/types.js";
+import { cloudCache, cloudMetrics, cloudTraffic } from "./cloud.js";
+import type { OpLog } from "./oplog.js";
+import type { CacheSection, ConfigSection, MetricsSection, TrafficSection } from "./schema.js";
+
+export interface RealContext {
+  log: OpLog;
+  env: NodeJS.ProcessEnv;
+  /** Relative paths in the deployment's sections are read from here. */
+  cwd: string;
+}
+
+/** The error of a capability whose section the deployment does not have. */
+const noSection = (deployment: string, section: string) => async (): Promise<never> => {
+  throw new AgentError("unavailable", `deployment ${deployment} has no ${section} section in honua-agent.yaml (see docs/local.md)`);
+};
+
+export function configSection(d: Deployment): ConfigSection | undefined {
+  return d.config ?? (d.appsettings ? { kind: "appsettings", path: d.appsettings } : undefined);
+}
+
+function configStore(name: string, section: ConfigSection, ctx: RealContext): FileConfigStore {
+  const path = resolve(ctx.cwd, section.path);
+  switch (section.kind) {
+    case "envfile":
+      return new EnvFileConfigStore(path, ctx.log, name);
+    case "k8s":
+      return new K8sConfigStore(path, section.resource, ctx.log, name);
+    case "appsettings":
+      return new AppSettingsConfigStore(path, ctx.log, name);
+  }
+}
+
+function cacheInfra(name: string, section: CacheSection, ctx: RealContext): CacheInfra {
+  return "redis" in section ? new RedisCacheInfra(section.redis, ctx.log, name) : cloudCache(section);
+}
+
+function traffic(name: string, section: TrafficSection, ctx: RealContext): TrafficRouter {
+  switch (section.kind) {
+    case "nginx":
+      return new NginxTraffic({ ...section, include: resolve(ctx.cwd, section.include) }, ctx.log, name);
+    case "ingress":
+      return new IngressTraffic({ ...section, path: resolve(ctx.cwd, section.path) }, ctx.log, name);
+    default:
+      return cloudTraffic(section);
+  }
+}
+
+function metrics(section: MetricsSection): { metrics: MetricsSource; clock: Clock } {
+  if (section.source === "probe") {
+    const probe = new ProbeMetrics(section);
+    return { metrics: probe, clock: probe.clock };
+  }
+  return { metrics: cloudMetrics(section), clock: systemClock };
+}
+
+const AdoptedId = z.object({ id: z.string() }).loose();
+
+/** Configured components, plus the adopted Redis at its price-table node price while it is adopted. */
+function cost(d: Deployment, ctx: RealContext, name: string): CostSource {
+  return {
+    async monthly() {
+      const out: Record<string, number> = { ...(d.cost?.monthlyUsd ?? {}) };
+      const redis = d.cache && "redis" in d.cache ? d.cache.redis : undefined;
+      if (redis) {
+        const adopted = ctx.log.all(name, "redis-adopt", AdoptedId).length > ctx.log.all(name, "redis-release", AdoptedId).length;
+        if (adopted) out[`cache:redis`] = redis.nodeType ? priceOf("redis", redis.nodeType) : 0;
+      }
+      return out;
+    },
+  };
+}
+
+
+/**
+ * The adapters of a `local` or `aws` deployment, one per capability, each chosen by its section of
+ * honua-agent.yaml. A section that is absent gives a capability that refuses with a message naming it.
+ */
+export function realAdapters(name: string, d: Deployment, ctx: RealContext): DeploymentAdapters {
+  const cfgSection = configSection(d);
+  const config: ConfigStore = cfgSection ? configStore(name, cfgSection, ctx) : { read: noSection(name, "config"), apply: noSection(name, "config") };
+  const m = d.metrics ? metrics(d.metrics) : { metrics: { samples: noSection(name, "metrics") }, clock: systemClock };
+  const redis: RedisCacheOptions | undefined = d.cache && "redis" in d.cache ? d.cache.redis : undefined;
+  const tiles: TileOperations = d.tiles
+    ? new LocalTileOperations({ ...d.tiles, accessLog: d.tiles.accessLog && resolve(ctx.cwd, d.tiles.accessLog) }, { redis, config, log: ctx.log, deployment: name, env: ctx.env })
+    : { popularTiles: async () => [], submitJob: noSection(name, "tiles") }; // no popularity known: nothing to warm
+  return {
+    provider: d.provider,
+    clock: m.clock,
+    metrics: m.metrics,
+    config,
+    cache: d.cache ? cacheInfra(name, d.cache, ctx) : { provision: noSection(name, "cache"), deprovision: noSection(name, "cache") },
+    traffic: d.traffic ? traffic(name, d.traffic, ctx) : { share: noSection(name, "traffic"), setShare: noSection(name, "traffic") },
+    tiles,
+    cost: cost(d, ctx, name),
+  };
+}

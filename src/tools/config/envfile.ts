@@ -1,0 +1,86 @@
+import type { ConfigChange } from "../../graph/state.js";
+import type { OpLog } from "../../providers/oplog.js";
+import { FileConfigStore, type ConfigFormat } from "./file.js";
+
+const LINE = /^(\s*)(export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=(.*)$/;
+
+function unquote(raw: string): string {
+  const v = raw.trim();
+  if (v.startsWith('"')) {
+    const end = v.lastIndexOf('"');
+    const body = end > 0 ? v.slice(1, end) : v.slice(1);
+    return body.replace(/\\(["\\$n])/g, (_, c: string) => (c === "n" ? "\n" : c));
+  }
+  if (v.startsWith("'")) {
+    const end = v.lastIndexOf("'");
+    return end > 0 ? v.slice(1, end) : v.slice(1);
+  }
+  // Unquoted: an inline comment needs whitespace before `#` (compose and systemd agree on that).
+  return v.replace(/\s+#.*$/, "").trim();
+}
+
+const escapeDq = (value: string): string => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\$/g, "\\$").replace(/\n/g, "\\n");
+
+/** Plain when it reads back unchanged; double-quoted otherwise. */
+function quote(value: string): string {
+  return /^[A-Za-z0-9_./:,@=+\-]*$/.test(value) ? value : `"${escapeDq(value)}"`;
+}
+
+/** The new value in the old one's clothes: same quotes, same spacing, same inline comment. */
+function restyle(raw: string, value: string): string {
+  const lead = /^\s*/.exec(raw)![0];
+  const rest = raw.slice(lead.length);
+  const q = rest[0];
+  if (q === '"' || (q === "'" && !value.includes("'"))) {
+    const end = rest.lastIndexOf(q);
+    const trail = end > 0 ? rest.slice(end + 1) : "";
+    return `${lead}${q}${q === '"' ? escapeDq(value) : value}${q}${trail}`;
+  }
+  const comment = q === "'" ? "" : (/(\s+#.*)$/.exec(rest)?.[1] ?? "");
+  return `${lead}${quote(value)}${comment}`;
+}
+
+/** A compose `.env` / systemd EnvironmentFile: `KEY=VALUE` lines; comments, order and quoting of other lines are kept. */
+export const envFileFormat: ConfigFormat = {
+  describe: "env file",
+  caseInsensitive: false,
+  parse(text) {
+    const out: Record<string, string> = {};
+    for (const line of text.split("\n")) {
+      if (/^\s*(#|$)/.test(line)) continue;
+      const m = LINE.exec(line);
+      if (m) out[m[3]!] = unquote(m[4]!);
+    }
+    return out;
+  },
+  apply(text, changes: ConfigChange[]) {
+    const byKey = new Map(changes.map((c) => [c.key, c.after]));
+    const done = new Set<string>();
+    const lines = text.split("\n");
+    const out: string[] = [];
+    for (const line of lines) {
+      const m = /^\s*#/.test(line) ? null : LINE.exec(line);
+      if (!m || !byKey.has(m[3]!)) {
+        out.push(line);
+        continue;
+      }
+      const after = byKey.get(m[3]!);
+      done.add(m[3]!);
+      if (after === null || after === undefined) continue;
+      out.push(`${m[1]}${m[2] ?? ""}${m[3]}=${restyle(m[4]!, after)}`);
+    }
+    const added = changes.filter((c) => c.after !== null && !done.has(c.key));
+    if (added.length) {
+      while (out.length && out[out.length - 1] === "") out.pop();
+      for (const c of added) out.push(`${c.key}=${quote(c.after!)}`);
+      out.push("");
+    }
+    return out.join("\n");
+  },
+};
+
+export class EnvFileConfigStore extends FileConfigStore {
+  constructor(path: string, log: OpLog, deployment: string) {
+    super(path, envFileFormat, log, deployment);
+  }
+}

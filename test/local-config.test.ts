@@ -1,0 +1,131 @@
+import { describe, expect, it } from "vitest";
+import { parseConfig } from "../src/config.js";
+import { AgentError } from "../src/errors.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { OpLog } from "../src/providers/oplog.js";
+import { configSection, realAdapters } from "../src/providers/real.js";
+import { CloudFrontInfra } from "../src/tools/cache/cloudfront.js";
+import { ElastiCacheInfra } from "../src/tools/cache/elasticache.js";
+import { RedisCacheInfra } from "../src/tools/cache/redis.js";
+import { VarnishInfra } from "../src/tools/cache/varnish.js";
+import { AppSettingsConfigStore } from "../src/tools/config/appsettings.js";
+import { EnvFileConfigStore } from "../src/tools/config/envfile.js";
+import { K8sConfigStore } from "../src/tools/config/k8s.js";
+import { CloudWatchMetrics } from "../src/tools/metrics/cloudwatch.js";
+import { ProbeMetrics } from "../src/tools/metrics/probe.js";
+import { PrometheusMetrics } from "../src/tools/metrics/prometheus.js";
+import { CloudFrontTraffic } from "../src/tools/traffic/cloudfront.js";
+import { IngressTraffic } from "../src/tools/traffic/ingress.js";
+import { NginxTraffic } from "../src/tools/traffic/nginx.js";
+import { systemClock } from "../src/tools/types.js";
+
+const base = { provider: "local", approvers: ["oncall"] };
+const full = {
+  ...base,
+  cache: { redis: { url: "redis://127.0.0.1:6379/2" } },
+  metrics: { source: "probe", urls: ["http://127.0.0.1:8080/ogc/tiles/collections/a/tiles/WebMercatorQuad/1/0/0"] },
+  config: { kind: "envfile", path: "./deploy/.env" },
+  traffic: { kind: "nginx", include: "/etc/nginx/conf.d/honua-split.conf", primary: "honua", candidate: "honua_cache" },
+};
+
+function problems(deployment: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): string {
+  try {
+    parseConfig({ deployments: { local: deployment } }, "honua-agent.yaml", env);
+    return "";
+  } catch (e) {
+    expect(e).toBeInstanceOf(AgentError);
+    return (e as AgentError).message;
+  }
+}
+
+describe("local/aws deployment sections at config load", () => {
+  it("accepts a complete local deployment and fills defaults", () => {
+    const { config } = parseConfig({ deployments: { local: full } }, "t", {});
+    const d = config.deployments.local!;
+    expect(d.cache).toEqual({ redis: expect.objectContaining({ url: "redis://127.0.0.1:6379/2", keyPrefix: "honua:", setEvictionPolicy: true }) });
+    expect(d.traffic).toMatchObject({ kind: "nginx", variable: "$honua_backend", key: "$request_id", test: ["nginx", "-t"], reload: ["nginx", "-s", "reload"] });
+    expect(d.metrics).toMatchObject({ source: "probe", concurrency: 4, minRequestsPerSample: 5 });
+  });
+
+  it("lists every missing section for a provider that needs it, with what to write", () => {
+    const msg = problems(base);
+    expect(msg).toMatch(/local\.cache: provider local needs a cache section \(cache: \{ redis: \{ url: /);
+    expect(msg).toMatch(/local\.metrics: provider local needs a metrics section/);
+    expect(msg).toMatch(/local\.config: provider local needs a config section/);
+    expect(msg).toMatch(/local\.traffic: provider local needs a traffic section/);
+    expect(problems({ ...base, provider: "sandbox" })).toBe("");
+  });
+
+  it("keeps `appsettings: path` as the shorthand for an appsettings config, but not both", () => {
+    const { config } = parseConfig({ deployments: { local: { ...full, config: undefined, appsettings: "./appsettings.json" } } }, "t", {});
+    expect(configSection(config.deployments.local!)).toEqual({ kind: "appsettings", path: "./appsettings.json" });
+    expect(problems({ ...full, appsettings: "./appsettings.json" })).toMatch(/either config or appsettings/);
+  });
+
+  it("rejects unknown keys, unknown kinds and a Redis password that would land in the config", () => {
+    expect(problems({ ...full, cache: { redis: { url: "redis://127.0.0.1", ttl: 5 } } })).toMatch(/local\.cache/);
+    expect(problems({ ...full, config: { kind: "helm", path: "x" } })).toMatch(/local\.config\.kind/);
+    expect(problems({ ...full, metrics: { source: "probe", urls: [] } })).toMatch(/at least one tile URL/);
+    expect(problems({ ...full, cache: { redis: { url: "redis://:pw@10.0.0.1:6379" } } })).toMatch(/connectionString.*reference/);
+    expect(problems({ ...full, config: { kind: "k8s", path: "x.yaml" } })).toMatch(/local\.config\.resource/);
+    expect(problems({ ...full, tiles: { originUrl: "http://127.0.0.1:8080" } })).toMatch(/accessLog or paths/);
+  });
+
+  it("takes the cloud sections through their adapters' own option schemas", () => {
+    expect(problems({ ...full, metrics: { source: "prometheus", url: "http://127.0.0.1:9090" } })).toBe("");
+    expect(problems({ ...full, metrics: { source: "prometheus" } })).toMatch(/local\.metrics\.url/);
+    expect(problems({ ...full, provider: "aws", cache: { elasticache: { region: "us-east-1" } } })).toBe("");
+    expect(problems({ ...full, provider: "aws", cache: { elasticache: { region: "us-east-1", bogus: 1 } } })).toMatch(/local\.cache/);
+    expect(problems({ ...full, provider: "aws", cache: { cloudfront: { originDomainName: "honua.example.org" } } })).toBe("");
+    expect(problems({ ...full, provider: "aws", traffic: { kind: "cloudfront", primaryDistributionId: "E123ABC", cachePolicyId: "p" } })).toBe("");
+    expect(problems({ ...full, provider: "aws", traffic: { kind: "cloudfront", primaryDistributionId: "nope", cachePolicyId: "p" } })).toMatch(/local\.traffic\.primaryDistributionId/);
+    expect(problems({ ...full, cache: { varnish: { secretFile: "/etc/varnish/secret", vclDir: "/etc/varnish", backend: { host: "127.0.0.1", port: 8080 }, listenUrl: "http://127.0.0.1:6081" } } })).toBe("");
+  });
+});
+
+describe("provider wiring: one adapter per capability, from the deployment's sections", () => {
+  const dir = mkdtempSync(join(tmpdir(), "honua-wiring-"));
+  const log = new OpLog(join(dir, "ops.sqlite"));
+  const build = (d: Record<string, unknown>) => {
+    const { config } = parseConfig({ deployments: { x: d } }, "t", {});
+    return realAdapters("x", config.deployments.x!, { log, env: {}, cwd: dir });
+  };
+
+  it("local: Redis, probes (with a probing clock), env file / k8s / appsettings, nginx / ingress", () => {
+    const a = build(full);
+    expect(a.provider).toBe("local");
+    expect(a.cache).toBeInstanceOf(RedisCacheInfra);
+    expect(a.metrics).toBeInstanceOf(ProbeMetrics);
+    expect(a.clock).toBe((a.metrics as ProbeMetrics).clock);
+    expect(a.config).toBeInstanceOf(EnvFileConfigStore);
+    expect((a.config as EnvFileConfigStore).path).toBe(join(dir, "deploy/.env"));
+    expect(a.traffic).toBeInstanceOf(NginxTraffic);
+    expect(build({ ...full, config: { kind: "k8s", path: "m.yaml", resource: { kind: "ConfigMap", name: "honua" } } }).config).toBeInstanceOf(K8sConfigStore);
+    expect(build({ ...full, config: undefined, appsettings: "appsettings.json" }).config).toBeInstanceOf(AppSettingsConfigStore);
+    expect(build({ ...full, traffic: { kind: "ingress", path: "i.yaml", name: "honua-canary" } }).traffic).toBeInstanceOf(IngressTraffic);
+  });
+
+  it("aws: ElastiCache / CloudFront / Varnish, Prometheus / CloudWatch on the system clock, CloudFront traffic", () => {
+    const a = build({ ...full, provider: "aws", cache: { elasticache: { region: "us-east-1" } }, metrics: { source: "cloudwatch", region: "us-east-1", namespace: "Honua" }, traffic: { kind: "cloudfront", primaryDistributionId: "E1ABC", cachePolicyId: "p" } });
+    expect(a.cache).toBeInstanceOf(ElastiCacheInfra);
+    expect(a.metrics).toBeInstanceOf(CloudWatchMetrics);
+    expect(a.clock).toBe(systemClock);
+    expect(a.traffic).toBeInstanceOf(CloudFrontTraffic);
+    expect(build({ ...full, cache: { cloudfront: { originDomainName: "honua.example.org" } } }).cache).toBeInstanceOf(CloudFrontInfra);
+    expect(build({ ...full, cache: { varnish: { secretFile: "/s", vclDir: "/v", backend: { host: "127.0.0.1", port: 8080 }, listenUrl: "http://127.0.0.1:6081" } } }).cache).toBeInstanceOf(VarnishInfra);
+    expect(build({ ...full, metrics: { source: "prometheus", url: "http://127.0.0.1:9090" } }).metrics).toBeInstanceOf(PrometheusMetrics);
+  });
+
+  it("prices the adopted Redis from the table only while it is adopted", async () => {
+    const a = build({ ...full, cache: { redis: { url: "redis://127.0.0.1:6379/2", nodeType: "cache.t4g.small" } }, cost: { monthlyUsd: { compute: 100 } } });
+    expect(await a.cost.monthly()).toEqual({ compute: 100 });
+    log.put("x", "redis-adopt", "k1", { id: "redis:127.0.0.1:6379/2" });
+    expect(await a.cost.monthly()).toEqual({ compute: 100, "cache:redis": 23.36 });
+    log.put("x", "redis-release", "k2", { id: "redis:127.0.0.1:6379/2" });
+    expect(await a.cost.monthly()).toEqual({ compute: 100 });
+    log.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
