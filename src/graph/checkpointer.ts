@@ -28,6 +28,9 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
   const url = env.HONUA_AGENT_DATABASE_URL;
   if (url) {
     const pool = new pg.Pool({ connectionString: url, max: 4 });
+    // An idle connection dropped by the server (restart, failover, admin) is emitted here; unhandled, it would
+    // kill the process. The pool replaces it; the next query that cannot connect fails with its own error.
+    pool.on("error", (e) => process.stderr.write(`honua-agent: idle PostgreSQL connection lost: ${e.message}\n`));
     const sql = postgresSql(pool);
     const checkpointer = new PostgresSaver(pool);
     const store = new AgentStore(sql);

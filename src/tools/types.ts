@@ -59,6 +59,8 @@ export interface ConfigStore {
   read(): Promise<Record<string, string>>;
   /** Applies the `after` value of each change (null removes the key); idempotent for the same key. */
   apply(changes: ConfigChange[], idempotencyKey: string): Promise<void>;
+  /** The file diff `changes` would make now, credentials masked; absent for stores without a file. */
+  preview?(changes: ConfigChange[]): Promise<string>;
 }
 
 export interface CacheSpec {
@@ -81,6 +83,8 @@ export interface CacheResource {
 
 /** Creates and deletes cache infrastructure. Calls with the same idempotency key return the first result. */
 export interface CacheInfra {
+  /** What `provision` will do, for the approval card, when it is not "create a new resource" (e.g. adopting one). */
+  intent?(spec: CacheSpec): { action: string; creates: boolean };
   provision(spec: CacheSpec, idempotencyKey: string): Promise<CacheResource>;
   deprovision(id: string, idempotencyKey: string): Promise<void>;
 }
@@ -104,6 +108,7 @@ export interface TileOperations {
   submitJob(
     job: { operation: "seed" | "warm" | "invalidate" | "purge"; layerId: string; tileMatrixSetId: string; minZoom: number; maxZoom: number; maxTiles: number },
     idempotencyKey: string,
+    progress?: (message: string) => void,
   ): Promise<{ jobId: string; tilesProcessed: number }>;
 }
 

@@ -6,6 +6,7 @@ import { CachingParams } from "../../planner/plan.js";
 import { PRICES, PRICE_SOURCE, monthlyRequests, originMonthlyUsd, pickNode, priceOf } from "../cost/prices.js";
 import { diffConfig, inverse, renderDiff } from "../config/diff.js";
 import { snapshot, watch } from "../metrics/observe.js";
+import type { CacheSpec } from "../types.js";
 
 const CacheType = z.enum(["redis", "varnish", "cloudfront"]);
 const DEFAULT_ROLLOUT = [10, 50, 100];
@@ -141,15 +142,17 @@ export const EstimateCostImpact = defineStep({
 
 const Resource = z.object({ id: z.string(), engine: CacheType, nodeType: z.string(), endpoint: z.string(), createdAt: z.string() });
 
+function cacheSpecOf(view: RunView): CacheSpec & { ttlSeconds: number } {
+  const s = view.output(DesignCachingStrategy);
+  return { engine: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, evictionPolicy: s.evictionPolicy, ttlSeconds: s.ttlSeconds };
+}
+
 export const ProvisionCacheInfrastructure = defineStep({
   name: "ProvisionCacheInfrastructure",
   description: "Create the cache (Redis node, Varnish host or CDN distribution)",
   input: z.object({ engine: CacheType, nodeType: z.string(), memoryGb: z.number(), evictionPolicy: z.string(), ttlSeconds: z.number().int().positive() }),
   output: z.object({ resource: Resource }),
-  prepare: (view) => {
-    const s = view.output(DesignCachingStrategy);
-    return { engine: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, evictionPolicy: s.evictionPolicy, ttlSeconds: s.ttlSeconds };
-  },
+  prepare: (view) => cacheSpecOf(view),
   async run(ctx, spec) {
     const resource = await ctx.adapters.cache.provision(spec, ctx.idempotencyKey());
     ctx.progress(`created ${resource.engine} ${resource.nodeType} (${resource.id})`);
@@ -160,11 +163,20 @@ export const ProvisionCacheInfrastructure = defineStep({
     async describe(ctx, view) {
       const s = view.output(DesignCachingStrategy);
       const cost = view.output(EstimateCostImpact);
+      const spec = cacheSpecOf(view);
+      const intent = ctx.adapters.cache.intent?.(spec) ?? null;
+      // What ConfigureCaching will write next, so the approver sees the config change with the resource.
+      const config = diffConfig(await ctx.adapters.config.read(), s.honuaConfig);
       return {
-        action: `Create a ${s.cacheType} cache ${s.nodeType} (${s.memoryGb} GB needed, eviction ${s.evictionPolicy}) for ${ctx.deployment}`,
+        action: intent?.action ?? `Create a ${s.cacheType} cache ${s.nodeType} (${s.memoryGb} GB needed, eviction ${s.evictionPolicy}) for ${ctx.deployment}`,
         why: `${s.reason}. Expected hit ratio ${pct(cost.expectedHitRatio)}; net ${usd(cost.netMonthlyUsd)}/month (+${usd(cost.addedMonthlyUsd)} cache, -${usd(cost.originSavingsMonthlyUsd)} origin).`,
-        risk: "Low: a new, unused resource that is billed from now on. No traffic reaches it before the traffic gates.",
-        change: { resources: [{ kind: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, monthlyUsd: cost.addedMonthlyUsd, action: "create" }] },
+        risk: intent && !intent.creates
+          ? "Low: nothing is created; the existing cache is checked and prepared. No traffic reaches it before the traffic gates."
+          : "Low: a new, unused resource that is billed from now on. No traffic reaches it before the traffic gates.",
+        change: {
+          config,
+          resources: [{ kind: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, monthlyUsd: cost.addedMonthlyUsd, action: intent && !intent.creates ? "adopt" : "create" }],
+        },
       };
     },
   },
@@ -174,16 +186,19 @@ export const ConfigureCaching = defineStep({
   name: "ConfigureCaching",
   description: "Point Honua at the cache and set TTLs (config keys), recording the diff for rollback",
   input: z.object({ desired: z.record(z.string(), z.string()), endpoint: z.string() }),
-  output: z.object({ changes: z.array(ConfigChange), diff: z.string() }),
+  output: z.object({ changes: z.array(ConfigChange), diff: z.string(), fileDiff: z.string().nullable() }),
   prepare: (view) => ({ desired: view.output(DesignCachingStrategy).honuaConfig, endpoint: view.output(ProvisionCacheInfrastructure).resource.endpoint }),
   async run(ctx, { desired, endpoint }) {
     const filled = Object.fromEntries(Object.entries(desired).map(([k, v]) => [k, v.replace("{endpoint}", endpoint)]));
-    const current = await ctx.adapters.config.read();
+    // Read once, even across a crash: a replay that re-read the already-applied file would find nothing to
+    // change, and the rollback would then have nothing to restore.
+    const current = JSON.parse(await ctx.remember("config-before", JSON.stringify(await ctx.adapters.config.read()))) as Record<string, string>;
     const changes = diffConfig(current, filled);
+    const fileDiff = (await ctx.adapters.config.preview?.(changes)) ?? null;
     await ctx.adapters.config.apply(changes, ctx.idempotencyKey());
     const diff = renderDiff(changes);
-    ctx.progress(`config:\n${diff}`);
-    return { output: { changes, diff } };
+    ctx.progress(`config:\n${fileDiff ?? diff}`);
+    return { output: { changes, diff, fileDiff } };
   },
 });
 
@@ -204,7 +219,7 @@ export const WarmCache = defineStep({
     const layers = input.layers.length ? input.layers : [...byLayer.entries()].slice(0, 4).map(([layerId, e]) => ({ layerId, tileMatrixSetId: e.tileMatrixSetId, minZoom: Math.min(...e.zooms), maxZoom: Math.max(...e.zooms) }));
     const jobs = [];
     for (const l of layers) {
-      const res = await ctx.adapters.tiles.submitJob({ operation: "warm", ...l, maxTiles: input.maxTilesPerLayer }, ctx.idempotencyKey(l.layerId));
+      const res = await ctx.adapters.tiles.submitJob({ operation: "warm", ...l, maxTiles: input.maxTilesPerLayer }, ctx.idempotencyKey(l.layerId), (m) => ctx.progress(`${l.layerId}: ${m}`));
       jobs.push({ layerId: l.layerId, jobId: res.jobId, tiles: res.tilesProcessed });
     }
     const tilesWarmed = jobs.reduce((a, j) => a + j.tiles, 0);
