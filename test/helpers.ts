@@ -1,4 +1,6 @@
-import { afterEach, beforeEach } from "vitest";
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,4 +76,34 @@ export function engineSuite() {
       return e;
     },
   };
+}
+
+/** A fresh PostgreSQL database for one test file, dropped afterwards (HONUA_TEST_POSTGRES_URL, else the local server). */
+export function postgresTestDatabase(prefix: string) {
+  const admin = process.env.HONUA_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+  const db = `${prefix}_${randomBytes(4).toString("hex")}`;
+  const state = { url: "", home: "" };
+  let t: ReturnType<typeof tempHome> | undefined;
+  const withAdmin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: admin });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  beforeAll(async () => {
+    t = tempHome();
+    state.home = t.home;
+    await withAdmin(`CREATE DATABASE ${db}`);
+    const u = new URL(admin);
+    u.pathname = `/${db}`;
+    state.url = u.toString();
+  });
+  afterAll(async () => {
+    await withAdmin(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    t?.cleanup();
+  });
+  return state;
 }

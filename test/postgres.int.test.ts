@@ -1,35 +1,12 @@
-import { randomBytes } from "node:crypto";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Engine } from "../src/engine.js";
-import { CACHING_PLAN, tempHome, testEnv } from "./helpers.js";
-
-const ADMIN = process.env.HONUA_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+import { CACHING_PLAN, postgresTestDatabase, testEnv } from "./helpers.js";
 
 describe("PostgreSQL checkpoints, locks and decisions (HONUA_AGENT_DATABASE_URL)", () => {
-  const db = `honua_agent_test_${randomBytes(4).toString("hex")}`;
-  let url = "";
-  let t: ReturnType<typeof tempHome>;
-  beforeAll(async () => {
-    t = tempHome();
-    const admin = new pg.Client({ connectionString: ADMIN });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${db}`);
-    await admin.end();
-    const u = new URL(ADMIN);
-    u.pathname = `/${db}`;
-    url = u.toString();
-  });
-  afterAll(async () => {
-    const admin = new pg.Client({ connectionString: ADMIN });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-    await admin.end();
-    t.cleanup();
-  });
+  const pgdb = postgresTestDatabase("honua_agent_test");
 
   it("sets up once from several processes' worth of engines at once, then runs, decides once and resumes across engines", async () => {
-    const env = { ...testEnv(t.home), HONUA_AGENT_DATABASE_URL: url };
+    const env = { ...testEnv(pgdb.home), HONUA_AGENT_DATABASE_URL: pgdb.url };
     const engines = await Promise.all([Engine.open({ env }), Engine.open({ env }), Engine.open({ env })]);
     try {
       const [a, b, c] = engines as [Engine, Engine, Engine];
