@@ -157,10 +157,15 @@ export class Engine {
 
   /** Runs `step` while this process owns the run, then records where the run stands. */
   private async drive(run: string, workflow: string, step: () => Promise<unknown>): Promise<RunSummary> {
-    await this.store.claim(run, this.owner, (owner) => isAlive(owner));
+    await this.store.claim(run, this.owner, new Date().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt));
+    // The claim is a lease: renewed while this process drives the run (a monitoring window can take an hour),
+    // so another host can tell a crashed driver from a busy one.
+    const beat = setInterval(() => void this.store.heartbeat(run, this.owner, new Date().toISOString()).catch(() => undefined), HEARTBEAT_MS);
+    beat.unref();
     try {
       await step();
     } finally {
+      clearInterval(beat);
       await this.store.release(run, this.owner);
     }
     const summary = await this.summary(run, workflow);
@@ -423,9 +428,14 @@ export class Engine {
   }
 }
 
-function isAlive(owner: string): boolean {
+const HEARTBEAT_MS = 30_000;
+/** A claim not renewed for this long belongs to a driver that is gone. */
+export const CLAIM_LEASE_MS = 4 * HEARTBEAT_MS;
+
+/** Same host: is the process there. Another host: was the claim renewed within the lease. */
+export function isAlive(owner: string, claimedAt: string | null, now = Date.now()): boolean {
   const [host, pid] = owner.split(":");
-  if (host !== hostname()) return true; // another host: assume alive (no liveness check across hosts)
+  if (host !== hostname()) return claimedAt === null ? true : now - Date.parse(claimedAt) < CLAIM_LEASE_MS;
   try {
     process.kill(Number(pid), 0);
     return true;

@@ -225,3 +225,40 @@ describe("a start interrupted before it took the lock", () => {
     expect(s.pending?.kind).toBe("provision");
   });
 });
+
+describe("run claims across hosts and databases from an earlier version", () => {
+  const suite = engineSuite();
+
+  it("a claim from another host holds while renewed and is taken over once its lease ran out", async () => {
+    const { isAlive, CLAIM_LEASE_MS } = await import("../src/engine.js");
+    const e = await suite.open();
+    const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+    await e.store.createRun({ run: "run-x", workflow: "add-caching-layer", deployment: "prod", status: "running", requestedBy: "carol", startedAt: at(0), request: REQUEST });
+    await e.store.claim("run-x", "replica-b:4242:aa", at(1000), () => true);
+    await expect(e.store.claim("run-x", "replica-a:1:bb", at(0), (o, c) => isAlive(o, c))).rejects.toThrow(/driven by another process \(replica-b:4242:aa\)/);
+    await e.store.heartbeat("run-x", "replica-b:4242:aa", at(CLAIM_LEASE_MS + 1000));
+    await e.store.claim("run-x", "replica-a:1:bb", at(0), (o, c) => isAlive(o, c));
+    // The old driver's late heartbeat and release touch nothing it no longer holds.
+    await e.store.heartbeat("run-x", "replica-b:4242:aa", at(0));
+    await e.store.release("run-x", "replica-b:4242:aa");
+    await expect(e.store.claim("run-x", "replica-c:1:cc", at(0), (o, c) => isAlive(o, c))).rejects.toThrow(/replica-a:1:bb/);
+  });
+
+  it("opens an agent database made before decisions recorded groups and claims had a lease", async () => {
+    const { default: Database } = await import("better-sqlite3");
+    const { join } = await import("node:path");
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(suite.home, { recursive: true });
+    const old = new Database(join(suite.home, "agent.sqlite"));
+    old.exec(`CREATE TABLE honua_runs (run TEXT PRIMARY KEY, workflow TEXT NOT NULL, deployment TEXT NOT NULL, status TEXT NOT NULL,
+      requested_by TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL, request TEXT NOT NULL, owner TEXT);
+      CREATE TABLE honua_decisions (run TEXT NOT NULL, interrupt TEXT NOT NULL, step TEXT NOT NULL, stage INTEGER, kind TEXT NOT NULL,
+      decision TEXT NOT NULL, by_user TEXT NOT NULL, at TEXT NOT NULL, plan_hash TEXT NOT NULL, comment TEXT, PRIMARY KEY (run, interrupt));`);
+    old.close();
+    const e = await suite.open();
+    const s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    const next = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(next.pending?.kind).toBe("traffic");
+    expect((await e.store.listDecisions(s.run))[0]).toMatchObject({ by: "alice", groups: [] });
+  });
+});

@@ -60,7 +60,7 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS honua_runs (
      run TEXT PRIMARY KEY, workflow TEXT NOT NULL, deployment TEXT NOT NULL, status TEXT NOT NULL,
      requested_by TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL, request TEXT NOT NULL,
-     owner TEXT)`,
+     owner TEXT, claimed_at TEXT)`,
   `CREATE TABLE IF NOT EXISTS honua_locks (
      deployment TEXT PRIMARY KEY, run TEXT NOT NULL, acquired_at TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS honua_decisions (
@@ -93,6 +93,12 @@ function toTicket(r: Row): GateTicket {
   });
 }
 
+/** Columns added after a table was first created: added in place to databases made by an earlier version. */
+const ADDED_COLUMNS: { table: string; column: string; ddl: string }[] = [
+  { table: "honua_runs", column: "claimed_at", ddl: "claimed_at TEXT" },
+  { table: "honua_decisions", column: "member_of", ddl: "member_of TEXT NOT NULL DEFAULT '[]'" },
+];
+
 type Row = Record<string, unknown>;
 const str = (v: unknown): string => String(v);
 
@@ -122,6 +128,12 @@ export class AgentStore {
   async setup(): Promise<void> {
     await this.sql.exclusive("honua-agent-setup", async () => {
       for (const stmt of SCHEMA) await this.sql.query(stmt);
+      for (const c of ADDED_COLUMNS) {
+        const cols = this.sql.dialect === "sqlite"
+          ? (await this.sql.query(`PRAGMA table_info(${c.table})`)).map((r) => str(r.name))
+          : (await this.sql.query(`SELECT column_name AS name FROM information_schema.columns WHERE table_name = ?`, [c.table])).map((r) => str(r.name));
+        if (!cols.includes(c.column)) await this.sql.query(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
+      }
     });
   }
 
@@ -218,19 +230,24 @@ export class AgentStore {
    * Marks which process drives a run; refuses when another live process does. The update is a
    * compare-and-swap on the owner it read, so two processes racing for a free run cannot both win.
    */
-  async claim(run: string, owner: string, isAlive: (owner: string) => boolean): Promise<void> {
-    const rows = await this.sql.query(`SELECT owner FROM honua_runs WHERE run = ?`, [run]);
+  async claim(run: string, owner: string, at: string, isAlive: (owner: string, claimedAt: string | null) => boolean): Promise<void> {
+    const rows = await this.sql.query(`SELECT owner, claimed_at FROM honua_runs WHERE run = ?`, [run]);
     const current = typeof rows[0]?.owner === "string" ? rows[0].owner : null;
     const refuse = (holder: string) => new AgentError("conflict", `run ${run} is being driven by another process (${holder})`);
-    if (current !== null && current !== owner && isAlive(current)) throw refuse(current);
+    if (current !== null && current !== owner && isAlive(current, nullableStr(rows[0]?.claimed_at))) throw refuse(current);
     const won = await this.sql.query(
-      `UPDATE honua_runs SET owner = ? WHERE run = ? AND COALESCE(owner, '') = ? RETURNING run`,
-      [owner, run, current ?? ""],
+      `UPDATE honua_runs SET owner = ?, claimed_at = ? WHERE run = ? AND COALESCE(owner, '') = ? RETURNING run`,
+      [owner, at, run, current ?? ""],
     );
     if (won.length === 0) {
       const now = await this.sql.query(`SELECT owner FROM honua_runs WHERE run = ?`, [run]);
       throw refuse(String(now[0]?.owner ?? "unknown"));
     }
+  }
+
+  /** Renews a claim while its owner drives the run: a claim not renewed for a lease is a crashed driver's. */
+  async heartbeat(run: string, owner: string, at: string): Promise<void> {
+    await this.sql.query(`UPDATE honua_runs SET claimed_at = ? WHERE run = ? AND owner = ?`, [at, run, owner]);
   }
 
   /** Gives a run back; only the owner's release counts. */
