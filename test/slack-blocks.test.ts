@@ -34,7 +34,7 @@ describe("Block Kit builders (pure, no Slack)", () => {
     const m = buildApprovalCard(card());
     const all = JSON.stringify(m.blocks);
     expect(m.text).toBe("Approval needed on prod: EnableCachingGradually (traffic). Route 10% of prod traffic through the redis cache");
-    for (const part of ["What will happen", "Why:", "Risk:", "+ Cache__Enabled: (unset) -> true", "nodeType: cache.t4g.small", "0% → *10%*", "Metrics now:* p95 300 ms", "<@U0ALICE42>", "<!subteam^S0ONCALL|@oncall>", "expires* <!date^"]) {
+    for (const part of ["What will happen", "Why:", "Risk:", "+ Cache__Enabled: (unset) -&gt; true", "nodeType: cache.t4g.small", "0% → *10%*", "Metrics now:* p95 300 ms", "<@U0ALICE42>", "<!subteam^S0ONCALL|@oncall>", "expires* <!date^"]) {
       expect(all).toContain(part);
     }
     const [approve, reject] = buttons(m.blocks);
@@ -91,7 +91,7 @@ describe("Block Kit builders (pure, no Slack)", () => {
     expect(plan.text).toBe("Plan: add-caching-layer on prod, 2 steps, 1 gated, -$262.70/month net");
     expect(JSON.stringify(plan.blocks)).toContain("B  :lock: _approval_");
     const alert = buildRollbackAlert({ run: "r1", deployment: "prod", reason: "p95 480 ms > baseline x 1.5", mentions: ["<@U0CAROL42>", "<@U0ALICE42>"] });
-    expect(alert.text).toBe("AUTOMATIC ROLLBACK on prod (run r1): p95 480 ms > baseline x 1.5");
+    expect(alert.text).toBe("AUTOMATIC ROLLBACK on prod (run r1): p95 480 ms &gt; baseline x 1.5"); // Slack shows &gt; as >
     expect(JSON.stringify(alert.blocks)).toContain("<@U0CAROL42> <@U0ALICE42>");
     const report = buildReportMessage({ run: "r1", workflow: "w", deployment: "prod", status: "done", outcome: "all steps completed", before: metrics(300, null), after: metrics(120, 0.85), decisions: [{ step: "B", decision: "approve", by: "U0ALICE42", at: "2026-11-26T14:02:00Z" }], requestedBy: "U0CAROL42" });
     expect(report.text).toBe("Report for run r1 (w on prod): done: all steps completed");

@@ -42,11 +42,20 @@ export class ApproverDirectory {
     return [...new Set(d.approvers.flatMap((a) => this.config.groups[a] ?? [a]))];
   }
 
-  /** The Slack user groups among a deployment's approvers that `user` belongs to. */
+  /**
+   * The Slack user groups among a deployment's approvers that `user` belongs to. A failed lookup fails the
+   * call (membership cannot be assumed), except for a user listed by id, who approves without any group.
+   */
   async actor(user: string, deployment: string): Promise<SlackActor> {
+    const entries = this.entries(deployment);
+    const direct = entries.includes(user);
     const groups: string[] = [];
-    for (const entry of this.entries(deployment).filter(isSlackGroup)) {
-      if ((await this.membersOf(entry)).has(user)) groups.push(entry);
+    for (const entry of entries.filter(isSlackGroup)) {
+      try {
+        if ((await this.membersOf(entry)).has(user)) groups.push(entry);
+      } catch (e) {
+        if (!direct) throw e;
+      }
     }
     return { user, groups };
   }

@@ -36,9 +36,13 @@ const SECTION_MAX = 2900;
 const clip = (s: string, max = SECTION_MAX): string => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
 /** User text shown back to Slack: no mentions or links smuggled in through the request. */
 export const escapeText = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+/** Text for a code block: escaped, and a ``` inside cannot close the block early. */
+const codeText = (s: string): string => escapeText(s).replace(/```/g, "`\u200b`\u200b`");
 
-const section = (text: string): KnownBlock => ({ type: "section", text: { type: "mrkdwn", text: clip(text) } });
-const context = (...texts: string[]): KnownBlock => ({ type: "context", elements: texts.filter(Boolean).slice(0, 10).map((t) => ({ type: "mrkdwn" as const, text: clip(t, 2000) })) });
+// verbatim: Slack does not auto-link bare URLs, #channel names or @here-style words in echoed text;
+// the bot's own <@U…>, <!subteam^…> and <!date^…> sequences still render.
+const section = (text: string): KnownBlock => ({ type: "section", text: { type: "mrkdwn", text: clip(text), verbatim: true } });
+const context = (...texts: string[]): KnownBlock => ({ type: "context", elements: texts.filter(Boolean).slice(0, 10).map((t) => ({ type: "mrkdwn" as const, text: clip(t, 2000), verbatim: true })) });
 const header = (text: string): KnownBlock => ({ type: "header", text: { type: "plain_text", text: clip(text, 150), emoji: true } });
 
 /** `U…`/`W…` user ids and `S…` user-group ids look like this; anything else is a name from the config. */
@@ -94,7 +98,7 @@ export interface PlanView {
 const usd = (x: number): string => `${x < 0 ? "-" : ""}$${Math.abs(x).toFixed(2)}`;
 
 export function buildPlanMessage(p: PlanView): SlackMessage {
-  const params = Object.keys(p.params).length ? Object.entries(p.params).map(([k, v]) => `\`${k}\`=${escapeText(JSON.stringify(v))}`).join(" · ") : "none given (the design step chooses and says why)";
+  const params = Object.keys(p.params).length ? Object.entries(p.params).map(([k, v]) => `\`${escapeText(k)}\`=${escapeText(JSON.stringify(v) ?? "null")}`).join(" · ") : "none given (the design step chooses and says why)";
   const gates = p.steps.filter((s) => s.gated).map((s) => s.name);
   const steps = p.steps.map((s, i) => `${i + 1}. ${s.name}${s.gated ? "  :lock: _approval_" : ""}`).join("\n");
   const cost = p.cost
@@ -219,9 +223,9 @@ function gateBody(c: CardView): KnownBlock[] {
     section(`*What will happen:* ${escapeText(g.action)}\n*Why:* ${escapeText(g.why)}\n*Risk:* ${escapeText(g.risk)}`),
   ];
   const change: string[] = [];
-  if (g.change.config.length) change.push(`*Config diff*\n\`\`\`${clip(renderDiff(g.change.config), 2000)}\`\`\``);
+  if (g.change.config.length) change.push(`*Config diff*\n\`\`\`${clip(codeText(renderDiff(g.change.config)), 2000)}\`\`\``);
   if (g.change.resources.length) {
-    change.push(`*Resources*\n${g.change.resources.map((r) => `• ${Object.entries(r).map(([k, v]) => `${k}: ${escapeText(String(v))}`).join(", ")}`).join("\n")}`);
+    change.push(`*Resources*\n${g.change.resources.map((r) => `• ${Object.entries(r).map(([k, v]) => `${escapeText(k)}: ${escapeText(String(v))}`).join(", ")}`).join("\n")}`);
   }
   if (g.change.traffic) change.push(`*Traffic share:* ${g.change.traffic.from}% → *${g.change.traffic.to}%*`);
   if (change.length) blocks.push(section(change.join("\n")));
@@ -230,7 +234,7 @@ function gateBody(c: CardView): KnownBlock[] {
     context(
       `*Who may approve:* ${c.approvers.join(", ") || "nobody is configured"}${c.twoPersonRule ? ` (two-person rule: not ${who(g.requestedBy)}, who requested it)` : ""}`,
       `*Requested by* ${who(g.requestedBy)} · *asked* ${slackTime(g.askedAt)}${c.expiresAt ? ` · *expires* ${slackTime(c.expiresAt)}` : ""}`,
-      `run \`${g.run}\` · ${g.deployment} · plan \`${c.planHash}\``,
+      `run \`${escapeText(g.run)}\` · ${escapeText(g.deployment)} · plan \`${escapeText(c.planHash)}\``,
     ),
   );
   return blocks;
@@ -243,7 +247,7 @@ export function buildApprovalCard(c: CardView): SlackMessage {
   if (c.gate.kind === "delete") {
     approve.confirm = {
       title: { type: "plain_text", text: "Delete for good?" },
-      text: { type: "mrkdwn", text: clip(`${escapeText(c.gate.action)}\n\nThis cannot be undone.`, 300) },
+      text: { type: "mrkdwn", text: clip(`${escapeText(c.gate.action)}\n\nThis cannot be undone.`, 300), verbatim: true },
       confirm: { type: "plain_text", text: "Delete" },
       deny: { type: "plain_text", text: "Cancel" },
       style: "danger",
@@ -251,7 +255,7 @@ export function buildApprovalCard(c: CardView): SlackMessage {
   }
   const reject: Button = { type: "button", action_id: ACTION.reject, style: "danger", text: { type: "plain_text", text: "Reject" }, value: gateValue(c) };
   return {
-    text: `Approval needed on ${c.gate.deployment}: ${c.gate.step} (${c.gate.kind}). ${c.gate.action}`,
+    text: `Approval needed on ${escapeText(c.gate.deployment)}: ${c.gate.step} (${c.gate.kind}). ${escapeText(c.gate.action)}`,
     blocks: [...gateBody(c), { type: "actions", block_id: "honua_gate", elements: [approve, reject] }],
   };
 }
@@ -261,7 +265,7 @@ export function buildDecidedCard(c: CardView, d: { decision: "approve" | "reject
   const icon = d.decision === "approve" ? ":white_check_mark:" : ":no_entry_sign:";
   const line = `${icon} *${verb} by ${who(d.by)} at ${slackTime(d.at, "{time}")}*`;
   return {
-    text: `${c.gate.step} on ${c.gate.deployment}: ${verb.toLowerCase()} by ${d.by} at ${hhmm(d.at)} UTC`,
+    text: `${c.gate.step} on ${c.gate.deployment}: ${verb.toLowerCase()} by ${escapeText(d.by)} at ${hhmm(d.at)} UTC`,
     blocks: [...gateBody(c).map((b, i) => (i === 0 ? header(`${verb}: ${KIND_TITLE[c.gate.kind] ?? c.gate.kind} · ${c.gate.step}`) : b)), section(line)],
   };
 }
@@ -279,7 +283,7 @@ export function buildExpiredCard(c: CardView, expiredAt: string): SlackMessage {
 
 export function buildRequestedAgainCard(c: CardView, by: string, at: string): SlackMessage {
   return {
-    text: `The expired request for ${c.gate.step} was asked again by ${by}`,
+    text: `The expired request for ${c.gate.step} was asked again by ${escapeText(by)}`,
     blocks: [
       ...gateBody(c).map((b, i) => (i === 0 ? header(`Expired: ${KIND_TITLE[c.gate.kind] ?? c.gate.kind} · ${c.gate.step}`) : b)),
       section(`:hourglass: Expired; *requested again by ${who(by)} at ${slackTime(at, "{time}")}* (see the new card below).`),
@@ -292,25 +296,28 @@ export function buildExpiryWarning(c: CardView, now: string): SlackMessage {
   const left = c.expiresAt ? Math.max(0, Math.round((Date.parse(c.expiresAt) - Date.parse(now)) / 60_000)) : 0;
   return {
     text: `Approval for ${c.gate.step} on ${c.gate.deployment} expires in ${left} min`,
-    blocks: [section(`:alarm_clock: ${c.approvers.join(" ")} the approval request for *${c.gate.step}* on \`${c.gate.deployment}\` expires ${c.expiresAt ? slackTime(c.expiresAt, "{time}") : "soon"} (in about ${left} min). Nothing proceeds without a decision; on expiry the run stays paused.`)],
+    blocks: [section(`:alarm_clock: ${c.approvers.join(" ")} the approval request for *${c.gate.step}* on \`${escapeText(c.gate.deployment)}\` expires ${c.expiresAt ? slackTime(c.expiresAt, "{time}") : "soon"} (in about ${left} min). Nothing proceeds without a decision; on expiry the run stays paused.`)],
   };
 }
 
 export function buildExpiryNotice(c: CardView): SlackMessage {
   return {
     text: `Approval for ${c.gate.step} on ${c.gate.deployment} expired; the run stays paused`,
-    blocks: [section(`:hourglass: ${c.approvers.join(" ")} the approval request for *${c.gate.step}* on \`${c.gate.deployment}\` expired. Nothing was changed and the run stays paused; press *Request again* on the card to ask again.`)],
+    blocks: [section(`:hourglass: ${c.approvers.join(" ")} the approval request for *${c.gate.step}* on \`${escapeText(c.gate.deployment)}\` expired. Nothing was changed and the run stays paused; press *Request again* on the card to ask again.`)],
   };
 }
 
 // ---------------------------------------------------------------------------------------- rollback
 
-export function buildRollbackAlert(a: { run: string; deployment: string; reason: string; mentions: string[] }): SlackMessage {
+export function buildRollbackAlert(a: { run: string; deployment: string; reason: string; automatic?: boolean; mentions: string[] }): SlackMessage {
+  const automatic = a.automatic ?? true;
+  const title = automatic ? "AUTOMATIC ROLLBACK" : "ROLLING BACK";
+  const how = automatic ? "The last known-good state is being restored now, without waiting for anyone." : "The last known-good state is being restored now, as asked.";
   return {
-    text: `AUTOMATIC ROLLBACK on ${a.deployment} (run ${a.run}): ${a.reason}`,
+    text: `${title} on ${a.deployment} (run ${a.run}): ${escapeText(a.reason)}`,
     blocks: [
-      header(`🚨 AUTOMATIC ROLLBACK on ${a.deployment}`),
-      section(`${a.mentions.join(" ")}\n*Why:* ${escapeText(a.reason)}\nThe last known-good state is being restored now, without waiting for anyone. Anything left behind is deleted only behind a \`delete\` approval.`),
+      header(`🚨 ${title} on ${a.deployment}`),
+      section(`${a.mentions.join(" ")}\n*Why:* ${escapeText(a.reason)}\n${how} Anything left behind is deleted only behind a \`delete\` approval.`),
       context(`run \`${a.run}\``),
     ],
   };
@@ -333,7 +340,7 @@ export interface ReportView {
 export function buildReportMessage(r: ReportView): SlackMessage {
   const decisions = r.decisions.map((d) => `• ${d.step}: ${d.decision} by ${who(d.by)} at ${slackTime(d.at, "{time}")}`).join("\n");
   return {
-    text: `Report for run ${r.run} (${r.workflow} on ${r.deployment}): ${r.status}${r.outcome ? `: ${r.outcome}` : ""}`,
+    text: `Report for run ${r.run} (${r.workflow} on ${r.deployment}): ${r.status}${r.outcome ? `: ${escapeText(r.outcome)}` : ""}`,
     blocks: [
       header(`${r.status === "done" ? "✅" : "⚠️"} Report: ${r.workflow} on ${r.deployment}: ${r.status}`),
       section(`${r.outcome ? `*Outcome:* ${escapeText(r.outcome)}\n` : ""}*Before:* ${escapeText(renderMetrics(r.before))}\n*After:* ${escapeText(renderMetrics(r.after))}`),
@@ -345,6 +352,18 @@ export function buildReportMessage(r: ReportView): SlackMessage {
 
 // ------------------------------------------------------------------------------------ conversation
 
+/** Slack refuses a whole message whose button value is over 2000 characters; JSON escaping can double the request's length. */
+const BUTTON_VALUE_MAX = 2000;
+function pickValue(request: string, d: string): string {
+  let q = request.slice(0, 1800);
+  let value = JSON.stringify({ q, d } satisfies PickValue);
+  while (value.length > BUTTON_VALUE_MAX && q.length > 1) {
+    q = q.slice(0, Math.max(1, q.length - Math.ceil((value.length - BUTTON_VALUE_MAX) / 2)));
+    value = JSON.stringify({ q, d } satisfies PickValue);
+  }
+  return value;
+}
+
 export function buildClarifyMessage(q: { question: string; request: string; deployments: string[] }): SlackMessage {
   const blocks: KnownBlock[] = [section(`:thinking_face: ${escapeText(q.question)}`)];
   if (q.deployments.length) {
@@ -355,22 +374,30 @@ export function buildClarifyMessage(q: { question: string; request: string; depl
         type: "button" as const,
         action_id: `${ACTION.pickDeployment}:${d}`,
         text: { type: "plain_text" as const, text: d },
-        value: JSON.stringify({ q: q.request.slice(0, 1800), d } satisfies PickValue),
+        value: pickValue(q.request, d),
       })),
     });
   }
-  return { text: q.question, blocks };
+  return { text: escapeText(q.question), blocks };
 }
 
 export const THREAD_COMMANDS = ["status", "pause", "resume", "cancel", "transcript"] as const;
 
+/** `extra` is mrkdwn the caller built (user text in it already escaped). */
 export function buildHelpMessage(extra?: string): SlackMessage {
   const text = `In a run's thread: \`status\` · \`pause\` · \`resume\` · \`cancel\` · \`transcript\`. To start a change, mention me with a request, e.g. \`@honua add Redis caching to prod\`, or use \`/honua add Redis caching to prod\`.`;
-  return { text, blocks: [section(`${extra ? `${escapeText(extra)}\n` : ""}${text}`)] };
+  return { text, blocks: [section(`${extra ? `${extra}\n` : ""}${text}`)] };
 }
 
 export const buildNotice = (text: string, emoji = ":information_source:"): SlackMessage => ({ text, blocks: [section(`${emoji} ${text}`)] });
-export const buildError = (text: string): SlackMessage => ({ text: `Error: ${text}`, blocks: [section(`:warning: ${mentionIds(text)}`)] });
+/**
+ * `text` is plain (an error message, possibly echoing user or model text): escaped here. User ids in it become
+ * mentions only when the caller knows the engine wrote it (`linkIds`): an id someone typed is not a ping.
+ */
+export const buildError = (text: string, linkIds = false): SlackMessage => ({
+  text: `Error: ${escapeText(text)}`,
+  blocks: [section(`:warning: ${linkIds ? mentionIds(text) : escapeText(text)}`)],
+});
 
 // -------------------------------------------------------------------------------------------- home
 

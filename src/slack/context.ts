@@ -59,7 +59,7 @@ export function afterAck(d: SlackDeps, at: Place, label: string, fn: () => Promi
     } catch (e) {
       const text = e instanceof Error ? e.message : String(e);
       try {
-        if (e instanceof AgentError && (e.code === "forbidden" || e.code === "stale")) await whisper(d, at, { text, blocks: buildError(text).blocks });
+        if (e instanceof AgentError && (e.code === "forbidden" || e.code === "stale")) await whisper(d, at, buildError(text, true));
         else await reply(d, at, buildError(e instanceof AgentError ? text : `${label} failed: ${text}`));
       } catch (postError) {
         console.error(`honua-agent slack: ${label} failed (${mentionIds(text)}) and the error could not be posted: ${postError instanceof Error ? postError.message : String(postError)}`);

@@ -12,6 +12,13 @@ export async function handleThreadText(d: SlackDeps, at: Place, run: string, tex
   const command = text.trim().toLowerCase().replace(/[.!]+$/, "");
   const row = await d.engine.store.getRun(run);
   if (!row) return;
+  // Controls need the user's groups only to recognise an approver: when Slack's user-group lookup fails, the
+  // requester can still pause, resume or cancel their own run (the engine allows them without any group).
+  const controller = () =>
+    d.directory.actor(at.user, row.deployment).catch((e: unknown) => {
+      if (at.user === row.requestedBy) return { user: at.user, groups: [] };
+      throw e;
+    });
   switch (command) {
     case "status":
       await d.notifier.status(run);
@@ -20,21 +27,24 @@ export async function handleThreadText(d: SlackDeps, at: Place, run: string, tex
       await d.notifier.uploadTranscript(run);
       return;
     case "pause": {
-      const s = await d.engine.pause(run, await d.directory.actor(at.user, row.deployment), "paused from Slack");
+      const s = await d.engine.pause(run, await controller(), "paused from Slack");
       await reply(d, at, buildNotice(`${who(at.user)} paused the run: it holds before its next step (a step already running finishes first). \`resume\` continues, \`cancel\` rolls back.`, ":double_vertical_bar:"));
       await d.notifier.settle(run, s);
       return;
     }
     case "resume":
     case "continue": {
+      // Announced once the engine accepted it: a refused command (not the requester or an approver, an
+      // expired gate, a run that ended) is answered privately and never reads as done in the thread.
+      const s = await d.engine.unpause(run, await controller());
       await reply(d, at, buildNotice(`${who(at.user)} resumed the run.`, ":arrow_forward:"));
-      const s = await d.engine.unpause(run, await d.directory.actor(at.user, row.deployment));
       await d.notifier.settle(run, s);
       return;
     }
     case "cancel": {
-      await reply(d, at, buildNotice(`${who(at.user)} cancelled the run: what it changed is being restored.`, ":black_square_for_stop:"));
-      const s = await d.engine.cancel(run, await d.directory.actor(at.user, row.deployment), "cancelled from Slack");
+      const s = await d.engine.cancel(run, await controller(), "cancelled from Slack");
+      const done = s.status === "cancelled" || s.status === "rolled-back" || s.status === "rejected";
+      await reply(d, at, buildNotice(`${who(at.user)} cancelled the run: ${done ? "what it changed was restored" : "it stops and restores what it changed before its next step"}.`, ":black_square_for_stop:"));
       await d.notifier.settle(run, s);
       return;
     }
@@ -46,7 +56,9 @@ export async function handleThreadText(d: SlackDeps, at: Place, run: string, tex
       }
       const actor = await d.directory.actor(at.user, row.deployment);
       const answer = await converse(d.engine, { run, user: at.user, groups: actor.groups, text }, { env: d.env });
-      await reply(d, at, { text: answer.text, blocks: [{ type: "section", text: { type: "mrkdwn", text: answer.text.slice(0, 2900) } }] });
+      // The answer may repeat what someone wrote (or what a model was talked into): shown as text, never as mentions or links.
+      const safe = escapeText(answer.text);
+      await reply(d, at, { text: safe, blocks: [{ type: "section", text: { type: "mrkdwn", text: safe.slice(0, 2900), verbatim: true } }] });
       await d.notifier.settle(run);
     }
   }

@@ -1,4 +1,4 @@
-import type { Engine } from "../engine.js";
+import type { Engine, GateTicket } from "../engine.js";
 import type { ThreadNotifier } from "./notifier.js";
 import type { SlackStore } from "./store.js";
 
@@ -22,25 +22,35 @@ export class GateWatcher {
   async tick(): Promise<void> {
     const now = this.now().getTime();
     for (const t of await this.engine.pendingGates()) {
-      if (!(await this.notifier.threadOf(t.run))) continue;
-      if (t.kind === "paused" || t.expiresAt === null) continue;
-      const asked = Date.parse(t.askedAt);
-      const expires = Date.parse(t.expiresAt);
-      if (now >= expires) {
-        if (t.expiredAt === null && (await this.engine.noteGate(t.run, t.interrupt, "expired"))) {
-          const s = await this.engine.summary(t.run);
-          if (s.pending?.interrupt === t.interrupt) await this.notifier.markExpired(t.run, s.pending, new Date(now).toISOString());
-        }
-        continue;
+      // One run's failure (an archived channel, a Slack error) is reported in its thread and does not hold
+      // back the notices of every other run.
+      try {
+        await this.tickGate(t, now);
+      } catch (e) {
+        this.notifier.report(t.run, e);
       }
-      if (t.warnedAt === null && now >= asked + WARN_AT * (expires - asked) && (await this.engine.noteGate(t.run, t.interrupt, "warned"))) {
-        const s = await this.engine.summary(t.run);
-        if (s.pending?.interrupt === t.interrupt) await this.notifier.warnExpiry(t.run, s.pending);
-      }
-      const cards = await this.store.cards(t.run);
-      if (!cards.some((c) => c.interrupt === t.interrupt && c.planHash === t.planHash)) await this.notifier.settle(t.run);
     }
     await this.notifier.closeDecidedElsewhere();
     await this.store.forgetSeen(new Date(now - 24 * 3600_000).toISOString());
+  }
+
+  private async tickGate(t: GateTicket, now: number): Promise<void> {
+    if (!(await this.notifier.threadOf(t.run))) return;
+    if (t.kind === "paused" || t.expiresAt === null) return;
+    const asked = Date.parse(t.askedAt);
+    const expires = Date.parse(t.expiresAt);
+    if (now >= expires) {
+      if (t.expiredAt === null && (await this.engine.noteGate(t.run, t.interrupt, "expired"))) {
+        const s = await this.engine.summary(t.run);
+        if (s.pending?.interrupt === t.interrupt) await this.notifier.markExpired(t.run, s.pending, new Date(now).toISOString());
+      }
+      return;
+    }
+    if (t.warnedAt === null && now >= asked + WARN_AT * (expires - asked) && (await this.engine.noteGate(t.run, t.interrupt, "warned"))) {
+      const s = await this.engine.summary(t.run);
+      if (s.pending?.interrupt === t.interrupt) await this.notifier.warnExpiry(t.run, s.pending);
+    }
+    const cards = await this.store.cards(t.run);
+    if (!cards.some((c) => c.interrupt === t.interrupt && c.planHash === t.planHash)) await this.notifier.settle(t.run);
   }
 }

@@ -12,7 +12,7 @@ import {
 } from "./blocks.js";
 import { renderChartPng } from "./chart.js";
 import type { SlackMetrics } from "./metrics.js";
-import type { SlackStore, ThreadRef } from "./store.js";
+import type { CardRef, SlackStore, ThreadRef } from "./store.js";
 import type { Tasks } from "./tasks.js";
 
 type WebClient = webApi.WebClient;
@@ -89,7 +89,7 @@ export class ThreadNotifier {
       ctx.run = e.run;
       const ref = { run: e.run, channel: ctx.channel, threadTs: ctx.threadTs, planTs: ctx.planTs, progressTs: ctx.progressTs };
       this.threads.set(e.run, ref);
-      void this.o.tasks.serial(e.run, () => this.o.store.bindThread(ref));
+      void this.o.tasks.serial(e.run, () => this.o.store.bindThread(ref)).catch((err) => this.report(e.run, err));
     }
     switch (e.type) {
       case "step-start":
@@ -102,13 +102,11 @@ export class ThreadNotifier {
         break;
       case "decision":
         if (e.decision === "approve" || e.decision === "reject") {
-          const by = e.by;
-          const decision = e.decision;
-          void this.o.tasks.serial(e.run, () => this.closeOpenCards(e.run, decision, by)).catch((err) => this.report(e.run, err));
+          void this.o.tasks.serial(e.run, () => this.closeOpenCards(e.run)).catch((err) => this.report(e.run, err));
         }
         break;
       case "rollback":
-        void this.o.tasks.serial(e.run, () => this.announceRollback(e.run, e.reason)).catch((err) => this.report(e.run, err));
+        void this.o.tasks.serial(e.run, () => this.announceRollback(e.run, e.reason, e.automatic)).catch((err) => this.report(e.run, err));
         break;
       case "finish":
         this.running.delete(e.run);
@@ -207,8 +205,11 @@ export class ThreadNotifier {
     return view;
   }
 
-  /** The view a card was built from: from memory, else rebuilt from the run when it still waits there. */
-  private async viewFor(run: string, interrupt: string): Promise<CardView | undefined> {
+  /**
+   * The view a card was built from: from memory, else rebuilt from the run when it still waits there. Called
+   * before a decision too, so a card posted before a restart can still be redrawn as decided afterwards.
+   */
+  async viewFor(run: string, interrupt: string): Promise<CardView | undefined> {
     const hit = this.cardViews.get(`${run}:${interrupt}`);
     if (hit) return hit;
     const s = await this.o.engine.summary(run);
@@ -230,29 +231,37 @@ export class ThreadNotifier {
     }
   }
 
-  /** Edits the run's open cards to say who decided; only the first caller per card edits it. */
-  async closeOpenCards(run: string, decision: "approve" | "reject", by: string): Promise<void> {
-    for (const c of (await this.o.store.cards(run)).filter((x) => x.state === "open")) {
-      const view = await this.viewFor(run, c.interrupt);
-      const closed = await this.o.store.closeCard(run, c.interrupt, "decided");
-      if (!closed?.ts || !view) continue;
-      await this.o.client.chat.update({ channel: closed.channel, ts: closed.ts, ...buildDecidedCard(view, { decision, by, at: this.o.now().toISOString() }) });
-    }
+  /**
+   * Edits the run's open cards whose gate has a recorded decision to say who decided (from that record);
+   * only the first caller per card edits it. A card whose gate still waits keeps its buttons, even when it
+   * was posted (by this or another replica) while the previous gate's decision was being announced.
+   */
+  async closeOpenCards(run: string): Promise<void> {
+    for (const c of (await this.o.store.cards(run)).filter((x) => x.state === "open")) await this.closeIfDecided(c);
   }
 
   /**
    * Cards whose gate was decided elsewhere (the command line, another replica) still show buttons here:
-   * they are edited to say who decided, from the engine's decision record.
+   * they are edited to say who decided, from the engine's decision record (without the gate's details when
+   * they are no longer known here, but never left with buttons).
    */
   async closeDecidedElsewhere(): Promise<void> {
     for (const c of await this.o.store.openCards()) {
-      const d = await this.o.engine.store.getDecision(c.run, c.interrupt);
-      if (!d || (d.decision !== "approve" && d.decision !== "reject")) continue;
-      const view = this.cardViews.get(`${c.run}:${c.interrupt}`);
-      const closed = await this.o.store.closeCard(c.run, c.interrupt, "decided");
-      if (closed?.ts && view) await this.o.client.chat.update({ channel: closed.channel, ts: closed.ts, ...buildDecidedCard(view, { decision: d.decision, by: d.by, at: d.at }) });
-      else if (closed?.ts) await this.o.client.chat.update({ channel: closed.channel, ts: closed.ts, ...buildNotice(`${d.step}: ${d.decision === "approve" ? "approved" : "rejected"} by ${who(d.by)} at ${d.at}`, d.decision === "approve" ? ":white_check_mark:" : ":no_entry_sign:") });
+      try {
+        await this.closeIfDecided(c);
+      } catch (e) {
+        this.report(c.run, e);
+      }
     }
+  }
+
+  private async closeIfDecided(c: CardRef): Promise<void> {
+    const d = await this.o.engine.store.getDecision(c.run, c.interrupt);
+    if (!d || (d.decision !== "approve" && d.decision !== "reject")) return;
+    const view = this.cardViews.get(`${c.run}:${c.interrupt}`);
+    const closed = await this.o.store.closeCard(c.run, c.interrupt, "decided");
+    if (closed?.ts && view) await this.o.client.chat.update({ channel: closed.channel, ts: closed.ts, ...buildDecidedCard(view, { decision: d.decision, by: d.by, at: d.at }) });
+    else if (closed?.ts) await this.o.client.chat.update({ channel: closed.channel, ts: closed.ts, ...buildNotice(`${d.step}: ${d.decision === "approve" ? "approved" : "rejected"} by ${who(d.by)} at ${d.at}`, d.decision === "approve" ? ":white_check_mark:" : ":no_entry_sign:") });
   }
 
   /** At 80% of the request's time to live: a warning in the thread, mentioning the approvers (once). */
@@ -297,13 +306,13 @@ export class ThreadNotifier {
 
   // --------------------------------------------------------------------------------- rollback
 
-  private async announceRollback(run: string, reason: string): Promise<void> {
+  private async announceRollback(run: string, reason: string, automatic: boolean): Promise<void> {
     const t = await this.threadOf(run);
     if (!t) return;
     const row = await this.o.engine.store.getRun(run);
     if (!row) return;
     const mentions = [who(row.requestedBy), ...(await this.o.directory.labels(row.deployment))];
-    await this.post(t, buildRollbackAlert({ run, deployment: row.deployment, reason, mentions: [...new Set(mentions)] }));
+    await this.post(t, buildRollbackAlert({ run, deployment: row.deployment, reason, automatic, mentions: [...new Set(mentions)] }));
     this.o.metrics.rollbacks.inc();
   }
 
@@ -317,11 +326,17 @@ export class ThreadNotifier {
       before: tr.metrics.before, after: tr.metrics.after, requestedBy: tr.requestedBy,
       decisions: tr.decisions.map((d) => ({ step: d.step, decision: d.decision, by: d.by, at: d.at })),
     }));
-    const chart = await renderChartPng(`${tr.workflow} on ${tr.deployment}: before / after`, tr.metrics.before, tr.metrics.after);
+    // The chart is a convenience; the transcript is the record: a chart that cannot be drawn does not hold it back.
+    let chartError: string | null = null;
+    const chart = await renderChartPng(`${tr.workflow} on ${tr.deployment}: before / after`, tr.metrics.before, tr.metrics.after).catch((e: unknown) => {
+      chartError = e instanceof Error ? e.message : String(e);
+      return null;
+    });
     const files: { file: Buffer; filename: string; title: string; alt_text?: string }[] = [];
     if (chart) files.push({ file: chart, filename: `${t.run}-before-after.png`, title: "Before / after", alt_text: "Before/after bar charts of p95 latency, error rate, cache hit ratio, origin load and cost" });
     files.push({ file: Buffer.from(renderTranscript(tr), "utf8"), filename: `${t.run}-transcript.md`, title: `Transcript of ${t.run}` });
-    await this.o.client.filesUploadV2({ channel_id: t.channel, thread_ts: t.threadTs, initial_comment: chart ? "Before/after chart and the full transcript" : "The full transcript", file_uploads: files });
+    const comment = chart ? "Before/after chart and the full transcript" : chartError ? `The full transcript (the before/after chart could not be drawn: ${chartError})` : "The full transcript";
+    await this.o.client.filesUploadV2({ channel_id: t.channel, thread_ts: t.threadTs, initial_comment: comment, file_uploads: files });
   }
 
   /** The transcript as a Markdown file in the thread (the `transcript` command). */

@@ -18,6 +18,11 @@ export async function serveCommand(env: NodeJS.ProcessEnv = process.env): Promis
       ? `honua-agent: Slack connected in Socket Mode; health and metrics on ${server.url}/healthz, ${server.url}/metrics\n`
       : `honua-agent: Slack events on ${server.url}/slack/events; health and metrics on ${server.url}/healthz, ${server.url}/metrics\n`,
   );
+  // Work after an ack reports its own errors in the thread; should anything still escape, one stray promise
+  // must not take down the bot and every run it is driving (their state is checkpointed; this is logged).
+  process.on("unhandledRejection", (e: unknown) => {
+    process.stderr.write(`honua-agent: unexpected error, still serving: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  });
   const running = server;
   return new Promise<never>(() => {
     const stop = (signal: string) => {

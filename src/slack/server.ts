@@ -71,6 +71,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
       opts.onEvent?.(e);
     },
   });
+  let http: Server | undefined;
   try {
     const client = new webApi.WebClient(settings.botToken, {
       ...(settings.apiUrl ? { slackApiUrl: settings.apiUrl } : {}),
@@ -103,7 +104,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
     };
     const slack = createSlackApp(settings, identity, deps, { clientRetries: opts.clientRetries, logLevel: opts.logLevel });
     const watcher = new GateWatcher(paced, notifier, store, now);
-    const http: Server = createHttpServer({
+    http = createHttpServer({
       receiver: slack.receiver,
       metrics,
       acks: tasks,
@@ -112,22 +113,33 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
         return { mode: settings.mode, state: engine.persistence.location };
       },
     });
+    const listening = http;
+    const port = opts.port ?? settings.port;
+    const host = opts.host ?? settings.host;
     await new Promise<void>((resolve, reject) => {
-      http.once("error", reject);
-      http.listen(opts.port ?? settings.port, opts.host ?? settings.host, () => resolve());
+      listening.once("error", (e: Error) => reject(new AgentError("bad-input", `cannot listen on ${host}:${port} (${e.message}); set PORT (and HOST) to a free port`)));
+      listening.listen(port, host, () => resolve());
     });
-    if (settings.mode === "socket") await slack.app.start();
+    if (settings.mode === "socket") {
+      await slack.app.start().catch((e: unknown) => {
+        // Slack answered (invalid_auth, not_allowed_token_type...): the app-level token is the problem.
+        if (e && typeof e === "object" && "code" in e && e.code === "slack_webapi_platform_error") {
+          throw new AgentError("bad-input", `SLACK_APP_TOKEN was not accepted by Slack (apps.connections.open: ${e instanceof Error ? e.message : String(e)}); it needs the connections:write scope`);
+        }
+        throw e;
+      });
+    }
     const interval = opts.expiryIntervalMs ?? 30_000;
     let ticking: Promise<void> | undefined;
     const tick = (): Promise<void> => (ticking ??= watcher.tick().finally(() => (ticking = undefined)));
     const timer = interval > 0 ? setInterval(() => void tick().catch((e: unknown) => console.error(`honua-agent slack: expiry timer: ${e instanceof Error ? e.message : String(e)}`)), interval) : undefined;
     timer?.unref();
-    const addr = http.address() as AddressInfo;
-    const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+    const addr = listening.address() as AddressInfo;
+    const shown = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
     let closed = false;
     return {
       mode: settings.mode,
-      url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${addr.port}`,
+      url: `http://${shown === "0.0.0.0" ? "127.0.0.1" : shown}:${addr.port}`,
       engine,
       tick,
       idle: () => tasks.idle(),
@@ -139,11 +151,12 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
         await tasks.idle();
         notifier?.close();
         await stopSlackApp(slack);
-        await new Promise<void>((resolve) => http.close(() => resolve()));
+        await new Promise<void>((resolve) => listening.close(() => resolve()));
         await engine.close();
       },
     };
   } catch (e) {
+    if (http?.listening) await new Promise<void>((resolve) => http!.close(() => resolve()));
     await engine.close();
     throw e;
   }

@@ -1,6 +1,6 @@
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import { AgentError } from "../../errors.js";
-import { ACTION, GateButtonValue, PickValue, buildError, buildNotice, mentionIds, who } from "../blocks.js";
+import { ACTION, GateButtonValue, PickValue, buildError, buildNotice, escapeText, mentionIds, who } from "../blocks.js";
 import { afterAck, whisper, type Place, type SlackDeps } from "../context.js";
 import { handleRequest } from "../requests.js";
 import { firstDelivery } from "./dedupe.js";
@@ -21,15 +21,31 @@ function parse<T>(schema: { safeParse(v: unknown): { success: true; data: T } | 
   }
 }
 
+/**
+ * A button acts only on the gate of the card it sits on: the clicked message must be the card this front
+ * posted for exactly that run, interrupt and plan hash. A value copied onto another message, or edited to
+ * name another run or gate, changes nothing and the clicker is told so.
+ */
+async function onItsCard(d: SlackDeps, at: Place, body: BlockAction, value: GateButtonValue): Promise<boolean> {
+  const ts = (body.message as { ts?: string } | undefined)?.ts ?? body.container?.message_ts;
+  const cards = await d.store.cards(value.r);
+  if (cards.some((c) => c.interrupt === value.i && c.planHash === value.h && c.channel === at.channel && c.ts === ts)) return true;
+  await whisper(d, at, buildNotice("This button does not belong to the approval card it was clicked on (it names another run or gate); nothing was decided.", ":no_entry:"));
+  return false;
+}
+
 /** Approve or Reject on a card: the engine's decision record decides who wins; the card is edited once. */
-async function decide(d: SlackDeps, at: Place, value: GateButtonValue, decision: "approve" | "reject"): Promise<void> {
+async function decide(d: SlackDeps, at: Place, body: BlockAction, value: GateButtonValue, decision: "approve" | "reject"): Promise<void> {
   const row = await d.engine.store.getRun(value.r);
   if (!row) {
     await whisper(d, at, buildError(`run ${value.r} is unknown here`));
     return;
   }
+  if (!(await onItsCard(d, at, body, value))) return;
   const actor = await d.directory.actor(at.user, row.deployment);
   const ticket = await d.engine.store.getTicket(value.r, value.i);
+  // Kept for redrawing the card as decided (a restart forgets it); only for display, so it never blocks a decision.
+  await d.notifier.viewFor(value.r, value.i).catch(() => undefined);
   let summary;
   try {
     summary = await d.engine.decide(value.r, actor, decision, { planHash: value.h, comment: "via Slack" });
@@ -46,14 +62,23 @@ async function decide(d: SlackDeps, at: Place, value: GateButtonValue, decision:
     throw e;
   }
   if (ticket) d.metrics.decisionLatency.observe({ kind: ticket.kind, decision }, Math.max(0, (d.now().getTime() - Date.parse(ticket.askedAt)) / 1000));
-  await d.tasks.serial(value.r, () => d.notifier.closeOpenCards(value.r, decision, at.user));
+  await d.tasks.serial(value.r, () => d.notifier.closeOpenCards(value.r));
   await d.notifier.settle(value.r, summary);
 }
 
 /** After expiry: the same gate is asked again with a fresh time to live. */
-async function requestAgain(d: SlackDeps, at: Place, value: GateButtonValue): Promise<void> {
+async function requestAgain(d: SlackDeps, at: Place, body: BlockAction, value: GateButtonValue): Promise<void> {
   const row = await d.engine.store.getRun(value.r);
-  if (!row) return;
+  if (!row) {
+    await whisper(d, at, buildError(`run ${value.r} is unknown here`));
+    return;
+  }
+  if (!(await onItsCard(d, at, body, value))) return;
+  const current = await d.engine.summary(value.r);
+  if (current.pending?.interrupt !== value.i || current.pending.planHash !== value.h) {
+    await whisper(d, at, buildNotice(`This card's gate no longer waits for a decision (run ${escapeText(value.r)} is ${current.status}${current.pending ? `, now at ${current.pending.step}` : ""}); nothing was asked again.`, ":information_source:"));
+    return;
+  }
   const summary = await d.engine.requestAgain(value.r, await d.directory.actor(at.user, row.deployment));
   await d.notifier.reopenCard(value.r, summary, at.user);
   await d.notifier.settle(value.r, summary);
@@ -71,7 +96,7 @@ export function registerActions(app: App, d: SlackDeps): void {
         return;
       }
       afterAck(d, at, `${decision} ${value.r}`, async () => {
-        if (await firstDelivery(d, body)) await decide(d, at, value, decision);
+        if (await firstDelivery(d, body)) await decide(d, at, body, value, decision);
       });
     });
   }
@@ -79,10 +104,14 @@ export function registerActions(app: App, d: SlackDeps): void {
   app.action<BlockAction<ButtonAction>>(ACTION.requestAgain, async ({ ack, body, action }) => {
     await ack();
     const at = placeOf(body);
+    if (!at) return;
     const value = parse(GateButtonValue, action.value);
-    if (!at || !value) return;
+    if (!value) {
+      afterAck(d, at, "request again", () => whisper(d, at, buildError("this button does not carry a valid approval request")));
+      return;
+    }
     afterAck(d, at, `request again ${value.r}`, async () => {
-      if (await firstDelivery(d, body)) await requestAgain(d, at, value);
+      if (await firstDelivery(d, body)) await requestAgain(d, at, body, value);
     });
   });
 
@@ -95,7 +124,7 @@ export function registerActions(app: App, d: SlackDeps): void {
       if (!(await firstDelivery(d, body))) return;
       const message = body.message as { ts?: string } | undefined;
       if (message?.ts) {
-        await d.client.chat.update({ channel: at.channel, ts: message.ts, ...buildNotice(`Deployment: *${value.d}* (chosen by ${who(at.user)})`, ":dart:") });
+        await d.client.chat.update({ channel: at.channel, ts: message.ts, ...buildNotice(`Deployment: *${escapeText(value.d)}* (chosen by ${who(at.user)})`, ":dart:") });
       }
       await handleRequest(d, at, `${value.q} on ${value.d}`);
     });

@@ -20,7 +20,7 @@ export function registerCommand(app: App, d: SlackDeps): void {
       if (!(await firstDelivery(d, body))) return;
       let root: string | undefined;
       try {
-        root = (await d.client.chat.postMessage({ channel: command.channel_id, text: `${who(command.user_id)} asked: ${escapeText(text)}`, unfurl_links: false })).ts;
+        root = (await d.client.chat.postMessage({ channel: command.channel_id, text: `${who(command.user_id)} asked: ${escapeText(text)}`, parse: "none", link_names: false, unfurl_links: false, unfurl_media: false })).ts;
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
         await respond({ response_type: "ephemeral", text: `I can't post in this channel (${why}). Invite me with \`/invite @honua\`, or DM me the request.` });

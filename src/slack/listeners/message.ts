@@ -22,13 +22,13 @@ type MessageEvent = z.infer<typeof MessageEvent>;
 export async function routeMessage(d: SlackDeps, e: MessageEvent & { user: string }): Promise<void> {
   const text = stripMention(e.text, d.botUserId);
   const inThread = e.thread_ts !== undefined && e.thread_ts !== e.ts;
-  const run = inThread ? await d.store.runInThread(e.channel, e.thread_ts!) : undefined;
   const at = { channel: e.channel, threadTs: e.thread_ts ?? e.ts, user: e.user };
-  if (run) {
-    afterAck(d, at, "thread command", () => handleThreadText(d, at, run, text));
-    return;
-  }
-  afterAck(d, at, "request", () => handleRequest(d, at, text));
+  // The lookup is work after the ack too: the message was addressed to the bot, so a failure is answered there.
+  afterAck(d, at, "request", async () => {
+    const run = inThread ? await d.store.runInThread(e.channel, e.thread_ts!) : undefined;
+    if (run) await handleThreadText(d, at, run, text);
+    else await handleRequest(d, at, text);
+  });
 }
 
 /**
@@ -38,7 +38,8 @@ export async function routeMessage(d: SlackDeps, e: MessageEvent & { user: strin
 export function registerMessages(app: App, d: SlackDeps): void {
   app.event("message", async ({ event }) => {
     const e = MessageEvent.safeParse(event);
-    if (!e.success || e.data.subtype || e.data.bot_id || !e.data.user || e.data.user === d.botUserId) return;
+    // A reply also sent to the channel (thread_broadcast) is still a reply; edits, joins and bot posts are not read.
+    if (!e.success || (e.data.subtype && e.data.subtype !== "thread_broadcast") || e.data.bot_id || !e.data.user || e.data.user === d.botUserId) return;
     const m = { ...e.data, user: e.data.user };
     if (m.channel_type === "im") {
       await routeMessage(d, m);
