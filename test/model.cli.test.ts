@@ -36,6 +36,18 @@ describe("command line with a model (OpenAI-compatible fake)", () => {
     expect(res.stderr).toMatch(/The model's answer was not used: the model's answer did not validate.*rule-based planner/);
   });
 
+  it("run: a failing model (429) still leaves its call recorded, with latency and outcome, linked to the run", async () => {
+    fake = await startFakeOpenAI([{ status: 429, message: "Rate limit reached" }]);
+    const res = await cliAsync(t.home, ["run", "add redis caching to prod", "--as", "carol", "--json"], { OPENAI_BASE_URL: fake.url, OPENAI_MODEL: "fake-model" });
+    expect(res.code, res.stderr).toBe(3);
+    expect(res.stderr).toMatch(/The model's answer was not used: the model failed/);
+    const out = JSON.parse(res.stdout.trim().split("\n").at(-1)!) as { run: string };
+    const db = new Database(join(t.home, "agent.sqlite"), { readonly: true });
+    const rows = db.prepare("SELECT run, task, model, total_tokens, latency_ms, outcome, detail FROM honua_model_calls").all();
+    db.close();
+    expect(rows).toEqual([{ run: out.run, task: "plan", model: "fake-model", total_tokens: null, latency_ms: expect.any(Number), outcome: "error", detail: expect.stringMatching(/429|Rate limit/) }]);
+  });
+
   it("plan with no model says the answers are rule-based", async () => {
     const res = await cliAsync(t.home, ["plan", "add redis caching to prod", "--json"], {});
     expect(res.code).toBe(0);

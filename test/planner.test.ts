@@ -90,6 +90,12 @@ describe("offline planner: add-storage-backend", () => {
 });
 
 describe("offline planner: upgrade-database-schema", () => {
+  it("SQL next to a request for another change is two changes, not the SQL alone", () => {
+    expect(plan("add redis caching to prod, then DROP TABLE items")).toMatchObject({ missing: ["workflow"] });
+    expect(plan("route critical alerts to #sre and `ALTER TABLE items ADD COLUMN x int` on staging")).toMatchObject({ missing: ["workflow"] });
+    expect(plan("on prod run `CREATE INDEX i ON features USING gist (geom)`")).toMatchObject({ workflow: "upgrade-database-schema", deployment: "prod" });
+  });
+
   it("splits DDL into statements", () => {
     expect(plan("CREATE INDEX CONCURRENTLY idx ON features USING gist (geom); on prod")).toEqual({
       workflow: "upgrade-database-schema",

@@ -9,7 +9,7 @@ import type { Engine } from "../engine.js";
 import { AgentError } from "../errors.js";
 import { approverList } from "../graph/gates.js";
 import { SqlCallLog, type ModelCallSink } from "../planner/calls.js";
-import { callModel, createChatModel, modelSettings, type ModelSettings } from "../planner/llm.js";
+import { callModel, createChatModel, modelSettings, printable, type ModelSettings } from "../planner/llm.js";
 import { execute, type ExecutorDeps } from "./executors.js";
 import { matchIntent, userAskedFor } from "./intents.js";
 import { firstTime } from "./notices.js";
@@ -55,6 +55,8 @@ export interface ConverseReply {
 }
 
 export const DEFAULT_MAX_MODEL_CALLS = 3;
+/** Tool calls run in one turn, whatever the model asks for: each one reads the run or the deployment. */
+export const MAX_TOOL_CALLS = 12;
 export const RULES_NOTICE = "(Answers here are rule-based: no model is configured.)";
 
 const actionOf = (call: ToolCall, result: ToolResult): ConverseAction => ({
@@ -65,7 +67,10 @@ const actionOf = (call: ToolCall, result: ToolResult): ConverseAction => ({
   detail: result.ok ? renderResult(call, result).split("\n")[0]! : result.error,
 });
 
-async function answerByRules(deps: ExecutorDeps, text: string): Promise<{ text: string; actions: ConverseAction[] }> {
+/** Controls already run (or refused) in this turn, with their results: a control acts at most once per message. */
+type Ran = Map<ToolName, { call: ToolCall; result: ToolResult }>;
+
+async function answerByRules(deps: ExecutorDeps, text: string, ran: Ran = new Map()): Promise<{ text: string; actions: ConverseAction[] }> {
   const intent = matchIntent(text);
   if (intent.kind === "help") return { text: HELP, actions: [] };
   if (intent.kind === "decision") {
@@ -76,6 +81,13 @@ async function answerByRules(deps: ExecutorDeps, text: string): Promise<{ text: 
   const parts: string[] = [];
   const actions: ConverseAction[] = [];
   for (const c of intent.calls) {
+    // A control the model already ran this turn is reported, not run again: a second rollback or cancel would
+    // act on whatever gate the first one left (e.g. decide the cleanup gate nobody was shown).
+    const earlier = TOOL_DEFS[c.tool].control ? ran.get(c.tool) : undefined;
+    if (earlier) {
+      parts.push(renderResult(earlier.call, earlier.result));
+      continue;
+    }
     const { call, result } = await execute(deps, { tool: c.tool, args: c.args });
     const typed = call ?? c;
     parts.push(renderResult(typed, result));
@@ -94,13 +106,20 @@ export async function converse(engine: Engine, input: ConverseInput, opts: Conve
     throw e;
   }
   const settings = opts.model?.offline ? null : modelSettings(env, opts.model);
+  if (settings && matchIntent(input.text).kind === "decision") {
+    // Asked to approve, reject or skip a gate: the rules answer (who may decide), so no model wording can read
+    // like a decision that was never made.
+    const answer = await answerByRules(deps, input.text);
+    return { text: answer.text, actions: answer.actions, answeredBy: "rules", modelCalls: 0 };
+  }
   if (!settings) {
     const answer = await answerByRules(deps, input.text);
     const notice = (await firstTime(engine.store.sql, input.run, "rules-notice", new Date().toISOString())) ? `${RULES_NOTICE}\n` : "";
     return { text: `${notice}${answer.text}`, actions: answer.actions, answeredBy: "rules", modelCalls: 0 };
   }
   const sink = opts.sink ?? (await SqlCallLog.open(engine.store.sql));
-  return modelTurn(deps, input, settings, sink, Math.max(1, opts.maxModelCalls ?? DEFAULT_MAX_MODEL_CALLS));
+  const cap = opts.maxModelCalls !== undefined && Number.isFinite(opts.maxModelCalls) ? Math.max(1, Math.floor(opts.maxModelCalls)) : DEFAULT_MAX_MODEL_CALLS;
+  return modelTurn(deps, input, settings, sink, cap);
 }
 
 async function modelTurn(deps: ExecutorDeps, input: ConverseInput, settings: ModelSettings, sink: ModelCallSink, maxCalls: number): Promise<ConverseReply> {
@@ -112,12 +131,14 @@ async function modelTurn(deps: ExecutorDeps, input: ConverseInput, settings: Mod
   ];
   const actions: ConverseAction[] = [];
   const done: { call: ToolCall; result: ToolResult }[] = [];
+  const ran: Ran = new Map();
+  let toolCalls = 0;
   const fromTools = () => done.map((d) => renderResult(d.call, d.result)).join("\n\n");
   for (let i = 0; i < maxCalls; i++) {
     const out = await callModel({ chat, settings, task: "converse", promptVersion: CONVERSE_PROMPT_VERSION, messages, tools, run: input.run });
     await sink.record(out.record);
     if (!out.ok) {
-      const rules = await answerByRules(deps, input.text);
+      const rules = await answerByRules(deps, input.text, ran);
       return {
         text: `(The model ${out.reason === "timeout" ? "timed out" : "failed"}: ${out.detail}. This answer is rule-based.)\n${rules.text}`,
         actions: [...actions, ...rules.actions], answeredBy: "rules", modelCalls: i + 1,
@@ -125,15 +146,21 @@ async function modelTurn(deps: ExecutorDeps, input: ConverseInput, settings: Mod
     }
     const calls = out.message.tool_calls ?? [];
     if (calls.length === 0) {
-      const text = typeof out.message.content === "string" ? out.message.content : out.message.text;
+      const text = printable(typeof out.message.content === "string" ? out.message.content : out.message.text);
       return { text: text.trim() || fromTools() || HELP, actions, answeredBy: "model", modelCalls: i + 1 };
     }
     messages.push(new AIMessage({ content: out.message.content, tool_calls: calls }));
     for (const tc of calls) {
       let result: ToolResult;
-      if (isToolName(tc.name) && TOOL_DEFS[tc.name].control && !userAskedFor(input.text, tc.name)) {
+      if (toolCalls++ >= MAX_TOOL_CALLS) {
+        result = { ok: false, code: "limit", error: `${tc.name} was not run: at most ${MAX_TOOL_CALLS} tool calls per message` };
+      } else if (isToolName(tc.name) && TOOL_DEFS[tc.name].control && !userAskedFor(input.text, tc.name)) {
         // Only the user's own words may ask for a control; text inside tool results or metrics never can.
         result = { ok: false, code: "forbidden", error: `${tc.name} was not run: the message did not ask for it` };
+        actions.push({ tool: tc.name, args: tc.args, kind: "control", ok: false, detail: result.error });
+      } else if (isToolName(tc.name) && TOOL_DEFS[tc.name].control && ran.has(tc.name)) {
+        // Once per message: a repeated rollback or cancel would act on the gate the first one left behind.
+        result = { ok: false, code: "duplicate", error: `${tc.name} was not run again: a control runs once per message` };
         actions.push({ tool: tc.name, args: tc.args, kind: "control", ok: false, detail: result.error });
       } else {
         const r = await execute(deps, { tool: tc.name, args: tc.args });
@@ -141,6 +168,7 @@ async function modelTurn(deps: ExecutorDeps, input: ConverseInput, settings: Mod
         if (r.call) {
           done.push({ call: r.call, result });
           actions.push(actionOf(r.call, result));
+          if (TOOL_DEFS[r.call.tool].control) ran.set(r.call.tool, { call: r.call, result });
         }
       }
       messages.push(new ToolMessage({ content: JSON.stringify(result), tool_call_id: tc.id ?? `${tc.name}-${i}` }));

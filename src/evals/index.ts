@@ -24,6 +24,7 @@ export interface SuiteRun {
 
 export interface EvalOptions {
   env?: NodeJS.ProcessEnv;
+  /** The suite's directory (requests.jsonl, scenarios/); default HONUA_AGENT_EVALS_DIR, else evals/. */
   dir?: string;
   /** Only the offline planner, even with a model configured (CI). */
   offlineOnly?: boolean;
@@ -40,12 +41,16 @@ async function suite(planner: Planner, dir: string, modelEnv: NodeJS.ProcessEnv 
     if (filter && !filter.test(sc.name)) continue;
     scenarios.push(await runScenario(sc, planner, modelEnv ? { modelEnv } : {}));
   }
-  return { planner: planner.kind, requests, scenarios, passed: requests.accuracy >= MIN_ACCURACY && scenarios.every((s) => s.passed) };
+  // A model suite whose answers mostly came from the rules (model down, misconfigured, timing out) says nothing
+  // about the model: more than 5% fallbacks fails it.
+  const modelAnswered = planner.kind === "offline" || requests.fallbacks <= requests.total * (1 - MIN_ACCURACY);
+  return { planner: planner.kind, requests, scenarios, passed: requests.accuracy >= MIN_ACCURACY && modelAnswered && scenarios.every((s) => s.passed) };
 }
 
 export async function runEvals(opts: EvalOptions = {}): Promise<SuiteRun[]> {
   const env = opts.env ?? process.env;
-  const dir = opts.dir ?? EVALS_DIR;
+  // HONUA_AGENT_EVALS_DIR points `honua-agent evals` at another suite (requests.jsonl + scenarios/).
+  const dir = opts.dir ?? (env.HONUA_AGENT_EVALS_DIR || EVALS_DIR);
   const runs = [await suite(new OfflinePlanner(), dir, undefined, opts.scenarioFilter)];
   const settings = opts.offlineOnly ? null : modelSettings(env);
   if (settings) {
@@ -69,7 +74,7 @@ export function renderEvals(runs: readonly SuiteRun[]): string {
   for (const r of runs) {
     const q = r.requests;
     out.push(`== ${r.planner} planner: ${r.passed ? "PASS" : "FAIL"} ==`);
-    out.push(`requests: ${(q.accuracy * 100).toFixed(1)}% (${q.correct}/${q.total}; needs ${MIN_ACCURACY * 100}%)${q.fallbacks ? ` · ${q.fallbacks} fell back to the rules` : ""} · model calls ${q.modelCalls}, tokens ${q.tokens}`);
+    out.push(`requests: ${(q.accuracy * 100).toFixed(1)}% (${q.correct}/${q.total}; needs ${MIN_ACCURACY * 100}%)${q.fallbacks ? ` · ${q.fallbacks} fell back to the rules${r.planner === "model" && q.fallbacks > q.total * (1 - MIN_ACCURACY) ? " (more than 5%: fails)" : ""}` : ""} · model calls ${q.modelCalls}, tokens ${q.tokens}`);
     out.push(table("per workflow (expected):", Object.entries(q.byWorkflow).sort().map(([k, t]) => [k, pct(t)])));
     out.push(table("per param:", Object.entries(q.byParam).sort().map(([k, t]) => [k, pct(t)])));
     out.push(table("per category:", Object.entries(q.byCategory).filter(([k]) => !k.startsWith("param:")).sort().map(([k, t]) => [k, pct(t)])));

@@ -5,6 +5,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { CONTROL_TOOLS, converse, type ToolName } from "../conversation/index.js";
@@ -55,6 +56,8 @@ export const Scenario = z.strictObject({
     decisions: z.array(z.string()).default([]),
     /** For refused/clarify: a regex the message matches. */
     message: z.string().optional(),
+    /** The plan the request must become (compared exactly), so a run of the wrong change cannot pass. */
+    plan: z.strictObject({ workflow: z.string(), deployment: z.string(), params: z.record(z.string(), z.unknown()) }).optional(),
   }),
 });
 export type Scenario = z.infer<typeof Scenario>;
@@ -68,6 +71,10 @@ export function loadScenarios(dir: string): Scenario[] {
       const parsed = Scenario.safeParse(raw);
       if (!parsed.success) throw new Error(`${f}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
       if (`${parsed.data.name}` !== f.replace(/\.(ya?ml|json)$/, "")) throw new Error(`${f}: name ${parsed.data.name} does not match the file name`);
+      // Without a message, any question or refusal would pass: say which one is expected.
+      if ((parsed.data.expect.outcome === "refused" || parsed.data.expect.outcome === "clarify") && !parsed.data.expect.message) {
+        throw new Error(`${f}: expect.message is required for outcome ${parsed.data.expect.outcome}`);
+      }
       return parsed.data;
     });
 }
@@ -108,6 +115,7 @@ export async function runScenario(sc: Scenario, planner: Planner, opts: { modelE
     engine = await Engine.open({ env, cwd: home });
     const planned = await planRequest(sc.request, engine.config.config, {}, { planner, sink, announceRules: false });
     const plan = planOnly(planned);
+    if (sc.expect.plan && !isDeepStrictEqual(plan, sc.expect.plan)) problems.push(`plan ${JSON.stringify(plan)}, expected ${JSON.stringify(sc.expect.plan)}`);
     if (!isPlan(plan)) {
       outcome = isClarify(plan) ? "clarify" : "refused";
       const message = isClarify(plan) ? plan.clarify : plan.refuse;

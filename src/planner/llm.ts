@@ -13,6 +13,7 @@ export interface ModelSettings {
 
 export const DEFAULT_MODEL = "gpt-4.1-mini";
 export const DEFAULT_TIMEOUT_MS = 30_000;
+export const MAX_TIMEOUT_MS = 600_000;
 
 /**
  * The model settings, or null when none is configured (then the rule-based planner and intent matcher answer).
@@ -23,13 +24,16 @@ export function modelSettings(env: NodeJS.ProcessEnv, explicit: Partial<ModelSet
   const apiKey = explicit.apiKey ?? env.OPENAI_API_KEY;
   const baseURL = explicit.baseURL ?? env.OPENAI_BASE_URL;
   if (!apiKey && !baseURL) return null;
+  // A timer cannot wait longer than 2^32-1 ms (and the HTTP client's 2^31-1): a larger value would fail or fire at
+  // once on every call, so anything outside 1 ms..10 min is the default.
+  const valid = (ms: number | undefined): ms is number => ms !== undefined && Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMEOUT_MS;
   const timeout = Number(env.OPENAI_TIMEOUT_MS);
   return {
     // Local OpenAI-compatible servers accept any key; the client refuses an empty one.
     apiKey: apiKey || "local-no-key",
     baseURL: baseURL || undefined,
     model: explicit.model ?? env.OPENAI_MODEL ?? DEFAULT_MODEL,
-    timeoutMs: explicit.timeoutMs ?? (Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_TIMEOUT_MS),
+    timeoutMs: valid(explicit.timeoutMs) ? explicit.timeoutMs : valid(timeout) ? timeout : DEFAULT_TIMEOUT_MS,
   };
 }
 
@@ -92,3 +96,9 @@ export async function callModel(args: {
   }
   return result;
 }
+
+/**
+ * Model-written text as shown to people: without control characters (terminal escapes could redraw the screen or
+ * fake lines such as "approved by alice") or bidirectional overrides (which reorder what is read).
+ */
+export const printable = (s: string): string => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, "");

@@ -426,6 +426,9 @@ function chooseWorkflow(t: Text, sql: boolean): WorkflowId | WorkflowId[] | unde
   const whole = strongest(t.lower, sql);
   if (!whole) return undefined;
   const perClause = unique(clauses(t).flatMap((c) => strongest(c.lower, false) ?? []));
+  // The SQL was cut out of `t`: a prose clause asking for another change ("add redis, then DROP TABLE x") is a
+  // second change, not a preamble to the SQL.
+  if (sql && perClause.some((w) => w !== "upgrade-database-schema")) return unique(["upgrade-database-schema", ...perClause]);
   return perClause.length > 1 ? perClause : whole;
 }
 

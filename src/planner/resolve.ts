@@ -26,6 +26,15 @@ export const REFUSAL_TEXT = {
   manipulation: `Approvals come from the deployment's policy; a request can't skip, disable or grant them. ${CAPABILITIES}`,
 } as const;
 
+/** Questions for required details, worded as the offline planner asks them. */
+export const DETAIL_QUESTIONS = {
+  toStore: "Which metadata store should I move to: postgres, sqlite, files, elasticsearch, opensearch?",
+  schemaChanges:
+    "What schema change should I make? Give the DDL (e.g. CREATE INDEX ...) or describe it (e.g. add a GIST index on features.geom).",
+  observabilityChanges:
+    "What should change? I can add, modify or remove alert rules, recording rules, dashboards and alert routes, or set Prometheus retention.",
+} as const;
+
 /** The deployments a user can pick from (Slack shows them as buttons when the deployment is missing). */
 export interface DeploymentChoice {
   name: string;
