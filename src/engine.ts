@@ -4,7 +4,7 @@ import { Command } from "@langchain/langgraph";
 import { z } from "zod";
 import { loadConfig, requireDeployment, type LoadedConfig } from "./config.js";
 import { AgentError } from "./errors.js";
-import { buildWorkflowGraph, type WorkflowGraph } from "./graph/builder.js";
+import { CLEANUP, buildWorkflowGraph, type WorkflowGraph } from "./graph/builder.js";
 import { openPersistence, agentHome, type Persistence } from "./graph/checkpointer.js";
 import type { EventSink } from "./graph/events.js";
 import { identity, isApprover, approverList, mayDecide, type Actor } from "./graph/gates.js";
@@ -261,7 +261,8 @@ export class Engine {
     }
     const policy = mayDecide(this.config.config, row.deployment, { kind: p.kind, requestedBy: row.requestedBy }, who, decision);
     if (!policy.ok) throw new AgentError("forbidden", policy.reason);
-    if (this.expired(p)) {
+    // Rejecting never moves a run forward (it restores), so only an approval needs a request that is still open.
+    if (decision === "approve" && this.expired(p)) {
       throw new AgentError("stale", `the approval request for ${p.step} expired at ${p.expiresAt}; nothing proceeds on expiry. Ask again (honua-agent request-again ${run}, or "request again" in Slack), then decide`);
     }
     const rec = await this.store.recordDecision({
@@ -308,6 +309,13 @@ export class Engine {
     await this.store.addControl({ run, id: `${kind}:${at}:${randomBytes(3).toString("hex")}`, kind, by, reason, at });
   }
 
+  /** Once a run has rolled back, what is left is a delete decision; a cancel or rollback must not answer it. */
+  private refuseAtCleanup(current: RunSummary): void {
+    if (current.pending?.step === CLEANUP) {
+      throw new AgentError("conflict", `run ${current.run} has already rolled back; what it left waits at ${CLEANUP} (delete): decide it with the card's buttons or honua-agent approve|reject`);
+    }
+  }
+
   /** Holds the run before its next step (a running step finishes first). A run waiting at a gate stays there. */
   async pause(run: string, actor: Actor, reason = ""): Promise<RunSummary> {
     const { who, current } = await this.controllable(run, actor, "pause");
@@ -331,6 +339,7 @@ export class Engine {
    */
   async cancel(run: string, actor: Actor, reason = ""): Promise<RunSummary> {
     const { who, current } = await this.controllable(run, actor, "cancel");
+    this.refuseAtCleanup(current);
     if (current.pending?.kind === "rollback") {
       throw new AgentError("conflict", `run ${run} is waiting for an approver to decide a rollback request; an approver (${approverList(this.config.config, current.deployment)}) can approve it`);
     }
@@ -350,6 +359,7 @@ export class Engine {
     if (TERMINAL.includes(current.status)) {
       throw new AgentError("stale", `run ${run} already ended (${current.status}); ${current.status === "done" ? "its change is in place: ask for the reverse change as a new request" : "there is nothing left to roll back"}`);
     }
+    this.refuseAtCleanup(current);
     const approvers = approverList(this.config.config, row.deployment);
     if (isApprover(this.config.config, row.deployment, who)) {
       await this.addControl(run, "rollback", who.user, reason);

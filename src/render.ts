@@ -48,7 +48,7 @@ export function renderEvent(e: RunEvent): string | null {
     case "progress":
       return `  ${e.message.split("\n").join("\n  ")}`;
     case "rollback":
-      return `!!! AUTOMATIC ROLLBACK on run ${e.run}: ${e.reason}`;
+      return e.automatic ? `!!! AUTOMATIC ROLLBACK on run ${e.run}: ${e.reason}` : `!!! ROLLING BACK run ${e.run}: ${e.reason}`;
     case "decision":
       return `  decision on ${e.step}: ${e.decision} by ${e.by}`;
     case "finish":

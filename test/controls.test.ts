@@ -62,6 +62,9 @@ describe("pause, cancel, rollback requests and approval expiry", () => {
     // The cache node the run created waits behind a delete gate, which the requester may not approve on prod.
     expect(cancelled.pending).toMatchObject({ step: "CleanupAfterRollback", kind: "delete" });
     await expect(e.decide(s.run, "carol", "approve")).rejects.toThrow(/two-person rule|may not decide/);
+    // What the rollback left is a delete decision: neither a cancel nor a rollback request answers it.
+    await expect(e.cancel(s.run, "carol")).rejects.toThrow(/already rolled back; what it left waits at CleanupAfterRollback/);
+    await expect(e.requestRollback(s.run, "alice", "again")).rejects.toThrow(/already rolled back/);
     const done = await e.decide(s.run, "bob", "approve", { planHash: cancelled.pending!.planHash });
     expect(done.status).toBe("cancelled");
     expect(done.outcome).toMatch(/cancelled by carol at EnableCachingGradually: wrong deployment/);
@@ -124,6 +127,7 @@ describe("pause, cancel, rollback requests and approval expiry", () => {
     expect(await e.store.listDecisions(s.run)).toEqual([]);
     expect(e.sandbox().count("prod", "provision-cache")).toBe(0);
     await expect(e.requestAgain(s.run, "mallory")).rejects.toThrow(/may not/);
+    expect(await e.store.listDecisions(s.run)).toEqual([]);
     const again = await e.requestAgain(s.run, "carol");
     expect(again.pending!.planHash).toBe(s.pending!.planHash);
     expect(again.pending!.expiresAt).toBe(new Date(now + 24 * 3_600_000).toISOString());
@@ -131,6 +135,11 @@ describe("pause, cancel, rollback requests and approval expiry", () => {
     expect(next.pending?.kind).toBe("traffic");
     expect(next.pending!.expiresAt).toBe(new Date(now + 60 * 60_000).toISOString()); // traffic: 60 min
     expect((await e.pendingGates()).map((t) => t.kind)).toEqual(["traffic"]);
+    // An expired request can still be rejected (or cancelled): that only restores.
+    now += 2 * 3_600_000;
+    const cancelled = await e.cancel(s.run, "carol", "too late now");
+    expect(cancelled.pending?.step).toBe("CleanupAfterRollback");
+    expect(e.sandbox().config("prod")).not.toHaveProperty("ConnectionStrings__Redis");
   });
 
   it("approvers named as external groups decide only with verified membership, re-checked by the graph", async () => {

@@ -236,7 +236,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         fail(`after:${step.name}`);
         record = { name: step.name, stage: stageValue, status: "done", startedAt, endedAt: now(state), input: res.input, output: res.output };
         if (res.metrics) metrics = { before: res.metrics.before ?? metrics.before, after: res.metrics.after ?? metrics.after };
-        if (res.verdict === "degraded") upcoming = { to: "rollback", reason: `${step.name}: ${res.reason ?? "degraded"}`, then: "rolled-back" };
+        if (res.verdict === "degraded") upcoming = { to: "rollback", reason: `${step.name}: ${res.reason ?? "degraded"}`, then: "rolled-back", automatic: true };
         else if (res.verdict === "inconclusive") upcoming = { to: "inconclusive", index, stage: next.stage, reason: `${step.name}: ${res.reason ?? "inconclusive"}` };
         else upcoming = afterStep(state, index, next.stage, stages?.length ?? 1);
         emit({ type: "step-end", run: state.run, step: step.name, stage: stageValue, status: "done", note: res.reason ?? "" });
@@ -245,7 +245,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         record = { name: step.name, stage: stageValue, status: "failed", startedAt, endedAt: now(state), input: null, output: null, error: errorText(e) };
         upcoming = index >= coreCount
           ? { to: "finish", status: state.ending?.status ?? "failed", reason: `${step.name} failed: ${errorText(e)}` }
-          : { to: "rollback", reason: `${step.name} failed: ${errorText(e)}`, then: "failed" };
+          : { to: "rollback", reason: `${step.name} failed: ${errorText(e)}`, then: "failed", automatic: true };
         emit({ type: "step-end", run: state.run, step: step.name, stage: stageValue, status: "failed", note: errorText(e) });
       }
       const withRecord: RunStateValue = { ...state, steps: [...state.steps, record], metrics };
@@ -333,7 +333,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
     if (next.to !== "rollback") throw new Error("rollback entered without a rollback");
     const ctx = ctxFor(state, ROLLBACK, 0);
     const startedAt = now(state);
-    if (next.then !== "rejected") emit({ type: "rollback", run: state.run, reason: next.reason });
+    if (next.then !== "rejected") emit({ type: "rollback", run: state.run, reason: next.reason, automatic: next.automatic ?? false });
     let record: StepRecord;
     let result: RollbackResult = { restored: [], leftovers: [] };
     try {

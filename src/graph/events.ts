@@ -7,7 +7,7 @@ export type RunEvent =
   | { type: "progress"; run: string; step: string; message: string }
   | { type: "gate"; run: string; payload: GatePayload; planHash: string }
   | { type: "decision"; run: string; step: string; decision: string; by: string }
-  | { type: "rollback"; run: string; reason: string }
+  | { type: "rollback"; run: string; reason: string; automatic: boolean }
   | { type: "finish"; run: string; status: RunStatus; reason: string };
 
 export type EventSink = (e: RunEvent) => void;

@@ -92,7 +92,13 @@ export type GateResume = z.infer<typeof GateResume>;
 export const Next = z.discriminatedUnion("to", [
   z.object({ to: z.literal("step"), index: z.number().int().min(0), stage: z.number().int().min(0) }),
   z.object({ to: z.literal("inconclusive"), index: z.number().int().min(0), stage: z.number().int().min(0), reason: z.string() }),
-  z.object({ to: z.literal("rollback"), reason: z.string(), then: z.enum(["failed", "rolled-back", "rejected", "cancelled"]) }),
+  z.object({
+    to: z.literal("rollback"),
+    reason: z.string(),
+    then: z.enum(["failed", "rolled-back", "rejected", "cancelled"]),
+    /** Set when the agent rolls back on its own (degradation, a failed step), not because someone asked. */
+    automatic: z.boolean().optional(),
+  }),
   /** Held at a step boundary by a pause or a rollback request; `resume` is where the run goes if it continues. */
   z.object({
     to: z.literal("hold"),
