@@ -167,6 +167,22 @@ describe("CloudFrontTraffic (SDK mock)", () => {
     expect(cf.commandCalls(UpdateDistributionWithStagingConfigCommand)).toHaveLength(1);
   });
 
+  it("a promotion replayed after a crash before the policy was disabled disables it (SDK mock)", async () => {
+    const r = router();
+    await r.setShare("cache", 10, KEY);
+    await r.setShare("cache", 50, "run-a1:EnableCachingGradually:50");
+    // What a crash between UpdateDistributionWithStagingConfig and disabling the policy leaves: still weighted.
+    const policy = fake.policies.get("cdp-1")!;
+    policy.config = { ...policy.config, Enabled: true, TrafficConfig: { Type: "SingleWeight", SingleWeightConfig: { Weight: 0.1 } } };
+    await router().setShare("cache", 50, "run-a1:EnableCachingGradually:50");
+    expect(fake.policies.get("cdp-1")?.config.Enabled).toBe(false);
+    expect(cf.commandCalls(UpdateDistributionWithStagingConfigCommand)).toHaveLength(1);
+    // Once disabled, a further stage sends no policy update.
+    const updates = cf.commandCalls(UpdateContinuousDeploymentPolicyCommand).length;
+    await router().setShare("cache", 100, "run-a1:EnableCachingGradually:100");
+    expect(cf.commandCalls(UpdateContinuousDeploymentPolicyCommand)).toHaveLength(updates);
+  });
+
   it("rollback sets the weight to 0, disables the policy and verifies it with GetContinuousDeploymentPolicy (SDK mock)", async () => {
     const r = router();
     await r.setShare("cache", 10, KEY);

@@ -38,6 +38,12 @@ export class OpLog {
     return rows.map((r) => ({ key: r.key, result: schema.parse(JSON.parse(r.result)) }));
   }
 
+  /** The recorded results of several operations in the order they were recorded (e.g. adoptions and releases). */
+  history(deployment: string, ops: string[]): { op: string; key: string; result: unknown }[] {
+    const rows = this.db.prepare(`SELECT op, key, result FROM real_ops WHERE deployment = ? AND op IN (${ops.map(() => "?").join(", ")}) ORDER BY rowid`).all(deployment, ...ops) as { op: string; key: string; result: string }[];
+    return rows.map((r) => ({ op: r.op, key: r.key, result: JSON.parse(r.result) as unknown }));
+  }
+
   /**
    * Runs `fn` unless this key already ran. Not a transaction (the side effect is remote): a crash between the
    * effect and the record replays `fn`, so every `fn` here must itself tolerate running twice.

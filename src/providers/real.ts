@@ -1,5 +1,4 @@
 import { resolve } from "node:path";
-import { z } from "zod";
 import type { Deployment } from "../config.js";
 import { AgentError } from "../errors.js";
 import { RedisCacheInfra, type RedisCacheOptions } from "../tools/cache/redis.js";
@@ -68,8 +67,6 @@ function metrics(section: MetricsSection): { metrics: MetricsSource; clock: Cloc
   return { metrics: cloudMetrics(section), clock: systemClock };
 }
 
-const AdoptedId = z.object({ id: z.string() }).loose();
-
 /** Configured components, plus the adopted Redis at its price-table node price while it is adopted. */
 function cost(d: Deployment, ctx: RealContext, name: string): CostSource {
   return {
@@ -77,7 +74,8 @@ function cost(d: Deployment, ctx: RealContext, name: string): CostSource {
       const out: Record<string, number> = { ...(d.cost?.monthlyUsd ?? {}) };
       const redis = d.cache && "redis" in d.cache ? d.cache.redis : undefined;
       if (redis) {
-        const adopted = ctx.log.all(name, "redis-adopt", AdoptedId).length > ctx.log.all(name, "redis-release", AdoptedId).length;
+        // Adopted when the last adoption came after the last release (two runs may adopt before one releases).
+        const adopted = ctx.log.history(name, ["redis-adopt", "redis-release"]).at(-1)?.op === "redis-adopt";
         if (adopted) out[`cache:redis`] = redis.nodeType ? priceOf("redis", redis.nodeType) : 0;
       }
       return out;

@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { z } from "zod";
 import { AgentError } from "../../errors.js";
 import type { OpLog } from "../../providers/oplog.js";
+import { maskUrl } from "../config/file.js";
 import type { CacheInfra, CacheResource, CacheSpec } from "../types.js";
 
 /** `cache: { redis: {...} }`: a Redis the deployment already runs; the agent adopts it and starts nothing. */
@@ -28,7 +29,7 @@ export const RedisCacheOptions = z
   .strict()
   .superRefine((o, ctx) => {
     const u = safeUrl(o.url);
-    if (!u) ctx.addIssue({ code: "custom", path: ["url"], message: `not a URL: ${o.url}` });
+    if (!u) ctx.addIssue({ code: "custom", path: ["url"], message: `not a URL: ${maskUrl(o.url)}` });
     else if (u.password && !o.connectionString) {
       ctx.addIssue({ code: "custom", path: ["connectionString"], message: "the Redis URL has a password: give connectionString as a reference (env:NAME or aws:secretsmanager:ARN) so the secret never lands in the Honua config diff or the run state" });
     }
@@ -94,6 +95,25 @@ const Adoption = z.object({
 export type Adoption = z.infer<typeof Adoption>;
 
 const Release = z.object({ id: z.string(), deletedKeys: z.number(), policyRestored: z.string() });
+const PolicyFound = z.object({ policy: z.string() });
+
+/**
+ * The adoptions of `id` since it was last released, oldest first: the first of them found the policy the Redis had
+ * before the agent touched it (a second run may adopt a Redis the first left adopted).
+ */
+export function adoptionsSinceRelease(log: OpLog, deployment: string, id: string): Adoption[] {
+  let since: Adoption[] = [];
+  for (const e of log.history(deployment, ["redis-adopt", "redis-release"])) {
+    const rec = z.object({ id: z.string() }).loose().safeParse(e.result);
+    if (!rec.success || rec.data.id !== id) continue;
+    if (e.op === "redis-release") since = [];
+    else {
+      const a = Adoption.safeParse(e.result);
+      if (a.success) since.push(a.data);
+    }
+  }
+  return since;
+}
 
 /**
  * The deployment's own Redis as CacheInfra. "Provision" adopts it: checks it answers, reads version and memory,
@@ -143,13 +163,17 @@ export class RedisCacheInfra implements CacheInfra {
     }
     const a = await this.log.once(this.deployment, "redis-adopt", idempotencyKey, Adoption, async () => {
       const info = await this.inspect();
+      // The policy found is journalled before CONFIG SET: a replay after a crash between the two finds the policy
+      // already changed, and must still know (and later restore) the one the agent replaced.
+      const found = this.log.get(this.deployment, "redis-policy-found", idempotencyKey, PolicyFound)?.policy ?? info.policy;
+      this.log.put(this.deployment, "redis-policy-found", idempotencyKey, { policy: found });
       let policy = info.policy;
-      let policyNote = `maxmemory-policy ${info.policy}`;
+      let policyNote = found === info.policy ? `maxmemory-policy ${info.policy}` : `maxmemory-policy ${found} -> ${info.policy}`;
       if (this.options.setEvictionPolicy && info.policy !== spec.evictionPolicy) {
         try {
           await withRedis(this.options, (r) => r.config("SET", "maxmemory-policy", spec.evictionPolicy));
           policy = spec.evictionPolicy;
-          policyNote = `maxmemory-policy ${info.policy} -> ${spec.evictionPolicy}`;
+          policyNote = `maxmemory-policy ${found} -> ${spec.evictionPolicy}`;
         } catch (e) {
           policyNote = `maxmemory-policy ${info.policy} kept: CONFIG SET refused (${(e as Error).message})`;
         }
@@ -162,7 +186,7 @@ export class RedisCacheInfra implements CacheInfra {
         nodeType: `redis ${info.version}, adopted; ${memory}${small}; ${policyNote}`,
         createdAt: new Date().toISOString(),
         ...info,
-        previousPolicy: info.policy,
+        previousPolicy: found,
         policy,
         policyNote,
       };
@@ -173,8 +197,7 @@ export class RedisCacheInfra implements CacheInfra {
   async deprovision(id: string, idempotencyKey: string): Promise<void> {
     if (id !== this.id) throw new AgentError("not-found", `deployment ${this.deployment} adopted ${this.id}, not ${id}`);
     await this.log.once(this.deployment, "redis-release", idempotencyKey, Release, async () => {
-      const adopted = this.log.all(this.deployment, "redis-adopt", Adoption).map((x) => x.result).filter((x) => x.id === id);
-      const first = adopted[0];
+      const first = adoptionsSinceRelease(this.log, this.deployment, id)[0];
       let policyRestored = "unchanged";
       if (first && first.previousPolicy !== first.policy) {
         try {

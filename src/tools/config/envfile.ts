@@ -46,7 +46,8 @@ export const envFileFormat: ConfigFormat = {
   caseInsensitive: false,
   parse(text) {
     const out: Record<string, string> = {};
-    for (const line of text.split("\n")) {
+    for (const raw of text.split("\n")) {
+      const line = raw.replace(/\r$/, ""); // CRLF files (edited on Windows) read the same
       if (/^\s*(#|$)/.test(line)) continue;
       const m = LINE.exec(line);
       if (m) out[m[3]!] = unquote(m[4]!);
@@ -58,22 +59,27 @@ export const envFileFormat: ConfigFormat = {
     const done = new Set<string>();
     const lines = text.split("\n");
     const out: string[] = [];
-    for (const line of lines) {
+    for (const raw of lines) {
+      const cr = raw.endsWith("\r") ? "\r" : "";
+      const line = raw.slice(0, raw.length - cr.length);
       const m = /^\s*#/.test(line) ? null : LINE.exec(line);
       if (!m || !byKey.has(m[3]!)) {
-        out.push(line);
+        out.push(raw);
         continue;
       }
       const after = byKey.get(m[3]!);
       done.add(m[3]!);
       if (after === null || after === undefined) continue;
-      out.push(`${m[1]}${m[2] ?? ""}${m[3]}=${restyle(m[4]!, after)}`);
+      out.push(`${m[1]}${m[2] ?? ""}${m[3]}=${restyle(m[4]!, after)}${cr}`);
     }
     const added = changes.filter((c) => c.after !== null && !done.has(c.key));
     if (added.length) {
-      while (out.length && out[out.length - 1] === "") out.pop();
-      for (const c of added) out.push(`${c.key}=${quote(c.after!)}`);
-      out.push("");
+      // After the last non-blank line, so trailing blank lines and a missing final newline stay as they were and
+      // removing the keys again gives the original bytes back.
+      let at = out.length;
+      while (at > 0 && /^\s*$/.test(out[at - 1]!)) at--;
+      const eol = text.includes("\r\n") ? "\r" : "";
+      out.splice(at, 0, ...added.map((c) => `${c.key}=${quote(c.after!)}${eol}`));
     }
     return out.join("\n");
   },

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { open, readFile, realpath, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import { AgentError } from "../../errors.js";
@@ -10,7 +10,13 @@ import type { ConfigStore } from "../types.js";
 export const sha256 = (text: string | Buffer): string => createHash("sha256").update(text).digest("hex");
 
 /** Writes `path` so a reader sees the old or the new content, never half: temp file in the same folder, fsync, rename. */
-export async function atomicWrite(path: string, content: string): Promise<void> {
+export async function atomicWrite(link: string, content: string): Promise<void> {
+  // Through a symlink to a file beside it (honua.env -> honua.prod.env) the file pointed at is replaced, not the
+  // link. A link that leads out of the folder is refused: the agent writes the configured file and nothing else.
+  const path = await realpath(link).catch(() => link);
+  if (path !== link && dirname(path) !== (await realpath(dirname(link)).catch(() => dirname(link)))) {
+    throw new AgentError("conflict", `${link} is a symlink to ${path}, outside its folder; honua-agent writes only the configured file, nothing was written (configure ${path} itself)`);
+  }
   let mode = 0o644;
   try {
     mode = (await stat(path)).mode & 0o777;
@@ -18,7 +24,7 @@ export async function atomicWrite(path: string, content: string): Promise<void> 
     // a new file gets the default mode
   }
   const tmp = join(dirname(path), `.${basename(path)}.honua-agent-${randomBytes(4).toString("hex")}.tmp`);
-  const fh = await open(tmp, "w", mode);
+  const fh = await open(tmp, "wx", mode); // never through something already there
   try {
     await fh.writeFile(content, "utf8");
     await fh.sync();
@@ -36,7 +42,9 @@ export async function atomicWrite(path: string, content: string): Promise<void> 
 /** References are kept as they are: the server (or its platform) resolves them, the agent never sees the value. */
 const REFERENCE = /^(env:|aws:secretsmanager:|aws:ssm:|ref:|k8s:|secret:sha256:|\$\{)/i;
 const SECRET_KEY = /(password|passwd|secret|token|apikey|api_key|credential|privatekey)/i;
-const SECRET_IN_VALUE = /((^|[;,\s])(password|pwd)\s*=\s*[^;,\s]+)|(:\/\/[^/@:\s]*:[^/@\s]+@)/i;
+/** What may follow `password=` without being a credential: a reference the server resolves. */
+const REF_AHEAD = "(?!env:|aws:secretsmanager:|aws:ssm:|ref:|k8s:|secret:sha256:|\\$\\{)";
+const SECRET_IN_VALUE = new RegExp(`((^|[;,\\s])(password|pwd)\\s*=\\s*${REF_AHEAD}[^;,\\s]+)|(:\\/\\/[^/@:\\s]*:[^/@\\s]+@)`, "i");
 
 /** `KEY=value`, `key: value`, `"Key": "value"` where the key names a credential. */
 const SECRET_LINE = /^(\s*(?:export\s+)?"?[\w.-]*(?:password|passwd|secret|token|apikey|api_key|credential|privatekey)[\w.-]*"?\s*[:=]\s*)(\S.*)$/i;
@@ -48,6 +56,10 @@ export function isSecretLiteral(key: string, value: string): boolean {
   if (value === "" || isReference(value)) return false;
   return SECRET_KEY.test(key) || SECRET_IN_VALUE.test(value);
 }
+
+/** A URL as it may appear in a message: the password of `user:password@` and secret-named query values masked (works on unparseable strings too). */
+export const maskUrl = (url: string): string =>
+  url.replace(/(:\/\/[^/@:\s]*:)[^/@\s]+@/g, "$1***@").replace(/([?&][^=&#\s]*(?:password|passwd|pwd|secret|token|key|sig|signature|credential)[^=&#\s]*=)[^&#\s]*/gi, "$1***");
 
 /** What the agent shows and records instead of a literal secret: stable, so a diff can tell "unchanged". */
 export const secretMarker = (value: string): string => `secret:sha256:${sha256(value).slice(0, 16)}`;
@@ -76,7 +88,7 @@ export function textDiff(before: string, after: string, label: string): string {
   const mask = (line: string) => {
     const named = SECRET_LINE.exec(line);
     if (named && !isReference(named[2]!.replace(/^["']/, ""))) return `${named[1]}***`;
-    return line.replace(/((?:password|pwd)\s*=\s*)[^;,\s"]+/gi, "$1***").replace(/(:\/\/[^/@:\s]*:)[^/@\s]+@/g, "$1***@");
+    return line.replace(new RegExp(`((?:password|pwd)\\s*=\\s*)${REF_AHEAD}[^;,\\s"]+`, "gi"), "$1***").replace(/(:\/\/[^/@:\s]*:)[^/@\s]+@/g, "$1***@");
   };
   const out = [`--- ${label}`, `+++ ${label} (honua-agent)`];
   let gap = false;
@@ -104,9 +116,9 @@ const Applied = z.object({ beforeHash: z.string(), afterHash: z.string(), diff: 
 export type Applied = z.infer<typeof Applied>;
 
 /**
- * A Honua configuration file as a ConfigStore. Optimistic: the content hash seen at `read()` (or after the
- * store's own write) must still be on disk at `apply()`, and every change's `before` must be the current value;
- * otherwise nothing is written and the error says which. Writes are atomic; each idempotency key applies once.
+ * A Honua configuration file as a ConfigStore. Optimistic: the content hash seen at `read()` must still be on disk
+ * at the `apply()` that follows it, and every change's `before` must be the current value; otherwise nothing is
+ * written and the error says which. Writes are atomic; each idempotency key applies once.
  */
 export class FileConfigStore implements ConfigStore {
   private seenHash: string | undefined;
@@ -124,7 +136,10 @@ export class FileConfigStore implements ConfigStore {
     try {
       return await readFile(this.path, "utf8");
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new AgentError("not-found", `${this.format.describe}: ${this.path} does not exist`);
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") throw new AgentError("not-found", `${this.format.describe}: ${this.path} does not exist`);
+      if (code === "EISDIR") throw new AgentError("bad-input", `${this.format.describe}: ${this.path} is a folder; config.path names the file honua-agent edits`);
+      if (code === "EACCES") throw new AgentError("unavailable", `${this.format.describe}: ${this.path} cannot be read by honua-agent (permission denied)`);
       throw e;
     }
   }
@@ -163,7 +178,8 @@ export class FileConfigStore implements ConfigStore {
     if (stale.length > 0) {
       // A replay after a crash between the write and the journal finds every change already in place.
       if (changes.every((c) => shown(c.key) === c.after)) {
-        this.seenHash = hash;
+        this.seenHash = undefined;
+        this.lastDiff = "(already applied)";
         this.log.put(this.deployment, "config-apply", idempotencyKey, { beforeHash: hash, afterHash: hash, diff: "(already applied)", keys: changes.map((c) => c.key) });
         return;
       }
@@ -175,13 +191,16 @@ export class FileConfigStore implements ConfigStore {
     for (const c of resolved) {
       const got = check(c.key);
       const want = c.after ?? undefined;
-      if (got !== want) throw new Error(`${this.format.describe}: writing ${c.key} did not round-trip (${got ?? "(unset)"} != ${want ?? "(unset)"}); nothing was written`);
+      const show = (v: string | undefined) => (v === undefined ? "(unset)" : isSecretLiteral(c.key, v) ? secretMarker(v) : v);
+      if (got !== want) throw new Error(`${this.format.describe}: writing ${c.key} did not round-trip (${show(got)} != ${show(want)}); nothing was written`);
     }
     const diff = textDiff(text, next, this.path);
     await atomicWrite(this.path, next);
-    this.seenHash = sha256(next);
+    // The read this write was checked against is used up: a later apply without a read of its own (a rollback
+    // an hour on) is held to its changes' `before` values, as it is in a new process, not to a stale hash.
+    this.seenHash = undefined;
     this.lastDiff = diff;
-    this.log.put(this.deployment, "config-apply", idempotencyKey, { beforeHash: hash, afterHash: this.seenHash, diff, keys: changes.map((c) => c.key) });
+    this.log.put(this.deployment, "config-apply", idempotencyKey, { beforeHash: hash, afterHash: sha256(next), diff, keys: changes.map((c) => c.key) });
   }
 
   private lookup(values: Record<string, string>): (key: string) => string | undefined {

@@ -23,7 +23,8 @@ export function parseManifest(text: string): Document.Parsed[] {
   const docs = parseAllDocuments(text);
   if (!Array.isArray(docs)) throw new AgentError("bad-input", "manifest: not a YAML stream");
   for (const d of docs) {
-    if (d.errors.length) throw new AgentError("bad-input", `manifest: ${d.errors[0]!.message}`);
+    // The parser's message quotes the offending lines, which may hold a credential: only its first line is kept.
+    if (d.errors.length) throw new AgentError("bad-input", `manifest: ${d.errors[0]!.message.split("\n")[0]!.replace(/:$/, "")}`);
   }
   return docs;
 }
@@ -39,7 +40,7 @@ export function findObject(docs: Document.Parsed[], target: { kind: string; name
   return hits[0]!;
 }
 
-function containerEnv(doc: Document.Parsed, t: K8sTarget, create: boolean): YAMLSeq | undefined {
+function containerEnv(doc: Document.Parsed, t: K8sTarget, create: boolean, removeEmpty = false): YAMLSeq | undefined {
   const containers = doc.getIn(["spec", "template", "spec", "containers"], true);
   if (!isSeq(containers)) throw new AgentError("bad-input", `${where(t)}: spec.template.spec.containers is missing`);
   const items = containers.items.filter(isMap);
@@ -51,6 +52,10 @@ function containerEnv(doc: Document.Parsed, t: K8sTarget, create: boolean): YAML
   }
   const c = pick[0]!;
   const env: unknown = c.get("env", true);
+  if (removeEmpty) {
+    if (isSeq(env) && env.items.length === 0 && !env.flow) c.delete("env"); // a written `env: []` stays
+    return undefined;
+  }
   if (env === undefined || env === null) {
     if (!create) return undefined;
     const seq = new YAMLSeq();
@@ -126,6 +131,8 @@ export function k8sFormat(target: K8sTarget): ConfigFormat {
           } else if (existing) existing.set("value", c.after);
           else env.add(doc.createNode({ name: c.key, value: c.after }));
         }
+        // An `env` list the agent emptied goes, as it was created for the agent's keys: a rollback gives the original bytes back.
+        if (env && env.items.length === 0 && changes.some((c) => c.after === null)) containerEnv(doc, target, false, true);
       }
       return docs.map((d) => d.toString()).join("");
     },

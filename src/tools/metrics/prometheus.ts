@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AgentError } from "../../errors.js";
+import { maskUrl } from "../config/file.js";
 import type { MetricSample, MetricsQueryLog, MetricsSource } from "../types.js";
 
 const LabelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Prometheus label name");
@@ -57,6 +58,7 @@ interface Reading {
 }
 
 const ERRORS = "honua_request_error_total";
+const LIVE_METRIC = "honua_serving_request_duration_ms_count";
 /** Prometheus refuses range queries with more points than this per series. */
 const MAX_POINTS = 11_000;
 
@@ -124,7 +126,7 @@ export class PrometheusMetrics implements MetricsSource {
     // Same grid as every metrics source: one point at the end of each step after `from`, up to `to`.
     const start = from.getTime() / 1000 + stepSeconds;
     const end = to.getTime() / 1000;
-    const log: MetricsQueryLog = { source: `prometheus ${this.options.url}`, at: new Date().toISOString(), queries: [], noData: [] };
+    const log: MetricsQueryLog = { source: `prometheus ${maskUrl(this.options.url)}`, at: new Date().toISOString(), queries: [], noData: [] };
     this.log = log;
     if (start > end) return [];
     if ((end - start) / stepSeconds + 1 > MAX_POINTS) {
@@ -133,10 +135,16 @@ export class PrometheusMetrics implements MetricsSource {
     const q = this.queries();
     const range = { start, end, step: stepSeconds };
     const readings = [q.p95Ms, q.requestsPerSecond, q.errorsPerSecond, q.hitRatio, q.originRequestsPerSecond];
-    const answers = await Promise.all(readings.map(async (r) => {
-      const [values, counts] = await Promise.all([this.queryRange(r.query, range), this.queryRange(r.countQuery, range)]);
-      return { r, values, counts };
-    }));
+    // rate() and count_over_time() still read a target's samples for a whole rate window after its scrapes
+    // start failing; an instant selector does not (a failed scrape marks its series stale at once).
+    const liveQuery = this.liveQuery();
+    const [answers, live] = await Promise.all([
+      Promise.all(readings.map(async (r) => {
+        const [values, counts] = await Promise.all([this.queryRange(r.query, range), this.queryRange(r.countQuery, range)]);
+        return { r, values, counts };
+      })),
+      this.queryRange(liveQuery, range),
+    ]);
 
     const grid: number[] = [];
     for (let t = start; t <= end + 1e-9; t += stepSeconds) grid.push(Math.round(t * 1000) / 1000);
@@ -152,6 +160,14 @@ export class PrometheusMetrics implements MetricsSource {
       const byT = new Map(grid.map((t, i) => [t, points[i]!]));
       read.set(r.name, (t) => byT.get(t) ?? { value: null, samples: 0 });
     }
+    const livePoints = grid.map((t) => {
+      const raw = live.get(t) ?? null;
+      const n = raw === null ? NaN : Number(raw);
+      // `samples` here is the number of live series (the query counts series, not raw samples).
+      return { at: iso(t), value: Number.isFinite(n) ? n : null, raw, samples: Number.isFinite(n) ? n : 0 };
+    });
+    log.queries.push({ reading: "liveSeries", query: liveQuery, sampleCountQuery: null, start: iso(start), end: iso(end), stepSeconds, points: livePoints });
+    const liveAt = new Map(grid.map((t, i) => [t, livePoints[i]!.samples]));
     const get = (name: string, t: number) => read.get(name)!(t);
     const usable = (p: { value: number | null; samples: number }): p is { value: number; samples: number } =>
       p.value !== null && p.samples >= this.options.minSamples;
@@ -173,6 +189,7 @@ export class PrometheusMetrics implements MetricsSource {
         !usable(origin) && why("originRequestsPerSecond", origin),
       ].filter((x): x is string => typeof x === "string");
       if (rps.value === 0) missing.push("requestsPerSecond: 0, an error ratio needs traffic");
+      if (!(liveAt.get(t)! > 0)) missing.push(`no live series of ${LIVE_METRIC} (target down or not scraped): rates would be read from samples before it went away`);
       let errorsPerSecond: number | null = null;
       if (usable(errors)) errorsPerSecond = errors.value;
       else if (errors.value === null && errors.samples === 0) {
@@ -198,6 +215,12 @@ export class PrometheusMetrics implements MetricsSource {
       });
     }
     return out;
+  }
+
+  /** Series of the served-request counter present at each step (instant selector: stale once a scrape fails). */
+  liveQuery(): string {
+    const ms = Object.entries(this.options.selector).map(([k, v]) => `${k}=${quote(v)}`);
+    return `count(${LIVE_METRIC}${ms.length ? `{${ms.join(",")}}` : ""})`;
   }
 
   private async api(path: string, params: Record<string, string>): Promise<unknown> {

@@ -5,6 +5,7 @@ import { z } from "zod";
 import { AgentError } from "../../errors.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { RespBulkWriter, type RedisCacheOptions } from "../cache/redis.js";
+import { maskUrl } from "../config/file.js";
 import type { ConfigStore, TileOperations, TileRef } from "../types.js";
 import { countAccessLog, tileId, tileOf, tilePath, type Popularity, type Tile } from "./popular.js";
 
@@ -139,10 +140,14 @@ export class LocalTileOperations implements TileOperations {
     if (!redis) throw new AgentError("unavailable", `deployment ${this.deps.deployment}: warming into Redis needs cache.redis (or tiles.adminApi)`);
     const template = o.redisKey;
     if (!template) throw new AgentError("unavailable", `deployment ${this.deps.deployment}: set tiles.redisKey to the key format Honua reads tiles from (or configure tiles.adminApi)`);
-    const cfg = await this.deps.config.read();
-    const prefix = cfg.Cache__KeyPrefix ?? redis.keyPrefix;
-    const ttl = Math.round(Number(cfg.Cache__LayerTtlSeconds ?? cfg.Cache__DefaultTtlSeconds ?? 300));
-    if (!Number.isFinite(ttl) || ttl <= 0) throw new AgentError("bad-input", `Cache TTL is not a positive number of seconds: ${cfg.Cache__LayerTtlSeconds ?? cfg.Cache__DefaultTtlSeconds}`);
+    const read = await this.deps.config.read();
+    // As .NET binds them: `"cache": {"keyPrefix": ...}` in appsettings.json is Cache__KeyPrefix.
+    const lower = new Map(Object.entries(read).map(([k, v]) => [k.toLowerCase(), v]));
+    const cfg = (key: string): string | undefined => read[key] ?? lower.get(key.toLowerCase());
+    const prefix = cfg("Cache__KeyPrefix") ?? redis.keyPrefix;
+    const configured = cfg("Cache__LayerTtlSeconds") ?? cfg("Cache__DefaultTtlSeconds");
+    const ttl = Math.round(Number(configured ?? 300));
+    if (!Number.isFinite(ttl) || ttl <= 0) throw new AgentError("bad-input", `Cache TTL is not a positive number of seconds: ${configured}`);
     const keyOf = compileKey(template, prefix);
     return { redis, keyOf, ttl };
   }
@@ -196,8 +201,14 @@ export class LocalTileOperations implements TileOperations {
       if (!token) throw new AgentError("unavailable", `tiles.adminApi.tokenEnv: environment variable ${api.tokenEnv} is not set`);
       headers.authorization = `Bearer ${token}`;
     }
-    const url = `${api.url.replace(/\/$/, "")}/api/v1/admin/tile-operations/jobs`;
-    const res = await (this.deps.fetch ?? fetch)(url, { method: "POST", headers, body: JSON.stringify(job), signal: AbortSignal.timeout(30_000) });
+    const endpoint = `${api.url.replace(/\/$/, "")}/api/v1/admin/tile-operations/jobs`;
+    const url = maskUrl(endpoint);
+    let res: Response;
+    try {
+      res = await (this.deps.fetch ?? fetch)(endpoint, { method: "POST", headers, body: JSON.stringify(job), signal: AbortSignal.timeout(30_000) });
+    } catch (e) {
+      throw new AgentError("unavailable", `tile-operations API ${url} is not reachable: ${(e as Error).message}`);
+    }
     const text = await res.text();
     if (!res.ok) throw new AgentError("failed", `tile-operations job refused by ${url}: HTTP ${res.status} ${text.slice(0, 300)}`);
     let parsed: z.infer<typeof AdminAnswer>;

@@ -1,4 +1,5 @@
 import { open, stat } from "node:fs/promises";
+import { AgentError } from "../../errors.js";
 
 /** One tile as Honua serves it. `form` says which URL family it came from, so it can be requested again. */
 export interface Tile {
@@ -62,7 +63,11 @@ export interface Popularity {
  * `[time]` field). Only the last `maxBytes` are read: popularity is about recent traffic, and logs grow.
  */
 export async function countAccessLog(path: string, maxBytes: number): Promise<Popularity> {
-  const size = (await stat(path)).size;
+  const info = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    throw new AgentError(e.code === "ENOENT" ? "not-found" : "unavailable", `tiles.accessLog: ${path} cannot be read (${e.code ?? e.message}); it says which tiles are popular`);
+  });
+  if (!info.isFile()) throw new AgentError("bad-input", `tiles.accessLog: ${path} is not a file`);
+  const size = info.size;
   const start = Math.max(0, size - maxBytes);
   const fh = await open(path, "r");
   let text: string;

@@ -115,7 +115,12 @@ export class CloudFrontTraffic implements TrafficRouter {
   private async promote(key: string): Promise<void> {
     const staging = await this.ensureStaging(key);
     const primary = await this.get(this.options.primaryDistributionId);
-    if (primary.config.DefaultCacheBehavior?.CachePolicyId === this.options.cachePolicyId) return;
+    if (primary.config.DefaultCacheBehavior?.CachePolicyId === this.options.cachePolicyId) {
+      // Already promoted; a replay after a crash before the policy was disabled finishes that too.
+      const policyId = primary.config.ContinuousDeploymentPolicyId;
+      if (policyId && (await this.getPolicy(policyId)).config.Enabled) await this.disablePolicy(policyId);
+      return;
+    }
     const baseline = (await this.tags(primary.dist)).get(BASELINE_TAG);
     if (!baseline || baseline === LEGACY) {
       throw new AgentError("failed", `will not promote onto ${this.options.primaryDistributionId}: its default behaviour uses legacy cache settings, which a rollback could not restore; move it to a cache policy first`);

@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readFile, unlink } from "node:fs/promises";
 import { z } from "zod";
 import { AgentError } from "../../errors.js";
 import type { OpLog } from "../../providers/oplog.js";
-import { atomicWrite } from "../config/file.js";
+import { atomicWrite, maskUrl } from "../config/file.js";
 import type { TrafficRouter } from "../types.js";
 
 /** Sampling real requests through the splitter to check the share it serves. */
@@ -29,7 +29,7 @@ export const NginxTrafficOptions = z
   .object({
     kind: z.literal("nginx"),
     /** The conf include (http context) the agent owns and rewrites; nginx.conf must `include` it. */
-    include: z.string().min(1),
+    include: z.string().min(1).regex(/^[^*?[\]]*[^*?[\]/]$/, "the one file the agent owns and rewrites, not a glob or a folder (nginx's include may be one; this may not)"),
     /** The feature this splitter moves (the workflows use `cache`). */
     feature: z.string().min(1).default("cache"),
     /** The variable the include sets; `proxy_pass http://$honua_backend;` uses it. */
@@ -136,10 +136,14 @@ export async function verifyShare(v: VerifyOptions, expected: number, what: stri
     await new Promise((r) => setTimeout(r, 250));
   } while (Date.now() < deadline);
   const seen = last.answered ? `${last.percent.toFixed(1)}% of ${last.answered} answers (${last.errors} without the ${v.header} header or failed)` : `no answer carried the ${v.header} header (${last.errors} requests)`;
-  throw new AgentError("failed", `${what} should serve ${expected}% to the candidate; sampling ${v.url} saw ${seen}`);
+  throw new AgentError("failed", `${what} should serve ${expected}% to the candidate; sampling ${maskUrl(v.url)} saw ${seen}`);
 }
 
 const ShareResult = z.object({ percent: z.number(), observed: z.number().nullable(), requests: z.number() });
+/** Journalled before the include is rewritten: the share nginx served (`from`) and the one being set (`to`). */
+const Intent = z.object({ from: z.number(), to: z.number() });
+/** Journalled once nginx runs what the include says (reloaded), or still runs what it ran before (test refused). */
+const Settled = z.object({ percent: z.number() });
 
 /**
  * nginx `split_clients` as the TrafficRouter: writes the include atomically, `nginx -t` (the old include is put
@@ -168,7 +172,28 @@ export class NginxTraffic implements TrafficRouter {
 
   async share(feature: string): Promise<number> {
     this.feature(feature);
-    return parseSplit(await this.current(), this.options);
+    const onDisk = parseSplit(await this.current(), this.options);
+    // A rewrite whose reload was never confirmed (a crash between the two, a failed reload): nginx may be serving
+    // either side of it, so the larger share is reported and a rollback to 0 is not skipped.
+    const last = this.log.all(this.deployment, "nginx-intent", Intent).at(-1);
+    if (last && this.log.get(this.deployment, "nginx-settled", last.key, Settled) === undefined) return Math.max(onDisk, last.result.from, last.result.to);
+    return onDisk;
+  }
+
+  private async exists(): Promise<boolean> {
+    try {
+      await readFile(this.options.include);
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw e;
+    }
+  }
+
+  /** Puts the include back as it was, including "there was none". */
+  private async restore(before: string, existed: boolean): Promise<void> {
+    if (existed) await atomicWrite(this.options.include, before);
+    else await unlink(this.options.include).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? undefined : Promise.reject(e)));
   }
 
   async setShare(feature: string, percent: number, idempotencyKey: string): Promise<void> {
@@ -176,22 +201,26 @@ export class NginxTraffic implements TrafficRouter {
     if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new AgentError("bad-input", `traffic share must be an integer 0..100, got ${percent}`);
     const o = this.options;
     await this.log.once(this.deployment, "nginx-share", idempotencyKey, ShareResult, async () => {
+      const existed = await this.exists();
       const before = await this.current();
-      parseSplit(before, o); // refuses a file the agent does not own
+      const from = parseSplit(before, o); // refuses a file the agent does not own
       const next = renderSplit(o, percent);
-      if (next !== before) {
-        await atomicWrite(o.include, next);
-        const t = await run(o.test);
-        if (t.code !== 0) {
-          if (before) await atomicWrite(o.include, before);
-          throw new AgentError("failed", `nginx rejected the split (${o.test.join(" ")} exited ${t.code}); the previous include is back: ${t.output.slice(-800)}`);
-        }
-        const r = await run(o.reload);
-        if (r.code !== 0) {
-          if (before) await atomicWrite(o.include, before);
-          throw new AgentError("failed", `${o.reload.join(" ")} exited ${r.code}; the previous include is back: ${r.output.slice(-800)}`);
-        }
+      this.log.put(this.deployment, "nginx-intent", idempotencyKey, { from, to: percent });
+      if (next !== before) await atomicWrite(o.include, next);
+      // Tested and reloaded even when the include already reads `next`: a replay after a crash between the write
+      // and the reload finds the file written but nginx still serving the old split.
+      const t = await run(o.test);
+      if (t.code !== 0) {
+        if (next !== before) await this.restore(before, existed);
+        this.log.put(this.deployment, "nginx-settled", idempotencyKey, { percent: from });
+        throw new AgentError("failed", `nginx rejected the split (${o.test.join(" ")} exited ${t.code}); the previous include is back and nothing was reloaded: ${t.output.slice(-800)}`);
       }
+      const r = await run(o.reload);
+      if (r.code !== 0) {
+        if (next !== before) await this.restore(before, existed);
+        throw new AgentError("failed", `${o.reload.join(" ")} exited ${r.code}; the previous include is back: ${r.output.slice(-800)}`);
+      }
+      this.log.put(this.deployment, "nginx-settled", idempotencyKey, { percent });
       if (!o.verify) return { percent, observed: null, requests: 0 };
       const seen = await verifyShare({ ...o.verify, candidate: o.candidate }, percent, `nginx (${o.include})`, this.fetchImpl);
       return { percent, observed: seen.observed, requests: seen.requests };

@@ -1,0 +1,55 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { replicationGroupId } from "../src/tools/cache/elasticache.js";
+import { CloudFrontInfra } from "../src/tools/cache/cloudfront.js";
+
+const files = (dir: string): string[] =>
+  readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith(".ts") ? [p] : [];
+  });
+
+/** The class method (two-space indent) a position in a source file lies in. */
+function methodAt(text: string, index: number): string | undefined {
+  const before = text.slice(0, index);
+  const all = [...before.matchAll(/^ {2}(?:(?:private|public|protected|static|async|readonly) )*([A-Za-z_]\w*)\s*\(/gm)];
+  return all.at(-1)?.[1];
+}
+
+describe("AWS: nothing is deleted except by deprovision, which only the delete gate's cleanup calls", () => {
+  it("every Delete* command in src is sent from deprovision (or a helper only deprovision calls)", () => {
+    const sites: string[] = [];
+    for (const f of files("src")) {
+      const text = readFileSync(f, "utf8");
+      for (const m of text.matchAll(/new (Delete\w+Command)\(/g)) sites.push(`${f}:${methodAt(text, m.index)}:${m[1]}`);
+    }
+    expect(sites.sort()).toEqual([
+      "src/tools/cache/cloudfront.ts:deleteOwnPolicy:DeleteCachePolicyCommand",
+      "src/tools/cache/cloudfront.ts:deprovision:DeleteDistributionCommand",
+      "src/tools/cache/elasticache.ts:deprovision:DeleteCacheParameterGroupCommand",
+      "src/tools/cache/elasticache.ts:deprovision:DeleteReplicationGroupCommand",
+    ]);
+    const cf = readFileSync("src/tools/cache/cloudfront.ts", "utf8");
+    expect([...cf.matchAll(/this\.deleteOwnPolicy\(/g)].map((m) => methodAt(cf, m.index))).toEqual(["deprovision"]);
+    // And deprovision is only called from the cleanup behind the delete gate.
+    const callers = files("src").flatMap((f) => {
+      const text = readFileSync(f, "utf8");
+      return [...text.matchAll(/\.deprovision\(/g)].map((m) => `${f}:${[...text.slice(0, m.index).matchAll(/function (\w+)\(/g)].at(-1)?.[1]}`);
+    });
+    expect(callers.length).toBeGreaterThan(0);
+    for (const c of callers) expect(c).toMatch(/:cleanup\w*$/); // a workflow's cleanup: the step behind the delete gate
+    expect(readFileSync("src/graph/builder.ts", "utf8")).toMatch(/kind: "delete"/);
+  });
+
+  it("idempotency tokens depend on the key alone: the same key names the same resource in every process", () => {
+    const key = "run-7f3a:ProvisionCacheInfrastructure:0";
+    expect(replicationGroupId("honua", key)).toBe(replicationGroupId("honua", `${key}`));
+    expect(replicationGroupId("honua", key)).toMatch(/^honua-[0-9a-f]{16}$/);
+    expect(replicationGroupId("honua", key)).not.toBe(replicationGroupId("honua", `${key}x`));
+    const a = new CloudFrontInfra({ originDomainName: "honua.example.org" });
+    const b = new CloudFrontInfra({ originDomainName: "honua.example.org" });
+    expect(a.distributionConfig(key, "cp-1")).toEqual(b.distributionConfig(key, "cp-1"));
+    expect(a.distributionConfig(key, "cp-1").CallerReference).toBe(key);
+  });
+});

@@ -1,0 +1,59 @@
+import { CloudWatchClient, GetMetricDataCommand, type MetricDataResult } from "@aws-sdk/client-cloudwatch";
+import { mockClient } from "aws-sdk-client-mock";
+import { describe, expect, it } from "vitest";
+import { judge, summarize } from "../src/tools/metrics/observe.js";
+import { CloudWatchMetrics } from "../src/tools/metrics/cloudwatch.js";
+import { ProbeMetrics, ProbeMetricsOptions } from "../src/tools/metrics/probe.js";
+import { PrometheusMetrics } from "../src/tools/metrics/prometheus.js";
+import { freePort } from "./fixtures/nginx-server.js";
+
+const MON = { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5 };
+const BASE = summarize([{ at: "x", p95Ms: 50, errorRate: 0, hitRatio: null, requestsPerSecond: 10, originRequestsPerSecond: 10 }], new Date(), 10, null);
+
+describe("no data is never healthy, whatever the metrics source", () => {
+  it("Prometheus that does not answer in time is an error, not an empty (healthy-looking) window (local fake)", async () => {
+    const hang: typeof fetch = (_input, init) => new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
+    const m = new PrometheusMetrics({ url: "http://user:hunter2@prometheus.invalid:9090", timeoutMs: 50 }, hang);
+    const err = (await m.samples(new Date(0), new Date(600_000), 1).catch((e: unknown) => e)) as Error;
+    expect(err).toMatchObject({ code: "unavailable" });
+    expect(err.message).not.toContain("hunter2");
+    expect(m.lastQueries()?.source).not.toContain("hunter2");
+  });
+
+  it("Prometheus answering something other than a matrix is an error (local fake)", async () => {
+    const vector: typeof fetch = async () => Response.json({ status: "success", data: { resultType: "vector", result: [] } });
+    await expect(new PrometheusMetrics({ url: "http://prometheus.invalid:9090" }, vector).samples(new Date(0), new Date(600_000), 1)).rejects.toMatchObject({ code: "unavailable" });
+  });
+
+  it("CloudWatch NaN values and too few data points are no data, and judge inconclusive (SDK mock)", async () => {
+    const cw = mockClient(CloudWatchClient);
+    try {
+      const T0 = Date.parse("2026-11-26T10:00:00Z");
+      const r = (Id: string, Values: number[]): MetricDataResult => ({ Id, StatusCode: "Complete", Timestamps: Values.map((_, i) => new Date(T0 + i * 60_000)), Values });
+      cw.on(GetMetricDataCommand).resolves({ MetricDataResults: [
+        r("q0_value", [NaN, 40]), r("q0_count", [10, 1]), // latency: NaN, then one data point (minSamples 3)
+        r("q1_value", [600, 600]), r("q1_count", [600, 600]),
+        r("q2_value", [0, 0]), r("q2_count", [5, 5]),
+        r("q3_value", [0, 0]), r("q3_count", [5, 5]),
+        r("q4_value", [0.5, 0.5]), r("q4_count", [5, 5]),
+        r("q5_value", [100, 100]), r("q5_count", [100, 100]),
+      ] });
+      const m = new CloudWatchMetrics({ region: "eu-west-1", namespace: "Honua", minSamples: 3 }, new CloudWatchClient({ region: "eu-west-1" }));
+      const samples = await m.samples(new Date(T0), new Date(T0 + 120_000), 1);
+      expect(samples).toEqual([]);
+      expect(m.lastQueries()?.noData.map((n) => n.reason)).toEqual(["latency: no datapoint", "latency: 1 data points (need 3)"]);
+      expect(judge(summarize(samples, new Date(), 2, null), BASE, MON).verdict).toBe("inconclusive");
+    } finally {
+      cw.restore();
+    }
+  });
+
+  it("probes of a target that is down are no data, and judge inconclusive", async () => {
+    const port = await freePort();
+    const probe = new ProbeMetrics(ProbeMetricsOptions.parse({ source: "probe", urls: [`http://127.0.0.1:${port}/tiles/a/1/0/0.mvt`], concurrency: 2, pauseMs: 0, minRequestsPerSample: 1, lookbackSeconds: 0.3, lookbackSamples: 2 }));
+    const now = new Date();
+    const samples = await probe.samples(new Date(now.getTime() - 60_000), now, 0.5);
+    expect(samples).toEqual([]);
+    expect(judge(summarize(samples, new Date(), 1, null), BASE, MON).verdict).toBe("inconclusive");
+  });
+});
