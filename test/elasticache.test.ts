@@ -52,6 +52,14 @@ const sent = () => ec.calls().map((c) => (c.args[0] as { constructor: { name: st
 const infra = () => new ElastiCacheInfra(OPTIONS, new ElastiCacheClient({ region: "eu-west-1" }));
 
 describe("ElastiCacheInfra (SDK mock)", () => {
+  it("tells a rollback what a provision that did not finish created, and nothing when it created nothing (SDK mock)", async () => {
+    ec.on(DescribeReplicationGroupsCommand).resolvesOnce({ ReplicationGroups: [group("creating")] }).rejectsOnce(notFound());
+    ec.on(ListTagsForResourceCommand).resolves(ownedTags);
+    expect(await infra().provisioned(KEY)).toEqual({ id: ID, description: `ElastiCache replication group ${ID} (creating)` });
+    expect(await infra().provisioned(KEY)).toBeNull();
+    expect(sent().filter((c) => c.startsWith("Delete") || c.startsWith("Create"))).toEqual([]);
+  });
+
   it("derives a valid ReplicationGroupId from the idempotency key", () => {
     expect(ID).toMatch(/^honua-[0-9a-f]{16}$/);
     expect(ID.length).toBeLessThanOrEqual(40);
@@ -193,6 +201,7 @@ describe("ElastiCacheInfra (SDK mock)", () => {
       deploymentConfig: Deployment.parse({ provider: "sandbox", approvers: ["oncall"] }),
       adapters,
       idempotencyKey: (suffix) => (suffix ? `run-7f3a:ProvisionCacheInfrastructure:0:${suffix}` : KEY),
+      idempotencyKeyOf: (step, stage) => `run-7f3a:${step}:${stage ?? 0}`,
       progress: () => {},
       remember: async (_n, v) => v,
       attach: async (name) => name,

@@ -103,6 +103,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       deploymentConfig,
       adapters: deps.adaptersFor(state.deployment),
       idempotencyKey: (suffix) => [state.run, step, stage ?? 0, suffix].filter((x) => x !== undefined).join(":"),
+      idempotencyKeyOf: (other, otherStage) => [state.run, other, otherStage ?? 0].join(":"),
       progress: (message) => emit({ type: "progress", run: state.run, step, message }),
       remember: (name, value) => deps.store.remember(state.run, [step, stage ?? 0, name].join(":"), value),
       attach: async (name, body) => {

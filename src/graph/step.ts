@@ -12,6 +12,8 @@ export interface StepContext {
   adapters: DeploymentAdapters;
   /** `run:step:stage[:suffix]`: the key every side-effecting call carries. */
   idempotencyKey(suffix?: string): string;
+  /** The key another step of this run used (e.g. a rollback asking what a provision left behind). */
+  idempotencyKeyOf(step: string, stage?: number): string;
   /** Progress text for whoever watches (terminal, Slack). */
   progress(message: string): void;
   /** The first value ever recorded under `name` for this step and stage: survives a crash and a replay. */

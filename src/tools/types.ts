@@ -86,6 +86,11 @@ export interface CacheInfra {
   /** What `provision` will do, for the approval card, when it is not "create a new resource" (e.g. adopting one). */
   intent?(spec: CacheSpec): { action: string; creates: boolean };
   provision(spec: CacheSpec, idempotencyKey: string): Promise<CacheResource>;
+  /**
+   * What a provision under this key created even though it did not finish (e.g. the wait for "available" timed
+   * out), so a rollback can offer it for deletion instead of leaving it billed; null when it created nothing.
+   */
+  provisioned?(idempotencyKey: string): Promise<{ id: string; description: string } | null>;
   deprovision(id: string, idempotencyKey: string): Promise<void>;
 }
 

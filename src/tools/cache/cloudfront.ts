@@ -142,6 +142,17 @@ export class CloudFrontInfra implements CacheInfra {
     };
   }
 
+  /** The distribution a provision under this key created (its CallerReference is the key), if any. */
+  async provisioned(idempotencyKey: string): Promise<{ id: string; description: string } | null> {
+    try {
+      const d = await this.findByKey(idempotencyKey);
+      return d.Id ? { id: d.Id, description: `CloudFront distribution ${d.Id} (${d.DomainName ?? "no domain"}, ${d.Status ?? "unknown status"})` } : null;
+    } catch (err) {
+      if (err instanceof AgentError && err.code === "conflict") return null; // nothing carries this key
+      throw err;
+    }
+  }
+
   async provision(spec: CacheSpecWithTtl, idempotencyKey: string): Promise<CacheResource> {
     if (spec.engine !== "cloudfront") throw new AgentError("bad-input", `CloudFrontInfra provides a CDN, not ${spec.engine}`);
     const ttl = spec.ttlSeconds ?? this.options.defaultTtlSeconds;

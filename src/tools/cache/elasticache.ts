@@ -71,6 +71,15 @@ export class ElastiCacheInfra implements CacheInfra {
     this.client = client ?? new ElastiCacheClient({ region: this.options.region });
   }
 
+  /** The group a provision under this key created, if it exists and is still ours (not being deleted). */
+  async provisioned(idempotencyKey: string): Promise<{ id: string; description: string } | null> {
+    const id = replicationGroupId(this.options.namePrefix, idempotencyKey);
+    const group = await this.describe(id);
+    if (!group || group.Status === "deleting" || group.Status === "deleted") return null;
+    await this.assertOwned(group, idempotencyKey);
+    return { id, description: `ElastiCache replication group ${id} (${group.Status ?? "unknown status"})` };
+  }
+
   async provision(spec: CacheSpec, idempotencyKey: string): Promise<CacheResource> {
     if (spec.engine !== "redis") throw new AgentError("bad-input", `ElastiCache provides Redis, not ${spec.engine}`);
     if (!spec.nodeType.startsWith("cache.")) throw new AgentError("bad-input", `${spec.nodeType} is not an ElastiCache node type (cache.*)`);

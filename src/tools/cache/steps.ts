@@ -347,20 +347,41 @@ export const GeneratePerformanceReport = defineStep({
 /** Last known-good: no traffic on the cache, every config key back to its value before the run. */
 export async function rollbackCaching(ctx: StepContext, view: RunView) {
   const restored: string[] = [];
-  if ((await ctx.adapters.traffic.share("cache")) !== 0) {
-    await ctx.adapters.traffic.setShare("cache", 0, ctx.idempotencyKey("traffic"));
-    restored.push("cache traffic share -> 0%");
+  const failed: string[] = [];
+  // Each part is restored even when another fails: with the config back, the cache path serves what the
+  // primary serves, so a traffic switch that will not move is far less harmful.
+  try {
+    if ((await ctx.adapters.traffic.share("cache")) !== 0) {
+      await ctx.adapters.traffic.setShare("cache", 0, ctx.idempotencyKey("traffic"));
+      restored.push("cache traffic share -> 0%");
+    }
+  } catch (e) {
+    failed.push(`traffic share -> 0%: ${e instanceof Error ? e.message : String(e)}`);
   }
   const applied = [...(view.maybeOutput(ConfigureCaching)?.changes ?? []), ...(view.maybeOutput(OptimizeCacheSettings)?.changes ?? [])];
   if (applied.length) {
     const undo = inverse(applied);
-    await ctx.adapters.config.apply(undo, ctx.idempotencyKey("config"));
-    restored.push(...undo.map((c) => `${c.key} -> ${c.after ?? "(unset)"}`));
+    try {
+      await ctx.adapters.config.apply(undo, ctx.idempotencyKey("config"));
+      restored.push(...undo.map((c) => `${c.key} -> ${c.after ?? "(unset)"}`));
+    } catch (e) {
+      failed.push(`config: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (failed.length) {
+    throw new AgentError("failed", `rollback incomplete (${failed.join("; ")}); restored: ${restored.join(", ") || "nothing"}; what failed must be restored by hand`);
   }
   const provisioned = view.maybeOutput(ProvisionCacheInfrastructure);
   const leftovers = provisioned
     ? [{ id: provisioned.resource.id, kind: provisioned.resource.engine, description: `${provisioned.resource.engine} ${provisioned.resource.nodeType} ${provisioned.resource.id}` }]
     : [];
+  // A provision that failed half way may still have created the resource: ask, so it is offered for deletion.
+  const attempted = view.state.steps.some((s) => s.name === ProvisionCacheInfrastructure.name && s.status === "failed");
+  if (!provisioned && attempted && ctx.adapters.cache.provisioned) {
+    const spec = cacheSpecOf(view);
+    const left = await ctx.adapters.cache.provisioned(ctx.idempotencyKeyOf(ProvisionCacheInfrastructure.name));
+    if (left) leftovers.push({ id: left.id, kind: spec.engine, description: `${left.description} (created by a provision that did not finish)` });
+  }
   return { restored, leftovers };
 }
 
