@@ -126,9 +126,11 @@ async function main() {
 
     const bare = (await bareBolt(bodies.map((b, i) => b.replace("honua_approve", `bare_${i}`)))).map((x) => x.ackMs);
 
+    const callsBeforeBurst = fake.calls.length;
     const sent = await burst(server.url, bodies);
     await server.idle();
     const honua = sent.map((x) => x.ackMs);
+    const burstCalls = fake.calls.length - callsBeforeBurst;
     const nextStep = roots.map((root, i) => (nextStepAt.get(runByThread.get(root)!) ?? NaN) - sent[i]!.sentAt).filter((x) => x >= 0);
     const decided = (await server.engine.runs()).filter((r) => r.status === "waiting").length;
 
@@ -161,7 +163,7 @@ async function main() {
         ackP99AtMost1_5xBare: pct(honua, 99) <= 1.5 * pct(bare, 99),
         clickToNextStepP95At250Ms: pct(nextStep, 95) <= 250,
       },
-      setup: { runsStarted: runs.length, setupMs: Math.round(setupMs), runsWaitingAtNextGateAfterClicks: decided, slackApiCalls: fake.calls.length },
+      setup: { runsStarted: runs.length, setupMs: Math.round(setupMs), runsWaitingAtNextGateAfterClicks: decided, slackApiCalls: fake.calls.length, slackApiCallsForTheClicks: burstCalls },
       node: process.version,
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -1,5 +1,6 @@
-import { App, HTTPReceiver, LogLevel, SocketModeReceiver } from "@slack/bolt";
+import { App, LogLevel, SocketModeReceiver } from "@slack/bolt";
 import type { SlackDeps } from "./context.js";
+import { EarlyAckReceiver } from "./receiver.js";
 import { registerActions } from "./listeners/actions.js";
 import { registerCommand } from "./listeners/command.js";
 import { registerDedupe } from "./listeners/dedupe.js";
@@ -11,7 +12,7 @@ import type { SlackSettings } from "./settings.js";
 export interface SlackApp {
   app: App;
   /** Present in HTTP mode: the process's own server hands /slack/events to it. */
-  receiver?: HTTPReceiver;
+  receiver?: EarlyAckReceiver;
   /** Present in Socket Mode. */
   socket?: SocketModeReceiver;
 }
@@ -41,7 +42,7 @@ export function createSlackApp(settings: SlackSettings, identity: { botUserId: s
     const socket = new SocketModeReceiver({ appToken: settings.appToken, logLevel: common.logLevel, installerOptions: { clientOptions: { ...clientOptions } } });
     slack = { app: new App({ ...common, receiver: socket, socketMode: true }), socket };
   } else {
-    const receiver = new HTTPReceiver({ signingSecret: settings.signingSecret, endpoints: "/slack/events", logLevel: common.logLevel });
+    const receiver = new EarlyAckReceiver({ signingSecret: settings.signingSecret, track: (p) => void deps.tasks.track(p), onError: (e) => console.error(`honua-agent slack: ${e instanceof Error ? e.message : String(e)}`) });
     slack = { app: new App({ ...common, receiver }), receiver };
   }
   // Bolt keeps processing after the ack (middleware, listeners): tracked so shutdown waits for it.

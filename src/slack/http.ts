@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { HTTPReceiver } from "@slack/bolt";
+import type { EarlyAckReceiver } from "./receiver.js";
 import type { SlackMetrics } from "./metrics.js";
 
 /** Slack signs requests with a timestamp; Bolt refuses old ones but not ones from the future. */
@@ -8,12 +8,12 @@ export const MAX_CLOCK_SKEW_SECONDS = 5 * 60;
 
 export interface HttpOptions {
   /** Bolt's receiver for /slack/events (HTTP mode); absent in Socket Mode, where only health and metrics are served. */
-  receiver?: HTTPReceiver;
+  receiver?: EarlyAckReceiver;
   metrics: SlackMetrics;
   health(): Promise<Record<string, unknown>>;
   nowMs?: () => number;
-  /** Counts requests between arrival and ack (work after acks yields to them). */
-  acks?: { acksPending: number };
+  /** Counts connections arriving and requests between arrival and ack (work after acks yields to them). */
+  acks?: { acksPending: number; arrivals: number };
 }
 
 const send = (res: ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8") => {
@@ -27,7 +27,7 @@ const send = (res: ServerResponse, status: number, body: string, type = "text/pl
  */
 export function createHttpServer(o: HttpOptions): Server {
   const nowMs = o.nowMs ?? Date.now;
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://localhost").pathname;
     const method = (req.method ?? "GET").toUpperCase();
     if (method === "GET" && path === "/healthz") {
@@ -70,4 +70,8 @@ export function createHttpServer(o: HttpOptions): Server {
     }
     send(res, 404, "not found\n");
   });
+  server.on("connection", () => {
+    if (o.acks) o.acks.arrivals += 1;
+  });
+  return server;
 }

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { webApi } from "@slack/bolt";
-import type { Engine, Pending, RunSummary } from "../engine.js";
+import type { Engine, Pending, RunSummary, Transcript } from "../engine.js";
 import type { RunEvent } from "../graph/events.js";
 import { TERMINAL, type RunStatus } from "../graph/state.js";
 import { renderTranscript } from "../render.js";
@@ -127,7 +127,7 @@ export class ThreadNotifier {
       const s = summary ?? (await this.o.engine.summary(run));
       await this.flushProgress(run, s);
       await this.costPlan(run, t);
-      if (isApproval(s.pending)) await this.ensureCard(t, s.pending);
+      if (isApproval(s.pending)) await this.ensureCard(t, s.pending, s.deployment);
       if (isTerminal(s.status)) await this.postReport(t, s);
     });
   }
@@ -153,13 +153,15 @@ export class ThreadNotifier {
     const t = await this.threadOf(run);
     if (!t) return;
     const s = summary ?? (await this.o.engine.summary(run));
-    const transcript = await this.o.engine.transcript(run);
+    // Only the steps are drawn: read from the run's state (one snapshot), not the whole transcript (two more
+    // snapshots, a ticket write, evidence and model calls), which made every progress edit three times dearer.
+    const steps = await this.stepsOf(run, s.workflow);
     const def = this.o.engine.workflow(s.workflow);
     const running = isTerminal(s.status) ? null : (this.running.get(run) ?? null);
     const waiting = s.pending ? { step: s.pending.step, stage: s.pending.gate.change.traffic?.to ?? null } : null;
     const msg = buildProgressMessage({
       run, workflow: s.workflow, deployment: s.deployment, status: s.status,
-      lines: progressLines(def.steps, transcript.steps, running, s.pending?.kind === "paused" ? null : waiting),
+      lines: progressLines(def.steps, steps, running, s.pending?.kind === "paused" ? null : waiting),
       outcome: s.outcome,
     });
     if (t.progressTs) {
@@ -171,6 +173,12 @@ export class ThreadNotifier {
         await this.o.store.setProgressTs(run, res);
       }
     }
+  }
+
+  /** The run's recorded steps (as in its transcript), from one state snapshot, read like any other engine read. */
+  private async stepsOf(run: string, workflow: string): Promise<Transcript["steps"]> {
+    const snap = await this.o.tasks.cpu(() => this.o.engine.graph(workflow).getState({ configurable: { thread_id: run } }), "read");
+    return (snap.values as { steps?: Transcript["steps"] }).steps ?? [];
   }
 
   private async costPlan(run: string, t: ThreadRef): Promise<void> {
@@ -217,11 +225,10 @@ export class ThreadNotifier {
     return undefined;
   }
 
-  private async ensureCard(t: ThreadRef, p: Pending): Promise<void> {
+  private async ensureCard(t: ThreadRef, p: Pending, deployment: string): Promise<void> {
     if (!(await this.o.store.reserveCard({ run: t.run, interrupt: p.interrupt, planHash: p.planHash, channel: t.channel }))) return;
     try {
-      const s = await this.o.engine.summary(t.run);
-      const view = await this.cardView(t.run, s.deployment, p);
+      const view = await this.cardView(t.run, deployment, p);
       const ts = await this.post(t, buildApprovalCard(view));
       if (!ts) throw new Error("chat.postMessage returned no ts");
       await this.o.store.cardPosted(t.run, p.interrupt, p.planHash, ts);

@@ -1,4 +1,5 @@
 import { AsyncResource } from "node:async_hooks";
+import { performance } from "node:perf_hooks";
 
 /**
  * Work started after an ack. Tracked so shutdown (and tests) can wait for it, and so a failure is
@@ -14,11 +15,25 @@ export class Tasks {
   /** Requests read but not yet acknowledged; work after an ack waits for them (bounded, so it cannot starve). */
   acksPending = 0;
 
+  /**
+   * Connections accepted so far (the HTTP server counts them). Node accepts about one new connection per turn
+   * of the event loop, so a burst of clicks is read one request per turn: while connections keep arriving, work
+   * after an ack waits for them too, or each of the later clicks would wait behind one more engine job.
+   */
+  arrivals = 0;
+
   constructor(private readonly onError: (e: unknown, label: string) => void) {}
 
-  /** One turn of the event loop, or a few while acks are pending. */
+  /** One turn of the event loop, or more while requests are arriving or waiting for their ack (at most ACK_YIELD_MS). */
   private async turn(): Promise<void> {
-    for (let i = 0; i < 1 + MAX_ACK_YIELDS && (i === 0 || this.acksPending > 0); i++) await new Promise<void>((r) => setImmediate(r));
+    const started = performance.now();
+    let seen = this.arrivals;
+    for (;;) {
+      await new Promise<void>((r) => setImmediate(r));
+      const quiet = this.acksPending === 0 && this.arrivals === seen;
+      if (quiet || performance.now() - started >= ACK_YIELD_MS) return;
+      seen = this.arrivals;
+    }
   }
 
   /**
@@ -115,8 +130,8 @@ export class Tasks {
   }
 }
 
-/** How many turns of the event loop work after an ack may wait for pending acks. */
-const MAX_ACK_YIELDS = 20;
+/** How long (ms) work after an ack may keep yielding to requests that are arriving or waiting for their ack. */
+const ACK_YIELD_MS = 100;
 
 /** Calls that drive a run (someone waits for the next step) and calls that only read state for a message. */
 const DRIVES = new Set(["start", "decide", "resume", "pause", "unpause", "cancel", "requestRollback", "requestAgain"]);
