@@ -6,10 +6,20 @@ export function sqliteSql(path: string): Sql {
   const db = new Database(path);
   db.pragma("journal_mode = WAL");
   db.pragma("busy_timeout = 10000");
+  // Prepared once per distinct SQL text: the texts are constants, and preparing on every query showed in profiles.
+  const statements = new Map<string, Database.Statement>();
+  const prepared = (sql: string): Database.Statement => {
+    let stmt = statements.get(sql);
+    if (!stmt) {
+      stmt = db.prepare(sql);
+      if (statements.size < 1000) statements.set(sql, stmt);
+    }
+    return stmt;
+  };
   return {
     dialect: "sqlite",
     async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-      const stmt = db.prepare(sql);
+      const stmt = prepared(sql);
       if (stmt.reader) return stmt.all(...params) as T[];
       stmt.run(...params);
       return [];

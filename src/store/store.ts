@@ -299,6 +299,9 @@ export class AgentStore {
 
   /** Opens a ticket for a gate the first time it is seen; later calls return the existing one. */
   async openTicket(t: Pick<GateTicket, "run" | "interrupt" | "step" | "kind" | "planHash" | "askedAt" | "expiresAt">): Promise<GateTicket> {
+    // Every summary of a waiting run comes here: a read answers all but the first, with no write.
+    const existing = await this.getTicket(t.run, t.interrupt);
+    if (existing) return existing;
     await this.sql.query(
       `INSERT INTO honua_gates (run, interrupt, step, kind, plan_hash, asked_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run, interrupt) DO NOTHING`,
