@@ -98,6 +98,13 @@ export interface CacheInfra {
 export interface TrafficRouter {
   share(feature: string): Promise<number>;
   setShare(feature: string, percent: number, idempotencyKey: string): Promise<void>;
+  /**
+   * What this router created that outlives a rollback to 0% (e.g. a CloudFront staging distribution and its
+   * continuous-deployment policy), in the order it must be deleted; empty when it left nothing.
+   */
+  leftovers?(): Promise<{ id: string; description: string }[]>;
+  /** Deletes one of `leftovers()`; idempotent (what is already gone succeeds); refuses what the router did not create. */
+  deprovision?(id: string, idempotencyKey: string): Promise<void>;
 }
 
 export interface TileRef {

@@ -372,7 +372,7 @@ export async function rollbackCaching(ctx: StepContext, view: RunView) {
     throw new AgentError("failed", `rollback incomplete (${failed.join("; ")}); restored: ${restored.join(", ") || "nothing"}; what failed must be restored by hand`);
   }
   const provisioned = view.maybeOutput(ProvisionCacheInfrastructure);
-  const leftovers = provisioned
+  const leftovers: { id: string; kind: string; description: string }[] = provisioned
     ? [{ id: provisioned.resource.id, kind: provisioned.resource.engine, description: `${provisioned.resource.engine} ${provisioned.resource.nodeType} ${provisioned.resource.id}` }]
     : [];
   // A provision that failed half way may still have created the resource: ask, so it is offered for deletion.
@@ -382,9 +382,35 @@ export async function rollbackCaching(ctx: StepContext, view: RunView) {
     const left = await ctx.adapters.cache.provisioned(ctx.idempotencyKeyOf(ProvisionCacheInfrastructure.name));
     if (left) leftovers.push({ id: left.id, kind: spec.engine, description: `${left.description} (created by a provision that did not finish)` });
   }
+  // What the traffic router built to split requests (e.g. a CloudFront staging copy) is disabled at 0% but still
+  // billed. Asked only when this run reached a traffic stage: a run that never routed traffic must not offer to
+  // delete what an earlier run left and someone chose to keep.
+  const routed = view.state.steps.some((s) => s.name === EnableCachingGradually.name);
+  if (routed && ctx.adapters.traffic.leftovers) {
+    try {
+      for (const l of await ctx.adapters.traffic.leftovers()) leftovers.push({ id: l.id, kind: TRAFFIC_LEFTOVER, description: l.description });
+    } catch (e) {
+      // Traffic and config are restored; failing the rollback now would also drop the cache leftover from the delete gate.
+      ctx.progress(`could not list what the traffic router left behind (${e instanceof Error ? e.message : String(e)}); check for a staging distribution or routing policy by hand`);
+    }
+  }
   return { restored, leftovers };
 }
 
-export async function cleanupCaching(ctx: StepContext, leftovers: { id: string }[]) {
-  for (const l of leftovers) await ctx.adapters.cache.deprovision(l.id, ctx.idempotencyKey(l.id));
+/** The leftover kind cleanup hands to the traffic router; every other kind is a cache engine. */
+export const TRAFFIC_LEFTOVER = "traffic";
+
+export async function cleanupCaching(ctx: StepContext, leftovers: { id: string; kind: string }[]) {
+  // Traffic leftovers first: a staging copy may serve with a cache policy the cache resource owns, and
+  // CloudFront refuses to delete a policy still in use.
+  const ordered = [...leftovers.filter((l) => l.kind === TRAFFIC_LEFTOVER), ...leftovers.filter((l) => l.kind !== TRAFFIC_LEFTOVER)];
+  for (const l of ordered) {
+    if (l.kind !== TRAFFIC_LEFTOVER) {
+      await ctx.adapters.cache.deprovision(l.id, ctx.idempotencyKey(l.id));
+      continue;
+    }
+    const traffic = ctx.adapters.traffic;
+    if (!traffic.deprovision) throw new AgentError("failed", `the traffic router cannot delete ${l.id}; delete it by hand`);
+    await traffic.deprovision(l.id, ctx.idempotencyKey(l.id));
+  }
 }

@@ -2,11 +2,14 @@ import {
   CloudFrontClient,
   CopyDistributionCommand,
   CreateContinuousDeploymentPolicyCommand,
+  DeleteContinuousDeploymentPolicyCommand,
+  DeleteDistributionCommand,
   GetContinuousDeploymentPolicyCommand,
   GetDistributionCommand,
   ListContinuousDeploymentPoliciesCommand,
   ListTagsForResourceCommand,
   TagResourceCommand,
+  UntagResourceCommand,
   UpdateContinuousDeploymentPolicyCommand,
   UpdateDistributionCommand,
   UpdateDistributionWithStagingConfigCommand,
@@ -17,7 +20,7 @@ import {
 } from "@aws-sdk/client-cloudfront";
 import { z } from "zod";
 import { AgentError } from "../../errors.js";
-import { isAwsError } from "../aws/util.js";
+import { isAwsError, tagValue } from "../aws/util.js";
 import type { TrafficRouter } from "../types.js";
 
 /** CloudFront caps a continuous-deployment SingleWeight at 15% of requests. */
@@ -46,8 +49,18 @@ export type CloudFrontTrafficOptions = z.input<typeof CloudFrontTrafficOptions>;
 
 const STAGING_TAG = "honua-agent:staging-distribution";
 const BASELINE_TAG = "honua-agent:baseline-cache-policy";
+/** The CallerReference the staging copy was created with: proof, at deletion, that it is the copy this adapter made. */
+const STAGING_REF_TAG = "honua-agent:staging-caller-reference";
 /** Recorded when the primary's default behaviour has no cache policy (legacy ForwardedValues/TTLs). */
 const LEGACY = "legacy";
+
+/**
+ * What `leftovers()` reports and `deprovision()` accepts: the resource type travels in the id, because a
+ * staging distribution and a policy are deleted differently and the id is all the cleanup step hands back.
+ */
+const LeftoverId = z.string().regex(/^(distribution|continuous-deployment-policy)\/[A-Za-z0-9-]+$/, "distribution/<id> or continuous-deployment-policy/<id>");
+const DIST_PREFIX = "distribution/";
+const POLICY_PREFIX = "continuous-deployment-policy/";
 
 interface Current {
   dist: Distribution;
@@ -93,6 +106,131 @@ export class CloudFrontTraffic implements TrafficRouter {
     }
     const staging = await this.ensureStaging(idempotencyKey);
     await this.ensurePolicy(staging, percent / 100);
+  }
+
+  /**
+   * What outlives a rollback: the staging copy recorded on the primary and the continuous-deployment policy
+   * that routes to it. A rollback only disables the policy (deleting takes minutes and cannot be undone), so
+   * both stay, and stay billed, until `deprovision` runs behind a `delete` gate. The policy comes first: the
+   * staging copy cannot be deleted while a policy still names it.
+   */
+  async leftovers(): Promise<{ id: string; description: string }[]> {
+    const primary = await this.get(this.options.primaryDistributionId);
+    const stagingId = (await this.tags(primary.dist)).get(STAGING_TAG);
+    if (!stagingId) return [];
+    const staging = await this.find(stagingId);
+    // Gone already (deleted by hand): its policy can no longer be told apart from anyone else's, so none is offered.
+    if (!staging) return [];
+    const out: { id: string; description: string }[] = [];
+    const policyId = await this.policyFor(primary, staging.dist.DomainName ?? "");
+    if (policyId) {
+      out.push({ id: `${POLICY_PREFIX}${policyId}`, description: `CloudFront continuous-deployment policy ${policyId} (weights ${this.options.primaryDistributionId} onto staging ${stagingId})` });
+    }
+    out.push({ id: `${DIST_PREFIX}${stagingId}`, description: `CloudFront staging distribution ${stagingId} (copy of ${this.options.primaryDistributionId}, ${staging.dist.DomainName ?? "no domain"})` });
+    return out;
+  }
+
+  /**
+   * Deletes one leftover. Idempotent: what is already gone counts as deleted, so a replayed cleanup succeeds.
+   * Refuses anything this adapter cannot prove it created, and never deletes or disables the primary: the only
+   * change to the primary is detaching the policy and dropping the staging tags. The key is unused: every call
+   * converges on "gone", and the ETags guard against acting on a state read before someone else changed it.
+   */
+  async deprovision(id: string, _idempotencyKey: string): Promise<void> {
+    const parsed = LeftoverId.safeParse(id);
+    if (!parsed.success) throw new AgentError("bad-input", `not a CloudFront traffic leftover: "${id}" (${z.prettifyError(parsed.error)})`);
+    if (id.startsWith(POLICY_PREFIX)) return this.deletePolicy(id.slice(POLICY_PREFIX.length));
+    return this.deleteStaging(id.slice(DIST_PREFIX.length));
+  }
+
+  /** Detach (UpdateDistribution on the primary without the policy id), then DeleteContinuousDeploymentPolicy. */
+  private async deletePolicy(policyId: string): Promise<void> {
+    const policy = await this.findPolicy(policyId);
+    if (!policy) return;
+    const primary = await this.get(this.options.primaryDistributionId);
+    const stagingId = (await this.tags(primary.dist)).get(STAGING_TAG);
+    const staging = stagingId ? await this.find(stagingId) : null;
+    const names = policy.config.StagingDistributionDnsNames?.Items ?? [];
+    // Policies carry no tag or caller reference: ours is the one routing to the staging copy recorded on the primary.
+    if (!staging?.dist.DomainName || !names.includes(staging.dist.DomainName)) {
+      throw new AgentError("forbidden", `continuous-deployment policy ${policyId} does not route to the staging distribution honua-agent recorded on ${this.options.primaryDistributionId} (${stagingId ?? "none recorded"}); refusing to delete it`);
+    }
+    if (policy.config.Enabled) {
+      throw new AgentError("failed", `continuous-deployment policy ${policyId} is still enabled and weighting traffic; roll the traffic share back to 0 before deleting it`);
+    }
+    if (primary.config.ContinuousDeploymentPolicyId === policyId) {
+      // CloudFront refuses to delete a policy a distribution still uses; the primary's full config goes back without it.
+      const { ContinuousDeploymentPolicyId: _detached, ...config } = primary.config;
+      await this.client.send(new UpdateDistributionCommand({ Id: this.options.primaryDistributionId, IfMatch: primary.etag, DistributionConfig: config }));
+    }
+    // Read again for the ETag to match: the one read before the detach may no longer be current.
+    const fresh = await this.findPolicy(policyId);
+    if (!fresh) return;
+    try {
+      await this.client.send(new DeleteContinuousDeploymentPolicyCommand({ Id: policyId, IfMatch: fresh.etag }));
+    } catch (err) {
+      if (!isAwsError(err, "NoSuchContinuousDeploymentPolicy")) throw err;
+    }
+  }
+
+  /** Policy first, then disable, wait until Deployed, DeleteDistribution with a fresh ETag, and untag the primary. */
+  private async deleteStaging(stagingId: string): Promise<void> {
+    if (stagingId === this.options.primaryDistributionId) {
+      throw new AgentError("forbidden", `${stagingId} is the primary distribution; honua-agent never deletes it`);
+    }
+    const primary = await this.get(this.options.primaryDistributionId);
+    const tags = await this.tags(primary.dist);
+    const recorded = tags.get(STAGING_TAG) === stagingId;
+    let staging = await this.find(stagingId);
+    if (!staging) {
+      // Deleted, perhaps by a cleanup that stopped before untagging: finish that.
+      if (recorded) await this.untagStaging(primary);
+      return;
+    }
+    if (!recorded) {
+      throw new AgentError("forbidden", `distribution ${stagingId} is not the staging copy honua-agent recorded on ${this.options.primaryDistributionId} (tag ${STAGING_TAG}: ${tags.get(STAGING_TAG) ?? "absent"}); refusing to delete it`);
+    }
+    const ref = tags.get(STAGING_REF_TAG);
+    // Older staging copies were tagged before the caller reference was recorded; the Staging flag still has to hold.
+    if (staging.config.Staging !== true || (ref !== undefined && ref !== tagValue(staging.config.CallerReference ?? ""))) {
+      throw new AgentError("forbidden", `distribution ${stagingId} is not a staging copy made by honua-agent (Staging ${String(staging.config.Staging)}, CallerReference "${staging.config.CallerReference ?? ""}"); refusing to delete it`);
+    }
+    const policyId = await this.policyFor(primary, staging.dist.DomainName ?? "");
+    if (policyId) {
+      await this.deletePolicy(policyId);
+      staging = (await this.find(stagingId)) ?? staging;
+    }
+    if (staging.config.Enabled) {
+      await this.client.send(new UpdateDistributionCommand({ Id: stagingId, IfMatch: staging.etag, DistributionConfig: { ...staging.config, Enabled: false } }));
+    }
+    // DeleteDistribution refuses a distribution that is not both disabled and Deployed.
+    await this.waitDeployed(stagingId, " after disabling");
+    const fresh = await this.find(stagingId);
+    if (fresh) {
+      try {
+        await this.client.send(new DeleteDistributionCommand({ Id: stagingId, IfMatch: fresh.etag }));
+      } catch (err) {
+        if (!isAwsError(err, "NoSuchDistribution")) throw err;
+      }
+    }
+    // Last: while the tag is there, a cleanup that stopped half way can still prove the copy was ours.
+    await this.untagStaging(primary);
+  }
+
+  /** The baseline tag stays: it is what a rollback of a later promotion restores from, and ensureStaging rewrites it. */
+  private async untagStaging(primary: Current): Promise<void> {
+    await this.client.send(new UntagResourceCommand({ Resource: primary.dist.ARN, TagKeys: { Items: [STAGING_TAG, STAGING_REF_TAG] } }));
+  }
+
+  /** The policy for this staging copy: the one attached to the primary if it routes there, else one a crashed attempt left unattached. */
+  private async policyFor(primary: Current, stagingDomain: string): Promise<string | undefined> {
+    if (!stagingDomain) return undefined;
+    const attached = primary.config.ContinuousDeploymentPolicyId;
+    if (attached) {
+      const policy = await this.findPolicy(attached);
+      if (policy?.config.StagingDistributionDnsNames?.Items?.includes(stagingDomain)) return attached;
+    }
+    return this.findPolicyFor(stagingDomain);
   }
 
   /** Weight 0 and disabled, the primary's own cache policy back if it was promoted; then read back to prove it. */
@@ -143,7 +281,7 @@ export class CloudFrontTraffic implements TrafficRouter {
     const tags = await this.tags(primary.dist);
     let staging: Current | null = null;
     const recorded = tags.get(STAGING_TAG);
-    if (recorded) staging = await this.get(recorded).catch((err: unknown) => (isAwsError(err, "NoSuchDistribution") ? null : Promise.reject(err)));
+    if (recorded) staging = await this.find(recorded);
     if (!staging) {
       const copy = await this.client.send(new CopyDistributionCommand({
         PrimaryDistributionId: this.options.primaryDistributionId,
@@ -159,20 +297,24 @@ export class CloudFrontTraffic implements TrafficRouter {
         Tags: { Items: [
           { Key: STAGING_TAG, Value: copy.Distribution.Id },
           { Key: BASELINE_TAG, Value: primary.config.DefaultCacheBehavior?.CachePolicyId ?? LEGACY },
+          { Key: STAGING_REF_TAG, Value: tagValue(key) },
         ] },
       }));
       staging = await this.get(copy.Distribution.Id);
     }
     if (staging.config.DefaultCacheBehavior?.CachePolicyId !== this.options.cachePolicyId) await this.updateDefaultPolicy(staging, this.options.cachePolicyId);
-    const id = staging.dist.Id ?? "";
+    await this.waitDeployed(staging.dist.Id ?? "", "");
+    return staging.dist;
+  }
+
+  private async waitDeployed(id: string, after: string): Promise<void> {
     const minDelay = this.options.pollSeconds;
     await waitUntilDistributionDeployed(
       { client: this.client, minDelay, maxDelay: Math.max(minDelay, Math.min(600, minDelay * 8)), maxWaitTime: this.options.maxWaitSeconds },
       { Id: id },
     ).catch((err: Error) => {
-      throw new AgentError("failed", `staging distribution ${id} was not Deployed within ${this.options.maxWaitSeconds} s: ${err.message}`);
+      throw new AgentError("failed", `staging distribution ${id} was not Deployed${after} within ${this.options.maxWaitSeconds} s: ${err.message}`);
     });
-    return staging.dist;
   }
 
   private policyConfig(stagingDomain: string, weight: number, enabled: boolean): ContinuousDeploymentPolicyConfig {
@@ -246,6 +388,15 @@ export class CloudFrontTraffic implements TrafficRouter {
     const config = res.Distribution?.DistributionConfig;
     if (!res.Distribution || !config || !res.ETag) throw new AgentError("failed", `GetDistribution ${id} returned no config or ETag`);
     return { dist: res.Distribution, config, etag: res.ETag };
+  }
+
+  /** Like get(), but null for a distribution that does not exist (deleting what is gone must succeed). */
+  private async find(id: string): Promise<Current | null> {
+    return this.get(id).catch((err: unknown) => (isAwsError(err, "NoSuchDistribution") ? null : Promise.reject(err)));
+  }
+
+  private async findPolicy(id: string): Promise<{ config: ContinuousDeploymentPolicyConfig; etag: string } | null> {
+    return this.getPolicy(id).catch((err: unknown) => (isAwsError(err, "NoSuchContinuousDeploymentPolicy") ? null : Promise.reject(err)));
   }
 
   private async getPolicy(id: string): Promise<{ config: ContinuousDeploymentPolicyConfig; etag: string }> {
