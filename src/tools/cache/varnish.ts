@@ -49,7 +49,9 @@ ${PREVIOUS}${previous}
 backend honua {
   .host = "${o.backend.host}";
   .port = "${o.backend.port}";
-  .probe = { .url = "/healthz/ready"; .interval = 5s; .timeout = 2s; .window = 5; .threshold = 3; }
+  # Starts healthy (.initial = .threshold): the VCL it replaces was serving this same backend, and a backend that
+  # starts sick answers 503 until the first probes come back.
+  .probe = { .url = "/healthz/ready"; .interval = 5s; .timeout = 2s; .window = 5; .threshold = 3; .initial = 3; }
 }
 
 sub vcl_recv {
