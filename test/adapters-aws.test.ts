@@ -29,9 +29,15 @@ describe("AWS: nothing is deleted except by deprovision, which only the delete g
       "src/tools/cache/cloudfront.ts:deprovision:DeleteDistributionCommand",
       "src/tools/cache/elasticache.ts:deprovision:DeleteCacheParameterGroupCommand",
       "src/tools/cache/elasticache.ts:deprovision:DeleteReplicationGroupCommand",
+      "src/tools/traffic/cloudfront.ts:deletePolicy:DeleteContinuousDeploymentPolicyCommand",
+      "src/tools/traffic/cloudfront.ts:deleteStaging:DeleteDistributionCommand",
     ]);
     const cf = readFileSync("src/tools/cache/cloudfront.ts", "utf8");
     expect([...cf.matchAll(/this\.deleteOwnPolicy\(/g)].map((m) => methodAt(cf, m.index))).toEqual(["deprovision"]);
+    // The traffic router's deletions: only from its deprovision (deleteStaging removes the policy naming it first).
+    const cft = readFileSync("src/tools/traffic/cloudfront.ts", "utf8");
+    expect([...cft.matchAll(/this\.deleteStaging\(/g)].map((m) => methodAt(cft, m.index))).toEqual(["deprovision"]);
+    expect([...cft.matchAll(/this\.deletePolicy\(/g)].map((m) => methodAt(cft, m.index)).sort()).toEqual(["deleteStaging", "deprovision"]);
     // And deprovision is only called from the cleanup behind the delete gate.
     const callers = files("src").flatMap((f) => {
       const text = readFileSync(f, "utf8");
