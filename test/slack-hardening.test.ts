@@ -13,7 +13,7 @@ import { PickValue, buildApprovalCard, buildClarifyMessage, buildDecidedCard, bu
 import { startServer, type ServeOptions, type SlackServer } from "../src/slack/server.js";
 import { SlackStore } from "../src/slack/store.js";
 import { tempHome, testEnv } from "./helpers.js";
-import { FORM, JSON_TYPE, SlackFake, actionBody, commandBody, eventBody, slackPost, type FakeMessage } from "./fixtures/slack-fake.js";
+import { FORM, JSON_TYPE, SlackFake, actionBody, buttonValue, slackTestEnv, commandBody, eventBody, slackPost, type FakeMessage } from "./fixtures/slack-fake.js";
 
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
 const OPS = "C0OPS";
@@ -50,8 +50,7 @@ async function harness(serve: Partial<ServeOptions> = {}): Promise<Harness> {
   const fake = await SlackFake.start();
   open.push(fake);
   fake.groups = { S0ONCALL: { handle: "oncall", users: ["U0BOB4242"] } };
-  const env = testEnv(t.home, { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl });
-  for (const k of ["SLACK_APP_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SLACK_BOT_USER_ID", "SLACK_BOT_ID"]) delete env[k];
+  const env = slackTestEnv(t.home, fake.apiUrl, SECRET);
   const clock = { t: Date.parse("2026-11-26T14:00:00Z") };
   const server = await startServer({
     env, cwd: t.home, config: parseConfig(CONFIG, "test"), now: () => new Date(clock.t),
@@ -86,12 +85,6 @@ async function harness(serve: Partial<ServeOptions> = {}): Promise<Harness> {
   return h;
 }
 
-function buttonValue(m: FakeMessage, actionId: string): string {
-  for (const b of m.blocks as { elements?: { action_id?: string; value?: string }[] }[]) {
-    for (const e of b.elements ?? []) if (e.action_id === actionId && e.value) return e.value;
-  }
-  throw new Error(`no ${actionId} button on ${m.ts}`);
-}
 
 /** Everything the bot sent to Slack (messages, edits, ephemerals, views) that a person reads, as one string (button values are not shown). */
 const sent = (fake: SlackFake): string =>
@@ -373,8 +366,7 @@ describe("Slack front: exactly once across a restart", () => {
     open.push({ close: async () => t.cleanup() });
     const fake = await SlackFake.start();
     open.push(fake);
-    const env = testEnv(t.home, { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl });
-    for (const k of ["SLACK_APP_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SLACK_BOT_USER_ID", "SLACK_BOT_ID"]) delete env[k];
+    const env = slackTestEnv(t.home, fake.apiUrl, SECRET);
     const start = () => startServer({ env, cwd: t.home, config: parseConfig(CONFIG, "test"), port: 0, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0, converse: null });
     const send = async (s: SlackServer, body: string, type: string) => {
       expect((await slackPost(s.url, body, type, { secret: SECRET })).status).toBe(200);
@@ -405,8 +397,7 @@ describe("Slack front: cards after a restart", () => {
     open.push({ close: async () => t.cleanup() });
     const fake = await SlackFake.start();
     open.push(fake);
-    const env = testEnv(t.home, { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl });
-    for (const k of ["SLACK_APP_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SLACK_BOT_USER_ID", "SLACK_BOT_ID"]) delete env[k];
+    const env = slackTestEnv(t.home, fake.apiUrl, SECRET);
     const start = () => startServer({ env, cwd: t.home, config: parseConfig(CONFIG, "test"), port: 0, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0, converse: null });
     const ts = "1699999996.000001";
     const first = await start();

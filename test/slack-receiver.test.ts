@@ -6,8 +6,8 @@ import { parseConfig } from "../src/config.js";
 import { EarlyAckReceiver } from "../src/slack/receiver.js";
 import { startServer } from "../src/slack/server.js";
 import { Tasks } from "../src/slack/tasks.js";
-import { tempHome, testEnv } from "./helpers.js";
-import { FORM, JSON_TYPE, SlackFake, actionBody, commandBody, eventBody, slackPost, type FakeMessage } from "./fixtures/slack-fake.js";
+import { tempHome } from "./helpers.js";
+import { FORM, JSON_TYPE, SlackFake, actionBody, slackTestEnv, commandBody, eventBody, slackPost, type FakeMessage } from "./fixtures/slack-fake.js";
 
 const SECRET = "receiver-test-signing-secret";
 const CHANNEL = "C0OPS";
@@ -100,8 +100,7 @@ describe("Slack front with acks before processing: still exactly once", () => {
     open.push({ close: async () => t.cleanup() });
     const fake = await SlackFake.start();
     open.push(fake);
-    const env = testEnv(t.home, { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl });
-    for (const k of ["SLACK_APP_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SLACK_BOT_USER_ID", "SLACK_BOT_ID"]) delete env[k];
+    const env = slackTestEnv(t.home, fake.apiUrl, SECRET);
     const config = parseConfig({ deployments: { prod: { provider: "sandbox", approvers: ["U0ALICE42", "U0BOB4242"], seed: 16 } } }, "test");
     const server = await startServer({ env, cwd: t.home, config, port: 0, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0 });
     open.push(server);

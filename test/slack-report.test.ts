@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { startServer, type SlackServer } from "../src/slack/server.js";
-import { tempHome, testEnv } from "./helpers.js";
-import { FORM, JSON_TYPE, SlackFake, actionBody, eventBody, slackPost, type FakeMessage } from "./fixtures/slack-fake.js";
+import { tempHome } from "./helpers.js";
+import { FORM, JSON_TYPE, SlackFake, actionBody, buttonValue, slackTestEnv, eventBody, slackPost } from "./fixtures/slack-fake.js";
 
 // The chart renderer fails here (a missing font, a broken native module): the report must still carry the transcript.
 vi.mock("../src/slack/chart.js", () => ({ renderChartPng: async () => Promise.reject(new Error("resvg: no fonts")) }));
@@ -13,10 +13,6 @@ afterEach(async () => {
   for (const o of open.splice(0).reverse()) await o.close();
 });
 
-const buttonValue = (m: FakeMessage, actionId: string): string => {
-  for (const b of m.blocks as { elements?: { action_id?: string; value?: string }[] }[]) for (const e of b.elements ?? []) if (e.action_id === actionId && e.value) return e.value;
-  throw new Error(`no ${actionId} on ${m.ts}`);
-};
 
 describe("Slack report", () => {
   it("a before/after chart that cannot be drawn does not hold back the transcript upload, and says why", async () => {
@@ -24,8 +20,7 @@ describe("Slack report", () => {
     open.push({ close: async () => t.cleanup() });
     const fake = await SlackFake.start();
     open.push(fake);
-    const env = testEnv(t.home, { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl });
-    for (const k of ["SLACK_APP_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SLACK_BOT_USER_ID", "SLACK_BOT_ID"]) delete env[k];
+    const env = slackTestEnv(t.home, fake.apiUrl, SECRET);
     const config = parseConfig({ deployments: { staging: { provider: "sandbox", approvers: ["U0ALICE42"], seed: 17, monitoring: { windowMinutes: 15, stageMinutes: 5 } } } }, "test");
     const server: SlackServer = await startServer({ env, cwd: t.home, config, port: 0, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0, converse: null });
     open.push(server);

@@ -5,7 +5,7 @@ import { startServer, type ServeOptions, type SlackServer } from "../src/slack/s
 import { slackSettings } from "../src/slack/settings.js";
 import { spawn } from "node:child_process";
 import { cli, tempHome, testEnv } from "./helpers.js";
-import { FORM, JSON_TYPE, SlackFake, actionBody, blocksText, commandBody, eventBody, slackPost, type FakeMessage } from "./fixtures/slack-fake.js";
+import { FORM, JSON_TYPE, SlackFake, actionBody, buttonValue, slackTestEnv, blocksText, commandBody, eventBody, slackPost, type FakeMessage } from "./fixtures/slack-fake.js";
 
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
 const CHANNEL = "C0OPS";
@@ -41,8 +41,7 @@ async function harness(extraEnv: Record<string, string> = {}, serve: Partial<Ser
   const fake = await SlackFake.start();
   open.push(fake);
   fake.groups = { S0ONCALL: { handle: "oncall", users: ["U0BOB4242"] } };
-  const env = testEnv(t.home, { SLACK_BOT_TOKEN: "xoxb-test-token", SLACK_SIGNING_SECRET: SECRET, SLACK_API_URL: fake.apiUrl, ...extraEnv });
-  for (const k of ["SLACK_APP_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL", "SLACK_BOT_USER_ID", "SLACK_BOT_ID"]) delete env[k];
+  const env = slackTestEnv(t.home, fake.apiUrl, SECRET, extraEnv);
   const clock = { t: Date.parse("2026-11-26T14:00:00Z") };
   const server = await startServer({
     env, cwd: t.home, config: parseConfig(CONFIG, "test"), now: () => new Date(clock.t),
@@ -79,12 +78,6 @@ async function harness(extraEnv: Record<string, string> = {}, serve: Partial<Ser
   return h;
 }
 
-function buttonValue(m: FakeMessage, actionId: string): string {
-  for (const b of m.blocks as { type: string; elements?: { action_id?: string; value?: string }[] }[]) {
-    for (const e of b.elements ?? []) if (e.action_id === actionId && e.value) return e.value;
-  }
-  throw new Error(`no ${actionId} button on message ${m.ts}: ${m.text}`);
-}
 
 const hasButtons = (m: FakeMessage): boolean => JSON.stringify(m.blocks).includes('"type":"actions"');
 
