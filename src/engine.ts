@@ -3,11 +3,11 @@ import { hostname } from "node:os";
 import { Command } from "@langchain/langgraph";
 import { z } from "zod";
 import { loadConfig, requireDeployment, type LoadedConfig } from "./config.js";
-import { AgentError } from "./errors.js";
+import { AgentError, describeIssues } from "./errors.js";
 import { CLEANUP, buildWorkflowGraph, type WorkflowGraph } from "./graph/builder.js";
 import { openPersistence, agentHome, type Persistence } from "./graph/checkpointer.js";
 import type { EventSink } from "./graph/events.js";
-import { identity, isApprover, approverList, mayDecide, type Actor } from "./graph/gates.js";
+import { identity, isApprover, approverList, mayDecide, type Actor, type Identity } from "./graph/gates.js";
 import type { GateTicket } from "./store/store.js";
 import { GatePayload, TERMINAL, type DecisionKind, type DecisionRecord, type MetricsSummary, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
 import { WORKFLOWS } from "./graph/workflows/index.js";
@@ -138,7 +138,7 @@ export class Engine {
     const [deployment] = requireDeployment(this.config.config, plan.deployment);
     if (def.unavailable) throw new AgentError("bad-input", `${plan.workflow} cannot run in this version: ${def.unavailable}`);
     const parsed = def.params.safeParse(plan.params);
-    if (!parsed.success) throw new AgentError("bad-input", `invalid params for ${plan.workflow}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "params"}: ${i.message}`).join("; ")}`);
+    if (!parsed.success) throw new AgentError("bad-input", `invalid params for ${plan.workflow}: ${describeIssues(parsed.error, "params")}`);
     const params = parsed.data;
     this.adapters.adaptersFor(deployment); // fails here, before any lock, when the provider cannot run
     const run = newRunId();
@@ -309,6 +309,19 @@ export class Engine {
     await this.store.addControl({ run, id: `${kind}:${at}:${randomBytes(3).toString("hex")}`, kind, by, reason, at });
   }
 
+  /**
+   * A cancel or rollback recorded as the answer to the gate the run waits at. When someone else decided that
+   * gate first, the control is already recorded and acts before the next step: that is not an error.
+   */
+  private async answerForControl(run: string, who: Identity, decision: "approve" | "reject", p: Pending, comment: string): Promise<RunSummary> {
+    try {
+      return await this.decide(run, who, decision, { planHash: p.planHash, comment });
+    } catch (e) {
+      if (e instanceof AgentError && e.code === "stale") return this.summary(run);
+      throw e;
+    }
+  }
+
   /** Once a run has rolled back, what is left is a delete decision; a cancel or rollback must not answer it. */
   private refuseAtCleanup(current: RunSummary): void {
     if (current.pending?.step === CLEANUP) {
@@ -344,7 +357,7 @@ export class Engine {
       throw new AgentError("conflict", `run ${run} is waiting for an approver to decide a rollback request; an approver (${approverList(this.config.config, current.deployment)}) can approve it`);
     }
     await this.addControl(run, "cancel", who.user, reason);
-    if (current.pending) return this.decide(run, who, "reject", { planHash: current.pending.planHash, comment: `cancelled${reason ? `: ${reason}` : ""}` });
+    if (current.pending) return this.answerForControl(run, who, "reject", current.pending, `cancelled${reason ? `: ${reason}` : ""}`);
     return this.summary(run);
   }
 
@@ -365,7 +378,7 @@ export class Engine {
       await this.addControl(run, "rollback", who.user, reason);
       const p = current.pending;
       if (p) {
-        const summary = await this.decide(run, who, p.kind === "rollback" ? "approve" : "reject", { planHash: p.planHash, comment: `rollback${reason ? `: ${reason}` : ""}` });
+        const summary = await this.answerForControl(run, who, p.kind === "rollback" ? "approve" : "reject", p, `rollback${reason ? `: ${reason}` : ""}`);
         return { acted: true, summary, message: `rolling back run ${run} (requested by ${who.user})` };
       }
       return { acted: true, summary: await this.summary(run), message: `run ${run} will roll back before its next step (requested by ${who.user})` };

@@ -271,3 +271,26 @@ describe("run claims across hosts and databases from an earlier version", () => 
     expect((await e.store.listDecisions(s.run))[0]).toMatchObject({ by: "alice", groups: [] });
   });
 });
+
+describe("a cancel racing an approval", () => {
+  const suite = engineSuite();
+
+  it("never fails because the gate was decided first: the cancel acts before the next step, once", async () => {
+    const a = await suite.open();
+    const b = await suite.open();
+    const s = await a.start(CACHING_PLAN, "carol", REQUEST);
+    const stage1 = await a.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    const p = stage1.pending!;
+    // Another process recorded bob's approval and has not resumed the run yet when carol cancels.
+    await a.store.recordDecision({ run: s.run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision: "approve", by: "bob", at: new Date().toISOString(), planHash: p.planHash, comment: null, groups: [] });
+    const cancelled = await b.cancel(s.run, "carol", "changed my mind");
+    expect(cancelled.pending?.interrupt).toBe(p.interrupt);
+    // That process resumes: the approved stage runs, then the cancel rolls everything back.
+    let cur = await a.resume(s.run);
+    expect(cur.pending?.step).toBe("CleanupAfterRollback");
+    expect(a.sandbox().share("prod", "cache")).toBe(0);
+    cur = await a.decide(s.run, "bob", "approve", { planHash: cur.pending!.planHash });
+    expect(cur).toMatchObject({ status: "cancelled", outcome: expect.stringMatching(/cancelled by carol: changed my mind/) });
+    expect(a.sandbox().count("prod", "traffic-share")).toBe(2); // 10 %, then back to 0 %: nothing ran twice
+  });
+});
