@@ -12,7 +12,7 @@ import { Worker } from "node:worker_threads";
 import { App, HTTPReceiver, LogLevel } from "@slack/bolt";
 import { parseConfig } from "../src/config.js";
 import { startServer } from "../src/slack/server.js";
-import { FORM, JSON_TYPE, SlackFake, actionBody, eventBody, slackPost, type FakeMessage } from "../test/fixtures/slack-fake.js";
+import { JSON_TYPE, SlackFake, actionBody, eventBody, slackPost, type FakeMessage } from "../test/fixtures/slack-fake.js";
 import { tempHome, testEnv } from "../test/helpers.js";
 
 const CLICKS = Number(process.argv[2] ?? 200);

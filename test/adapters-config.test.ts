@@ -11,6 +11,7 @@ import { diffConfig, inverse } from "../src/tools/config/diff.js";
 import { EnvFileConfigStore } from "../src/tools/config/envfile.js";
 import type { FileConfigStore } from "../src/tools/config/file.js";
 import { K8sConfigStore } from "../src/tools/config/k8s.js";
+import { CrashingLog } from "./fixtures/redis-server.js";
 
 let dir: string;
 let log: OpLog;
@@ -25,17 +26,6 @@ afterEach(() => {
 
 const DESIRED = { ConnectionStrings__Redis: "127.0.0.1:6379", Cache__Enabled: "true", Cache__DefaultTtlSeconds: "3600" };
 
-/** A journal that dies once at the moment a given operation would be recorded: the crash between effect and record. */
-class CrashingLog extends OpLog {
-  crashOn: string | null = null;
-  override put(deployment: string, op: string, key: string, result: unknown): void {
-    if (op === this.crashOn) {
-      this.crashOn = null;
-      throw new Error(`crash before ${op} was journalled`);
-    }
-    super.put(deployment, op, key, result);
-  }
-}
 
 /** Configure, then roll back (each once, under its own key); returns the bytes after each. */
 async function roundTrip(store: FileConfigStore, path: string): Promise<{ applied: string; restored: string }> {

@@ -5,8 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { Engine, type RunSummary } from "../src/engine.js";
 import { NginxTrafficOptions, renderSplit } from "../src/tools/traffic/nginx.js";
-import { testEnv } from "./helpers.js";
-import { freePort } from "./fixtures/nginx-server.js";
+import { freePort, testEnv } from "./helpers.js";
 import { startOrigin, type Origin } from "./fixtures/origin.js";
 
 /**

@@ -5,7 +5,7 @@ import { judge, summarize } from "../src/tools/metrics/observe.js";
 import { CloudWatchMetrics } from "../src/tools/metrics/cloudwatch.js";
 import { ProbeMetrics, ProbeMetricsOptions } from "../src/tools/metrics/probe.js";
 import { PrometheusMetrics } from "../src/tools/metrics/prometheus.js";
-import { freePort } from "./fixtures/nginx-server.js";
+import { freePort } from "./helpers.js";
 
 const MON = { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5 };
 const BASE = summarize([{ at: "x", p95Ms: 50, errorRate: 0, hitRatio: null, requestsPerSecond: 10, originRequestsPerSecond: 10 }], new Date(), 10, null);

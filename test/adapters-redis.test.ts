@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,32 +7,23 @@ import { parseConfig } from "../src/config.js";
 import { OpLog } from "../src/providers/oplog.js";
 import { realAdapters } from "../src/providers/real.js";
 import { RedisCacheInfra, RedisCacheOptions } from "../src/tools/cache/redis.js";
-import { freePort } from "./fixtures/nginx-server.js";
+import { CrashingLog, startRedisServer } from "./fixtures/redis-server.js";
 
 // A private redis-server, so changing maxmemory-policy disturbs no one else's Redis.
-let child: ChildProcess;
+let server: Awaited<ReturnType<typeof startRedisServer>>;
 let url: string;
 let admin: Redis;
 let dir: string;
 const SPEC = { engine: "redis" as const, nodeType: "cache.t4g.small", memoryGb: 0.5, evictionPolicy: "allkeys-lru" };
 
 beforeAll(async () => {
-  const port = await freePort();
-  child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
-  url = `redis://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
-    probe.on("error", () => undefined);
-    const ok = await probe.connect().then(() => true, () => false);
-    probe.disconnect();
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  server = await startRedisServer();
+  url = server.url;
   admin = new Redis(url, { maxRetriesPerRequest: 1 });
 });
 afterAll(async () => {
   await admin?.quit();
-  child?.kill("SIGTERM");
+  server?.stop();
 });
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "honua-adapters-redis-"));
@@ -43,17 +33,6 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const policy = async () => ((await admin.config("GET", "maxmemory-policy")) as string[])[1];
 
-/** A journal that dies once at the moment a given operation would be recorded: the crash between effect and record. */
-class CrashingLog extends OpLog {
-  crashOn: string | null = null;
-  override put(deployment: string, op: string, key: string, result: unknown): void {
-    if (op === this.crashOn) {
-      this.crashOn = null;
-      throw new Error(`crash before ${op} was journalled`);
-    }
-    super.put(deployment, op, key, result);
-  }
-}
 
 describe("adopted Redis under replay (a private redis-server)", () => {
   it("a provision replayed after a crash between CONFIG SET and the journal still restores the original policy on release", async () => {

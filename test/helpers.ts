@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { createServer, type AddressInfo } from "node:net";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -106,4 +107,16 @@ export function postgresTestDatabase(prefix: string) {
     t?.cleanup();
   });
   return state;
+}
+
+/** A TCP port free on 127.0.0.1 right now, for servers a test starts as child processes. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve, reject) => {
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
 }

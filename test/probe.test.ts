@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { judge, summarize } from "../src/tools/metrics/observe.js";
 import { ProbeMetrics, ProbeMetricsOptions, bucketize } from "../src/tools/metrics/probe.js";
-import { freePort } from "./fixtures/nginx-server.js";
+import { freePort } from "./helpers.js";
 
 let server: Server;
 let base: string;

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +8,7 @@ import { RedisCacheInfra, RedisCacheOptions } from "../src/tools/cache/redis.js"
 import { EnvFileConfigStore } from "../src/tools/config/envfile.js";
 import { LocalTileOperations, TilesOptions } from "../src/tools/tiles/local.js";
 import { startOrigin, tileBody, type Origin } from "./fixtures/origin.js";
-import { freePort } from "./fixtures/nginx-server.js";
+import { startRedisServer } from "./fixtures/redis-server.js";
 
 // A database of its own on the machine's Redis; only keys under PREFIX are written and removed.
 const DB = 11;
@@ -67,23 +66,14 @@ describe("Redis cache adapter (real Redis at 127.0.0.1:6379)", () => {
   });
 
   it("records a refused CONFIG SET instead of failing (a Redis with CONFIG disabled)", async () => {
-    const port = await freePort();
-    const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--rename-command", "CONFIG", ""], { stdio: "ignore" });
+    const locked = await startRedisServer(["--rename-command", "CONFIG", ""]);
     try {
-      const url = `redis://127.0.0.1:${port}`;
-      for (let i = 0; i < 100; i++) {
-        const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
-        probe.on("error", () => undefined);
-        const ok = await probe.connect().then(() => true, () => false);
-        probe.disconnect();
-        if (ok) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const url = locked.url;
       const infra = new RedisCacheInfra(RedisCacheOptions.parse({ url }), log, "locked");
       const r = await infra.provision(SPEC, "k");
       expect(r.nodeType).toMatch(/maxmemory-policy noeviction kept: CONFIG SET refused/);
     } finally {
-      child.kill("SIGTERM");
+      locked.stop();
     }
   });
 

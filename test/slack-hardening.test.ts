@@ -12,7 +12,7 @@ import type { PlanResult } from "../src/planner/plan.js";
 import { PickValue, buildApprovalCard, buildClarifyMessage, buildDecidedCard, buildError, buildPlanMessage, buildExpiryNotice, buildExpiryWarning, buildReportMessage, buildRollbackAlert, formatApprover, type CardView } from "../src/slack/blocks.js";
 import { startServer, type ServeOptions, type SlackServer } from "../src/slack/server.js";
 import { SlackStore } from "../src/slack/store.js";
-import { tempHome, testEnv } from "./helpers.js";
+import { freePort, tempHome, testEnv } from "./helpers.js";
 import { FORM, JSON_TYPE, SlackFake, actionBody, buttonValue, slackTestEnv, commandBody, eventBody, slackPost, type FakeMessage } from "./fixtures/slack-fake.js";
 
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
@@ -360,14 +360,20 @@ describe("Slack front: controls while Slack's user-group API fails", () => {
   });
 });
 
+/** One state directory and one Web API fake; `start` opens a new front on them, as a restart would. */
+async function restartable(): Promise<{ fake: SlackFake; start: () => Promise<SlackServer> }> {
+  const t = tempHome();
+  open.push({ close: async () => t.cleanup() });
+  const fake = await SlackFake.start();
+  open.push(fake);
+  const env = slackTestEnv(t.home, fake.apiUrl, SECRET);
+  const start = () => startServer({ env, cwd: t.home, config: parseConfig(CONFIG, "test"), port: 0, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0, converse: null });
+  return { fake, start };
+}
+
 describe("Slack front: exactly once across a restart", () => {
   it("an event and a click delivered again after a restart (same state directory) start and decide nothing twice", async () => {
-    const t = tempHome();
-    open.push({ close: async () => t.cleanup() });
-    const fake = await SlackFake.start();
-    open.push(fake);
-    const env = slackTestEnv(t.home, fake.apiUrl, SECRET);
-    const start = () => startServer({ env, cwd: t.home, config: parseConfig(CONFIG, "test"), port: 0, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0, converse: null });
+    const { fake, start } = await restartable();
     const send = async (s: SlackServer, body: string, type: string) => {
       expect((await slackPost(s.url, body, type, { secret: SECRET })).status).toBe(200);
       await s.idle();
@@ -393,12 +399,7 @@ describe("Slack front: exactly once across a restart", () => {
 
 describe("Slack front: cards after a restart", () => {
   it("a card posted before a restart and approved after it is edited in place: who decided, no buttons", async () => {
-    const t = tempHome();
-    open.push({ close: async () => t.cleanup() });
-    const fake = await SlackFake.start();
-    open.push(fake);
-    const env = slackTestEnv(t.home, fake.apiUrl, SECRET);
-    const start = () => startServer({ env, cwd: t.home, config: parseConfig(CONFIG, "test"), port: 0, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0, converse: null });
+    const { fake, start } = await restartable();
     const ts = "1699999996.000001";
     const first = await start();
     await slackPost(first.url, eventBody({ type: "app_mention", user: "U0CAROL42", text: "<@UHONUA> add Redis caching to staging", ts, channel: OPS, event_ts: ts }), JSON_TYPE, { secret: SECRET });
@@ -547,14 +548,6 @@ describe("slack/manifest.yaml", () => {
     for (const e of ["app_mention", "app_home_opened", "message.im", "message.channels"]) expect(events).toContain(e);
   });
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function canListen(port: number): Promise<boolean> {
   const s = createServer();

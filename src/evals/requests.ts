@@ -1,4 +1,5 @@
 /** The request suite: free text -> expected PlanResult, scored per workflow, per param, with confusions. */
+import { describeIssues } from "../errors.js";
 import { readFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
@@ -21,7 +22,7 @@ export function loadRequests(path: string): EvalCase[] {
     .filter(([line]) => line !== "")
     .map(([line, n]) => {
       const parsed = EvalCase.safeParse(JSON.parse(line));
-      if (!parsed.success) throw new Error(`${path}:${n}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      if (!parsed.success) throw new Error(`${path}:${n}: ${describeIssues(parsed.error)}`);
       return parsed.data;
     });
 }

@@ -10,7 +10,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { CONTROL_TOOLS, converse, type ToolName } from "../conversation/index.js";
 import { Engine, type RunSummary } from "../engine.js";
-import { AgentError } from "../errors.js";
+import { AgentError, describeIssues } from "../errors.js";
 import { MemoryCallSink, planOnly, planRequest, type Planner } from "../planner/index.js";
 import { isClarify, isPlan } from "../planner/plan.js";
 import { SandboxFault } from "../sandbox/faults.js";
@@ -69,7 +69,7 @@ export function loadScenarios(dir: string): Scenario[] {
     .map((f) => {
       const raw: unknown = f.endsWith(".json") ? JSON.parse(readFileSync(join(dir, f), "utf8")) : parseYaml(readFileSync(join(dir, f), "utf8"));
       const parsed = Scenario.safeParse(raw);
-      if (!parsed.success) throw new Error(`${f}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      if (!parsed.success) throw new Error(`${f}: ${describeIssues(parsed.error)}`);
       if (`${parsed.data.name}` !== f.replace(/\.(ya?ml|json)$/, "")) throw new Error(`${f}: name ${parsed.data.name} does not match the file name`);
       // Without a message, any question or refusal would pass: say which one is expected.
       if ((parsed.data.expect.outcome === "refused" || parsed.data.expect.outcome === "clarify") && !parsed.data.expect.message) {

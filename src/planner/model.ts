@@ -3,6 +3,7 @@
  * and deployment resolution as the offline planner. Anything that does not validate, times out or errors is
  * answered by the offline planner instead, and the answer says so.
  */
+import { describeIssues } from "../errors.js";
 import { HumanMessage, SystemMessage } from "@langchain/core/messages";
 import type { ChatOpenAI } from "@langchain/openai";
 import { planSystemPrompt, planUserMessage, version as PLAN_PROMPT_VERSION } from "../../prompts/plan.js";
@@ -164,7 +165,7 @@ const namedDeployments = (request: string, config: AgentConfig): string[] =>
 /** Maps the tool call onto a PlanResult; throws InvalidModelAnswer when it does not fit the contract. */
 export function fromToolArgs(rawArgs: unknown, request: string, config: AgentConfig): PlanResult {
   const parsed = PlanToolArgs.safeParse(rawArgs);
-  if (!parsed.success) throw new InvalidModelAnswer(`tool arguments: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!parsed.success) throw new InvalidModelAnswer(`tool arguments: ${describeIssues(parsed.error)}`);
   const r = parsed.data.result;
   if (r.kind === "refuse") return PlanResult.parse({ refuse: REFUSAL_TEXT[r.reason] });
   if (r.kind === "clarify" && printable(r.question).trim() === "") throw new InvalidModelAnswer("clarify has an empty question");
@@ -200,7 +201,7 @@ export function fromToolArgs(rawArgs: unknown, request: string, config: AgentCon
   if (invented) throw new InvalidModelAnswer(invented);
   if (detail) return clarify(config, workflow, dep, [detail]);
   const plan = Plan.safeParse({ workflow, deployment: dep.name, params });
-  if (!plan.success) throw new InvalidModelAnswer(`plan: ${plan.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  if (!plan.success) throw new InvalidModelAnswer(`plan: ${describeIssues(plan.error)}`);
   return plan.data;
 }
 

@@ -15,3 +15,11 @@ export const KEY_TAG = "honua-agent:idempotency-key";
 
 /** Tag values are limited to 256 characters; longer keys keep their digest so they still differ. */
 export const tagValue = (key: string) => (key.length <= 256 ? key : `${key.slice(0, 239)}~${keyDigest(key)}`);
+
+/**
+ * Settings for an SDK waiter: polls every `pollSeconds`, backing off to at most 8x that (capped at
+ * `maxDelayCap` seconds), and gives up after `maxWaitSeconds`.
+ */
+export function waiterConfig<C>(client: C, pollSeconds: number, maxWaitSeconds: number, maxDelayCap: number) {
+  return { client, minDelay: pollSeconds, maxDelay: Math.max(pollSeconds, Math.min(maxDelayCap, pollSeconds * 8)), maxWaitTime: maxWaitSeconds };
+}

@@ -16,8 +16,8 @@ import {
   type DistributionConfig,
 } from "@aws-sdk/client-cloudfront";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
-import { isAwsError, keyDigest } from "../aws/util.js";
+import { AgentError, parseOptions } from "../../errors.js";
+import { isAwsError, keyDigest, waiterConfig } from "../aws/util.js";
 import type { CacheInfra, CacheResource, Clock } from "../types.js";
 import { systemClock } from "../types.js";
 import type { CacheSpecWithTtl } from "./varnish.js";
@@ -71,11 +71,10 @@ export class CloudFrontInfra implements CacheInfra {
   private readonly client: CloudFrontClient;
 
   constructor(options: CloudFrontOptions, client?: CloudFrontClient, private readonly clock: Clock = systemClock) {
-    const parsed = CloudFrontOptions.safeParse(options);
-    if (!parsed.success) throw new AgentError("bad-input", `cloudfront options: ${z.prettifyError(parsed.error)}`);
+    const parsed = parseOptions(CloudFrontOptions, options, "cloudfront options");
     // Checked here rather than with .refine(), so the schema stays extendable where it is embedded in a config section.
-    if (parsed.data.aliases.length && !parsed.data.certificateArn) throw new AgentError("bad-input", "cloudfront options: aliases need certificateArn (an ACM certificate in us-east-1)");
-    this.options = parsed.data;
+    if (parsed.aliases.length && !parsed.certificateArn) throw new AgentError("bad-input", "cloudfront options: aliases need certificateArn (an ACM certificate in us-east-1)");
+    this.options = parsed;
     this.client = client ?? new CloudFrontClient({ region: this.options.region });
   }
 
@@ -268,7 +267,6 @@ export class CloudFrontInfra implements CacheInfra {
   }
 
   private waiter() {
-    const minDelay = this.options.pollSeconds;
-    return { client: this.client, minDelay, maxDelay: Math.max(minDelay, Math.min(600, minDelay * 8)), maxWaitTime: this.options.maxWaitSeconds };
+    return waiterConfig(this.client, this.options.pollSeconds, this.options.maxWaitSeconds, 600);
   }
 }

@@ -13,8 +13,8 @@ import {
   type ReplicationGroup,
 } from "@aws-sdk/client-elasticache";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
-import { isAwsError, KEY_TAG, keyDigest, MANAGED_TAG, tagValue } from "../aws/util.js";
+import { AgentError, parseOptions } from "../../errors.js";
+import { isAwsError, KEY_TAG, keyDigest, MANAGED_TAG, tagValue, waiterConfig } from "../aws/util.js";
 import type { CacheInfra, CacheResource, CacheSpec, Clock } from "../types.js";
 import { systemClock } from "../types.js";
 
@@ -65,9 +65,7 @@ export class ElastiCacheInfra implements CacheInfra {
   private readonly client: ElastiCacheClient;
 
   constructor(options: ElastiCacheOptions, client?: ElastiCacheClient, private readonly clock: Clock = systemClock) {
-    const parsed = ElastiCacheOptions.safeParse(options);
-    if (!parsed.success) throw new AgentError("bad-input", `elasticache options: ${z.prettifyError(parsed.error)}`);
-    this.options = parsed.data;
+    this.options = parseOptions(ElastiCacheOptions, options, "elasticache options");
     this.client = client ?? new ElastiCacheClient({ region: this.options.region });
   }
 
@@ -209,8 +207,7 @@ export class ElastiCacheInfra implements CacheInfra {
   }
 
   private waiter() {
-    const minDelay = this.options.pollSeconds;
-    return { client: this.client, minDelay, maxDelay: Math.max(minDelay, Math.min(120, minDelay * 8)), maxWaitTime: this.options.maxWaitSeconds };
+    return waiterConfig(this.client, this.options.pollSeconds, this.options.maxWaitSeconds, 120);
   }
 
   private async waitAvailable(id: string): Promise<ReplicationGroup> {

@@ -256,7 +256,7 @@ export class RespBulkWriter {
 
   private constructor(
     private readonly sock: Socket,
-    private readonly ttl: Buffer,
+    ttl: Buffer,
     preamble: number,
     private readonly onProgress: (written: number) => void,
   ) {

@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError, parseOptions } from "../../errors.js";
 import { keyDigest } from "../aws/util.js";
 import type { CacheInfra, CacheResource, CacheSpec, Clock } from "../types.js";
 import { systemClock } from "../types.js";
@@ -96,9 +96,7 @@ export class VarnishInfra implements CacheInfra {
   readonly options: z.output<typeof VarnishOptions>;
 
   constructor(options: VarnishOptions, private readonly clock: Clock = systemClock) {
-    const parsed = VarnishOptions.safeParse(options);
-    if (!parsed.success) throw new AgentError("bad-input", `varnish options: ${z.prettifyError(parsed.error)}`);
-    this.options = parsed.data;
+    this.options = parseOptions(VarnishOptions, options, "varnish options");
   }
 
   async provision(spec: CacheSpecWithTtl, idempotencyKey: string): Promise<CacheResource> {

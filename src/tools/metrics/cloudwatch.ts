@@ -1,6 +1,6 @@
 import { CloudWatchClient, GetMetricDataCommand, type GetMetricDataCommandInput, type MetricDataQuery } from "@aws-sdk/client-cloudwatch";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError, parseOptions } from "../../errors.js";
 import type { MetricSample, MetricsQueryLog, MetricsQueryRecord, MetricsSource } from "../types.js";
 
 const Dimensions = z.record(z.string().min(1), z.string().min(1));
@@ -83,9 +83,7 @@ export class CloudWatchMetrics implements MetricsSource {
   private log: MetricsQueryLog | null = null;
 
   constructor(options: CloudWatchMetricsOptions, client?: CloudWatchClient) {
-    const parsed = CloudWatchMetricsOptions.safeParse(options);
-    if (!parsed.success) throw new AgentError("bad-input", `cloudwatch metrics options: ${z.prettifyError(parsed.error)}`);
-    this.options = parsed.data;
+    this.options = parseOptions(CloudWatchMetricsOptions, options, "cloudwatch metrics options");
     this.client = client ?? new CloudWatchClient({ region: this.options.region });
   }
 

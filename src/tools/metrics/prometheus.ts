@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError, parseOptions } from "../../errors.js";
 import { maskUrl } from "../config/file.js";
 import type { MetricSample, MetricsQueryLog, MetricsSource } from "../types.js";
 
@@ -70,9 +70,7 @@ export class PrometheusMetrics implements MetricsSource {
     options: PrometheusMetricsOptions,
     private readonly fetchImpl: typeof fetch = fetch,
   ) {
-    const parsed = PrometheusMetricsOptions.safeParse(options);
-    if (!parsed.success) throw new AgentError("bad-input", `prometheus metrics options: ${z.prettifyError(parsed.error)}`);
-    this.options = parsed.data;
+    this.options = parseOptions(PrometheusMetricsOptions, options, "prometheus metrics options");
   }
 
   /** The queries and raw values behind the last `samples()` answer (null before the first call). */

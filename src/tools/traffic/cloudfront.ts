@@ -19,8 +19,8 @@ import {
   type DistributionConfig,
 } from "@aws-sdk/client-cloudfront";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
-import { isAwsError, tagValue } from "../aws/util.js";
+import { AgentError, parseOptions } from "../../errors.js";
+import { isAwsError, tagValue, waiterConfig } from "../aws/util.js";
 import type { TrafficRouter } from "../types.js";
 
 /** CloudFront caps a continuous-deployment SingleWeight at 15% of requests. */
@@ -78,9 +78,7 @@ export class CloudFrontTraffic implements TrafficRouter {
   private readonly client: CloudFrontClient;
 
   constructor(options: CloudFrontTrafficOptions, client?: CloudFrontClient) {
-    const parsed = CloudFrontTrafficOptions.safeParse(options);
-    if (!parsed.success) throw new AgentError("bad-input", `cloudfront traffic options: ${z.prettifyError(parsed.error)}`);
-    this.options = parsed.data;
+    this.options = parseOptions(CloudFrontTrafficOptions, options, "cloudfront traffic options");
     this.client = client ?? new CloudFrontClient({ region: this.options.region });
   }
 
@@ -308,11 +306,7 @@ export class CloudFrontTraffic implements TrafficRouter {
   }
 
   private async waitDeployed(id: string, after: string): Promise<void> {
-    const minDelay = this.options.pollSeconds;
-    await waitUntilDistributionDeployed(
-      { client: this.client, minDelay, maxDelay: Math.max(minDelay, Math.min(600, minDelay * 8)), maxWaitTime: this.options.maxWaitSeconds },
-      { Id: id },
-    ).catch((err: Error) => {
+    await waitUntilDistributionDeployed(waiterConfig(this.client, this.options.pollSeconds, this.options.maxWaitSeconds, 600), { Id: id }).catch((err: Error) => {
       throw new AgentError("failed", `staging distribution ${id} was not Deployed${after} within ${this.options.maxWaitSeconds} s: ${err.message}`);
     });
   }
