@@ -233,7 +233,7 @@ describe("appsettings.json config adapter (real files)", () => {
     const read = await store.read();
     expect(read.cache__Enabled).toBe("false");
     expect(read.ConnectionStrings__DefaultConnection).toMatch(/^aws:secretsmanager:/); // a reference stays as it is
-    const changes = diffConfig({ ...read, Cache__Enabled: read.cache__Enabled!, Cache__DefaultTtlSeconds: read.cache__DefaultTtlSeconds! }, DESIRED);
+    const changes = diffConfig(read, DESIRED); // keys found in the spelling they have (`cache__Enabled`)
     await store.apply(changes, "a1");
     const json = JSON.parse(readFileSync(path, "utf8")) as { cache: Record<string, unknown>; Cache?: unknown; ConnectionStrings: Record<string, unknown> };
     expect(json.cache).toEqual({ Enabled: true, DefaultTtlSeconds: 3600, KeyPrefix: "honua:" });

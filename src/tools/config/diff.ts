@@ -1,14 +1,22 @@
 import type { ConfigChange } from "../../graph/state.js";
+import { findSettings } from "./keys.js";
+import { AgentError } from "../../errors.js";
 
 /**
  * The changes that take `current` to `desired` (null in desired removes a key); unchanged keys are left out.
- * A key is matched case-insensitively when it is not there as written, as .NET configuration reads it
- * (`"cache": {"enabled": false}` in appsettings.json is `Cache__Enabled`).
+ * A key is matched the way .NET configuration matches it (case-insensitive, `:` = `__`, known aliases), and a
+ * change names the key in the spelling it already has, so it is written where it lives. Two spellings of one
+ * setting are refused: which one Honua reads is not knowable from here.
  */
 export function diffConfig(current: Record<string, string>, desired: Record<string, string | null>): ConfigChange[] {
-  const lower = new Map(Object.entries(current).map(([k, v]) => [k.toLowerCase(), v]));
   return Object.entries(desired)
-    .map(([key, after]) => ({ key, before: current[key] ?? lower.get(key.toLowerCase()) ?? null, after }))
+    .map(([key, after]) => {
+      const found = findSettings(current, key);
+      if (found.length > 1) {
+        throw new AgentError("conflict", `${key} is set ${found.length} times in different spellings (${found.map((f) => f.key).join(", ")}); Honua's configuration merges them unpredictably. Keep one, then ask again`);
+      }
+      return { key: found[0]?.key ?? key, before: found[0]?.value ?? null, after };
+    })
     .filter((c) => c.before !== c.after);
 }
 
