@@ -108,7 +108,7 @@ function fakeAdapters(): DeploymentAdapters {
     clock: { now: () => new Date(t), sleep: async () => undefined },
     metrics: { samples: unexpected("metrics.samples") },
     config: { read: unexpected("config.read"), apply: unexpected("config.apply") },
-    cache: { provision: unexpected("cache.provision"), deprovision: unexpected("cache.deprovision") },
+    cache: { engines: [], provision: unexpected("cache.provision"), deprovision: unexpected("cache.deprovision") },
     traffic: { share: unexpected("traffic.share"), setShare: unexpected("traffic.setShare") },
     tiles: { popularTiles: unexpected("tiles.popularTiles"), submitJob: unexpected("tiles.submitJob") },
     cost: { monthly: unexpected("cost.monthly") },

@@ -7,10 +7,27 @@ import { renderDiff } from "./tools/config/diff.js";
 
 const pct = (x: number | null) => (x === null ? "n/a" : `${(x * 100).toFixed(2)}%`);
 
+/** A stage's one name, wherever it is shown: "stage 2 of 3 (50%)". `index` is 0-based; `value` the traffic percentage. */
+export function stageName(index: number | null, value?: number | null, count?: number | null): string {
+  if (index === null) return value === null || value === undefined ? "" : `${value}%`;
+  return `stage ${index + 1}${count ? ` of ${count}` : ""}${value === null || value === undefined ? "" : ` (${value}%)`}`;
+}
+
+/** How a summary was measured, said with its figures: the span really observed, the samples, the traffic share it applies to. */
+export function measuredOver(m: MetricsSummary): string {
+  const observed = m.observedMinutes ?? m.windowMinutes;
+  const span = observed < m.windowMinutes ? `${observed} min observed of the last ${m.windowMinutes} min asked` : `${m.windowMinutes} min`;
+  const share = m.trafficShare === null || m.trafficShare === undefined ? "" : `, ${m.trafficShare}% of traffic on the change`;
+  return `${m.samples} samples over ${span}${share}`;
+}
+
 export function renderMetrics(m: MetricsSummary | null): string {
   if (!m) return "no metrics";
   if (m.samples === 0) return `NO DATA (0 samples in ${m.windowMinutes} min)`;
-  return `p95 ${m.p95Ms} ms · errors ${pct(m.errorRate)} · hit ratio ${pct(m.hitRatio)} · origin ${m.originRequestsPerSecond} req/s · ${m.monthlyCostUsd === null ? "" : `$${m.monthlyCostUsd}/month`} (${m.samples} samples, ${m.windowMinutes} min)`;
+  // A hit ratio read from responses that went through the cache says nothing about the requests that did not.
+  const hit = m.hitRatio === null ? "hit ratio n/a" : `hit ratio ${pct(m.hitRatio)}${m.trafficShare !== null && m.trafficShare !== undefined && m.trafficShare < 100 ? " (of the requests through a cache)" : ""}`;
+  const cost = m.monthlyCostUsd === null ? "" : ` · $${m.monthlyCostUsd.toFixed(2)}/month`;
+  return `p95 ${m.p95Ms} ms · errors ${pct(m.errorRate)} · ${hit} · origin ${m.originRequestsPerSecond} req/s${cost} (${measuredOver(m)})`;
 }
 
 export function renderPlan(plan: Plan, def: WorkflowDef): string {
@@ -22,7 +39,7 @@ export function renderPlan(plan: Plan, def: WorkflowDef): string {
 export function renderGate(p: Pending): string {
   const g = p.gate;
   const lines = [
-    `── ${g.kind === "paused" ? "PAUSED before" : g.kind === "rollback" ? "ROLLBACK REQUESTED before" : "APPROVAL NEEDED:"} ${g.step}${g.stage !== null ? ` (stage ${g.stage + 1})` : ""} [${g.kind}] on ${g.deployment} ──`,
+    `── ${g.kind === "paused" ? "PAUSED before" : g.kind === "rollback" ? "ROLLBACK REQUESTED before" : "APPROVAL NEEDED:"} ${g.step}${g.stage !== null ? ` (${stageName(g.stage, g.stageValue, g.stageCount)})` : ""} [${g.kind}] on ${g.deployment} ──`,
     `what:    ${g.action}`,
     `why:     ${g.why}`,
     `risk:    ${g.risk}`,
@@ -42,9 +59,9 @@ export function renderSummary(s: RunSummary): string {
 export function renderEvent(e: RunEvent): string | null {
   switch (e.type) {
     case "step-start":
-      return `▶ ${e.step}${e.stage !== null ? ` ${e.stage}` : ""}`;
+      return `▶ ${e.step}${e.stage !== null ? ` ${stageName(e.stage, e.stageValue)}` : ""}`;
     case "step-end":
-      return `${e.status === "done" ? "✔" : "✖"} ${e.step}${e.stage !== null ? ` ${e.stage}` : ""}${e.note ? `: ${e.note}` : ""}`;
+      return `${e.status === "done" ? "✔" : "✖"} ${e.step}${e.stage !== null ? ` ${stageName(e.stage, e.stageValue)}` : ""}${e.note ? `: ${e.note}` : ""}`;
     case "progress":
       return `  ${e.message.split("\n").join("\n  ")}`;
     case "rollback":
@@ -71,13 +88,13 @@ export function renderTranscript(t: Transcript): string {
     "",
     "| # | step | stage | status | started | ended |",
     "|---|---|---|---|---|---|",
-    ...t.steps.map((s, i) => `| ${i + 1} | ${s.name} | ${s.stage ?? ""} | ${s.status}${s.error ? `: ${s.error.replace(/\|/g, "\\|")}` : ""} | ${s.startedAt} | ${s.endedAt} |`),
+    ...t.steps.map((s, i) => `| ${i + 1} | ${s.name} | ${stageName(s.stage, s.stageValue)} | ${s.status}${s.verdict && s.verdict !== "healthy" ? ` (${s.verdict})` : ""}${s.error ? `: ${s.error.replace(/\|/g, "\\|")}` : ""} | ${s.startedAt}${s.wall ? ` (wall ${s.wall.startedAt})` : ""} | ${s.endedAt} |`),
     "",
     "## Decisions",
     "",
     "| step | stage | kind | decision | by | at | plan |",
     "|---|---|---|---|---|---|---|",
-    ...t.decisions.map((d) => `| ${d.step} | ${d.stage ?? ""} | ${d.kind} | ${d.decision} | ${d.by} | ${d.at} | ${d.planHash} |`),
+    ...t.decisions.map((d) => `| ${d.step} | ${stageName(d.stage)} | ${d.kind} | ${d.decision} | ${d.by} | ${d.at}${d.wallAt ? ` (wall ${d.wallAt})` : ""} | ${d.planHash} |`),
   ];
   if (t.modelCalls.length) {
     out.push(

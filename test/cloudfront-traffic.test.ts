@@ -19,6 +19,7 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { Deployment } from "../src/config.js";
+import { MemoryJournal, type Effect } from "../src/core/journal.js";
 import type { ConfigChange } from "../src/graph/state.js";
 import { RunView, type StepContext } from "../src/graph/step.js";
 import { cleanupCaching, rollbackCaching } from "../src/tools/cache/steps.js";
@@ -402,10 +403,11 @@ describe("rollbackCaching + cleanupCaching with CloudFront traffic (SDK mock)", 
     fake = fakeCloudFront();
   });
 
-  function harness(steps: string[]) {
+  async function harness(steps: string[]) {
     const config: Record<string, string> = { TileOptions__CacheMaxAge: "3600" };
     const cacheDeleted: { id: string; afterCalls: number }[] = [];
     const cache: CacheInfra = {
+      engines: ["cloudfront"],
       provision: async () => { throw new Error("unused"); },
       deprovision: async (id) => void cacheDeleted.push({ id, afterCalls: cf.calls().length }),
     };
@@ -420,8 +422,20 @@ describe("rollbackCaching + cleanupCaching with CloudFront traffic (SDK mock)", 
       cache,
       traffic,
     } as unknown as DeploymentAdapters;
+    // What each step journalled when it acted.
+    const effects: Record<string, Effect[]> = {
+      ProvisionCacheInfrastructure: [{ kind: "resource", capability: "cache", id: "EDGECACHE1", resourceKind: "cloudfront", description: "cloudfront cloudfront-distribution EDGECACHE1", created: true }],
+      ConfigureCaching: [{ kind: "config", key: "TileOptions__CacheMaxAge", before: "3600", after: "86400" }],
+      EnableCachingGradually: [{ kind: "share", feature: "cache", before: 0, after: 10 }],
+    };
+    const journal = new MemoryJournal("run-cf");
+    for (const name of steps) {
+      await journal.at(name).intend(null, effects[name] ?? []);
+      await journal.at(name).done(null);
+    }
     const ctx = {
       run: "run-cf", workflow: "add-caching-layer", deployment: "prod", deploymentConfig: Deployment.parse({ provider: "sandbox", approvers: ["oncall"] }),
+      journal: journal.at("Rollback"),
       adapters, idempotencyKey: (s?: string) => `run-cf:CleanupAfterRollback:0:${s ?? ""}`, idempotencyKeyOf: (step: string, stage?: number) => `run-cf:${step}:${stage ?? 0}`,
       progress: () => {}, remember: async (_n: string, v: string) => v, attach: async (n: string) => n, stopRequested: async () => null,
     } satisfies StepContext;
@@ -440,7 +454,7 @@ describe("rollbackCaching + cleanupCaching with CloudFront traffic (SDK mock)", 
   }
 
   it("rollback offers the cache, the policy and the staging copy; cleanup deletes the traffic ones first, then the cache (SDK mock)", async () => {
-    const h = harness(["ProvisionCacheInfrastructure", "ConfigureCaching", "EnableCachingGradually"]);
+    const h = await harness(["ProvisionCacheInfrastructure", "ConfigureCaching", "EnableCachingGradually"]);
     await h.traffic.setShare("cache", 10, "run-cf:EnableCachingGradually:10");
 
     const { restored, leftovers } = await rollbackCaching(h.ctx, h.view);
@@ -468,7 +482,7 @@ describe("rollbackCaching + cleanupCaching with CloudFront traffic (SDK mock)", 
   });
 
   it("a run that never reached a traffic stage does not offer an earlier run's staging copy (SDK mock)", async () => {
-    const h = harness(["ProvisionCacheInfrastructure", "ConfigureCaching"]);
+    const h = await harness(["ProvisionCacheInfrastructure", "ConfigureCaching"]);
     await h.traffic.setShare("cache", 10, "run-old:EnableCachingGradually:10");
     await h.traffic.setShare("cache", 0, "run-old:rollback");
     const { leftovers } = await rollbackCaching(h.ctx, h.view);
@@ -476,7 +490,7 @@ describe("rollbackCaching + cleanupCaching with CloudFront traffic (SDK mock)", 
   });
 
   it("a traffic router that cannot list its leftovers does not fail the rollback or lose the cache leftover (SDK mock)", async () => {
-    const h = harness(["ProvisionCacheInfrastructure", "ConfigureCaching", "EnableCachingGradually"]);
+    const h = await harness(["ProvisionCacheInfrastructure", "ConfigureCaching", "EnableCachingGradually"]);
     const said: string[] = [];
     const traffic = { share: async () => 0, setShare: async () => undefined, leftovers: async () => { throw new Error("AccessDenied"); } };
     const ctx = { ...h.ctx, progress: (m: string) => void said.push(m), adapters: { ...h.ctx.adapters, traffic } };
@@ -486,7 +500,7 @@ describe("rollbackCaching + cleanupCaching with CloudFront traffic (SDK mock)", 
   });
 
   it("a traffic leftover the router cannot delete fails the cleanup with a clear error (SDK mock)", async () => {
-    const h = harness([]);
+    const h = await harness([]);
     const ctx = { ...h.ctx, adapters: { ...h.ctx.adapters, traffic: { share: async () => 0, setShare: async () => undefined } } };
     await expect(cleanupCaching(ctx, [{ id: "distribution/E1", kind: "traffic" }])).rejects.toThrow(/cannot delete distribution\/E1; delete it by hand/);
   });

@@ -18,6 +18,7 @@ import type { ConfigChange } from "../src/graph/state.js";
 import { RunView, type StepContext } from "../src/graph/step.js";
 import { tagValue } from "../src/tools/aws/util.js";
 import { cleanupCaching, ProvisionCacheInfrastructure, rollbackCaching } from "../src/tools/cache/steps.js";
+import { MemoryJournal } from "../src/core/journal.js";
 import { ElastiCacheInfra, replicationGroupId } from "../src/tools/cache/elasticache.js";
 import { systemClock, type CacheSpec, type DeploymentAdapters } from "../src/tools/types.js";
 
@@ -196,10 +197,12 @@ describe("ElastiCacheInfra (SDK mock)", () => {
       tiles: { popularTiles: async () => [], submitJob: async () => ({ jobId: "j", tilesProcessed: 0 }) },
       cost: { monthly: async () => ({}) },
     };
+    const journal = new MemoryJournal("run-7f3a");
     const ctx: StepContext = {
       run: "run-7f3a", workflow: "add-caching-layer", deployment: "prod",
       deploymentConfig: Deployment.parse({ provider: "sandbox", approvers: ["oncall"] }),
       adapters,
+      journal: journal.at("ProvisionCacheInfrastructure"),
       idempotencyKey: (suffix) => (suffix ? `run-7f3a:ProvisionCacheInfrastructure:0:${suffix}` : KEY),
       idempotencyKeyOf: (step, stage) => `run-7f3a:${step}:${stage ?? 0}`,
       progress: () => {},
@@ -208,6 +211,8 @@ describe("ElastiCacheInfra (SDK mock)", () => {
       stopRequested: async () => null,
     };
     const provisioned = await ProvisionCacheInfrastructure.spec.run(ctx, SPEC, null);
+    // The first traffic stage, journalled as the step does it.
+    await journal.at("EnableCachingGradually").intend(null, [{ kind: "share", feature: "cache", before: share, after: 10 }]);
     share = 10;
     const view = new RunView({
       run: "run-7f3a", workflow: "add-caching-layer", deployment: "prod", requestedBy: "carol", request: "add redis caching to prod", params: {},

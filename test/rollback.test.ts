@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Deployment } from "../src/config.js";
+import { MemoryJournal } from "../src/core/journal.js";
 import type { ConfigChange } from "../src/graph/state.js";
 import { RunView, type StepContext } from "../src/graph/step.js";
 import { rollbackCaching } from "../src/tools/cache/steps.js";
@@ -22,8 +23,15 @@ describe("rollbackCaching", () => {
         },
       },
     } as unknown as DeploymentAdapters;
+    // What the run did, as its steps journalled it: Redis configured, then 50% of traffic moved.
+    const journal = new MemoryJournal("run-1");
+    await journal.at("ConfigureCaching").intend(null, [{ kind: "config", key: "ConnectionStrings__Redis", before: null, after: "redis-1:6379" }]);
+    await journal.at("ConfigureCaching").done(null);
+    await journal.at("EnableCachingGradually", 1).intend(null, [{ kind: "share", feature: "cache", before: 0, after: 50 }]);
+    await journal.at("EnableCachingGradually", 1).done(null);
     const ctx = {
       run: "run-1", workflow: "add-caching-layer", deployment: "prod", deploymentConfig: Deployment.parse({ provider: "sandbox", approvers: ["oncall"] }),
+      journal: journal.at("Rollback"),
       adapters, idempotencyKey: (s?: string) => `run-1:Rollback:0:${s ?? ""}`, idempotencyKeyOf: (step: string, stage?: number) => `run-1:${step}:${stage ?? 0}`, progress: () => {}, remember: async (_n: string, v: string) => v,
       attach: async (n: string) => n, stopRequested: async () => null,
     } satisfies StepContext;
@@ -47,8 +55,12 @@ describe("rollbackCaching", () => {
         provisioned: async (key: string) => (asked.push(key), { id: "honua-0123", description: "ElastiCache replication group honua-0123 (creating)" }),
       },
     } as unknown as DeploymentAdapters;
+    // The provision journalled its intent, then died before it could say what it created.
+    const journal = new MemoryJournal("run-2");
+    await journal.at("ProvisionCacheInfrastructure").intend(null, [{ kind: "resource", capability: "cache", id: null, resourceKind: "redis", description: "redis cache.t4g.medium", created: true }]);
     const ctx = {
       run: "run-2", workflow: "add-caching-layer", deployment: "prod", deploymentConfig: Deployment.parse({ provider: "sandbox", approvers: ["oncall"] }),
+      journal: journal.at("Rollback"),
       adapters, idempotencyKey: (s?: string) => `run-2:Rollback:0:${s ?? ""}`, idempotencyKeyOf: (step: string, stage?: number) => `run-2:${step}:${stage ?? 0}`,
       progress: () => {}, remember: async (_n: string, v: string) => v, attach: async (n: string) => n, stopRequested: async () => null,
     } satisfies StepContext;

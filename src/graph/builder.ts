@@ -28,6 +28,8 @@ export interface GraphDeps {
   onEvent?: EventSink;
   /** Test seam: called at named points (e.g. `after:ProvisionCacheInfrastructure`) so a test can crash there. */
   failpoint?(name: string): void;
+  /** The wall clock, recorded beside the run's own clock (simulated in the sandbox) where the two differ. */
+  wallClock?: () => Date;
 }
 
 export const ROLLBACK = "Rollback";
@@ -38,7 +40,8 @@ export const gateNode = (step: string): string => `approve_${step}`;
 
 const RollbackOutput = z.object({
   restored: z.array(z.string()),
-  leftovers: z.array(z.object({ id: z.string(), kind: z.string(), description: z.string() })),
+  leftovers: z.array(z.object({ id: z.string(), kind: z.string(), description: z.string(), deletes: z.string().optional() })),
+  notRestored: z.array(z.string()).optional(),
 });
 const rollbackStep = { name: ROLLBACK, output: RollbackOutput };
 
@@ -59,10 +62,13 @@ function cleanupStep(def: WorkflowDef): Step {
       kind: "delete",
       describe: async (_ctx, view) => {
         const leftovers = view.output(rollbackStep).leftovers;
+        // Each leftover says what deleting it destroys: a created node goes with its contents, keys written into a
+        // cache the run only adopted go one by one and nothing else in that cache is touched.
+        const destroys = leftovers.map((l) => l.deletes ?? `${l.description} and everything in it`);
         return {
-          action: `Delete ${leftovers.length} resource(s) the rollback left running: ${leftovers.map((l) => l.description).join("; ")}`,
-          why: "The change was rolled back; these resources are no longer used but still cost money.",
-          risk: "Irreversible: the resources and their contents are deleted. Reject to keep them for investigation.",
+          action: `Delete ${leftovers.length} thing(s) this run created and the rollback left behind: ${leftovers.map((l) => l.description).join("; ")}`,
+          why: "The change was rolled back; what it created is no longer used but still costs money or memory.",
+          risk: `Irreversible: deletes ${destroys.join("; ")}. Nothing the run did not create is touched. Reject to keep them for investigation.`,
           change: { resources: leftovers.map((l) => ({ id: l.id, kind: l.kind, action: "delete" })) },
         };
       },
@@ -96,14 +102,23 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
   const ctxFor = (state: RunStateValue, step: string, stage: number | null): StepContext => {
     const deploymentConfig = deps.config.deployments[state.deployment];
     if (!deploymentConfig) throw new AgentError("bad-input", `deployment ${state.deployment} is no longer in the config`);
+    const keyOf = (name: string | null) => [state.run, step, stage ?? 0, ...(name === null ? [] : [name])].join(":");
     return {
       run: state.run,
       workflow: state.workflow,
       deployment: state.deployment,
       deploymentConfig,
       adapters: deps.adaptersFor(state.deployment),
-      idempotencyKey: (suffix) => [state.run, step, stage ?? 0, suffix].filter((x) => x !== undefined).join(":"),
+      idempotencyKey: (suffix) => keyOf(suffix ?? null),
       idempotencyKeyOf: (other, otherStage) => [state.run, other, otherStage ?? 0].join(":"),
+      journal: {
+        intend: async (name, effects) => {
+          const e = await deps.store.journalIntend({ run: state.run, key: keyOf(name), step, stage, effects, at: now(state) });
+          return { key: e.key, effects: e.effects };
+        },
+        done: (name, effects = []) => deps.store.journalDone(state.run, keyOf(name), effects),
+        entries: () => deps.store.journal(state.run),
+      },
       progress: (message) => emit({ type: "progress", run: state.run, step, message }),
       remember: (name, value) => deps.store.remember(state.run, [step, stage ?? 0, name].join(":"), value),
       attach: async (name, body) => {
@@ -118,6 +133,13 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
     };
   };
   const now = (state: RunStateValue) => deps.adaptersFor(state.deployment).clock.now().toISOString();
+  /** Wall-clock times beside the run's clock, only where they differ by more than a second. */
+  const wallBeside = (runStart: string, runEnd: string, wallStart: Date): StepRecord["wall"] => {
+    if (!deps.wallClock) return undefined;
+    const wallEnd = deps.wallClock();
+    const apart = Math.abs(Date.parse(runStart) - wallStart.getTime()) > 1000 || Math.abs(Date.parse(runEnd) - wallEnd.getTime()) > 1000;
+    return apart ? { startedAt: wallStart.toISOString(), endedAt: wallEnd.toISOString() } : undefined;
+  };
 
   const approversOf = (deployment: string): string[] => [...expandApprovers(deps.config, deps.config.deployments[deployment]?.approvers ?? [])].sort();
 
@@ -126,6 +148,8 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
     let metricsNow = null;
     try {
       metricsNow = await snapshot(deps.adaptersFor(state.deployment), dep.monitoring.stageMinutes, dep.monitoring.sampleEveryMinutes);
+      // The figures apply to the traffic as it is now: the share this gate would move from.
+      if (d.change.traffic) metricsNow = { ...metricsNow, trafficShare: d.change.traffic.from };
     } catch {
       metricsNow = null; // the card says "no metrics" rather than the gate failing
     }
@@ -187,6 +211,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         const stageValue = stages ? stages[next.stage]! : null;
         const described = await step.describeGate(ctxFor(state, step.name, next.stage), view, stageValue);
         const gate = await buildGate(state, step.name, stages ? next.stage : null, kind, `${step.name}#${next.stage}`, {
+          stageValue, stageCount: stages ? stages.length : null,
           action: described.action, why: described.why, risk: described.risk,
           change: { config: described.change.config ?? [], resources: described.change.resources ?? [], traffic: described.change.traffic ?? null },
         });
@@ -228,26 +253,30 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       }
       const ctx = ctxFor(state, step.name, next.stage);
       const startedAt = now(state);
-      emit({ type: "step-start", run: state.run, step: step.name, stage: stageValue });
+      const wallStart = deps.wallClock?.() ?? new Date(startedAt);
+      const tag = { stage: stageTag, stageValue };
+      emit({ type: "step-start", run: state.run, step: step.name, ...tag });
       let record: StepRecord;
       let upcoming: Next;
       let metrics = state.metrics;
       try {
         const res = await step.execute(ctx, view, stageValue);
         fail(`after:${step.name}`);
-        record = { name: step.name, stage: stageValue, status: "done", startedAt, endedAt: now(state), input: res.input, output: res.output };
+        const endedAt = now(state);
+        record = { name: step.name, ...tag, status: "done", verdict: res.verdict ?? null, startedAt, endedAt, wall: wallBeside(startedAt, endedAt, wallStart), input: res.input, output: res.output };
         if (res.metrics) metrics = { before: res.metrics.before ?? metrics.before, after: res.metrics.after ?? metrics.after };
         if (res.verdict === "degraded") upcoming = { to: "rollback", reason: `${step.name}: ${res.reason ?? "degraded"}`, then: "rolled-back", automatic: true };
         else if (res.verdict === "inconclusive") upcoming = { to: "inconclusive", index, stage: next.stage, reason: `${step.name}: ${res.reason ?? "inconclusive"}` };
         else upcoming = afterStep(state, index, next.stage, stages?.length ?? 1);
-        emit({ type: "step-end", run: state.run, step: step.name, stage: stageValue, status: "done", note: res.reason ?? "" });
+        emit({ type: "step-end", run: state.run, step: step.name, ...tag, status: "done", note: res.reason ?? "" });
       } catch (e) {
         if (isControlFlow(e)) throw e;
-        record = { name: step.name, stage: stageValue, status: "failed", startedAt, endedAt: now(state), input: null, output: null, error: errorText(e) };
+        const endedAt = now(state);
+        record = { name: step.name, ...tag, status: "failed", startedAt, endedAt, wall: wallBeside(startedAt, endedAt, wallStart), input: null, output: null, error: errorText(e) };
         upcoming = index >= coreCount
           ? { to: "finish", status: state.ending?.status ?? "failed", reason: `${step.name} failed: ${errorText(e)}` }
           : { to: "rollback", reason: `${step.name} failed: ${errorText(e)}`, then: "failed", automatic: true };
-        emit({ type: "step-end", run: state.run, step: step.name, stage: stageValue, status: "failed", note: errorText(e) });
+        emit({ type: "step-end", run: state.run, step: step.name, ...tag, status: "failed", note: errorText(e) });
       }
       const withRecord: RunStateValue = { ...state, steps: [...state.steps, record], metrics };
       if (upcoming.to === "inconclusive") {

@@ -2,8 +2,9 @@ import type { GatePayload, RunStatus } from "./state.js";
 
 /** Progress as it happens, for whoever watches a run (terminal, Slack). Replays may repeat events. */
 export type RunEvent =
-  | { type: "step-start"; run: string; step: string; stage: number | null }
-  | { type: "step-end"; run: string; step: string; stage: number | null; status: "done" | "failed"; note: string }
+  /** `stage` is the stage index (as in gates and decisions), `stageValue` its value (e.g. the traffic percentage). */
+  | { type: "step-start"; run: string; step: string; stage: number | null; stageValue: number | null }
+  | { type: "step-end"; run: string; step: string; stage: number | null; stageValue: number | null; status: "done" | "failed"; note: string }
   | { type: "progress"; run: string; step: string; message: string }
   | { type: "gate"; run: string; payload: GatePayload; planHash: string }
   | { type: "decision"; run: string; step: string; decision: string; by: string }

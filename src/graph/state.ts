@@ -17,8 +17,13 @@ export const TERMINAL: readonly RunStatus[] = ["done", "failed", "rolled-back", 
 /** Summary of a metrics window; the raw series stays with the metrics source. */
 export const MetricsSummary = z.object({
   at: z.string(),
+  /** The window asked for. */
   windowMinutes: z.number(),
+  /** The span the samples actually cover (a probe measures half a minute now for an hour it did not see). */
+  observedMinutes: z.number().nullable().optional(),
   samples: z.number().int(),
+  /** The share of traffic (percent) on the change's path while this was measured; null when none was moved. */
+  trafficShare: z.number().nullable().optional(),
   p95Ms: z.number().nullable(),
   errorRate: z.number().nullable(),
   hitRatio: z.number().nullable(),
@@ -28,13 +33,24 @@ export const MetricsSummary = z.object({
 });
 export type MetricsSummary = z.infer<typeof MetricsSummary>;
 
-/** One executed step (or one stage of a staged step): the transcript is the list of these. */
+export const Verdict = z.enum(["healthy", "degraded", "inconclusive"]);
+
+/**
+ * One executed step (or one stage of a staged step): the transcript is the list of these. Times are on the run's
+ * clock (the deployment's; simulated in the sandbox), with the wall-clock times beside them when the two differ.
+ */
 export const StepRecord = z.object({
   name: z.string(),
+  /** Stage index (0-based) for a staged step, as in decisions and gates; null otherwise. */
   stage: z.number().int().nullable(),
+  /** The stage's value (e.g. the traffic percentage); null for an unstaged step. */
+  stageValue: z.number().nullable().optional(),
   status: z.enum(["done", "failed"]),
+  /** What a monitoring step judged: a `degraded` stage is the one that triggered a rollback. */
+  verdict: Verdict.nullable().optional(),
   startedAt: z.string(),
   endedAt: z.string(),
+  wall: z.object({ startedAt: z.string(), endedAt: z.string() }).optional(),
   input: z.unknown(),
   output: z.unknown(),
   error: z.string().optional(),
@@ -50,7 +66,12 @@ export const GatePayload = z.object({
   workflow: z.string(),
   deployment: z.string(),
   step: z.string(),
+  /** Stage index (0-based) of a staged step; null otherwise. */
   stage: z.number().int().nullable(),
+  /** The stage's value (e.g. the traffic percentage), shown with the index as one name: "stage 1 of 3 (10%)". */
+  stageValue: z.number().nullable().optional(),
+  /** How many stages the step has (null: unstaged). */
+  stageCount: z.number().int().nullable().optional(),
   kind: DecisionKind,
   /** What will happen if approved. */
   action: z.string(),
@@ -77,7 +98,9 @@ export const DecisionRecord = z.object({
   kind: DecisionKind,
   decision: z.enum(["approve", "reject", "auto"]),
   by: z.string(),
+  /** On the run's clock (see StepRecord); `wallAt` beside it when the two differ. */
   at: z.string(),
+  wallAt: z.string().optional(),
   planHash: z.string(),
   interrupt: z.string(),
   comment: z.string().nullable(),

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { Deployment, GateKind } from "../config.js";
+import type { Journal } from "../core/journal.js";
 import type { DeploymentAdapters } from "../tools/types.js";
 import type { ConfigChange, GatePayload, MetricsSummary, RunStateValue, StepRecord } from "./state.js";
 
@@ -14,6 +15,11 @@ export interface StepContext {
   idempotencyKey(suffix?: string): string;
   /** The key another step of this run used (e.g. a rollback asking what a provision left behind). */
   idempotencyKeyOf(step: string, stage?: number): string;
+  /**
+   * The run's journal of side effects: a side effect records what it will replace before it acts, under the key it
+   * then carries. The rollback restores from this alone.
+   */
+  journal: Journal;
   /** Progress text for whoever watches (terminal, Slack). */
   progress(message: string): void;
   /** The first value ever recorded under `name` for this step and stage: survives a crash and a replay. */
@@ -114,10 +120,20 @@ export function defineStep<I, O>(spec: StepSpec<I, O>): TypedStep<I, O> {
   };
 }
 
+/** Something a rollback left behind: deleting it is a `delete` gate. `deletes` says what the deletion destroys. */
+export interface Leftover {
+  id: string;
+  kind: string;
+  description: string;
+  deletes?: string;
+}
+
 /** Restores the last known-good state; reports what it left behind (deleting that is a `delete` gate). */
 export interface RollbackResult {
   restored: string[];
-  leftovers: { id: string; kind: string; description: string }[];
+  leftovers: Leftover[];
+  /** What this run changed past a point of no return, which the rollback could not restore. */
+  notRestored?: string[];
 }
 
 export interface WorkflowDef {

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import type { Deployment } from "../config.js";
 import { AgentError } from "../errors.js";
-import { RedisCacheInfra, type RedisCacheOptions } from "../tools/cache/redis.js";
+import { RedisCacheInfra, honuaConnectionString, type RedisCacheOptions } from "../tools/cache/redis.js";
+import { settingValue } from "../tools/config/keys.js";
 import { AppSettingsConfigStore } from "../tools/config/appsettings.js";
 import { EnvFileConfigStore } from "../tools/config/envfile.js";
 import type { FileConfigStore } from "../tools/config/file.js";
@@ -67,16 +68,15 @@ function metrics(section: MetricsSection): { metrics: MetricsSource; clock: Cloc
   return { metrics: cloudMetrics(section), clock: systemClock };
 }
 
-/** Configured components, plus the adopted Redis at its price-table node price while it is adopted. */
-function cost(d: Deployment, ctx: RealContext, name: string): CostSource {
+/** Configured components, plus the deployment's Redis at its price-table node price while Honua's config points at it. */
+function cost(d: Deployment, config: ConfigStore): CostSource {
   return {
     async monthly() {
       const out: Record<string, number> = { ...(d.cost?.monthlyUsd ?? {}) };
       const redis = d.cache && "redis" in d.cache ? d.cache.redis : undefined;
       if (redis) {
-        // Adopted when the last adoption came after the last release (two runs may adopt before one releases).
-        const adopted = ctx.log.history(name, ["redis-adopt", "redis-release"]).at(-1)?.op === "redis-adopt";
-        if (adopted) out[`cache:redis`] = redis.nodeType ? priceOf("redis", redis.nodeType) : 0;
+        const used = settingValue(await config.read().catch(() => ({})), "ConnectionStrings__Redis") === honuaConnectionString(redis);
+        if (used) out[`cache:redis`] = redis.nodeType ? priceOf("redis", redis.nodeType) : 0;
       }
       return out;
     },
@@ -101,9 +101,9 @@ export function realAdapters(name: string, d: Deployment, ctx: RealContext): Dep
     clock: m.clock,
     metrics: m.metrics,
     config,
-    cache: d.cache ? cacheInfra(name, d.cache, ctx) : { provision: noSection(name, "cache"), deprovision: noSection(name, "cache") },
+    cache: d.cache ? cacheInfra(name, d.cache, ctx) : { engines: [], provision: noSection(name, "cache"), deprovision: noSection(name, "cache") },
     traffic: d.traffic ? traffic(name, d.traffic, ctx) : { share: noSection(name, "traffic"), setShare: noSection(name, "traffic") },
     tiles,
-    cost: cost(d, ctx, name),
+    cost: cost(d, config),
   };
 }

@@ -2,8 +2,9 @@ import Database from "better-sqlite3";
 import type { Deployment } from "../config.js";
 import type { ConfigChange } from "../graph/state.js";
 import { PRICES, originMonthlyUsd, priceOf } from "../tools/cost/prices.js";
+import { settingValue } from "../tools/config/keys.js";
 import type {
-  CacheResource, CacheSpec, Clock, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef,
+  CacheEngine, CacheResource, CacheSpec, Clock, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef,
 } from "../tools/types.js";
 import type { SandboxFault } from "./faults.js";
 
@@ -16,6 +17,13 @@ function noise(seed: number, minute: number, channel: number): number {
 }
 
 const LAYERS = ["basemap", "parcels", "imagery-2024", "hydrography", "roads", "buildings"];
+
+/**
+ * The sandbox's traffic paths, one per cache engine, each its own split: Redis inside Honua (`cache`, the feature a
+ * real deployment's one splitter moves), and the HTTP caches in front of it.
+ */
+export const SANDBOX_FEATURES: Record<CacheEngine, string> = { redis: "cache", varnish: "cache:varnish", cloudfront: "cache:cloudfront" };
+const ENGINES = Object.keys(SANDBOX_FEATURES) as CacheEngine[];
 
 interface Profile {
   baseP95Ms: number;
@@ -98,6 +106,12 @@ export class SandboxWorld {
     return tx.immediate();
   }
 
+  /** The recorded result of the operation keyed `key`, if it ran. */
+  opResult<T>(key: string): T | undefined {
+    const row = this.db.prepare(`SELECT result FROM sandbox_ops WHERE key = ?`).get(key) as { result: string } | undefined;
+    return row ? (JSON.parse(row.result) as T) : undefined;
+  }
+
   /** How many times an operation really ran (not replays): what the crash tests count. */
   count(deployment: string, op: string): number {
     return (this.db.prepare(`SELECT COUNT(*) AS n FROM sandbox_ops WHERE deployment = ? AND op = ?`).get(deployment, op) as { n: number }).n;
@@ -133,29 +147,44 @@ export class SandboxWorld {
     };
   }
 
-  /** The cache Honua is actually using: a live resource the config points at. */
-  private liveCache(deployment: string): CacheResource | undefined {
-    const cfg = this.config(deployment);
-    for (const r of this.activeResources(deployment)) {
-      const used = r.spec.engine === "redis" ? cfg.ConnectionStrings__Redis === r.endpoint : Number(cfg.TileOptions__CacheMaxAge ?? 0) > 0;
-      if (used) return { id: r.id, engine: r.spec.engine, nodeType: r.spec.nodeType, endpoint: r.endpoint, createdAt: r.created_at };
+  /** The cache of `engine` Honua is actually using: a live resource the config points at (Redis) or that serves with Honua's Cache-Control. */
+  private liveCache(deployment: string, engine: CacheEngine, cfg: Record<string, string>): CacheResource | undefined {
+    for (const r of this.activeResources(deployment).filter((x) => x.spec.engine === engine)) {
+      const used = engine === "redis" ? settingValue(cfg, "ConnectionStrings__Redis") === r.endpoint : Number(settingValue(cfg, "TileOptions__CacheMaxAge") ?? 0) > 0;
+      if (used) return { id: r.id, engine, nodeType: r.spec.nodeType, endpoint: r.endpoint, createdAt: r.created_at };
     }
     return undefined;
   }
 
-  /** One metrics sample at `minute`, from the deployment's current configuration, traffic split and faults. */
+  /** The traffic path of the newest cache: the one a sandbox fault (a bad change) shows on. */
+  newestFeature(deployment: string): string | null {
+    const newest = this.activeResources(deployment).at(-1);
+    return newest ? SANDBOX_FEATURES[newest.spec.engine] : null;
+  }
+
+  /** One metrics sample at `minute`, from the deployment's current configuration, traffic splits and faults. */
   sample(deployment: string, at: Date, faults: Set<SandboxFault>): MetricSample {
     const { seed, warm } = this.row(deployment);
     const p = profileFor(seed);
     const minute = Math.floor(at.getTime() / 60_000);
     const cfg = this.config(deployment);
-    const share = this.share(deployment, "cache") / 100;
-    const cache = this.liveCache(deployment);
-    const ttl = Number(cfg.Cache__DefaultTtlSeconds ?? cfg.TileOptions__CacheMaxAge ?? 300);
-    const ttlFactor = ttl >= 3600 ? 0.04 : ttl < 120 ? -0.2 : ttl < 600 ? -0.06 : 0;
-    const hit = cache && share > 0 ? Math.max(0, Math.min(0.95, 0.5 + 0.38 * warm + ttlFactor + 0.02 * noise(seed, minute, 3))) : null;
-    const effectiveHit = hit === null ? 0 : hit * share;
-    const changed = share > 0;
+    // Each live cache answers its share of requests with its own hit ratio; a request missed by every layer reaches the origin.
+    let miss = 1;
+    let uncovered = 1;
+    for (const engine of ENGINES) {
+      const share = this.share(deployment, SANDBOX_FEATURES[engine]) / 100;
+      if (share <= 0 || !this.liveCache(deployment, engine, cfg)) continue;
+      const ttl = Number((engine === "redis" ? settingValue(cfg, "Cache__DefaultTtlSeconds") : settingValue(cfg, "TileOptions__CacheMaxAge")) ?? 300);
+      const ttlFactor = ttl >= 3600 ? 0.04 : ttl < 120 ? -0.2 : ttl < 600 ? -0.06 : 0;
+      const layerHit = Math.max(0, Math.min(0.95, 0.5 + 0.38 * warm + ttlFactor + 0.02 * noise(seed, minute, 3 + ENGINES.indexOf(engine) * 10)));
+      miss *= 1 - layerHit * share;
+      uncovered *= 1 - share;
+    }
+    const effectiveHit = 1 - miss;
+    // The hit ratio of the requests that pass through a cache at all; null with no cache in the path.
+    const hit = uncovered < 1 ? effectiveHit / (1 - uncovered) : null;
+    const newest = this.newestFeature(deployment);
+    const changed = newest !== null && this.share(deployment, newest) > 0;
     let p95 = p.baseP95Ms * (1 - 0.55 * effectiveHit) * (1 + 0.04 * noise(seed, minute, 1));
     let errorRate = p.baseErrorRate * (1 + 0.3 * noise(seed, minute, 2));
     if (changed && faults.has("latency-regression")) p95 *= 2.2;
@@ -189,7 +218,8 @@ export class SandboxWorld {
           const step = stepMinutes * 60_000;
           for (let t = from.getTime() + step; t <= to.getTime(); t += step) {
             // no-data: after the change the series stops arriving (e.g. the new path is not scraped).
-            if (faults.has("no-data") && world.share(name, "cache") > 0) {
+            const newest = world.newestFeature(name);
+            if (faults.has("no-data") && newest !== null && world.share(name, newest) > 0) {
               noData.push({ at: new Date(t).toISOString(), reason: "sandbox fault no-data: the series stopped arriving" });
               continue;
             }
@@ -222,6 +252,7 @@ export class SandboxWorld {
         },
       },
       cache: {
+        engines: ENGINES,
         async provision(spec: CacheSpec, key: string): Promise<CacheResource> {
           if (faults.has("provision-failure")) {
             throw new Error(`sandbox: InsufficientCacheClusterCapacity: no ${spec.nodeType} capacity for ${name} (injected fault provision-failure)`);
@@ -231,7 +262,7 @@ export class SandboxWorld {
             const endpoint = spec.engine === "redis" ? `${id}.sandbox.cache.internal:6379,ssl=true,password=ref:secret/${id}` : `${id}.sandbox.edge.internal`;
             world.db.prepare(`INSERT INTO sandbox_resources (id, deployment, kind, spec, endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
               .run(id, name, spec.engine, JSON.stringify(spec), endpoint, at());
-            return { id, engine: spec.engine, nodeType: spec.nodeType, endpoint, createdAt: at() };
+            return { id, engine: spec.engine, nodeType: spec.nodeType, endpoint, createdAt: at(), created: true };
           }, at());
         },
         async deprovision(id: string, key: string) {
@@ -242,6 +273,7 @@ export class SandboxWorld {
         },
       },
       traffic: {
+        features: () => Object.values(SANDBOX_FEATURES),
         async share(feature) {
           return world.share(name, feature);
         },
@@ -270,6 +302,18 @@ export class SandboxWorld {
             const tiles = Math.min(job.maxTiles, Math.round(4 ** (job.maxZoom - job.minZoom + 1) * 1.2));
             world.db.prepare(`UPDATE sandbox_deployments SET warm = MIN(1.0, warm + ?) WHERE name = ?`).run(tiles / profile.workingSetTiles, name);
             return { jobId: `job-${key.split(":").slice(-1)[0]}-${tiles}`, tilesProcessed: tiles };
+          }, at());
+        },
+        async written(key) {
+          const job = world.opResult<{ tilesProcessed: number }>(key);
+          if (!job || job.tilesProcessed === 0) return null;
+          return { description: `${job.tilesProcessed} warmed tiles in the sandbox cache of ${name}`, deletes: `the ${job.tilesProcessed} tile entries this run warmed (nothing else in the cache)` };
+        },
+        async discard(jobKey, key) {
+          world.once(name, key, "tile-discard", () => {
+            const job = world.opResult<{ tilesProcessed: number }>(jobKey);
+            if (job) world.db.prepare(`UPDATE sandbox_deployments SET warm = MAX(0.0, warm - ?) WHERE name = ?`).run(job.tilesProcessed / profile.workingSetTiles, name);
+            return job?.tilesProcessed ?? 0;
           }, at());
         },
       },

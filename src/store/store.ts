@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AgentError } from "../errors.js";
+import { Effect, JournalEntry } from "../core/journal.js";
 import { DecisionRecord, RunStatus } from "../graph/state.js";
 
 export const RunRow = z.object({
@@ -78,6 +79,9 @@ const SCHEMA = [
      run TEXT NOT NULL, interrupt TEXT NOT NULL, step TEXT NOT NULL, kind TEXT NOT NULL, plan_hash TEXT NOT NULL,
      asked_at TEXT NOT NULL, expires_at TEXT, warned_at TEXT, expired_at TEXT, closed_at TEXT,
      PRIMARY KEY (run, interrupt))`,
+  `CREATE TABLE IF NOT EXISTS honua_journal (
+     run TEXT NOT NULL, key TEXT NOT NULL, step TEXT NOT NULL, stage INTEGER, seq INTEGER NOT NULL,
+     effects TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, at TEXT NOT NULL, PRIMARY KEY (run, key))`,
 ];
 
 const nullableStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -119,6 +123,13 @@ function toDecision(r: Row): StoredDecision {
     }),
     groups: z.array(z.string()).parse(JSON.parse(str(r.member_of ?? "[]"))),
   };
+}
+
+function toJournal(r: Row): JournalEntry {
+  return JournalEntry.parse({
+    key: r.key, step: r.step, stage: r.stage === null || r.stage === undefined ? null : Number(r.stage), seq: Number(r.seq),
+    effects: z.array(Effect).parse(JSON.parse(str(r.effects))), done: Number(r.done) === 1, at: str(r.at),
+  });
 }
 
 /** Runs, per-deployment locks and decisions: the records that must be atomic across processes. */
@@ -264,6 +275,41 @@ export class AgentStore {
     const rows = await this.sql.query(`SELECT value FROM honua_memo WHERE run = ? AND key = ?`, [run, key]);
     if (!rows[0]) throw new Error(`memo ${run}/${key} vanished`);
     return str(rows[0].value);
+  }
+
+  /**
+   * Write-ahead record of what a side effect will replace, under its idempotency key. The first record wins: a
+   * replay after a crash gets back what the first attempt found, not what it sees after its own change.
+   */
+  async journalIntend(e: { run: string; key: string; step: string; stage: number | null; effects: Effect[]; at: string }): Promise<JournalEntry> {
+    await this.sql.query(
+      `INSERT INTO honua_journal (run, key, step, stage, seq, effects, done, at)
+       SELECT ?, ?, ?, ?, COALESCE(MAX(seq), 0) + 1, ?, 0, ? FROM honua_journal WHERE run = ?
+       ON CONFLICT (run, key) DO NOTHING`,
+      [e.run, e.key, e.step, e.stage, JSON.stringify(e.effects), e.at, e.run],
+    );
+    const got = await this.journalEntry(e.run, e.key);
+    if (!got) throw new Error(`journal entry ${e.run}/${e.key} vanished`);
+    return got;
+  }
+
+  /** Marks a side effect as having returned, adding what its result told (once: a replay adds nothing). */
+  async journalDone(run: string, key: string, effects: Effect[]): Promise<void> {
+    const prior = await this.journalEntry(run, key);
+    if (!prior) throw new Error(`journal entry ${run}/${key} was never intended`);
+    if (prior.done) return;
+    await this.sql.query(`UPDATE honua_journal SET done = 1, effects = ? WHERE run = ? AND key = ? AND done = 0`, [JSON.stringify([...prior.effects, ...effects]), run, key]);
+  }
+
+  async journalEntry(run: string, key: string): Promise<JournalEntry | undefined> {
+    const rows = await this.sql.query(`SELECT * FROM honua_journal WHERE run = ? AND key = ?`, [run, key]);
+    return rows[0] ? toJournal(rows[0]) : undefined;
+  }
+
+  /** A run's journal in the order its side effects were first recorded. */
+  async journal(run: string): Promise<JournalEntry[]> {
+    const rows = await this.sql.query(`SELECT * FROM honua_journal WHERE run = ? ORDER BY seq, key`, [run]);
+    return rows.map(toJournal);
   }
 
   /** Raw data behind a decision (metric queries and values), kept beside the checkpoints rather than in them. */

@@ -79,10 +79,18 @@ export interface CacheResource {
   /** Where Honua reaches it; a reference, never a credential. */
   endpoint: string;
   createdAt: string;
+  /** False when an existing cache was adopted: nothing was created, so nothing is offered for deletion. Default true. */
+  created?: boolean;
+  /** Settings of the cache itself the provision changed (e.g. Redis `maxmemory-policy`), with the value it found. */
+  replaced?: { target: string; before: string; after: string }[];
 }
+
+export type CacheEngine = CacheSpec["engine"];
 
 /** Creates and deletes cache infrastructure. Calls with the same idempotency key return the first result. */
 export interface CacheInfra {
+  /** The cache engines this deployment can have (a real deployment's cache section names one; the sandbox has all). */
+  readonly engines: readonly CacheEngine[];
   /** What `provision` will do, for the approval card, when it is not "create a new resource" (e.g. adopting one). */
   intent?(spec: CacheSpec): { action: string; creates: boolean };
   provision(spec: CacheSpec, idempotencyKey: string): Promise<CacheResource>;
@@ -92,10 +100,18 @@ export interface CacheInfra {
    */
   provisioned?(idempotencyKey: string): Promise<{ id: string; description: string } | null>;
   deprovision(id: string, idempotencyKey: string): Promise<void>;
+  /** Puts one of `CacheResource.replaced` back (a rollback); idempotent per key. */
+  restore?(target: string, value: string, idempotencyKey: string): Promise<void>;
 }
 
 /** The share of traffic that takes a new path (cache, new store, new backend), in percent. */
 export interface TrafficRouter {
+  /**
+   * The features this router moves, each its own split (the sandbox has one per cache engine: `cache` for Redis,
+   * `cache:varnish`, `cache:cloudfront`). A real router moves one, `cache` by default, for whichever engine the
+   * deployment has; absent: `["cache"]`.
+   */
+  features?(): readonly string[];
   share(feature: string): Promise<number>;
   setShare(feature: string, percent: number, idempotencyKey: string): Promise<void>;
   /**
@@ -122,6 +138,13 @@ export interface TileOperations {
     idempotencyKey: string,
     progress?: (message: string) => void,
   ): Promise<{ jobId: string; tilesProcessed: number }>;
+  /**
+   * What the job under this key wrote into a cache the run did not create (recorded before writing, so it is known
+   * after a crash too): a description for the delete card, or null when it wrote nothing.
+   */
+  written?(idempotencyKey: string): Promise<{ description: string; deletes: string } | null>;
+  /** Deletes exactly what the job under `jobKey` wrote, by exact key; idempotent. */
+  discard?(jobKey: string, idempotencyKey: string): Promise<void>;
 }
 
 /** What the deployment costs per month now, by component, in USD. */

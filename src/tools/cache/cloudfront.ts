@@ -67,6 +67,7 @@ const READ_METHODS = { Quantity: 2, Items: ["GET", "HEAD"] as ("GET" | "HEAD")[]
 
 /** A CloudFront distribution in front of Honua: tile paths cached with the TTLs, the rest passed through. */
 export class CloudFrontInfra implements CacheInfra {
+  readonly engines = ["cloudfront"] as const;
   readonly options: z.output<typeof CloudFrontOptions>;
   private readonly client: CloudFrontClient;
 

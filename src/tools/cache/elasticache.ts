@@ -61,6 +61,7 @@ export function replicationGroupId(prefix: string, idempotencyKey: string): stri
 
 /** Amazon ElastiCache (Redis OSS / Valkey) as Honua's `ConnectionStrings__Redis`. */
 export class ElastiCacheInfra implements CacheInfra {
+  readonly engines = ["redis"] as const;
   readonly options: z.output<typeof ElastiCacheOptions>;
   private readonly client: ElastiCacheClient;
 

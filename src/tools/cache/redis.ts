@@ -18,7 +18,11 @@ export const RedisCacheOptions = z
      * when the URL carries a password: a secret never goes into the config diff or the run state.
      */
     connectionString: z.string().min(1).optional(),
-    /** Honua's `Cache__KeyPrefix`: releasing the cache deletes keys under it (behind the delete gate), nothing else. */
+    /**
+     * Honua's `Cache__KeyPrefix` when the Honua config does not set one. A prefix the config already sets is used as
+     * it is (and must agree with this one when both are given). Nothing is ever deleted by prefix: a cleanup deletes
+     * only the keys a run wrote, by exact key.
+     */
     keyPrefix: z.string().min(1).default("honua:"),
     /** Set `maxmemory-policy` to the strategy's eviction policy on adoption (refusal is recorded, not fatal). */
     setEvictionPolicy: z.boolean().default(true),
@@ -48,6 +52,12 @@ function safeUrl(s: string): URL | undefined {
 }
 
 const dbOf = (u: URL): number => Number(u.pathname.replace(/^\//, "") || "0");
+
+/** `redis:host:port/db`: how a Redis (and what was written into it) is named in the journal and on cards. */
+export function redisIdOf(o: Pick<RedisCacheOptions, "url">): string {
+  const u = new URL(o.url);
+  return `redis:${u.hostname}:${u.port || 6379}/${dbOf(u)}`;
+}
 
 /** `ConnectionStrings__Redis` for this Redis, without credentials. */
 export function honuaConnectionString(o: Pick<RedisCacheOptions, "url" | "connectionString">): string {
@@ -95,6 +105,7 @@ const Adoption = z.object({
 export type Adoption = z.infer<typeof Adoption>;
 
 const Release = z.object({ id: z.string(), deletedKeys: z.number(), policyRestored: z.string() });
+const Restored = z.object({ target: z.string(), value: z.string() });
 const PolicyFound = z.object({ policy: z.string() });
 
 /**
@@ -117,10 +128,12 @@ export function adoptionsSinceRelease(log: OpLog, deployment: string, id: string
 
 /**
  * The deployment's own Redis as CacheInfra. "Provision" adopts it: checks it answers, reads version and memory,
- * sets `maxmemory-policy` when allowed. "Deprovision" releases the adoption: puts the policy back and deletes
- * keys under Honua's key prefix only (it never flushes a database: the Redis may be shared).
+ * sets `maxmemory-policy` when allowed, and reports the policy it found so a rollback can put it back. Nothing is
+ * created, so nothing is offered for deletion: the Redis, its databases and every key in it stay the deployment's
+ * (the keys a run warmed are the tile warmer's to delete, by exact key).
  */
 export class RedisCacheInfra implements CacheInfra {
+  readonly engines = ["redis"] as const;
   constructor(
     readonly options: RedisCacheOptions,
     private readonly log: OpLog,
@@ -128,8 +141,7 @@ export class RedisCacheInfra implements CacheInfra {
   ) {}
 
   get id(): string {
-    const u = new URL(this.options.url);
-    return `redis:${u.hostname}:${u.port || 6379}/${dbOf(u)}`;
+    return redisIdOf(this.options);
   }
 
   /** The approval card says what really happens: nothing is created, the given Redis is adopted. */
@@ -191,9 +203,25 @@ export class RedisCacheInfra implements CacheInfra {
         policyNote,
       };
     });
-    return { id: a.id, engine: "redis", nodeType: a.nodeType, endpoint: a.endpoint, createdAt: a.createdAt };
+    return {
+      id: a.id, engine: "redis", nodeType: a.nodeType, endpoint: a.endpoint, createdAt: a.createdAt, created: false,
+      replaced: a.previousPolicy !== a.policy ? [{ target: "maxmemory-policy", before: a.previousPolicy, after: a.policy }] : [],
+    };
   }
 
+  /** Puts back a Redis setting a provision replaced (only `maxmemory-policy`), once per key. */
+  async restore(target: string, value: string, idempotencyKey: string): Promise<void> {
+    if (target !== "maxmemory-policy") throw new AgentError("bad-input", `Redis ${this.id}: honua-agent changes only maxmemory-policy, not ${target}`);
+    await this.log.once(this.deployment, "redis-restore", idempotencyKey, Restored, async () => {
+      await withRedis(this.options, (r) => r.config("SET", "maxmemory-policy", value));
+      return { target, value };
+    });
+  }
+
+  /**
+   * The adopted Redis is the deployment's own: releasing it deletes nothing. It puts back a policy the adoption changed
+   * and a rollback did not already restore (a run from before rollbacks restored it), and records the release.
+   */
   async deprovision(id: string, idempotencyKey: string): Promise<void> {
     if (id !== this.id) throw new AgentError("not-found", `deployment ${this.deployment} adopted ${this.id}, not ${id}`);
     await this.log.once(this.deployment, "redis-release", idempotencyKey, Release, async () => {
@@ -201,39 +229,26 @@ export class RedisCacheInfra implements CacheInfra {
       let policyRestored = "unchanged";
       if (first && first.previousPolicy !== first.policy) {
         try {
-          await withRedis(this.options, (r) => r.config("SET", "maxmemory-policy", first.previousPolicy));
-          policyRestored = first.previousPolicy;
+          const now = (await this.inspect()).policy;
+          if (now === first.policy) {
+            await withRedis(this.options, (r) => r.config("SET", "maxmemory-policy", first.previousPolicy));
+            policyRestored = first.previousPolicy;
+          }
         } catch (e) {
           policyRestored = `not restored: ${(e as Error).message}`;
         }
       }
-      const deletedKeys = await this.deletePrefix(this.options.keyPrefix);
-      return { id, deletedKeys, policyRestored };
-    });
-  }
-
-  /** Deletes keys under `prefix` (SCAN + UNLINK in batches); returns how many. */
-  async deletePrefix(prefix: string): Promise<number> {
-    if (!prefix) throw new AgentError("bad-input", "refusing to delete keys without a key prefix");
-    const pattern = `${prefix.replace(/[*?[\]\\]/g, "\\$&")}*`;
-    return withRedis(this.options, async (r) => {
-      let cursor = "0";
-      let n = 0;
-      do {
-        const [next, keys] = await r.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-        cursor = next;
-        if (keys.length) n += await r.unlink(...keys);
-      } while (cursor !== "0");
-      return n;
+      return { id, deletedKeys: 0, policyRestored };
     });
   }
 }
 
 /**
- * Bulk `SET key value EX ttl` for warming, written as RESP straight onto one connection. A pipelined load
+ * Bulk `SET key value EX ttl [NX]` for warming, written as RESP straight onto one connection. A pipelined load
  * through ioredis builds a command object per key and tops out near 100k SET/s on a small machine, half
  * of what the Redis takes; encoding the commands into large buffers here removes that ceiling. Only SET,
- * AUTH and SELECT are sent, so every reply is a one-line `+OK` or `-ERR ...`; anything else is a failure.
+ * AUTH and SELECT are sent, so every reply is a one-line `+OK`, `-ERR ...` or (with NX, key already there) `$-1`;
+ * anything else is a failure.
  */
 const SLAB = 512 * 1024;
 
@@ -249,25 +264,32 @@ export class RespBulkWriter {
   private closed: Error | null = null;
   private waiters: (() => void)[] = [];
   written = 0;
+  /** NX: keys already there, left as they were. */
+  skipped = 0;
   failed = 0;
   firstError: string | null = null;
   /** `EX ttl` and the end of every SET: the same bytes each time. */
   private readonly tail: Buffer;
+
+  private readonly arity: string;
 
   private constructor(
     private readonly sock: Socket,
     ttl: Buffer,
     preamble: number,
     private readonly onProgress: (written: number) => void,
+    onlyNew: boolean,
   ) {
     this.preamble = preamble;
-    this.tail = Buffer.from(`\r\n$2\r\nEX\r\n$${ttl.length}\r\n${ttl.toString()}\r\n`);
+    this.arity = onlyNew ? "*6" : "*5";
+    this.tail = Buffer.from(`\r\n$2\r\nEX\r\n$${ttl.length}\r\n${ttl.toString()}\r\n${onlyNew ? "$2\r\nNX\r\n" : ""}`);
     sock.on("data", (d: Buffer) => this.onData(d));
     sock.on("error", (e) => this.close(e));
     sock.on("close", () => this.close(new Error("connection closed")));
   }
 
-  static async open(o: Pick<RedisCacheOptions, "url" | "connectTimeoutMs">, ttlSeconds: number, onProgress: (written: number) => void = () => undefined): Promise<RespBulkWriter> {
+  /** `onlyNew`: `SET ... NX`, so a key someone else wrote is never overwritten (and never becomes the run's). */
+  static async open(o: Pick<RedisCacheOptions, "url" | "connectTimeoutMs">, ttlSeconds: number, onProgress: (written: number) => void = () => undefined, onlyNew = false): Promise<RespBulkWriter> {
     const u = new URL(o.url);
     const port = Number(u.port || 6379);
     const sock: Socket = u.protocol === "rediss:" ? tlsConnect({ host: u.hostname, port, servername: u.hostname }) : netConnect(port, u.hostname);
@@ -280,7 +302,7 @@ export class RespBulkWriter {
     const hello: (string | Buffer)[][] = [];
     if (u.password) hello.push(u.username ? ["AUTH", decodeURIComponent(u.username), decodeURIComponent(u.password)] : ["AUTH", decodeURIComponent(u.password)]);
     if (dbOf(u) !== 0) hello.push(["SELECT", String(dbOf(u))]);
-    const w = new RespBulkWriter(sock, Buffer.from(String(Math.round(ttlSeconds))), hello.length, onProgress);
+    const w = new RespBulkWriter(sock, Buffer.from(String(Math.round(ttlSeconds))), hello.length, onProgress, onlyNew);
     for (const c of hello) w.push(c);
     await w.flush();
     await w.until(() => w.preamble === 0);
@@ -306,7 +328,7 @@ export class RespBulkWriter {
   /** Queues one SET; waits only while the socket's buffer is full. */
   set(key: string, value: Buffer): Promise<void> | undefined {
     if (this.closed) return Promise.reject(this.closed);
-    const head = `*5\r\n$3\r\nSET\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n$${value.length}\r\n`;
+    const head = `${this.arity}\r\n$3\r\nSET\r\n$${Buffer.byteLength(key)}\r\n${key}\r\n$${value.length}\r\n`;
     if (this.used + head.length * 3 + value.length + this.tail.length <= this.slab.length) {
       this.used += this.slab.write(head, this.used, "utf8");
       this.used += value.copy(this.slab, this.used);
@@ -348,6 +370,8 @@ export class RespBulkWriter {
       }
       if (line.startsWith("+")) {
         if (++this.written % 1000 === 0) this.onProgress(this.written);
+      } else if (line.startsWith("$-1")) {
+        this.skipped++;
       } else {
         this.failed++;
         this.firstError ??= line.trim();

@@ -1,29 +1,113 @@
 import { z } from "zod";
+import type { Deployment } from "../../config.js";
+import type { Effect } from "../../core/journal.js";
 import { AgentError } from "../../errors.js";
+import { KEYS_LEFTOVER, cleanupLeftovers, rollbackFromJournal } from "../../graph/rollback.js";
 import { MetricsSummary, ConfigChange } from "../../graph/state.js";
 import { defineStep, type RunView, type StepContext } from "../../graph/step.js";
 import { CachingParams } from "../../planner/plan.js";
 import { PRICES, PRICE_SOURCE, monthlyRequests, originMonthlyUsd, pickNode, priceOf } from "../cost/prices.js";
-import { diffConfig, inverse, renderDiff } from "../config/diff.js";
+import { diffConfig, renderDiff } from "../config/diff.js";
+import { findSetting, settingValue } from "../config/keys.js";
 import { snapshot, watch } from "../metrics/observe.js";
-import type { CacheSpec } from "../types.js";
+import type { CacheEngine, CacheSpec, DeploymentAdapters, TrafficRouter } from "../types.js";
 
 const CacheType = z.enum(["redis", "varnish", "cloudfront"]);
 const DEFAULT_ROLLOUT = [10, 50, 100];
 const AVG_TILE_KB = 28;
+const DEFAULT_PREFIX = "honua:";
 
 const params = (view: RunView) => CachingParams.parse(view.params);
 const pct = (x: number | null) => (x === null ? "n/a" : `${(x * 100).toFixed(1)}%`);
-const usd = (x: number) => `$${x.toFixed(2)}`;
+const usd = (x: number) => `${x < 0 ? "-" : ""}$${Math.abs(x).toFixed(2)}`;
+const ENGINE_NAME: Record<CacheEngine, string> = { redis: "Redis", varnish: "Varnish", cloudfront: "CloudFront" };
+
+/**
+ * The traffic path a cache engine's rollout moves: its own where the router has one per engine (the sandbox), else the
+ * one `cache` split a real deployment has for its one cache engine.
+ */
+export function cacheFeature(router: TrafficRouter, engine: CacheEngine): string {
+  const own = `cache:${engine}`;
+  return (router.features?.() ?? ["cache"]).includes(own) ? own : "cache";
+}
+
+/** A cache already serving the deployment, and what shows it. */
+export const InPlaceCache = z.object({
+  engine: CacheType,
+  feature: z.string(),
+  /** Percent of traffic on its path; null where the router cannot say. */
+  share: z.number().nullable(),
+  /** Honua's config already points at it (Redis: a connection string in any spelling). */
+  configured: z.boolean(),
+  evidence: z.array(z.string()),
+});
+export type InPlaceCache = z.infer<typeof InPlaceCache>;
+
+/** Every cache engine the deployment can have that is configured or carries traffic now: read-only. */
+export async function cachesInPlace(adapters: DeploymentAdapters): Promise<InPlaceCache[]> {
+  const cfg = await adapters.config.read();
+  const out: InPlaceCache[] = [];
+  for (const engine of adapters.cache.engines) {
+    const feature = cacheFeature(adapters.traffic, engine);
+    let share: number | null = null;
+    try {
+      share = await adapters.traffic.share(feature);
+    } catch {
+      share = null; // no router for it: what the config says is the evidence
+    }
+    const evidence: string[] = [];
+    const redis = engine === "redis" ? findSetting(cfg, "ConnectionStrings__Redis") : undefined;
+    if (redis) evidence.push(`Honua's config sets ${redis.key} = ${redis.value}`);
+    if (share !== null && share > 0) evidence.push(`${share}% of traffic is on the ${feature} path`);
+    if (evidence.length) out.push({ engine, feature, share, configured: redis !== undefined, evidence });
+  }
+  return out;
+}
+
+/** What a caching request meets on the deployment, decided before anything starts (at plan time, and again at design). */
+export interface CachingPreflight {
+  /** The requested cache is already there: nothing to do. */
+  inPlace: { summary: string; evidence: string[] } | null;
+  /** It cannot be done as asked here; why, and what to do instead. */
+  refuse: string | null;
+  /** What the change means for what is in place (shown in the plan and on the gate). */
+  notes: string[];
+}
+
+/** Judges a request against what is in place: the same answer in the planner's preview and in the run's design step. */
+export function judgeCachingRequest(deployment: string, engines: readonly CacheEngine[], existing: readonly InPlaceCache[], p: CachingParams): CachingPreflight {
+  const engine = p.cacheType ?? "redis";
+  if (!engines.includes(engine)) {
+    return { inPlace: null, refuse: `${deployment}'s cache section provides ${engines.map((e) => ENGINE_NAME[e]).join(", ") || "no cache"}, not ${ENGINE_NAME[engine]}: change cache: in honua-agent.yaml to add ${ENGINE_NAME[engine]}`, notes: [] };
+  }
+  const same = existing.find((c) => c.engine === engine);
+  if (same && (same.configured || same.share === 100 || same.share === null)) {
+    return { inPlace: { summary: `${deployment} already has ${ENGINE_NAME[engine]} caching`, evidence: same.evidence }, refuse: null, notes: [] };
+  }
+  if (same) {
+    return {
+      inPlace: null,
+      refuse: `${same.share}% of ${deployment}'s traffic is already on the ${same.feature} path, but Honua's config does not use ${ENGINE_NAME[engine]}: an earlier change did not finish. Roll that traffic back (or finish it) first; honua-agent will not take over a split it did not set`,
+      notes: [],
+    };
+  }
+  const notes = existing.map((c) => `${ENGINE_NAME[c.engine]} stays in place (${c.evidence.join("; ")}); ${ENGINE_NAME[engine]} is added on its own traffic path and ${ENGINE_NAME[c.engine]} is not touched`);
+  return { inPlace: null, refuse: null, notes };
+}
+
+/** The plan-time check: read-only, against the deployment as it is now. */
+export async function cachingPreflight(deployment: string, adapters: DeploymentAdapters, p: CachingParams): Promise<CachingPreflight> {
+  return judgeCachingRequest(deployment, adapters.cache.engines, await cachesInPlace(adapters), p);
+}
 
 export const AnalyzeCurrentPerformance = defineStep({
   name: "AnalyzeCurrentPerformance",
-  description: "Measure p95 latency, error rate, cache hit ratio, origin load and monthly cost over the last hour",
+  description: "Measure p95 latency, error rate, cache hit ratio, origin load and monthly cost over the last hour; find the caches in place",
   input: z.object({ deployment: z.string(), lookbackMinutes: z.number().positive() }),
   output: z.object({
     baseline: MetricsSummary,
     costBreakdown: z.record(z.string(), z.number()),
-    existingRedis: z.string().nullable(),
+    existing: z.array(InPlaceCache).default([]),
     topLayers: z.array(z.object({ layerId: z.string(), requestsPerHour: z.number() })),
   }),
   prepare: (view) => ({ deployment: view.state.deployment, lookbackMinutes: 60 }),
@@ -31,24 +115,48 @@ export const AnalyzeCurrentPerformance = defineStep({
     const m = ctx.deploymentConfig.monitoring;
     const baseline = await snapshot(ctx.adapters, input.lookbackMinutes, m.sampleEveryMinutes);
     if (baseline.samples < m.minSamples || baseline.p95Ms === null) {
-      throw new AgentError("failed", `no baseline: ${baseline.samples} metric samples in the last ${input.lookbackMinutes} min (need ${m.minSamples}); a rollout cannot be judged without one. Check the metrics source.`);
+      throw new AgentError("failed", `no baseline: ${baseline.samples} metric samples in the last ${input.lookbackMinutes} min (need ${m.minSamples}); a rollout cannot be judged without one. Check the metrics source; Honua serves /metrics only with HONUA_OBSERVABILITY=true (env, or the Helm value that sets it)`);
     }
-    const cfg = await ctx.adapters.config.read();
+    const existing = await cachesInPlace(ctx.adapters);
     const tiles = await ctx.adapters.tiles.popularTiles(50);
     const byLayer = new Map<string, number>();
     for (const t of tiles) byLayer.set(t.layerId, (byLayer.get(t.layerId) ?? 0) + t.requestsPerHour);
-    ctx.progress(`baseline p95 ${baseline.p95Ms} ms, errors ${pct(baseline.errorRate)}, hit ratio ${pct(baseline.hitRatio)}, origin ${baseline.originRequestsPerSecond} req/s`);
+    const observed = baseline.observedMinutes ?? baseline.windowMinutes;
+    ctx.progress(`baseline over ${observed} min (${baseline.samples} samples): p95 ${baseline.p95Ms} ms, errors ${pct(baseline.errorRate)}, hit ratio ${pct(baseline.hitRatio)}, origin ${baseline.originRequestsPerSecond} req/s`);
     return {
       output: {
         baseline,
         costBreakdown: await ctx.adapters.cost.monthly(),
-        existingRedis: cfg.ConnectionStrings__Redis ?? null,
+        existing,
         topLayers: [...byLayer.entries()].map(([layerId, requestsPerHour]) => ({ layerId, requestsPerHour })).sort((a, b) => b.requestsPerHour - a.requestsPerHour),
       },
       metrics: { before: baseline },
     };
   },
 });
+
+/**
+ * Honua's cache TTL keys for a tile/layer TTL of `ttl`, as Honua's CacheOptionsValidator accepts them: every TTL in
+ * 1..86400, Layer <= Service, Negative <= max / 10. Keys whose current value already fits are left as they are.
+ */
+function cacheTtlKeys(cfg: Record<string, string>, ttl: number): { set: Record<string, string>; notes: string[] } {
+  const num = (key: string, dflt: number) => Number(settingValue(cfg, key) ?? dflt);
+  const set: Record<string, string> = { Cache__DefaultTtlSeconds: String(ttl), Cache__LayerTtlSeconds: String(ttl) };
+  const notes: string[] = [];
+  const service = num("Cache__ServiceTtlSeconds", 300);
+  if (service < ttl) {
+    set.Cache__ServiceTtlSeconds = String(ttl);
+    notes.push(`Cache__ServiceTtlSeconds raised ${service} -> ${ttl}: Honua requires LayerTtlSeconds <= ServiceTtlSeconds`);
+  }
+  const max = Math.max(ttl, service, num("Cache__QueryTtlSeconds", 30));
+  const negative = num("Cache__NegativeTtlSeconds", 30);
+  if (negative > max / 10) {
+    const fixed = Math.max(1, Math.floor(max / 10));
+    set.Cache__NegativeTtlSeconds = String(fixed);
+    notes.push(`Cache__NegativeTtlSeconds lowered ${negative} -> ${fixed}: Honua requires NegativeTtlSeconds <= max TTL / 10`);
+  }
+  return { set, notes };
+}
 
 const Strategy = z.object({
   cacheType: CacheType,
@@ -60,23 +168,38 @@ const Strategy = z.object({
   nodeType: z.string(),
   memoryGb: z.number(),
   rolloutSteps: z.array(z.number().int().min(1).max(100)),
+  /** The traffic path this rollout moves (its own where the deployment has one per cache engine). */
+  feature: z.string().default("cache"),
+  /** What the change means for the caches in place, and corrections made to keep Honua's config valid. */
+  notes: z.array(z.string()).default([]),
   /** Honua config keys this strategy sets; `{endpoint}` is filled in once the cache exists. */
   honuaConfig: z.record(z.string(), z.string()),
 });
 
+/** The key prefix Honua uses: the one its config already sets, else the deployment's `cache.redis.keyPrefix`, else Honua's default. */
+function keyPrefixFor(d: Deployment, cfg: Record<string, string>): { prefix: string; fromConfig: boolean; note: string | null } {
+  const inConfig = settingValue(cfg, "Cache__KeyPrefix");
+  const configured = d.cache && "redis" in d.cache ? d.cache.redis.keyPrefix : undefined;
+  if (inConfig !== undefined) {
+    const note = configured !== undefined && configured !== inConfig ? `Honua's config sets Cache__KeyPrefix ${inConfig}; that is the prefix used (cache.redis.keyPrefix says ${configured})` : null;
+    return { prefix: inConfig, fromConfig: true, note };
+  }
+  return { prefix: configured ?? DEFAULT_PREFIX, fromConfig: false, note: null };
+}
+
 export const DesignCachingStrategy = defineStep({
   name: "DesignCachingStrategy",
-  description: "Choose cache type, TTLs, eviction, key prefix and size; map them to Honua config keys",
-  input: z.object({ params: CachingParams, baselineRps: z.number(), existingRedis: z.string().nullable() }),
+  description: "Choose cache type, TTLs, eviction, key prefix and size; map them to Honua config keys Honua accepts",
+  input: z.object({ params: CachingParams, baselineRps: z.number(), existing: z.array(InPlaceCache) }),
   output: Strategy,
   prepare: (view) => {
     const a = view.output(AnalyzeCurrentPerformance);
-    return { params: params(view), baselineRps: a.baseline.requestsPerSecond ?? 0, existingRedis: a.existingRedis };
+    return { params: params(view), baselineRps: a.baseline.requestsPerSecond ?? 0, existing: a.existing };
   },
-  async run(_ctx, { params: p, baselineRps, existingRedis }) {
-    if (existingRedis && (p.cacheType ?? "redis") === "redis") {
-      throw new AgentError("failed", `the deployment already uses Redis (ConnectionStrings__Redis is set); nothing to add`);
-    }
+  async run(ctx, { params: p, baselineRps, existing }) {
+    const judged = judgeCachingRequest(ctx.deployment, ctx.adapters.cache.engines, existing, p);
+    if (judged.inPlace) throw new AgentError("failed", `already in place: ${judged.inPlace.summary} (${judged.inPlace.evidence.join("; ")}); nothing to add`);
+    if (judged.refuse) throw new AgentError("failed", judged.refuse);
     const cacheType = p.cacheType ?? "redis";
     const reason = p.cacheType
       ? `${p.cacheType} was requested`
@@ -86,23 +209,38 @@ export const DesignCachingStrategy = defineStep({
     // Distinct tiles per day ~0.5% of requests; 30% headroom for keys and fragmentation.
     const memoryGb = Number(((baselineRps * 86_400 * 0.005 * AVG_TILE_KB * 1.3) / 1e6).toFixed(2));
     const node = cacheType === "cloudfront" ? { type: "cloudfront-distribution", memoryGb: 0 } : pickNode(PRICES[cacheType], memoryGb);
-    const honuaConfig: Record<string, string> = cacheType === "redis"
-      ? {
-          ConnectionStrings__Redis: "{endpoint}",
-          Cache__Enabled: "true",
-          Cache__EnableFallback: "true",
-          Cache__DefaultTtlSeconds: String(ttlSeconds),
-          Cache__LayerTtlSeconds: String(ttlSeconds),
-          Cache__ServiceTtlSeconds: String(Math.min(ttlSeconds, 900)),
-          Cache__KeyPrefix: "honua:",
-        }
-      : { TileOptions__CacheMaxAge: String(ttlSeconds), Cache__ResponseCachingEnabled: "true" };
+    const cfg = await ctx.adapters.config.read();
+    const notes = [...judged.notes];
+    const prefix = keyPrefixFor(ctx.deploymentConfig, cfg);
+    if (prefix.note) notes.push(prefix.note);
+    let honuaConfig: Record<string, string>;
+    if (cacheType === "redis") {
+      const ttls = cacheTtlKeys(cfg, ttlSeconds);
+      notes.push(...ttls.notes);
+      honuaConfig = {
+        ConnectionStrings__Redis: "{endpoint}",
+        Cache__Enabled: "true",
+        Cache__EnableFallback: "true",
+        ...ttls.set,
+        ...(prefix.fromConfig ? {} : { Cache__KeyPrefix: prefix.prefix }),
+      };
+    } else {
+      // An HTTP cache honours Honua's Cache-Control for tiles; Honua's own in-process response cache
+      // (Cache__ResponseCachingEnabled) is another thing entirely and stays as it is.
+      honuaConfig = { TileOptions__CacheMaxAge: String(ttlSeconds) };
+      const maxAge = settingValue(cfg, "TileOptions__CacheMaxAge");
+      const others = existing.filter((c) => c.engine !== "redis");
+      if (maxAge !== undefined && maxAge !== String(ttlSeconds) && others.length) {
+        notes.push(`TileOptions__CacheMaxAge changes ${maxAge} -> ${ttlSeconds}; ${others.map((c) => ENGINE_NAME[c.engine]).join(", ")} in place honours it too`);
+      }
+    }
+    const feature = cacheFeature(ctx.adapters.traffic, cacheType);
     return {
       output: {
         cacheType, reason, ttlSeconds, ttlReason, evictionPolicy: cacheType === "redis" ? "allkeys-lru" : "lru",
-        keyPrefix: "honua:", nodeType: node.type, memoryGb, rolloutSteps: p.rolloutSteps ?? DEFAULT_ROLLOUT, honuaConfig,
+        keyPrefix: prefix.prefix, nodeType: node.type, memoryGb, rolloutSteps: p.rolloutSteps ?? DEFAULT_ROLLOUT, feature, notes, honuaConfig,
       },
-      reason,
+      reason: [reason, ...notes].join("; "),
     };
   },
 });
@@ -140,7 +278,11 @@ export const EstimateCostImpact = defineStep({
   },
 });
 
-const Resource = z.object({ id: z.string(), engine: CacheType, nodeType: z.string(), endpoint: z.string(), createdAt: z.string() });
+const Resource = z.object({
+  id: z.string(), engine: CacheType, nodeType: z.string(), endpoint: z.string(), createdAt: z.string(),
+  created: z.boolean().default(true),
+  replaced: z.array(z.object({ target: z.string(), before: z.string(), after: z.string() })).default([]),
+});
 
 function cacheSpecOf(view: RunView): CacheSpec & { ttlSeconds: number } {
   const s = view.output(DesignCachingStrategy);
@@ -149,13 +291,21 @@ function cacheSpecOf(view: RunView): CacheSpec & { ttlSeconds: number } {
 
 export const ProvisionCacheInfrastructure = defineStep({
   name: "ProvisionCacheInfrastructure",
-  description: "Create the cache (Redis node, Varnish host or CDN distribution)",
+  description: "Create the cache (Redis node, Varnish host or CDN distribution), or adopt the deployment's own",
   input: z.object({ engine: CacheType, nodeType: z.string(), memoryGb: z.number(), evictionPolicy: z.string(), ttlSeconds: z.number().int().positive() }),
   output: z.object({ resource: Resource }),
   prepare: (view) => cacheSpecOf(view),
   async run(ctx, spec) {
-    const resource = await ctx.adapters.cache.provision(spec, ctx.idempotencyKey());
-    ctx.progress(`created ${resource.engine} ${resource.nodeType} (${resource.id})`);
+    const creates = ctx.adapters.cache.intent?.(spec).creates ?? true;
+    // Before acting: if the call dies half way, the rollback asks the cache what this key created.
+    const { key } = await ctx.journal.intend(null, [{ kind: "resource", capability: "cache", id: null, resourceKind: spec.engine, description: `${spec.engine} ${spec.nodeType}`, created: creates }]);
+    const r = await ctx.adapters.cache.provision(spec, key);
+    const resource = Resource.parse(r);
+    await ctx.journal.done(null, [
+      { kind: "resource", capability: "cache", id: resource.id, resourceKind: resource.engine, description: `${resource.engine} ${resource.nodeType} ${resource.id}`, created: resource.created },
+      ...resource.replaced.map((x): Effect => ({ kind: "restore", capability: "cache", target: x.target, before: x.before, after: x.after })),
+    ]);
+    ctx.progress(`${resource.created ? "created" : "adopted"} ${resource.engine} ${resource.id} (${resource.nodeType})`);
     return { output: { resource } };
   },
   gate: {
@@ -167,35 +317,45 @@ export const ProvisionCacheInfrastructure = defineStep({
       const intent = ctx.adapters.cache.intent?.(spec) ?? null;
       // What ConfigureCaching will write next, so the approver sees the config change with the resource.
       const config = diffConfig(await ctx.adapters.config.read(), s.honuaConfig);
+      const adopt = intent !== null && !intent.creates;
       return {
         action: intent?.action ?? `Create a ${s.cacheType} cache ${s.nodeType} (${s.memoryGb} GB needed, eviction ${s.evictionPolicy}) for ${ctx.deployment}`,
-        why: `${s.reason}. Expected hit ratio ${pct(cost.expectedHitRatio)}; net ${usd(cost.netMonthlyUsd)}/month (+${usd(cost.addedMonthlyUsd)} cache, -${usd(cost.originSavingsMonthlyUsd)} origin).`,
-        risk: intent && !intent.creates
-          ? "Low: nothing is created; the existing cache is checked and prepared. No traffic reaches it before the traffic gates."
-          : "Low: a new, unused resource that is billed from now on. No traffic reaches it before the traffic gates.",
+        why: [`${s.reason}. Expected hit ratio ${pct(cost.expectedHitRatio)}; net ${usd(cost.netMonthlyUsd)}/month (+${usd(cost.addedMonthlyUsd)} cache, -${usd(cost.originSavingsMonthlyUsd)} origin).`, ...s.notes].join(" "),
+        risk: adopt
+          ? `Low: nothing is created; the existing cache is checked and prepared (key prefix ${s.keyPrefix}). No traffic reaches it before the traffic gates.`
+          : `Low: a new, unused resource that is billed from now on (key prefix ${s.keyPrefix}). No traffic reaches it before the traffic gates.`,
         change: {
           config,
-          resources: [{ kind: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, monthlyUsd: cost.addedMonthlyUsd, action: intent && !intent.creates ? "adopt" : "create" }],
+          resources: [{ kind: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, monthlyUsd: cost.addedMonthlyUsd, keyPrefix: s.keyPrefix, action: adopt ? "adopt" : "create" }],
         },
       };
     },
   },
 });
 
+const configOf = (effects: readonly Effect[]): ConfigChange[] =>
+  effects.flatMap((e) => (e.kind === "config" ? [{ key: e.key, before: e.before, after: e.after }] : []));
+
+/** Writes `desired` into Honua's config, journalled first: a replay applies what the first attempt recorded. */
+async function applyConfig(ctx: StepContext, desired: Record<string, string>): Promise<ConfigChange[]> {
+  const planned = diffConfig(await ctx.adapters.config.read(), desired);
+  const { key, effects } = await ctx.journal.intend(null, planned.map((c): Effect => ({ kind: "config", ...c })));
+  const changes = configOf(effects);
+  if (changes.length) await ctx.adapters.config.apply(changes, key);
+  await ctx.journal.done(null);
+  return changes;
+}
+
 export const ConfigureCaching = defineStep({
   name: "ConfigureCaching",
-  description: "Point Honua at the cache and set TTLs (config keys), recording the diff for rollback",
+  description: "Point Honua at the cache and set TTLs (config keys), journalling what each key was for the rollback",
   input: z.object({ desired: z.record(z.string(), z.string()), endpoint: z.string() }),
   output: z.object({ changes: z.array(ConfigChange), diff: z.string(), fileDiff: z.string().nullable() }),
   prepare: (view) => ({ desired: view.output(DesignCachingStrategy).honuaConfig, endpoint: view.output(ProvisionCacheInfrastructure).resource.endpoint }),
   async run(ctx, { desired, endpoint }) {
     const filled = Object.fromEntries(Object.entries(desired).map(([k, v]) => [k, v.replace("{endpoint}", endpoint)]));
-    // Read once, even across a crash: a replay that re-read the already-applied file would find nothing to
-    // change, and the rollback would then have nothing to restore.
-    const current = JSON.parse(await ctx.remember("config-before", JSON.stringify(await ctx.adapters.config.read()))) as Record<string, string>;
-    const changes = diffConfig(current, filled);
-    const fileDiff = (await ctx.adapters.config.preview?.(changes)) ?? null;
-    await ctx.adapters.config.apply(changes, ctx.idempotencyKey());
+    const fileDiff = (await ctx.adapters.config.preview?.(diffConfig(await ctx.adapters.config.read(), filled))) ?? null;
+    const changes = await applyConfig(ctx, filled);
     const diff = renderDiff(changes);
     ctx.progress(`config:\n${fileDiff ?? diff}`);
     return { output: { changes, diff, fileDiff } };
@@ -205,9 +365,14 @@ export const ConfigureCaching = defineStep({
 export const WarmCache = defineStep({
   name: "WarmCache",
   description: "Pre-load the most requested tiles through Honua's tile-operations warm job",
-  input: z.object({ layers: z.array(z.object({ layerId: z.string(), tileMatrixSetId: z.string(), minZoom: z.number(), maxZoom: z.number() })), maxTilesPerLayer: z.number() }),
+  input: z.object({
+    layers: z.array(z.object({ layerId: z.string(), tileMatrixSetId: z.string(), minZoom: z.number(), maxZoom: z.number() })),
+    maxTilesPerLayer: z.number(),
+    /** Keys written into a cache the run created go with it; into one it adopted, they are the run's to delete. */
+    cacheCreated: z.boolean().default(true),
+  }),
   output: z.object({ jobs: z.array(z.object({ layerId: z.string(), jobId: z.string(), tiles: z.number() })), tilesWarmed: z.number() }),
-  prepare: () => ({ layers: [], maxTilesPerLayer: 20_000 }),
+  prepare: (view) => ({ layers: [], maxTilesPerLayer: 20_000, cacheCreated: view.output(ProvisionCacheInfrastructure).resource.created }),
   async run(ctx, input) {
     const popular = await ctx.adapters.tiles.popularTiles(30);
     const byLayer = new Map<string, { tileMatrixSetId: string; zooms: number[] }>();
@@ -219,49 +384,66 @@ export const WarmCache = defineStep({
     const layers = input.layers.length ? input.layers : [...byLayer.entries()].slice(0, 4).map(([layerId, e]) => ({ layerId, tileMatrixSetId: e.tileMatrixSetId, minZoom: Math.min(...e.zooms), maxZoom: Math.max(...e.zooms) }));
     const jobs = [];
     for (const l of layers) {
-      const res = await ctx.adapters.tiles.submitJob({ operation: "warm", ...l, maxTiles: input.maxTilesPerLayer }, ctx.idempotencyKey(l.layerId), (m) => ctx.progress(`${l.layerId}: ${m}`));
+      const own = !input.cacheCreated;
+      const keys = (id: string | null, description: string, deletes?: string): Effect => ({ kind: "resource", capability: "tiles", id, resourceKind: KEYS_LEFTOVER, description, created: true, ...(deletes ? { deletes } : {}) });
+      const { key } = await ctx.journal.intend(l.layerId, own ? [keys(null, `tile keys warmed for ${l.layerId}`)] : []);
+      const res = await ctx.adapters.tiles.submitJob({ operation: "warm", ...l, maxTiles: input.maxTilesPerLayer }, key, (m) => ctx.progress(`${l.layerId}: ${m}`));
+      const left = own ? ((await ctx.adapters.tiles.written?.(key)) ?? null) : null;
+      await ctx.journal.done(l.layerId, left ? [keys(key, left.description, left.deletes)] : []);
       jobs.push({ layerId: l.layerId, jobId: res.jobId, tiles: res.tilesProcessed });
     }
     const tilesWarmed = jobs.reduce((a, j) => a + j.tiles, 0);
-    return { output: { jobs, tilesWarmed }, reason: `${tilesWarmed} tiles warmed in ${jobs.length} layers` };
+    return { output: { jobs, tilesWarmed }, reason: `${tilesWarmed} tiles warmed in ${jobs.length} ${jobs.length === 1 ? "layer" : "layers"}` };
   },
 });
 
 const StageOutput = z.object({ percent: z.number(), window: MetricsSummary, verdict: z.enum(["healthy", "degraded", "inconclusive"]), reason: z.string(), evidence: z.string().nullable() });
 
 /** A monitoring window that starts once per step and stage, even across a crash. */
-async function watchWindow(ctx: StepContext, minutes: number, baseline: MetricsSummary) {
+async function watchWindow(ctx: StepContext, minutes: number, baseline: MetricsSummary, share: number) {
   const m = ctx.deploymentConfig.monitoring;
   const start = new Date(await ctx.remember("window-start", ctx.adapters.clock.now().toISOString()));
-  return watch(ctx.adapters, minutes, m.sampleEveryMinutes, {
+  const w = await watch(ctx.adapters, minutes, m.sampleEveryMinutes, {
     start, baseline, monitoring: m, stopRequested: () => ctx.stopRequested(), attach: (body) => ctx.attach("window", body),
   });
+  return { ...w, window: { ...w.window, trafficShare: share } };
+}
+
+/** The share the run found on its traffic path before it first moved it: where a rollback puts it back. */
+async function foundShare(ctx: StepContext, feature: string): Promise<number | null> {
+  for (const e of await ctx.journal.entries()) for (const f of e.effects) if (f.kind === "share" && f.feature === feature) return f.before;
+  return null;
 }
 
 export const EnableCachingGradually = defineStep({
   name: "EnableCachingGradually",
   description: "Shift traffic onto the cache stage by stage (a traffic gate before each), watching each stage",
-  input: z.object({ percent: z.number().int().min(1).max(100), baseline: MetricsSummary }),
+  input: z.object({ percent: z.number().int().min(1).max(100), feature: z.string(), baseline: MetricsSummary }),
   output: StageOutput,
   stages: (view) => view.output(DesignCachingStrategy).rolloutSteps,
-  prepare: (view, stage) => ({ percent: stage ?? 100, baseline: view.output(AnalyzeCurrentPerformance).baseline }),
-  async run(ctx, { percent, baseline }) {
-    await ctx.adapters.traffic.setShare("cache", percent, ctx.idempotencyKey());
+  prepare: (view, stage) => ({ percent: stage ?? 100, feature: view.output(DesignCachingStrategy).feature, baseline: view.output(AnalyzeCurrentPerformance).baseline }),
+  async run(ctx, { percent, feature, baseline }) {
+    const from = await ctx.adapters.traffic.share(feature);
+    const { key } = await ctx.journal.intend(null, [{ kind: "share", feature, before: from, after: percent }]);
+    await ctx.adapters.traffic.setShare(feature, percent, key);
+    await ctx.journal.done(null);
     const m = ctx.deploymentConfig.monitoring;
-    const { window, verdict, reason, evidence } = await watchWindow(ctx, m.stageMinutes, baseline);
-    ctx.progress(`${percent}% on cache: ${reason}`);
+    const { window, verdict, reason, evidence } = await watchWindow(ctx, m.stageMinutes, baseline, percent);
+    ctx.progress(`${percent}% on the cache: ${reason}`);
     return { output: { percent, window, verdict, reason, evidence }, verdict, reason: `${percent}%: ${reason}` };
   },
   gate: {
     kind: "traffic",
     async describe(ctx, view, stage) {
-      const from = await ctx.adapters.traffic.share("cache");
       const s = view.output(DesignCachingStrategy);
+      const from = await ctx.adapters.traffic.share(s.feature);
+      const back = (await foundShare(ctx, s.feature)) ?? from;
       const m = ctx.deploymentConfig.monitoring;
+      const index = s.rolloutSteps.indexOf(stage ?? 100);
       return {
         action: `Route ${stage}% of ${ctx.deployment} traffic through the ${s.cacheType} cache (now ${from}%), then watch for ${m.stageMinutes} min`,
-        why: `Stage ${s.rolloutSteps.indexOf(stage ?? 100) + 1} of ${s.rolloutSteps.length} (${s.rolloutSteps.join(" -> ")}%).`,
-        risk: `Automatic rollback to 0% and the previous config if errors exceed ${(m.errorRateThreshold * 100).toFixed(1)}% or p95 exceeds baseline x ${m.latencyFactor}.`,
+        why: [`Stage ${index + 1} of ${s.rolloutSteps.length} (${s.rolloutSteps.join(" -> ")}%).`, ...s.notes].join(" "),
+        risk: `Automatic rollback to ${back}% and the config this run found if errors exceed ${(m.errorRateThreshold * 100).toFixed(1)}% or p95 exceeds baseline x ${m.latencyFactor}; nothing this run did not change is touched.`,
         change: { traffic: { from, to: stage ?? 100 } },
       };
     },
@@ -271,42 +453,48 @@ export const EnableCachingGradually = defineStep({
 export const MonitorCachePerformance = defineStep({
   name: "MonitorCachePerformance",
   description: "Watch the full window (1 h in prod) at 100%; roll back automatically on degradation",
-  input: z.object({ baseline: MetricsSummary }),
+  input: z.object({ baseline: MetricsSummary, share: z.number().default(100) }),
   output: z.object({ window: MetricsSummary, verdict: z.enum(["healthy", "degraded", "inconclusive"]), reason: z.string(), evidence: z.string().nullable() }),
-  prepare: (view) => ({ baseline: view.output(AnalyzeCurrentPerformance).baseline }),
-  async run(ctx, { baseline }) {
+  prepare: (view) => ({ baseline: view.output(AnalyzeCurrentPerformance).baseline, share: view.output(EnableCachingGradually).percent }),
+  async run(ctx, { baseline, share }) {
     const m = ctx.deploymentConfig.monitoring;
-    const { window, verdict, reason, evidence } = await watchWindow(ctx, m.windowMinutes, baseline);
+    const { window, verdict, reason, evidence } = await watchWindow(ctx, m.windowMinutes, baseline, share);
     return { output: { window, verdict, reason, evidence }, verdict, reason, metrics: { after: window } };
   },
 });
 
 export const OptimizeCacheSettings = defineStep({
   name: "OptimizeCacheSettings",
-  description: "Tune TTLs from the observed hit ratio; recommend size changes (resizing needs its own provision gate)",
+  description: "Tune TTLs from the observed hit ratio within Honua's rules; recommend size changes (resizing needs its own provision gate)",
   input: z.object({ strategy: Strategy, observed: MetricsSummary }),
   output: z.object({ changes: z.array(ConfigChange), recommendations: z.array(z.string()) }),
   prepare: (view) => ({ strategy: view.output(DesignCachingStrategy), observed: view.output(MonitorCachePerformance).window }),
   async run(ctx, { strategy, observed }) {
     const recommendations: string[] = [];
-    const desired: Record<string, string> = {};
+    let desired: Record<string, string> = {};
     const hit = observed.hitRatio;
     if (hit !== null && hit < 0.8 && strategy.ttlSeconds < 86_400) {
       const ttl = Math.min(strategy.ttlSeconds * 2, 86_400);
       if (strategy.cacheType === "redis") {
-        desired.Cache__DefaultTtlSeconds = String(ttl);
-        desired.Cache__LayerTtlSeconds = String(ttl);
-      } else desired.TileOptions__CacheMaxAge = String(ttl);
-      recommendations.push(`hit ratio ${pct(hit)} < 80%: TTL raised ${strategy.ttlSeconds} -> ${ttl} s`);
+        const ttls = cacheTtlKeys(await ctx.adapters.config.read(), ttl);
+        desired = ttls.set;
+        recommendations.push(...ttls.notes);
+      } else desired = { TileOptions__CacheMaxAge: String(ttl) };
+      recommendations.unshift(`hit ratio ${pct(hit)} < 80%: TTL raised ${strategy.ttlSeconds} -> ${ttl} s`);
     } else {
       recommendations.push(`hit ratio ${pct(hit)}: TTL ${strategy.ttlSeconds} s kept`);
     }
     if (hit !== null && hit < 0.6) recommendations.push(`consider a larger node than ${strategy.nodeType} (working set may not fit); resizing is a separate, gated change`);
-    const changes = diffConfig(await ctx.adapters.config.read(), desired);
-    if (changes.length) await ctx.adapters.config.apply(changes, ctx.idempotencyKey());
+    const changes = await applyConfig(ctx, desired);
     return { output: { changes, recommendations }, reason: recommendations.join("; ") };
   },
 });
+
+/** `(a - b) / a` in percent, one decimal; null without both. Positive: `b` is lower. */
+const change = (a: number | null, b: number | null): number | null => (a && b !== null ? Number((((a - b) / a) * 100).toFixed(1)) : null);
+/** "24.2% better" / "3.1% worse" / "unchanged"; for a lower-is-better metric. */
+const lowerIsBetter = (x: number | null, better: string, worse: string): string =>
+  x === null ? "n/a" : x === 0 ? "unchanged" : `${Math.abs(x)}% ${x > 0 ? better : worse}`;
 
 export const GeneratePerformanceReport = defineStep({
   name: "GeneratePerformanceReport",
@@ -322,95 +510,29 @@ export const GeneratePerformanceReport = defineStep({
     cost: view.output(EstimateCostImpact),
   }),
   async run(ctx, { before, after }) {
-    const change = (a: number | null, b: number | null) => (a && b !== null ? Number((((a - b) / a) * 100).toFixed(1)) : null);
     const p95ImprovementPct = change(before.p95Ms, after.p95Ms);
     const originLoadReductionPct = change(before.originRequestsPerSecond, after.originRequestsPerSecond);
     const row = (label: string, a: string, b: string) => `| ${label} | ${a} | ${b} |`;
+    const over = (m: MetricsSummary) => `${m.observedMinutes ?? m.windowMinutes} min, ${m.samples} samples${m.trafficShare ? `, ${m.trafficShare}% on the cache` : ""}`;
     const markdown = [
       `## Caching on ${ctx.deployment}: before / after`,
       "",
       "| metric | before | after |",
       "|---|---|---|",
-      row("p95 latency", `${before.p95Ms} ms`, `${after.p95Ms} ms (${p95ImprovementPct ?? "n/a"}% better)`),
+      row("measured over", over(before), over(after)),
+      row("p95 latency", `${before.p95Ms} ms`, `${after.p95Ms} ms (${lowerIsBetter(p95ImprovementPct, "better", "worse")})`),
       row("error rate", pct(before.errorRate), pct(after.errorRate)),
       row("cache hit ratio", pct(before.hitRatio), pct(after.hitRatio)),
-      row("origin load", `${before.originRequestsPerSecond} req/s`, `${after.originRequestsPerSecond} req/s (${originLoadReductionPct ?? "n/a"}% less)`),
+      row("origin load", `${before.originRequestsPerSecond} req/s`, `${after.originRequestsPerSecond} req/s (${lowerIsBetter(originLoadReductionPct, "less", "more")})`),
       row("monthly cost", before.monthlyCostUsd === null ? "n/a" : usd(before.monthlyCostUsd), after.monthlyCostUsd === null ? "n/a" : usd(after.monthlyCostUsd)),
     ].join("\n");
     return {
       output: { p95ImprovementPct, originLoadReductionPct, monthlyCostBefore: before.monthlyCostUsd, monthlyCostAfter: after.monthlyCostUsd, markdown },
-      reason: `p95 ${p95ImprovementPct}% better, origin load ${originLoadReductionPct}% lower`,
+      reason: `p95 ${lowerIsBetter(p95ImprovementPct, "better", "worse")}, origin load ${lowerIsBetter(originLoadReductionPct, "lower", "higher")}`,
     };
   },
 });
 
-/** Last known-good: no traffic on the cache, every config key back to its value before the run. */
-export async function rollbackCaching(ctx: StepContext, view: RunView) {
-  const restored: string[] = [];
-  const failed: string[] = [];
-  // Each part is restored even when another fails: with the config back, the cache path serves what the
-  // primary serves, so a traffic switch that will not move is far less harmful.
-  try {
-    if ((await ctx.adapters.traffic.share("cache")) !== 0) {
-      await ctx.adapters.traffic.setShare("cache", 0, ctx.idempotencyKey("traffic"));
-      restored.push("cache traffic share -> 0%");
-    }
-  } catch (e) {
-    failed.push(`traffic share -> 0%: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const applied = [...(view.maybeOutput(ConfigureCaching)?.changes ?? []), ...(view.maybeOutput(OptimizeCacheSettings)?.changes ?? [])];
-  if (applied.length) {
-    const undo = inverse(applied);
-    try {
-      await ctx.adapters.config.apply(undo, ctx.idempotencyKey("config"));
-      restored.push(...undo.map((c) => `${c.key} -> ${c.after ?? "(unset)"}`));
-    } catch (e) {
-      failed.push(`config: ${e instanceof Error ? e.message : String(e)}`);
-    }
-  }
-  if (failed.length) {
-    throw new AgentError("failed", `rollback incomplete (${failed.join("; ")}); restored: ${restored.join(", ") || "nothing"}; what failed must be restored by hand`);
-  }
-  const provisioned = view.maybeOutput(ProvisionCacheInfrastructure);
-  const leftovers: { id: string; kind: string; description: string }[] = provisioned
-    ? [{ id: provisioned.resource.id, kind: provisioned.resource.engine, description: `${provisioned.resource.engine} ${provisioned.resource.nodeType} ${provisioned.resource.id}` }]
-    : [];
-  // A provision that failed half way may still have created the resource: ask, so it is offered for deletion.
-  const attempted = view.state.steps.some((s) => s.name === ProvisionCacheInfrastructure.name && s.status === "failed");
-  if (!provisioned && attempted && ctx.adapters.cache.provisioned) {
-    const spec = cacheSpecOf(view);
-    const left = await ctx.adapters.cache.provisioned(ctx.idempotencyKeyOf(ProvisionCacheInfrastructure.name));
-    if (left) leftovers.push({ id: left.id, kind: spec.engine, description: `${left.description} (created by a provision that did not finish)` });
-  }
-  // What the traffic router built to split requests (e.g. a CloudFront staging copy) is disabled at 0% but still
-  // billed. Asked only when this run reached a traffic stage: a run that never routed traffic must not offer to
-  // delete what an earlier run left and someone chose to keep.
-  const routed = view.state.steps.some((s) => s.name === EnableCachingGradually.name);
-  if (routed && ctx.adapters.traffic.leftovers) {
-    try {
-      for (const l of await ctx.adapters.traffic.leftovers()) leftovers.push({ id: l.id, kind: TRAFFIC_LEFTOVER, description: l.description });
-    } catch (e) {
-      // Traffic and config are restored; failing the rollback now would also drop the cache leftover from the delete gate.
-      ctx.progress(`could not list what the traffic router left behind (${e instanceof Error ? e.message : String(e)}); check for a staging distribution or routing policy by hand`);
-    }
-  }
-  return { restored, leftovers };
-}
-
-/** The leftover kind cleanup hands to the traffic router; every other kind is a cache engine. */
-export const TRAFFIC_LEFTOVER = "traffic";
-
-export async function cleanupCaching(ctx: StepContext, leftovers: { id: string; kind: string }[]) {
-  // Traffic leftovers first: a staging copy may serve with a cache policy the cache resource owns, and
-  // CloudFront refuses to delete a policy still in use.
-  const ordered = [...leftovers.filter((l) => l.kind === TRAFFIC_LEFTOVER), ...leftovers.filter((l) => l.kind !== TRAFFIC_LEFTOVER)];
-  for (const l of ordered) {
-    if (l.kind !== TRAFFIC_LEFTOVER) {
-      await ctx.adapters.cache.deprovision(l.id, ctx.idempotencyKey(l.id));
-      continue;
-    }
-    const traffic = ctx.adapters.traffic;
-    if (!traffic.deprovision) throw new AgentError("failed", `the traffic router cannot delete ${l.id}; delete it by hand`);
-    await traffic.deprovision(l.id, ctx.idempotencyKey(l.id));
-  }
-}
+/** Caching's rollback is the journal's: exactly what this run changed, back to what it found. */
+export const rollbackCaching = (ctx: StepContext, _view: RunView) => rollbackFromJournal(ctx);
+export const cleanupCaching = cleanupLeftovers;

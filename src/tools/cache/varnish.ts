@@ -93,6 +93,7 @@ interface LoadedVcl {
 
 /** A Varnish tier in front of Honua, driven through `varnishadm` (vcl.load / vcl.use / vcl.discard). */
 export class VarnishInfra implements CacheInfra {
+  readonly engines = ["varnish"] as const;
   readonly options: z.output<typeof VarnishOptions>;
 
   constructor(options: VarnishOptions, private readonly clock: Clock = systemClock) {

@@ -6,11 +6,24 @@ import type { DeploymentAdapters, MetricSample } from "../types.js";
 const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 const round = (x: number | null, digits = 4): number | null => (x === null ? null : Number(x.toFixed(digits)));
 
-export function summarize(samples: MetricSample[], at: Date, windowMinutes: number, monthlyCostUsd: number | null): MetricsSummary {
+/**
+ * The span `samples` really cover, in minutes: each reading stands for the interval up to its time, as wide as the
+ * spacing between readings (a probe that measured half a minute for an hour it did not see covers half a minute).
+ */
+export function observedMinutes(samples: readonly MetricSample[], stepMinutes: number): number {
+  if (samples.length === 0) return 0;
+  const times = samples.map((s) => Date.parse(s.at)).sort((a, b) => a - b);
+  const span = times.at(-1)! - times[0]!;
+  const width = samples.length > 1 ? span / (samples.length - 1) : stepMinutes * 60_000;
+  return Number(((span + width) / 60_000).toFixed(2));
+}
+
+export function summarize(samples: MetricSample[], at: Date, windowMinutes: number, monthlyCostUsd: number | null, stepMinutes = 1): MetricsSummary {
   const hits = samples.map((s) => s.hitRatio).filter((h): h is number => h !== null);
   return {
     at: at.toISOString(),
     windowMinutes,
+    observedMinutes: Math.min(windowMinutes, observedMinutes(samples, stepMinutes)),
     samples: samples.length,
     // The window's p95 is the worst 5-minute p95 in it: a regression must not average away.
     p95Ms: samples.length ? round(Math.max(...samples.map((s) => s.p95Ms)), 1) : null,
@@ -36,7 +49,7 @@ export async function snapshot(adapters: DeploymentAdapters, minutes: number, sa
   const to = adapters.clock.now();
   const from = new Date(to.getTime() - minutes * 60_000);
   const samples = await adapters.metrics.samples(from, to, sampleEvery);
-  return summarize(samples, to, minutes, await monthlyTotal(adapters));
+  return summarize(samples, to, minutes, await monthlyTotal(adapters), sampleEvery);
 }
 
 export interface WatchOptions {
@@ -81,7 +94,7 @@ export async function watch(adapters: DeploymentAdapters, minutes: number, sampl
     await adapters.clock.sleep(Math.min(slice, end - now));
     const at = adapters.clock.now();
     if (at.getTime() >= end) break;
-    const partial = summarize(await adapters.metrics.samples(o.start, at, sampleEvery), at, minutes, null);
+    const partial = summarize(await adapters.metrics.samples(o.start, at, sampleEvery), at, minutes, null, sampleEvery);
     const j = judge(partial, o.baseline, o.monitoring);
     if (j.verdict === "degraded") {
       const window = { ...partial, monthlyCostUsd: round(await monthlyTotal(adapters), 2) };
@@ -94,7 +107,7 @@ export async function watch(adapters: DeploymentAdapters, minutes: number, sampl
     }
   }
   const to = new Date(Math.max(end, o.start.getTime()));
-  const window = summarize(await adapters.metrics.samples(o.start, to, sampleEvery), to, minutes, await monthlyTotal(adapters));
+  const window = summarize(await adapters.metrics.samples(o.start, to, sampleEvery), to, minutes, await monthlyTotal(adapters), sampleEvery);
   return { window, ...judge(window, o.baseline, o.monitoring), endedEarly: null, evidence: await evidence() };
 }
 
@@ -108,7 +121,8 @@ export function judge(
   m: Pick<Monitoring, "minSamples" | "errorRateThreshold" | "latencyFactor">,
 ): { verdict: Verdict; reason: string } {
   if (window.samples < m.minSamples || window.p95Ms === null || window.errorRate === null) {
-    return { verdict: "inconclusive", reason: `${window.samples} samples in ${window.windowMinutes} min (need ${m.minSamples}): no data is not healthy` };
+    const over = window.observedMinutes !== undefined && window.observedMinutes !== null && window.observedMinutes < window.windowMinutes ? ` (${window.observedMinutes} min observed)` : "";
+    return { verdict: "inconclusive", reason: `${window.samples} samples in ${window.windowMinutes} min${over} (need ${m.minSamples}): no data is not healthy` };
   }
   if (window.errorRate > m.errorRateThreshold) {
     return { verdict: "degraded", reason: `error rate ${(window.errorRate * 100).toFixed(2)}% > ${(m.errorRateThreshold * 100).toFixed(2)}%` };

@@ -4,7 +4,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { z } from "zod";
 import { AgentError } from "../../errors.js";
 import type { OpLog } from "../../providers/oplog.js";
-import { RespBulkWriter, type RedisCacheOptions } from "../cache/redis.js";
+import { RespBulkWriter, redisIdOf, withRedis, type RedisCacheOptions } from "../cache/redis.js";
+import { settingValue } from "../config/keys.js";
 import { maskUrl } from "../config/file.js";
 import type { ConfigStore, TileOperations, TileRef } from "../types.js";
 import { countAccessLog, tileId, tileOf, tilePath, type Popularity, type Tile } from "./popular.js";
@@ -43,6 +44,12 @@ export const TilesOptions = z
 export type TilesOptions = z.infer<typeof TilesOptions>;
 
 const JobResult = z.object({ jobId: z.string(), tilesProcessed: z.number().int() });
+/**
+ * Written before any tile is: the exact keys a warm job may write (those absent when it looked), the Redis and the
+ * prefix. What a cleanup deletes is this list, key by key; a replay after a crash reuses it rather than looking again.
+ */
+const OwnKeys = z.object({ redis: z.string(), prefix: z.string(), keys: z.array(z.string()) });
+const Discarded = z.object({ deleted: z.number().int() });
 const AdminAnswer = z.object({
   jobId: z.union([z.string(), z.number()]).optional(),
   id: z.union([z.string(), z.number()]).optional(),
@@ -127,14 +134,66 @@ export class LocalTileOperations implements TileOperations {
         .filter(({ tile }) => tile.layerId === job.layerId && tile.tileMatrixSetId === job.tileMatrixSetId && tile.z >= job.minZoom && tile.z <= job.maxZoom)
         .slice(0, job.maxTiles)
         .map((t) => t.tile);
-      const written = await this.warm(pick, progress);
+      const target = await this.target();
+      // A tile Honua (or anyone) already cached stays theirs: only absent keys are written (SET NX), and only those
+      // are the run's, recorded before the first write so a crash cannot lose which they are.
+      const own = this.deps.log.get(this.deps.deployment, "tile-keys", idempotencyKey, OwnKeys) ?? (await this.absentKeys(target, pick));
+      this.deps.log.put(this.deps.deployment, "tile-keys", idempotencyKey, own);
+      const mine = new Set(own.keys);
+      const written = await this.warm(pick.filter((t) => mine.has(target.keyOf(t))), progress, true);
       const jobId = `warm-${createHash("sha256").update(idempotencyKey).digest("hex").slice(0, 10)}`;
       return { jobId, tilesProcessed: written.written };
     });
   }
 
+  /** The keys of `tiles` that are not in Redis now. */
+  private async absentKeys(target: { redis: RedisCacheOptions; keyOf: (t: Tile) => string; prefix: string }, tiles: Tile[]): Promise<z.infer<typeof OwnKeys>> {
+    const keys = [...new Set(tiles.map(target.keyOf))];
+    const absent: string[] = [];
+    await withRedis(target.redis, async (r) => {
+      for (let i = 0; i < keys.length; i += 1000) {
+        const batch = keys.slice(i, i + 1000);
+        const p = r.pipeline();
+        for (const k of batch) p.exists(k);
+        const res = (await p.exec()) ?? [];
+        batch.forEach((k, j) => {
+          const [err, n] = res[j] ?? [new Error("no reply"), 0];
+          if (err) throw new AgentError("unavailable", `Redis EXISTS failed while warming: ${err.message}`);
+          if (Number(n) === 0) absent.push(k);
+        });
+      }
+    });
+    return { redis: redisIdOf(target.redis), prefix: target.prefix, keys: absent };
+  }
+
+  /** What the warm job under this key may have written: its own keys (recorded before writing). */
+  async written(idempotencyKey: string): Promise<{ description: string; deletes: string } | null> {
+    const own = this.deps.log.get(this.deps.deployment, "tile-keys", idempotencyKey, OwnKeys);
+    if (!own || own.keys.length === 0) return null;
+    return {
+      description: `${own.keys.length} tile keys warmed into Redis ${own.redis} under ${own.prefix}`,
+      deletes: `the ${own.keys.length} tile keys this run wrote into Redis ${own.redis}, each by its exact key (every other key, and the Redis itself, stay)`,
+    };
+  }
+
+  /** Deletes exactly the keys the warm job under `jobKey` wrote (UNLINK by exact key, never a pattern); once per key. */
+  async discard(jobKey: string, idempotencyKey: string): Promise<void> {
+    const own = this.deps.log.get(this.deps.deployment, "tile-keys", jobKey, OwnKeys);
+    if (!own || own.keys.length === 0) return;
+    const redis = this.deps.redis;
+    if (!redis) throw new AgentError("unavailable", `deployment ${this.deps.deployment} has no cache.redis section to delete warmed keys from`);
+    if (redisIdOf(redis) !== own.redis) throw new AgentError("conflict", `the keys were warmed into Redis ${own.redis}, but cache.redis is now ${redisIdOf(redis)}; delete them by hand`);
+    await this.deps.log.once(this.deps.deployment, "tile-discard", idempotencyKey, Discarded, () =>
+      withRedis(redis, async (r) => {
+        let deleted = 0;
+        for (let i = 0; i < own.keys.length; i += 1000) deleted += await r.unlink(...own.keys.slice(i, i + 1000));
+        return { deleted };
+      }),
+    );
+  }
+
   /** Where and for how long warmed tiles go: Honua's key prefix and layer TTL, read from its config now. */
-  private async target(): Promise<{ redis: RedisCacheOptions; keyOf: (t: Tile) => string; ttl: number }> {
+  private async target(): Promise<{ redis: RedisCacheOptions; keyOf: (t: Tile) => string; ttl: number; prefix: string }> {
     const o = this.options;
     const redis = this.deps.redis;
     if (!redis) throw new AgentError("unavailable", `deployment ${this.deps.deployment}: warming into Redis needs cache.redis (or tiles.adminApi)`);
@@ -142,23 +201,22 @@ export class LocalTileOperations implements TileOperations {
     if (!template) throw new AgentError("unavailable", `deployment ${this.deps.deployment}: set tiles.redisKey to the key format Honua reads tiles from (or configure tiles.adminApi)`);
     const read = await this.deps.config.read();
     // As .NET binds them: `"cache": {"keyPrefix": ...}` in appsettings.json is Cache__KeyPrefix.
-    const lower = new Map(Object.entries(read).map(([k, v]) => [k.toLowerCase(), v]));
-    const cfg = (key: string): string | undefined => read[key] ?? lower.get(key.toLowerCase());
+    const cfg = (key: string): string | undefined => settingValue(read, key);
     const prefix = cfg("Cache__KeyPrefix") ?? redis.keyPrefix;
     const configured = cfg("Cache__LayerTtlSeconds") ?? cfg("Cache__DefaultTtlSeconds");
     const ttl = Math.round(Number(configured ?? 300));
     if (!Number.isFinite(ttl) || ttl <= 0) throw new AgentError("bad-input", `Cache TTL is not a positive number of seconds: ${configured}`);
     const keyOf = compileKey(template, prefix);
-    return { redis, keyOf, ttl };
+    return { redis, keyOf, ttl, prefix };
   }
 
   /** Fetches `tiles` from the origin and writes them to Redis; returns counts. Used by the warm job and the benchmark. */
-  async warm(tiles: Tile[], progress: WarmProgress = () => undefined): Promise<{ written: number; failed: number; bytes: number }> {
+  async warm(tiles: Tile[], progress: WarmProgress = () => undefined, onlyNew = false): Promise<{ written: number; failed: number; bytes: number }> {
     const o = this.options;
     const { redis, keyOf, ttl } = await this.target();
     const base = o.originUrl.replace(/\/$/, "");
     const get = this.deps.fetch ? viaFetch(this.deps.fetch) : keepAliveGet(base, o.concurrency);
-    const writer = await Writers.open(redis, ttl, o.writeConnections, (n) => progress(`warmed ${n}/${tiles.length} tiles`));
+    const writer = await Writers.open(redis, ttl, o.writeConnections, (n) => progress(`warmed ${n}/${tiles.length} tiles`), onlyNew);
     let failed = 0, bytes = 0, next = 0;
     const worker = async () => {
       while (next < tiles.length) {
@@ -228,12 +286,12 @@ class Writers {
   private next = 0;
   private constructor(private readonly ws: RespBulkWriter[], private readonly onProgress: (written: number) => void) {}
 
-  static async open(redis: RedisCacheOptions, ttl: number, n: number, onProgress: (written: number) => void): Promise<Writers> {
+  static async open(redis: RedisCacheOptions, ttl: number, n: number, onProgress: (written: number) => void, onlyNew = false): Promise<Writers> {
     const holder: { w?: Writers } = {};
     const report = () => holder.w && onProgress(holder.w.written);
     const ws: RespBulkWriter[] = [];
     try {
-      for (let i = 0; i < n; i++) ws.push(await RespBulkWriter.open(redis, ttl, report));
+      for (let i = 0; i < n; i++) ws.push(await RespBulkWriter.open(redis, ttl, report, onlyNew));
     } catch (e) {
       await Promise.all(ws.map((w) => w.finish()));
       throw e;

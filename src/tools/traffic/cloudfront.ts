@@ -82,6 +82,10 @@ export class CloudFrontTraffic implements TrafficRouter {
     this.client = client ?? new CloudFrontClient({ region: this.options.region });
   }
 
+  features(): readonly string[] {
+    return ["cache"];
+  }
+
   async share(feature: string): Promise<number> {
     this.assertFeature(feature);
     const primary = await this.get(this.options.primaryDistributionId);

@@ -40,6 +40,10 @@ export class IngressTraffic implements TrafficRouter {
     private readonly fetchImpl: typeof fetch = fetch,
   ) {}
 
+  features(): readonly string[] {
+    return [this.options.feature];
+  }
+
   private feature(f: string): void {
     if (f !== this.options.feature) throw new AgentError("unavailable", `deployment ${this.deployment}: the canary Ingress moves "${this.options.feature}" traffic, not "${f}"`);
   }
