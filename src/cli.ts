@@ -7,7 +7,7 @@ import { WORKFLOWS } from "./graph/workflows/index.js";
 import { converse, matchIntent } from "./conversation/index.js";
 import { SqlCallLog, modelSettings, planOnly, planRequest } from "./planner/index.js";
 import { planOffline } from "./planner/offline.js";
-import { isClarify, isPlan, type PlanResult } from "./planner/plan.js";
+import { isClarify, isPlan, type Plan, type PlanResult } from "./planner/plan.js";
 import { renderEvent, renderGate, renderPlan, renderSummary, renderTranscript } from "./render.js";
 
 const defaultUser = (): string => process.env.HONUA_AGENT_USER ?? process.env.USER ?? "unknown";
@@ -58,6 +58,25 @@ function showSummary(s: RunSummary, json: boolean): number {
   return exitFor(s);
 }
 
+/**
+ * The plan checked against the deployment as it is: already in place (printed with its evidence, exit 0, nothing
+ * starts), not possible as asked (exit 2), or the plan with notes on what it means for what is there.
+ */
+async function preflighted(engine: Engine, plan: Plan, json: boolean, print: boolean): Promise<number | null> {
+  const pre = await engine.preflight(plan);
+  if (pre.inPlace) {
+    say(json, `Already in place: ${pre.inPlace.summary}\n${pre.inPlace.evidence.map((e) => `  - ${e}`).join("\n")}\nNothing to do; nothing was started.`, { workflow: plan.workflow, deployment: plan.deployment, inPlace: pre.inPlace.summary, evidence: pre.inPlace.evidence });
+    return EXIT.done;
+  }
+  if (pre.refuse) {
+    say(json, `Refused: ${pre.refuse}`, { refuse: pre.refuse });
+    return EXIT.badInput;
+  }
+  if (print) say(json, [renderPlan(plan, WORKFLOWS[plan.workflow]), ...pre.notes.map((n) => `note: ${n}`)].join("\n"), { ...plan, ...(pre.notes.length ? { notes: pre.notes } : {}) });
+  else if (!json) process.stderr.write(`${[renderPlan(plan, WORKFLOWS[plan.workflow]), ...pre.notes.map((n) => `note: ${n}`)].join("\n")}\n`);
+  return null;
+}
+
 async function runRequest(engine: Engine, request: string, user: string, json: boolean): Promise<number> {
   const log = await SqlCallLog.open(engine.store.sql);
   const made = await planRequest(request, engine.config.config, process.env, { sink: log });
@@ -67,7 +86,8 @@ async function runRequest(engine: Engine, request: string, user: string, json: b
     say(json, isClarify(planned) ? planned.clarify : `Refused: ${planned.refuse}`, planned);
     return exitForPlan(planned);
   }
-  if (!json) process.stderr.write(`${renderPlan(planned, WORKFLOWS[planned.workflow])}\n`);
+  const stop = await preflighted(engine, planned, json, false);
+  if (stop !== null) return stop;
   const s = await engine.start(planned, user, request);
   await log.attach(made.calls.map((c) => c.id), s.run);
   return showSummary(s, json);
@@ -118,7 +138,16 @@ async function chat(engine: Engine, user: string): Promise<number> {
         process.stdout.write(`${isClarify(planned) ? planned.clarify : `I can't do that: ${planned.refuse}`}\n`);
         continue;
       }
-      process.stdout.write(`${renderPlan(planned, WORKFLOWS[planned.workflow])}\n`);
+      const pre = await engine.preflight(planned);
+      if (pre.inPlace) {
+        process.stdout.write(`Already in place: ${pre.inPlace.summary}\n${pre.inPlace.evidence.map((e) => `  - ${e}`).join("\n")}\nNothing to do.\n`);
+        continue;
+      }
+      if (pre.refuse) {
+        process.stdout.write(`I can't do that here: ${pre.refuse}\n`);
+        continue;
+      }
+      process.stdout.write(`${[renderPlan(planned, WORKFLOWS[planned.workflow]), ...pre.notes.map((n) => `note: ${n}`)].join("\n")}\n`);
       let s = await engine.start(planned, user, line);
       current = s.run;
       await log.attach(made.calls.map((c) => c.id), s.run);
@@ -183,7 +212,8 @@ program
       const made = await planRequest(request, e.config.config, process.env, { sink: await SqlCallLog.open(e.store.sql) });
       if (made.notice) process.stderr.write(`honua-agent: ${made.notice}\n`);
       const r = planOnly(made);
-      say(!!o.json, isPlan(r) ? renderPlan(r, WORKFLOWS[r.workflow]) : isClarify(r) ? r.clarify : `Refused: ${r.refuse}`, r);
+      if (isPlan(r)) return (await preflighted(e, r, !!o.json, true)) ?? EXIT.done;
+      say(!!o.json, isClarify(r) ? r.clarify : `Refused: ${r.refuse}`, r);
       return exitForPlan(r);
     });
   });

@@ -11,7 +11,7 @@ import { identity, isApprover, approverList, mayDecide, type Actor, type Identit
 import type { GateTicket } from "./store/store.js";
 import { GatePayload, TERMINAL, type DecisionKind, type DecisionRecord, type MetricsSummary, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
 import { WORKFLOWS } from "./graph/workflows/index.js";
-import type { WorkflowDef } from "./graph/step.js";
+import type { Preflight, WorkflowDef } from "./graph/step.js";
 import { SqlCallLog, type ModelCallRecord } from "./planner/calls.js";
 import { adapterFactory } from "./sandbox/provider.js";
 
@@ -131,6 +131,19 @@ export class Engine {
     return { configurable: { thread_id: run }, durability: "sync" as const, recursionLimit: 500 };
   }
 
+  /**
+   * What a plan meets on its deployment, read-only and before anything starts: already in place, not possible as asked,
+   * or notes for the plan and the gates. Every front asks this before `start` (which asks again).
+   */
+  async preflight(planInput: { workflow: string; deployment: string; params: unknown }): Promise<Preflight> {
+    const def = this.workflow(planInput.workflow);
+    const [deployment] = requireDeployment(this.config.config, planInput.deployment);
+    const parsed = def.params.safeParse(planInput.params);
+    if (!parsed.success) throw new AgentError("bad-input", `invalid params for ${planInput.workflow}: ${describeIssues(parsed.error, "params")}`);
+    if (def.unavailable || !def.preflight) return { inPlace: null, refuse: null, notes: [] };
+    return def.preflight(deployment, this.adapters.adaptersFor(deployment), parsed.data);
+  }
+
   /** Validates the plan, takes the deployment's lock, and runs to the first gate or the end. */
   async start(planInput: { workflow: string; deployment: string; params: unknown }, requestedBy: string, request: string): Promise<RunSummary> {
     const plan = planInput;
@@ -141,6 +154,12 @@ export class Engine {
     if (!parsed.success) throw new AgentError("bad-input", `invalid params for ${plan.workflow}: ${describeIssues(parsed.error, "params")}`);
     const params = parsed.data;
     this.adapters.adaptersFor(deployment); // fails here, before any lock, when the provider cannot run
+    // What is already in place starts nothing; a lock held by another run is named below, so a busy deployment is not read.
+    if (!(await this.store.lockHolder(deployment))) {
+      const pre = await this.preflight({ workflow: plan.workflow, deployment, params });
+      if (pre.inPlace) throw new AgentError("in-place", `already in place: ${pre.inPlace.summary} (${pre.inPlace.evidence.join("; ")}); nothing started`, { evidence: pre.inPlace.evidence });
+      if (pre.refuse) throw new AgentError("conflict", `${pre.refuse}; nothing started`);
+    }
     const run = newRunId();
     const startedAt = new Date().toISOString();
     await this.store.createRun({ run, workflow: plan.workflow, deployment, status: "running", requestedBy, startedAt, request });

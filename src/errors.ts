@@ -1,7 +1,8 @@
 import { z } from "zod";
 
 /** Coded errors, thrown deep and translated once at the edge (exit code, Slack message). */
-export type ErrorCode = "bad-input" | "conflict" | "not-found" | "forbidden" | "stale" | "failed" | "unavailable";
+/** `in-place`: what was asked for is already there; nothing was started (not a failure: exit 0). */
+export type ErrorCode = "bad-input" | "conflict" | "not-found" | "forbidden" | "stale" | "failed" | "unavailable" | "in-place";
 
 export class AgentError extends Error {
   constructor(
@@ -18,7 +19,10 @@ export class AgentError extends Error {
 export const EXIT = { done: 0, badInput: 2, waiting: 3, failed: 4, clarify: 5 } as const;
 
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof AgentError) return err.code === "failed" || err.code === "unavailable" ? EXIT.failed : EXIT.badInput;
+  if (err instanceof AgentError) {
+    if (err.code === "in-place") return EXIT.done;
+    return err.code === "failed" || err.code === "unavailable" ? EXIT.failed : EXIT.badInput;
+  }
   return EXIT.failed;
 }
 

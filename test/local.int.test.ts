@@ -186,11 +186,14 @@ describe("add-caching-layer on a real local deployment (nginx, Redis, env file, 
     const originalSplit = readFileSync(nginx.include, "utf8");
     let slowed = false;
     on.event = (e) => {
-      if (!slowed && e.type === "step-end" && e.step === "EnableCachingGradually" && e.stage === 10 && e.status === "done") {
+      if (!slowed && e.type === "step-end" && e.step === "EnableCachingGradually" && e.stageValue === 10 && e.status === "done") {
         slowed = true;
         candidate.setDelay(600); // e.g. a Redis on a saturated link: every answer, hits too
       }
     };
+    // Keys that are not the run's: another writer under Honua's prefix, and one under another prefix.
+    await admin.set("honua:someone-elses-key", "keep");
+    await admin.set("nctry:x", "keep");
     const s = await approveGates(engine, await engine.start(PLAN, "carol", "add redis caching to local"));
     const tr = await engine.transcript(s.run);
     expect(slowed).toBe(true);
@@ -210,11 +213,16 @@ describe("add-caching-layer on a real local deployment (nginx, Redis, env file, 
     expect(served.percent).toBe(0);
     expect(candidate.stats.requests).toBe(c);
     expect(primary.stats.requests).toBeGreaterThanOrEqual(p + 60);
-    // The adopted Redis was the leftover; releasing it (approved at the delete gate) removed only Honua's keys.
-    const rollback = tr.steps.find((x) => x.name === "Rollback")!.output as { restored: string[]; leftovers: { id: string }[] };
+    // The adopted Redis is the deployment's own and is not offered: what is, are the tile keys this run warmed into it.
+    // Deleting them (approved at the delete gate) removed exactly those; another writer's keys stay.
+    const rollback = tr.steps.find((x) => x.name === "Rollback")!.output as { restored: string[]; leftovers: { id: string; kind: string }[] };
     expect(rollback.restored).toContain("cache traffic share -> 0%");
-    expect(rollback.leftovers.map((l) => l.id)).toEqual([`redis:127.0.0.1:6379/${DB}`]);
+    expect(rollback.leftovers.map((l) => l.kind)).toEqual(["keys", "keys"]);
+    expect(rollback.leftovers.map((l) => l.id).sort()).toEqual([`${s.run}:WarmCache:0:basemap`, `${s.run}:WarmCache:0:parcels`]);
     expect(tr.decisions.find((d) => d.kind === "delete")).toMatchObject({ decision: "approve", by: "alice" });
-    expect(await admin.keys("honua:*")).toEqual([]);
+    const warmed = TILES.map((t) => t.split("/")).map((p) => `honua:tile:${p[4]}:${p[6]}:${p[7]}:${p[8]}:${p[9]}`);
+    for (const k of warmed) expect(await admin.exists(k), k).toBe(0);
+    expect(await admin.get("honua:someone-elses-key")).toBe("keep");
+    expect(await admin.get("nctry:x")).toBe("keep");
   });
 });

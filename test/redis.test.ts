@@ -55,14 +55,16 @@ describe("Redis cache adapter (real Redis at 127.0.0.1:6379)", () => {
     const again = await infra.provision(SPEC, "run-1:ProvisionCacheInfrastructure:0");
     expect(again).toEqual(r);
 
-    // Release: the policy goes back, keys under the prefix go, nothing else is touched.
+    // Release: the policy goes back and no key is deleted, not even under Honua's prefix: the Redis and what is in
+    // it are the deployment's (keys a run warmed are deleted by the warmer, by exact key).
     await admin.set(`${PREFIX}tile:a`, "1");
     await admin.set(`${PREFIX}tile:b`, "2");
     await admin.set("someone-else:key", "keep");
     await infra.deprovision(r.id, "run-1:CleanupAfterRollback:0");
-    expect(await admin.keys(`${PREFIX}*`)).toEqual([]);
+    expect((await admin.keys(`${PREFIX}*`)).sort()).toEqual([`${PREFIX}tile:a`, `${PREFIX}tile:b`]);
     expect(await admin.get("someone-else:key")).toBe("keep");
     expect(((await admin.config("GET", "maxmemory-policy")) as string[])[1]).toBe("noeviction");
+    expect(r).toMatchObject({ created: false, replaced: [{ target: "maxmemory-policy", before: "noeviction", after: "allkeys-lru" }] });
   });
 
   it("records a refused CONFIG SET instead of failing (a Redis with CONFIG disabled)", async () => {
@@ -121,5 +123,32 @@ describe("warming into Redis (real Redis, a local origin)", () => {
     const fetched = origin.stats.requests;
     expect(await tiles.submitJob({ operation: "warm", layerId: "parcels", tileMatrixSetId: "WebMercatorQuad", minZoom: 12, maxZoom: 13, maxTiles: 30 }, "run-1:WarmCache:0:parcels")).toEqual(job);
     expect(origin.stats.requests).toBe(fetched);
+  });
+
+  it("writes only keys that are absent, records them before writing, and a discard deletes exactly those", async () => {
+    const paths = Array.from({ length: 12 }, (_, i) => `/ogc/tiles/collections/roads/tiles/WebMercatorQuad/12/${i}/${i}`);
+    writeFileSync(join(dir, "access.log"), paths.map((p) => `127.0.0.1 - - [26/Nov/2026:23:00:00 +0000] "GET ${p} HTTP/1.1" 200 2048 "-" "probe"`).join("\n") + "\n");
+    const config = new EnvFileConfigStore(join(dir, "honua.env"), log, "local");
+    const tiles = new LocalTileOperations(
+      TilesOptions.parse({ originUrl: origin.url, accessLog: join(dir, "access.log"), redisKey: "{prefix}tile:{layerId}:{tileMatrixSetId}:{z}:{row}:{col}" }),
+      { redis: RedisCacheOptions.parse({ url: URL_, keyPrefix: PREFIX }), config, log, deployment: "local", env: {} },
+    );
+    // Honua already cached two of the tiles, and another writer shares the prefix.
+    const cached = [`${PREFIX}tile:roads:WebMercatorQuad:12:0:0`, `${PREFIX}tile:roads:WebMercatorQuad:12:1:1`];
+    for (const k of cached) await admin.set(k, "honua's own");
+    await admin.set(`${PREFIX}someone-elses-key`, "keep");
+    const job = await tiles.submitJob({ operation: "warm", layerId: "roads", tileMatrixSetId: "WebMercatorQuad", minZoom: 12, maxZoom: 12, maxTiles: 100 }, "run-9:WarmCache:0:roads");
+    expect(job.tilesProcessed).toBe(10);
+    for (const k of cached) expect(await admin.get(k)).toBe("honua's own"); // never overwritten
+    expect(await tiles.written("run-9:WarmCache:0:roads")).toMatchObject({ description: expect.stringMatching(/^10 tile keys warmed into Redis redis:127\.0\.0\.1:6379\/\d+ under honua-test-redis:/) });
+    expect(await tiles.written("run-other:WarmCache:0:roads")).toBeNull();
+
+    await tiles.discard("run-9:WarmCache:0:roads", "run-9:CleanupAfterRollback:0:keys");
+    const left = (await admin.keys(`${PREFIX}*`)).sort();
+    expect(left).toEqual([...cached, `${PREFIX}someone-elses-key`].sort());
+    // A replayed discard changes nothing.
+    await admin.set(`${PREFIX}tile:roads:WebMercatorQuad:12:5:5`, "written after the discard");
+    await tiles.discard("run-9:WarmCache:0:roads", "run-9:CleanupAfterRollback:0:keys");
+    expect(await admin.get(`${PREFIX}tile:roads:WebMercatorQuad:12:5:5`)).toBe("written after the discard");
   });
 });

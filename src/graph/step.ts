@@ -136,11 +136,23 @@ export interface RollbackResult {
   notRestored?: string[];
 }
 
+/**
+ * What a request meets on the deployment before anything starts, read-only: already in place (nothing to do, with the
+ * evidence), not possible as asked (why), or notes on what the change means for what is there.
+ */
+export interface Preflight {
+  inPlace: { summary: string; evidence: string[] } | null;
+  refuse: string | null;
+  notes: string[];
+}
+
 export interface WorkflowDef {
   id: string;
   title: string;
   params: z.ZodType<Record<string, unknown>>;
   steps: Step[];
+  /** The plan-time check against the deployment as it is; the workflow's design step makes the same decision again. */
+  preflight?(deployment: string, adapters: DeploymentAdapters, params: Record<string, unknown>): Promise<Preflight>;
   /** Set when this version cannot run the workflow (it still plans it): the reason, shown to the user. */
   unavailable?: string;
   rollback(ctx: StepContext, view: RunView): Promise<RollbackResult>;

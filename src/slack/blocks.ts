@@ -140,7 +140,7 @@ const MARK: Record<StepMark, string> = {
  */
 export function progressLines(
   planned: readonly { name: string }[],
-  records: readonly Pick<StepRecord, "name" | "stage" | "status">[],
+  records: readonly Pick<StepRecord, "name" | "stage" | "stageValue" | "status" | "verdict">[],
   running: { step: string; stage: number | null } | null,
   waiting: { step: string; stage: number | null } | null,
 ): ProgressLine[] {
@@ -148,11 +148,12 @@ export function progressLines(
   const unique = [...new Set(names)];
   return unique.map((name) => {
     const mine = records.filter((r) => r.name === name);
-    const stages = mine.filter((r) => r.stage !== null).map((r) => `${r.stage}%${r.status === "done" ? "" : " failed"}`);
+    const stages = mine.filter((r) => r.stage !== null).map((r) => `${r.stageValue ?? r.stage}%${r.status === "failed" ? " failed" : r.verdict === "degraded" ? " degraded" : ""}`);
     const detail: string[] = [];
     if (stages.length) detail.push(stages.join(" · "));
     let mark: StepMark = "pending";
-    if (mine.some((r) => r.status === "failed")) mark = "failed";
+    // A stage whose watch window rolled the run back is no success, whatever else passed.
+    if (mine.some((r) => r.status === "failed" || r.verdict === "degraded")) mark = "failed";
     else if (mine.length) mark = "done";
     if (running?.step === name) {
       mark = "running";

@@ -93,7 +93,7 @@ export class ThreadNotifier {
     }
     switch (e.type) {
       case "step-start":
-        this.running.set(e.run, { step: e.step, stage: e.stage });
+        this.running.set(e.run, { step: e.step, stage: e.stageValue });
         this.scheduleProgress(e.run);
         break;
       case "step-end":

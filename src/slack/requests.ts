@@ -24,6 +24,16 @@ export async function handleRequest(d: SlackDeps, at: Place, text: string): Prom
   }
   const plan = { workflow: planned.workflow, deployment: planned.deployment, params: planned.params as Record<string, unknown> };
   const def = d.engine.workflow(plan.workflow);
+  // What is there already is read before anything is posted as a plan: an existing change starts nothing.
+  const pre = await d.engine.preflight(plan);
+  if (pre.inPlace) {
+    await reply(d, at, buildNotice(`Already in place: ${escapeText(pre.inPlace.summary)}. Nothing to do; nothing was started.\n${pre.inPlace.evidence.map((e) => `• ${escapeText(e)}`).join("\n")}`, ":white_check_mark:"));
+    return;
+  }
+  if (pre.refuse) {
+    await reply(d, at, buildNotice(`I can't do that here: ${escapeText(pre.refuse)}`, ":no_entry:"));
+    return;
+  }
   const planMsg = buildPlanMessage({
     workflow: plan.workflow, title: def.title, deployment: plan.deployment, params: plan.params,
     steps: def.steps.map((s) => ({ name: s.name, gated: s.gated })), requestedBy: at.user, cost: null, unavailable: def.unavailable,
@@ -33,6 +43,7 @@ export async function handleRequest(d: SlackDeps, at: Place, text: string): Prom
     await reply(d, at, buildError(`${plan.workflow} cannot run in this version: ${def.unavailable}`));
     return;
   }
+  if (pre.notes.length) await reply(d, at, buildNotice(pre.notes.map((n) => `• ${escapeText(n)}`).join("\n"), ":information_source:"));
   const placeholder = buildProgressMessage({ run: "(starting)", workflow: plan.workflow, deployment: plan.deployment, status: "running", lines: progressLines(def.steps, [], null, null), outcome: null });
   const progressTs = (await d.client.chat.postMessage({ channel: at.channel, thread_ts: at.threadTs, ...placeholder })).ts ?? null;
   const thread = { channel: at.channel, threadTs: at.threadTs, planTs, progressTs };

@@ -19,6 +19,7 @@ export const addCachingLayer: WorkflowDef = {
     s.OptimizeCacheSettings,
     s.GeneratePerformanceReport,
   ],
+  preflight: (deployment, adapters, params) => s.cachingPreflight(deployment, adapters, CachingParams.parse(params)),
   rollback: s.rollbackCaching,
   cleanup: s.cleanupCaching,
 };

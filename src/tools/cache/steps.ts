@@ -318,15 +318,16 @@ export const ProvisionCacheInfrastructure = defineStep({
       // What ConfigureCaching will write next, so the approver sees the config change with the resource.
       const config = diffConfig(await ctx.adapters.config.read(), s.honuaConfig);
       const adopt = intent !== null && !intent.creates;
+      const prefix = s.cacheType === "redis" ? ` (key prefix ${s.keyPrefix})` : "";
       return {
         action: intent?.action ?? `Create a ${s.cacheType} cache ${s.nodeType} (${s.memoryGb} GB needed, eviction ${s.evictionPolicy}) for ${ctx.deployment}`,
         why: [`${s.reason}. Expected hit ratio ${pct(cost.expectedHitRatio)}; net ${usd(cost.netMonthlyUsd)}/month (+${usd(cost.addedMonthlyUsd)} cache, -${usd(cost.originSavingsMonthlyUsd)} origin).`, ...s.notes].join(" "),
         risk: adopt
-          ? `Low: nothing is created; the existing cache is checked and prepared (key prefix ${s.keyPrefix}). No traffic reaches it before the traffic gates.`
-          : `Low: a new, unused resource that is billed from now on (key prefix ${s.keyPrefix}). No traffic reaches it before the traffic gates.`,
+          ? `Low: nothing is created; the existing cache is checked and prepared${prefix}. No traffic reaches it before the traffic gates.`
+          : `Low: a new, unused resource that is billed from now on${prefix}. No traffic reaches it before the traffic gates.`,
         change: {
           config,
-          resources: [{ kind: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, monthlyUsd: cost.addedMonthlyUsd, keyPrefix: s.keyPrefix, action: adopt ? "adopt" : "create" }],
+          resources: [{ kind: s.cacheType, nodeType: s.nodeType, memoryGb: s.memoryGb, monthlyUsd: cost.addedMonthlyUsd, ...(s.cacheType === "redis" ? { keyPrefix: s.keyPrefix } : {}), action: adopt ? "adopt" : "create" }],
         },
       };
     },
