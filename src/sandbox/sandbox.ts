@@ -6,7 +6,7 @@ import { settingValue } from "../tools/config/keys.js";
 import type {
   CacheEngine, CacheResource, CacheSpec, Clock, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef,
 } from "../tools/types.js";
-import type { SandboxFault } from "./faults.js";
+import type { SandboxFault, SandboxFaults } from "./faults.js";
 
 /** Deterministic noise in [-1, 1] for (seed, minute): the same seed gives the same series. */
 function noise(seed: number, minute: number, channel: number): number {
@@ -132,7 +132,7 @@ export class SandboxWorld {
     return rows.map((r) => ({ ...r, spec: JSON.parse(r.spec) as CacheSpec }));
   }
 
-  private row(deployment: string): { seed: number; clock_ms: number; warm: number } {
+  row(deployment: string): { seed: number; clock_ms: number; warm: number } {
     const r = this.db.prepare(`SELECT seed, clock_ms, warm FROM sandbox_deployments WHERE name = ?`).get(deployment) as { seed: number; clock_ms: number; warm: number } | undefined;
     if (!r) throw new Error(`sandbox deployment ${deployment} does not exist`);
     return r;
@@ -156,14 +156,18 @@ export class SandboxWorld {
     return undefined;
   }
 
-  /** The traffic path of the newest cache: the one a sandbox fault (a bad change) shows on. */
-  newestFeature(deployment: string): string | null {
-    const newest = this.activeResources(deployment).at(-1);
-    return newest ? SANDBOX_FEATURES[newest.spec.engine] : null;
+  /**
+   * A fault is a bad change: it shows on the path of a cache created while the fault was set, once that path carries
+   * at least the fault's share of traffic. A cache rolled out before (without the fault) stays healthy.
+   */
+  faultShows(deployment: string, faults: SandboxFaults, f: SandboxFault): boolean {
+    const from = faults.get(f);
+    if (from === undefined) return false;
+    return this.activeResources(deployment).some((r) => (r.spec as CacheSpec & { faulty?: boolean }).faulty === true && this.share(deployment, SANDBOX_FEATURES[r.spec.engine]) >= from);
   }
 
   /** One metrics sample at `minute`, from the deployment's current configuration, traffic splits and faults. */
-  sample(deployment: string, at: Date, faults: Set<SandboxFault>): MetricSample {
+  sample(deployment: string, at: Date, faults: SandboxFaults): MetricSample {
     const { seed, warm } = this.row(deployment);
     const p = profileFor(seed);
     const minute = Math.floor(at.getTime() / 60_000);
@@ -183,12 +187,11 @@ export class SandboxWorld {
     const effectiveHit = 1 - miss;
     // The hit ratio of the requests that pass through a cache at all; null with no cache in the path.
     const hit = uncovered < 1 ? effectiveHit / (1 - uncovered) : null;
-    const newest = this.newestFeature(deployment);
-    const changed = newest !== null && this.share(deployment, newest) > 0;
+    const shows = (f: SandboxFault) => this.faultShows(deployment, faults, f);
     let p95 = p.baseP95Ms * (1 - 0.55 * effectiveHit) * (1 + 0.04 * noise(seed, minute, 1));
     let errorRate = p.baseErrorRate * (1 + 0.3 * noise(seed, minute, 2));
-    if (changed && faults.has("latency-regression")) p95 *= 2.2;
-    if (changed && faults.has("error-spike")) errorRate = 0.08 + 0.01 * noise(seed, minute, 4);
+    if (shows("latency-regression")) p95 *= 2.2;
+    if (shows("error-spike")) errorRate = 0.08 + 0.01 * noise(seed, minute, 4);
     const rps = p.requestsPerSecond * (1 + 0.05 * noise(seed, minute, 5));
     return {
       at: at.toISOString(),
@@ -201,7 +204,7 @@ export class SandboxWorld {
   }
 
   /** Builds the adapters a workflow uses for this deployment. */
-  adapters(name: string, d: Deployment, faults: Set<SandboxFault>, startMs: number): DeploymentAdapters {
+  adapters(name: string, d: Deployment, faults: SandboxFaults, startMs: number): DeploymentAdapters {
     this.ensure(name, d.seed ?? 16, startMs);
     const clock = this.clock(name);
     const at = () => clock.now().toISOString();
@@ -218,8 +221,7 @@ export class SandboxWorld {
           const step = stepMinutes * 60_000;
           for (let t = from.getTime() + step; t <= to.getTime(); t += step) {
             // no-data: after the change the series stops arriving (e.g. the new path is not scraped).
-            const newest = world.newestFeature(name);
-            if (faults.has("no-data") && newest !== null && world.share(name, newest) > 0) {
+            if (world.faultShows(name, faults, "no-data")) {
               noData.push({ at: new Date(t).toISOString(), reason: "sandbox fault no-data: the series stopped arriving" });
               continue;
             }
@@ -261,7 +263,7 @@ export class SandboxWorld {
             const id = `${spec.engine}-${name}-${key.split(":")[0]!.slice(-6)}`;
             const endpoint = spec.engine === "redis" ? `${id}.sandbox.cache.internal:6379,ssl=true,password=ref:secret/${id}` : `${id}.sandbox.edge.internal`;
             world.db.prepare(`INSERT INTO sandbox_resources (id, deployment, kind, spec, endpoint, created_at) VALUES (?, ?, ?, ?, ?, ?)`)
-              .run(id, name, spec.engine, JSON.stringify(spec), endpoint, at());
+              .run(id, name, spec.engine, JSON.stringify({ ...spec, faulty: [...faults.keys()].some((f) => f !== "provision-failure") }), endpoint, at());
             return { id, engine: spec.engine, nodeType: spec.nodeType, endpoint, createdAt: at(), created: true };
           }, at());
         },
@@ -298,11 +300,15 @@ export class SandboxWorld {
           return tiles.sort((a, b) => b.requestsPerHour - a.requestsPerHour).slice(0, limit);
         },
         async submitJob(job, key) {
-          return world.once(name, key, "tile-job", () => {
+          const done = world.once(name, key, "tile-job", () => {
             const tiles = Math.min(job.maxTiles, Math.round(4 ** (job.maxZoom - job.minZoom + 1) * 1.2));
-            world.db.prepare(`UPDATE sandbox_deployments SET warm = MIN(1.0, warm + ?) WHERE name = ?`).run(tiles / profile.workingSetTiles, name);
-            return { jobId: `job-${key.split(":").slice(-1)[0]}-${tiles}`, tilesProcessed: tiles };
+            const before = world.row(name).warm;
+            const after = Math.min(1, before + tiles / profile.workingSetTiles);
+            world.db.prepare(`UPDATE sandbox_deployments SET warm = ? WHERE name = ?`).run(after, name);
+            // What this job added, so deleting what it warmed takes away exactly that.
+            return { jobId: `job-${key.split(":").slice(-1)[0]}-${tiles}`, tilesProcessed: tiles, warmed: after - before };
           }, at());
+          return { jobId: done.jobId, tilesProcessed: done.tilesProcessed };
         },
         async written(key) {
           const job = world.opResult<{ tilesProcessed: number }>(key);
@@ -311,8 +317,8 @@ export class SandboxWorld {
         },
         async discard(jobKey, key) {
           world.once(name, key, "tile-discard", () => {
-            const job = world.opResult<{ tilesProcessed: number }>(jobKey);
-            if (job) world.db.prepare(`UPDATE sandbox_deployments SET warm = MAX(0.0, warm - ?) WHERE name = ?`).run(job.tilesProcessed / profile.workingSetTiles, name);
+            const job = world.opResult<{ tilesProcessed: number; warmed?: number }>(jobKey);
+            if (job) world.db.prepare(`UPDATE sandbox_deployments SET warm = MAX(0.0, warm - ?) WHERE name = ?`).run(job.warmed ?? job.tilesProcessed / profile.workingSetTiles, name);
             return job?.tilesProcessed ?? 0;
           }, at());
         },
@@ -320,7 +326,7 @@ export class SandboxWorld {
       cost: {
         async monthly() {
           const out: Record<string, number> = { ...profile.monthly };
-          const s = world.sample(name, clock.now(), new Set());
+          const s = world.sample(name, clock.now(), new Map());
           out.origin = Number(originMonthlyUsd(s.originRequestsPerSecond).toFixed(2));
           for (const r of world.activeResources(name)) {
             out[`cache:${r.id}`] = r.spec.engine === "cloudfront"
