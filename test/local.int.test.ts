@@ -11,15 +11,18 @@ import type { RunSummary } from "../src/engine.js";
 import { testEnv } from "./helpers.js";
 import { requireNginx, startNginx, type NginxServer } from "./fixtures/nginx-server.js";
 import { startOrigin, type Origin } from "./fixtures/origin.js";
+import { startRedisServer } from "./fixtures/redis-server.js";
 
 /**
  * "add redis caching to local" on a real local deployment: two Honua stand-ins (the current one and the one
  * whose env file the agent edits), real nginx splitting traffic between them, real Redis, real HTTP probes.
  */
 
-// A Redis database of its own; the workflow writes Honua's default prefix `honua:` there, and only that is removed.
+// A private redis-server (adoption changes its eviction policy, which is server-wide), and a database of its own in it.
 const DB = 12;
-const REDIS = `redis://127.0.0.1:6379/${DB}`;
+let server: { url: string; stop(): void };
+let HOST = "";
+let REDIS = "";
 const ENV = `# Honua stand-in, compose style
 ConnectionStrings__DefaultConnection=env:HONUA_LOCAL_DATABASE_URL
 Cache__Enabled=true
@@ -48,9 +51,12 @@ let admin: Redis;
 let policy: string | undefined;
 beforeAll(async () => {
   requireNginx();
+  server = await startRedisServer();
+  HOST = new URL(server.url).host;
+  REDIS = `${server.url}/${DB}`;
   admin = new Redis(REDIS, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await admin.connect().catch((e: unknown) => {
-    throw new Error(`this test needs Redis at 127.0.0.1:6379 (.ci/run starts redis-server): ${String(e)}`);
+    throw new Error(`this test needs redis-server (.ci/run installs it): ${String(e)}`);
   });
   policy = ((await admin.config("GET", "maxmemory-policy")) as string[])[1];
 });
@@ -58,10 +64,11 @@ afterAll(async () => {
   // Adoption sets the eviction policy; the first run keeps its cache, so put the machine's policy back here.
   if (policy) await admin.config("SET", "maxmemory-policy", policy);
   await admin?.quit();
+  server?.stop();
 });
 
 async function cleanRedis() {
-  const keys = await admin.keys("honua:*");
+  const keys = [...(await admin.keys("honua:*")), ...(await admin.keys("nctry:*")), ...(await admin.keys("other:*"))];
   if (keys.length) await admin.unlink(...keys);
 }
 
@@ -148,11 +155,11 @@ describe("add-caching-layer on a real local deployment (nginx, Redis, env file, 
 
     // The env file the candidate reads now points Honua at Redis; everything else is as it was.
     const env = readFileSync(envFile, "utf8");
-    expect(env).toContain(`ConnectionStrings__Redis=127.0.0.1:6379,defaultDatabase=${DB}`);
+    expect(env).toContain(`ConnectionStrings__Redis=${HOST},defaultDatabase=${DB}`);
     expect(env).toContain("Cache__DefaultTtlSeconds=3600");
     expect(env.startsWith("# Honua stand-in, compose style\nConnectionStrings__DefaultConnection=env:HONUA_LOCAL_DATABASE_URL\n")).toBe(true);
     const configured = tr.steps.find((x) => x.name === "ConfigureCaching")!.output as { diff: string };
-    expect(configured.diff).toContain(`+ ConnectionStrings__Redis: (unset) -> 127.0.0.1:6379,defaultDatabase=${DB}`);
+    expect(configured.diff).toContain(`+ ConnectionStrings__Redis: (unset) -> ${HOST},defaultDatabase=${DB}`);
 
     // Warmed from the access log through the origin into Redis, under Honua's key prefix.
     const warm = tr.steps.find((x) => x.name === "WarmCache")!.output as { tilesWarmed: number };
@@ -224,5 +231,65 @@ describe("add-caching-layer on a real local deployment (nginx, Redis, env file, 
     for (const k of warmed) expect(await admin.exists(k), k).toBe(0);
     expect(await admin.get("honua:someone-elses-key")).toBe("keep");
     expect(await admin.get("nctry:x")).toBe("keep");
+  });
+
+  it("every ending, from a custom key prefix with other writers' keys, leaves the start state or exactly the run's effects (env file, nginx split, Redis keys and policy)", async () => {
+    const { engine, envFile, nginx } = w!;
+    // Start state: Honua uses the prefix nctry:, another writer shares it, a third writes under its own prefix.
+    writeFileSync(envFile, ENV.replace("Cache__KeyPrefix=honua:", "Cache__KeyPrefix=nctry:"));
+    await admin.set("nctry:someone-elses-key", "keep");
+    await admin.set("other:key", "keep");
+    await admin.config("SET", "maxmemory-policy", "noeviction");
+    const keys = async () => [...(await admin.keys("nctry:*")), ...(await admin.keys("other:*"))].sort();
+    const start = { env: readFileSync(envFile, "utf8"), split: readFileSync(nginx.include, "utf8"), keys: await keys(), policy: "noeviction" };
+    const now = async () => ({ env: readFileSync(envFile, "utf8"), split: readFileSync(nginx.include, "utf8"), keys: await keys(), policy: ((await admin.config("GET", "maxmemory-policy")) as string[])[1] });
+    const foreign = async () => [await admin.get("nctry:someone-elses-key"), await admin.get("other:key")];
+
+    // Rejected at the provision gate: nothing changed, nothing restored.
+    const a = await engine.start(PLAN, "carol", "add redis caching to local");
+    expect((await engine.decide(a.run, "alice", "reject", { planHash: a.pending!.planHash })).status).toBe("rejected");
+    expect(await now()).toEqual(start);
+
+    // Cancelled at the 50 % gate: env file, split and policy back; the tile keys it warmed deleted behind the delete
+    // gate, by exact key. Keys Honua's candidate cached itself while it served 10 % are Honua's, not the run's.
+    let b = await engine.start(PLAN, "carol", "add redis caching to local");
+    b = await engine.decide(b.run, "alice", "approve", { planHash: b.pending!.planHash }); // provision (adopt)
+    b = await engine.decide(b.run, "alice", "approve", { planHash: b.pending!.planHash }); // 10 %
+    expect(b.pending?.gate.change.traffic).toEqual({ from: 10, to: 50 });
+    b = await engine.cancel(b.run, "carol", "not today");
+    expect(b.pending).toMatchObject({ step: "CleanupAfterRollback", kind: "delete" });
+    expect(b.pending!.gate.risk).toMatch(/each by its exact key \(every other key, and the Redis itself, stay\)/);
+    const mid = await now();
+    expect({ env: mid.env, split: mid.split, policy: mid.policy }).toEqual({ env: start.env, split: start.split, policy: start.policy });
+    const warmed = TILES.map((t) => t.split("/")).map((p) => `nctry:tile:${p[4]}:${p[6]}:${p[7]}:${p[8]}:${p[9]}`);
+    b = await engine.decide(b.run, "alice", "approve", { planHash: b.pending!.planHash });
+    expect(b.status).toBe("cancelled");
+    const after = await now();
+    expect({ env: after.env, split: after.split, policy: after.policy }).toEqual({ env: start.env, split: start.split, policy: start.policy });
+    expect(await foreign()).toEqual(["keep", "keep"]);
+    // What is left beyond the start is only what Honua cached itself (its own tile keys, under its prefix).
+    const mine = new Set(warmed);
+    for (const k of after.keys.filter((k) => !start.keys.includes(k))) expect(k.startsWith("nctry:tile:") && !mine.has(k), k).toBe(true);
+
+    // Done: the start state plus exactly the run's changes; the prefix Honua had is the one used, not rewritten.
+    const c = await approveGates(engine, await engine.start(PLAN, "carol", "add redis caching to local"));
+    expect(c.status).toBe("done");
+    const done = await now();
+    expect(done.env).toContain("Cache__KeyPrefix=nctry:");
+    expect(done.env).not.toContain("honua:");
+    const configured = (await engine.transcript(c.run)).steps.find((x) => x.name === "ConfigureCaching")!.output as { changes: { key: string }[] };
+    const changedKeys = new Set(configured.changes.map((x) => x.key));
+    const lines = (t: string) => t.split("\n").filter(Boolean);
+    expect(lines(done.env).filter((l) => !lines(start.env).includes(l)).map((l) => l.split("=")[0]).every((k) => changedKeys.has(k!))).toBe(true);
+    // A start line is gone only where the run changed that key.
+    expect(lines(start.env).filter((l) => !lines(done.env).includes(l)).map((l) => l.split("=")[0]).every((k) => changedKeys.has(k!))).toBe(true);
+    expect(parseSplit(done.split, NginxTrafficOptions.parse({ kind: "nginx", include: nginx.include, primary: "honua_primary", candidate: "honua_candidate" }))).toBe(100);
+    expect(done.policy).toBe("allkeys-lru");
+    expect(await foreign()).toEqual(["keep", "keep"]);
+    for (const k of warmed) expect(await admin.exists(k), k).toBe(1); // warmed under Honua's own prefix
+
+    // Asked again: already in place, and nothing is touched.
+    await expect(engine.start(PLAN, "carol", "add redis caching to local")).rejects.toMatchObject({ code: "in-place" });
+    expect({ env: readFileSync(envFile, "utf8"), split: readFileSync(nginx.include, "utf8") }).toEqual({ env: done.env, split: done.split });
   });
 });
