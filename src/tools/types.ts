@@ -19,7 +19,7 @@ export interface MetricSample {
   p95Ms: number;
   /** honua_request_error_total rate / request rate */
   errorRate: number;
-  /** honua_cache_hit_ratio; null when no cache is configured */
+  /** hits / (hits + misses) from honua_cache_hits_total and honua_cache_misses_total; null with no cache lookups (no cache configured) */
   hitRatio: number | null;
   requestsPerSecond: number;
   /** Requests that reached the origin (database/object storage). */
