@@ -35,8 +35,9 @@ describe("no data is never healthy, whatever the metrics source", () => {
         r("q1_value", [600, 600]), r("q1_count", [600, 600]),
         r("q2_value", [0, 0]), r("q2_count", [5, 5]),
         r("q3_value", [0, 0]), r("q3_count", [5, 5]),
-        r("q4_value", [0.5, 0.5]), r("q4_count", [5, 5]),
-        r("q5_value", [100, 100]), r("q5_count", [100, 100]),
+        r("q4_value", [50, 50]), r("q4_count", [5, 5]), // cache hits
+        r("q5_value", [50, 50]), r("q5_count", [5, 5]), // cache misses
+        r("q6_value", [100, 100]), r("q6_count", [100, 100]),
       ] });
       const m = new CloudWatchMetrics({ region: "eu-west-1", namespace: "Honua", minSamples: 3 }, new CloudWatchClient({ region: "eu-west-1" }));
       const samples = await m.samples(new Date(T0), new Date(T0 + 120_000), 1);
