@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { judge, summarize } from "../src/tools/metrics/observe.js";
 import { PrometheusMetrics } from "../src/tools/metrics/prometheus.js";
 import { startHonuaExporter, type HonuaExporter } from "./fixtures/honua-exporter.js";
 import { prometheusUnavailable, startPrometheus, waitForScrapes, type PrometheusServer } from "./fixtures/prometheus-server.js";
@@ -138,6 +139,9 @@ describe.skipIf(unavailable !== null)(`PrometheusMetrics against a real Promethe
       expect(r).toContain("every scrape of the target failed");
       expect(r).toMatch(/HONUA_OBSERVABILITY=true.*config\.env\.HONUA_OBSERVABILITY="true"/);
     }
+    // What monitoring tells the approver names the series it asked for.
+    const verdict = judge(summarize([], new Date(), 1, null), summarize([], new Date(), 1, null), { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5 }, metrics.lastQueries()?.source);
+    expect(verdict.reason).toMatch(/No Honua metrics from prometheus http:\/\/127\.0\.0\.1:\d+ \{job="honua-off"\}/);
   });
 
   it("is no data without that advice when /metrics answers but Honua has served nothing yet", async () => {
