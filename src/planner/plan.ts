@@ -18,7 +18,7 @@ const percent = z.number().int().min(1).max(100);
 export const CachingParams = z
   .object({
     cacheType: z.enum(["redis", "varnish", "cloudfront"]).optional(),
-    /** Seconds the tiles/layers cache keeps an entry; Honua refuses to start outside 1..86400. */
+    /** The cache TTL in seconds, for every cache type: Honua refuses to start with a cache TTL outside 1..86400. */
     ttlSeconds: z
       .number()
       .int(`ttlSeconds must be a whole number of seconds: ${HONUA_TTL_RULE}`)

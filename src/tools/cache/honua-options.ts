@@ -41,7 +41,11 @@ export const CACHE_OPTION_KEYS: Readonly<Record<Field, string>> = {
   negativeTtl: "Cache__NegativeTtlSeconds",
   jitter: JITTER_KEY,
 };
-const FIELDS = Object.keys(CACHE_OPTION_KEYS) as Field[];
+/** One value per option, built field by field. */
+const byField = <T>(of: (f: Field) => T): Record<Field, T> => ({
+  defaultTtl: of("defaultTtl"), serviceTtl: of("serviceTtl"), layerTtl: of("layerTtl"), queryTtl: of("queryTtl"), negativeTtl: of("negativeTtl"), jitter: of("jitter"),
+});
+const FIELDS = Object.keys(byField(() => 0)) as Field[];
 
 /** The defaults of Honua's shipped configuration: what an unset key means on a standard image. */
 export const SHIPPED_DEFAULTS: Readonly<CacheTtls> = {
@@ -78,8 +82,7 @@ interface Raw {
   /** "unset": no spelling of the key; "set": a value Honua can bind; "invalid": one it cannot. */
   state: "unset" | "set" | "invalid";
   value: number;
-  /** The key as spelled in the config, and its text, when present. */
-  key: string | null;
+  /** The value as written, when present. */
   text: string | null;
 }
 
@@ -92,32 +95,24 @@ function parseField(field: Field, text: string): number | null {
 
 function readRaw(config: Readonly<Record<string, string>>, defaults: Readonly<CacheTtls>): { raw: Record<Field, Raw>; problems: string[]; spellings: Record<Field, number> } {
   const problems: string[] = [];
-  const raw = {} as Record<Field, Raw>;
-  const spellings = {} as Record<Field, number>;
-  for (const field of FIELDS) {
-    const key = CACHE_OPTION_KEYS[field];
-    const found = findSettings(config, key);
-    spellings[field] = found.length;
-    const first = found[0];
-    if (new Set(found.map((f) => f.value)).size > 1) {
-      problems.push(`${key} is set in ${found.length} spellings with different values (${found.map((f) => `${f.key}=${f.value}`).join(", ")}): .NET reads only one of them; ${first!.key} is assumed here`);
-    }
-    if (!first) {
-      raw[field] = { state: "unset", value: defaults[field], key: null, text: null };
-      continue;
+  const found = byField((f) => findSettings(config, CACHE_OPTION_KEYS[f]));
+  const raw = byField((field): Raw => {
+    const [first, ...others] = found[field];
+    if (!first) return { state: "unset", value: defaults[field], text: null };
+    if (others.some((o) => o.value !== first.value)) {
+      const all = found[field].map((f) => `${f.key}=${f.value}`).join(", ");
+      problems.push(`${CACHE_OPTION_KEYS[field]} is set in ${found[field].length} spellings with different values (${all}): .NET reads only one of them; ${first.key} is assumed here`);
     }
     const n = parseField(field, first.value);
-    if (n === null) {
-      const what = field === "jitter" ? "not a number" : "not a whole number of seconds";
-      problems.push(`${first.key} is ${JSON.stringify(first.value)}: ${what}, so Honua cannot bind it and will not start; its default ${defaults[field]} is assumed here`);
-      raw[field] = { state: "invalid", value: defaults[field], key: first.key, text: first.value };
-    } else raw[field] = { state: "set", value: n, key: first.key, text: first.value };
-  }
-  return { raw, problems, spellings };
+    if (n !== null) return { state: "set", value: n, text: first.value };
+    const what = field === "jitter" ? "not a number" : "not a whole number of seconds";
+    problems.push(`${first.key} is ${JSON.stringify(first.value)}: ${what}, so Honua cannot bind it and will not start; its default ${defaults[field]} is assumed here`);
+    return { state: "invalid", value: defaults[field], text: first.value };
+  });
+  return { raw, problems, spellings: byField((f) => found[f].length) };
 }
 
-const optionsOf = (raw: Record<Field, Raw>): CacheTtls =>
-  Object.fromEntries(FIELDS.map((f) => [f, raw[f].value])) as unknown as CacheTtls;
+const optionsOf = (raw: Record<Field, Raw>): CacheTtls => byField((f) => raw[f].value);
 
 /**
  * The effective options from a deployment's config in any spelling (keys.ts), Honua's shipped defaults where
@@ -181,10 +176,11 @@ export function planCacheTtls(current: Readonly<Record<string, string>>, ttlSeco
   const bad = ttlProblem(ttlSeconds);
   if (bad) return refuse(bad);
   const { raw, spellings } = readRaw(current, SHIPPED_DEFAULTS);
-  const disagree = FIELDS.find((f) => new Set(findSettings(current, CACHE_OPTION_KEYS[f]).map((s) => s.value)).size > 1);
-  if (disagree) {
-    const found = findSettings(current, CACHE_OPTION_KEYS[disagree]);
-    return refuse(`${CACHE_OPTION_KEYS[disagree]} is set in ${found.length} spellings with different values (${found.map((s) => `${s.key}=${s.value}`).join(", ")}); which one Honua reads is not knowable from here. Keep one, then ask again`);
+  for (const f of FIELDS) {
+    const found = findSettings(current, CACHE_OPTION_KEYS[f]);
+    if (new Set(found.map((s) => s.value)).size > 1) {
+      return refuse(`${CACHE_OPTION_KEYS[f]} is set in ${found.length} spellings with different values (${found.map((s) => `${s.key}=${s.value}`).join(", ")}); which one Honua reads is not knowable from here. Keep one, then ask again`);
+    }
   }
 
   const notes: string[] = [];
@@ -235,7 +231,8 @@ export function planCacheTtls(current: Readonly<Record<string, string>>, ttlSeco
   const after = { ...current, ...set };
   const left = [SHIPPED_DEFAULTS, CODE_DEFAULTS].flatMap((d) => checkCacheOptions(readCacheOptions(after, d).options));
   if (left.length) return refuse(`no TTL plan for ${ttlSeconds} s passes Honua's checks: ${[...new Set(left)].join("; ")}`);
-  const several = Object.keys(set).filter((k) => spellings[FIELDS.find((f) => CACHE_OPTION_KEYS[f] === k)!] > 1);
+  // The caller writes each key where the setting lives; a setting with two homes has none to write to.
+  const several = FIELDS.filter((f) => CACHE_OPTION_KEYS[f] in set && spellings[f] > 1).map((f) => CACHE_OPTION_KEYS[f]);
   if (several.length) return refuse(`${several.join(", ")} ${several.length > 1 ? "are" : "is"} set in several spellings; which one Honua reads is not knowable from here. Keep one, then ask again`);
   return { set, notes, refused: null };
 }
