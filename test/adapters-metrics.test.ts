@@ -11,6 +11,16 @@ const MON = { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5 };
 const BASE = summarize([{ at: "x", p95Ms: 50, errorRate: 0, hitRatio: null, requestsPerSecond: 10, originRequestsPerSecond: 10 }], new Date(), 10, null);
 
 describe("no data is never healthy, whatever the metrics source", () => {
+  it("a window without one sample says how to turn Honua's /metrics on, naming the source; a thin one does not", () => {
+    const empty = judge(summarize([], new Date(), 10, null), BASE, { ...MON, minSamples: 3 }, "prod");
+    expect(empty.verdict).toBe("inconclusive");
+    expect(empty.reason).toMatch(/^0 samples in 10 min \(need 3\): no data is not healthy\. No Honua metrics from prod\. Honua's \/metrics is off unless HONUA_OBSERVABILITY=true/);
+    expect(empty.reason).toContain('config.env.HONUA_OBSERVABILITY="true"');
+    expect(judge(summarize([], new Date(), 10, null), BASE, MON).reason).toContain("No Honua metrics from the deployment.");
+    const thin = judge(summarize([{ at: "x", p95Ms: 50, errorRate: 0, hitRatio: null, requestsPerSecond: 10, originRequestsPerSecond: 10 }], new Date(), 10, null), BASE, { ...MON, minSamples: 3 }, "prod");
+    expect(thin).toEqual({ verdict: "inconclusive", reason: "1 samples in 10 min (need 3): no data is not healthy." });
+  });
+
   it("Prometheus that does not answer in time is an error, not an empty (healthy-looking) window (local fake)", async () => {
     const hang: typeof fetch = (_input, init) => new Promise((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)));
     const m = new PrometheusMetrics({ url: "http://user:hunter2@prometheus.invalid:9090", timeoutMs: 50 }, hang);
@@ -35,8 +45,9 @@ describe("no data is never healthy, whatever the metrics source", () => {
         r("q1_value", [600, 600]), r("q1_count", [600, 600]),
         r("q2_value", [0, 0]), r("q2_count", [5, 5]),
         r("q3_value", [0, 0]), r("q3_count", [5, 5]),
-        r("q4_value", [0.5, 0.5]), r("q4_count", [5, 5]),
-        r("q5_value", [100, 100]), r("q5_count", [100, 100]),
+        r("q4_value", [50, 50]), r("q4_count", [5, 5]), // cache hits
+        r("q5_value", [50, 50]), r("q5_count", [5, 5]), // cache misses
+        r("q6_value", [100, 100]), r("q6_count", [100, 100]),
       ] });
       const m = new CloudWatchMetrics({ region: "eu-west-1", namespace: "Honua", minSamples: 3 }, new CloudWatchClient({ region: "eu-west-1" }));
       const samples = await m.samples(new Date(T0), new Date(T0 + 120_000), 1);

@@ -19,7 +19,7 @@ const options = { region: "eu-west-1", namespace: "Honua", dimensions: { Service
 
 describe("CloudWatchMetrics (SDK mock)", () => {
   it("sends GetMetricData with p95, counts and their SampleCounts, follows NextToken, computes the readings (SDK mock)", async () => {
-    // q0 latency p95, q1 requests, q2/q3 errors (in-band, 5xx), q4 hit ratio, q5 origin.
+    // q0 latency p95, q1 requests, q2/q3 errors (in-band, 5xx), q4/q5 cache hits and misses, q6 origin.
     cw.on(GetMetricDataCommand)
       .resolvesOnce({
         MetricDataResults: [
@@ -33,8 +33,9 @@ describe("CloudWatchMetrics (SDK mock)", () => {
         MetricDataResults: [
           result("q2_value", [60], 1), result("q2_count", [3], 1),
           result("q3_value", [30, 0]), result("q3_count", [3, 3]),
-          result("q4_value", [0.5, 0.75]), result("q4_count", [3, 3]),
-          result("q5_value", [1200, 600]), result("q5_count", [1200, 600]),
+          result("q4_value", [300, 900]), result("q4_count", [3, 3]),
+          result("q5_value", [300, 300]), result("q5_count", [3, 3]),
+          result("q6_value", [1200, 600]), result("q6_count", [1200, 600]),
         ],
       });
     const metrics = new CloudWatchMetrics(options, new CloudWatchClient({ region: "eu-west-1" }));
@@ -61,10 +62,12 @@ describe("CloudWatchMetrics (SDK mock)", () => {
       q("q2_count", "honua_request_error_total", "SampleCount", { in_band: "true" }),
       q("q3_value", "honua_serving_request_duration_ms", "SampleCount", { status_class: "5xx" }),
       q("q3_count", "honua_serving_request_duration_ms", "SampleCount", { status_class: "5xx" }),
-      q("q4_value", "honua_cache_hit_ratio", "Average"),
-      q("q4_count", "honua_cache_hit_ratio", "SampleCount"),
-      q("q5_value", "honua_database_query_duration_ms", "SampleCount"),
-      q("q5_count", "honua_database_query_duration_ms", "SampleCount"),
+      q("q4_value", "honua_cache_hits_total", "Sum"),
+      q("q4_count", "honua_cache_hits_total", "SampleCount"),
+      q("q5_value", "honua_cache_misses_total", "Sum"),
+      q("q5_count", "honua_cache_misses_total", "SampleCount"),
+      q("q6_value", "honua_database_query_duration_ms", "SampleCount"),
+      q("q6_count", "honua_database_query_duration_ms", "SampleCount"),
     ]);
     expect(first.ScanBy).toBe("TimestampAscending");
 
@@ -73,17 +76,53 @@ describe("CloudWatchMetrics (SDK mock)", () => {
       { at: ts(2).toISOString(), p95Ms: 130, errorRate: 60 / 6000, hitRatio: 0.75, requestsPerSecond: 100, originRequestsPerSecond: 10 },
     ]);
     const log = metrics.lastQueries();
-    expect(log?.queries.map((r) => r.reading)).toEqual(["latency", "requests", "errors0", "errors1", "hitRatio", "originRequests"]);
+    expect(log?.queries.map((r) => r.reading)).toEqual(["latency", "requests", "errors0", "errors1", "cacheHits", "cacheMisses", "originRequests"]);
+    expect(JSON.stringify(log)).not.toContain("honua_cache_hit_ratio");
     expect(log?.queries[0]?.points[0]).toEqual({ at: ts(1).toISOString(), value: 120, raw: "120", samples: 6000 });
   });
 
   it("is no data for a metric that does not exist: empty results give no samples (SDK mock)", async () => {
     cw.on(GetMetricDataCommand).resolves({
-      MetricDataResults: ["q0", "q1", "q2", "q3", "q4", "q5"].flatMap((q) => [result(`${q}_value`, []), result(`${q}_count`, [])]),
+      MetricDataResults: ["q0", "q1", "q2", "q3", "q4", "q5", "q6"].flatMap((q) => [result(`${q}_value`, []), result(`${q}_count`, [])]),
     });
     const metrics = new CloudWatchMetrics({ ...options, metrics: { latency: { metricName: "does_not_exist", stat: "p95" } } });
     expect(await metrics.samples(ts(0), ts(10), 1)).toEqual([]);
     expect(metrics.lastQueries()?.noData[0]?.reason).toMatch(/no datapoints for any reading/);
+    // Not Honua's metric: nothing to say about Honua's /metrics.
+    expect(metrics.lastQueries()?.noData[0]?.reason).not.toContain("HONUA_OBSERVABILITY");
+  });
+
+  it("says how to turn Honua's /metrics on when none of Honua's metrics has a datapoint (SDK mock)", async () => {
+    cw.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
+    const metrics = new CloudWatchMetrics(options);
+    expect(await metrics.samples(ts(0), ts(10), 1)).toEqual([]);
+    const reason = metrics.lastQueries()?.noData[0]?.reason ?? "";
+    expect(reason).toContain("No Honua metrics from cloudwatch eu-west-1 Honua {ServiceName=honua-prod}");
+    expect(reason).toContain("HONUA_OBSERVABILITY=true");
+  });
+
+  it("reads the hit ratio from the hit and miss counters: a missing counter is 0 beside the other, no lookups is no cache data (SDK mock)", async () => {
+    // Four periods: hits without a miss datapoint, misses without a hit datapoint, 0 and 0, neither published.
+    cw.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        result("q0_value", [100, 100, 100, 100]), result("q0_count", [60, 60, 60, 60]),
+        result("q1_value", [60, 60, 60, 60]), result("q1_count", [60, 60, 60, 60]),
+        result("q2_value", [0, 0, 0, 0]), result("q2_count", [1, 1, 1, 1]),
+        result("q3_value", [0, 0, 0, 0]), result("q3_count", [60, 60, 60, 60]),
+        result("q4_value", [40]), result("q4_count", [2]), result("q4_value", [0], 2), result("q4_count", [2], 2),
+        result("q5_value", [25, 0], 1), result("q5_count", [2, 2], 1),
+        result("q6_value", [60, 60, 60, 60]), result("q6_count", [60, 60, 60, 60]),
+      ],
+    });
+    const metrics = new CloudWatchMetrics(options);
+    expect((await metrics.samples(ts(0), ts(4), 1)).map((s) => s.hitRatio)).toEqual([1, 0, null, null]);
+    // A published ratio can still be read instead, and `cache: null` means no cache metrics at all.
+    const gauge = new CloudWatchMetrics({ ...options, metrics: { hitRatio: { metricName: "my_ratio", stat: "Average" } } });
+    await gauge.samples(ts(0), ts(3), 1);
+    expect(gauge.lastQueries()?.queries.map((r) => r.reading)).toEqual(["latency", "requests", "errors0", "errors1", "hitRatio", "originRequests"]);
+    const none = new CloudWatchMetrics({ ...options, metrics: { cache: null } });
+    await none.samples(ts(0), ts(3), 1);
+    expect(none.lastQueries()?.queries.map((r) => r.reading)).toEqual(["latency", "requests", "errors0", "errors1", "originRequests"]);
   });
 
   it("drops a period whose error datapoint is missing unless absentErrorsAreZero (SDK mock)", async () => {
@@ -105,7 +144,7 @@ describe("CloudWatchMetrics (SDK mock)", () => {
         latency: { metricName: "TargetResponseTime", stat: "p95", scale: 1000 },
         requests: { metricName: "RequestCount", stat: "Sum" },
         errors: [{ metricName: "HTTPCode_Target_5XX_Count", stat: "Sum" }],
-        hitRatio: null,
+        cache: null,
         originRequests: { metricName: "RequestCount", stat: "Sum", dimensions: { TargetGroup: "targetgroup/honua/456" } },
       },
     };

@@ -146,6 +146,15 @@ describe("model planner: a plan with details the user did not give is caught", (
     expect(out.r).toMatchObject({ planner: "model", params: { toStore: "opensearch", batchSize: 2000 } });
   });
 
+  it("the tool schema bounds the TTL to what Honua accepts, and a TTL over it from a lax server is not planned", async () => {
+    const ttl = JSON.stringify(convertToOpenAITool(PLAN_TOOL).function.parameters).match(/"ttlSeconds":\{"anyOf":\[(\{[^}]*\})/)?.[1];
+    expect(JSON.parse(ttl ?? "null")).toEqual({ type: "integer", minimum: 1, maximum: 86400 });
+    const request = "add redis caching to prod with ttl 100000";
+    const out = await planWith(caching("prod", { cacheType: "redis", ttlSeconds: 100000 }), request);
+    expect(out.r).toMatchObject({ planner: "offline", fallback: expect.stringMatching(/ttlSeconds/), missing: ["ttlSeconds"], clarify: expect.stringMatching(/1\.\.86400 seconds/) });
+    expect(out.sink.records).toMatchObject([{ outcome: "invalid" }]);
+  });
+
   it("a cache type, backend or store the user never named is not accepted", async () => {
     let out = await planWith(caching("prod", { cacheType: "cloudfront" }), "add redis caching to prod");
     expect(out.r.planner).toBe("offline");

@@ -30,6 +30,27 @@ describe("offline planner: add-caching-layer", () => {
     });
   });
 
+  it("asks, stating Honua's limit, for a TTL Honua would refuse (over a day, under a second, not whole seconds)", () => {
+    expect(plan("cache prod tiles for 2 days")).toEqual({
+      clarify: "A TTL of 2 days (172800 s) can't be set: Honua refuses to start with a cache TTL outside 1..86400 seconds (1 day) (CacheOptionsValidator). What TTL should I use (at most 86400 s)?",
+      missing: ["ttlSeconds"],
+    });
+    expect(plan("add redis to prod with ttl 100000")).toMatchObject({ clarify: expect.stringMatching(/^A TTL of 100000 s can't be set: .*outside 1\.\.86400 seconds/), missing: ["ttlSeconds"] });
+    expect(plan("add redis to prod, ttl 500ms")).toMatchObject({ clarify: expect.stringMatching(/0\.5 s\) can't be set: it is not a whole number of seconds/), missing: ["ttlSeconds"] });
+    expect(plan("add redis to prod with ttl 0")).toMatchObject({ missing: ["ttlSeconds"] });
+    expect(plan("add redis to prod with ttl 1d")).toMatchObject({ params: { ttlSeconds: 86_400 } });
+    expect(plan("add redis to prod with ttl 24h")).toMatchObject({ params: { ttlSeconds: 86_400 } });
+  });
+
+  it("CachingParams refuses a TTL outside 1..86400 s with Honua's rule in the message", () => {
+    for (const ttlSeconds of [0, 86_401, 31_536_000, 1.5]) {
+      const parsed = Plan.safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds } });
+      expect(parsed.success, String(ttlSeconds)).toBe(false);
+      expect(parsed.error?.issues[0]?.message, String(ttlSeconds)).toMatch(/Honua refuses to start with a cache TTL outside 1\.\.86400 seconds/);
+    }
+    expect(Plan.safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds: 86_400 } }).success).toBe(true);
+  });
+
   it("leaves absent params absent", () => {
     expect(plan("we need caching on prod")).toEqual({ workflow: "add-caching-layer", deployment: "prod", params: {} });
   });

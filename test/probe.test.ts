@@ -2,15 +2,32 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { judge, summarize } from "../src/tools/metrics/observe.js";
-import { ProbeMetrics, ProbeMetricsOptions, bucketize } from "../src/tools/metrics/probe.js";
+import { ProbeMetrics, ProbeMetricsOptions, bucketize, counterRatio } from "../src/tools/metrics/probe.js";
 import { freePort } from "./helpers.js";
 
 let server: Server;
 let base: string;
 let delayMs = 15;
 let status = 200;
+/** Honua's /metrics: its cache counters (each /redis tile request is 3 hits and 1 miss), or a status without them. */
+let metrics: "counters" | 404 | "empty" = "counters";
+const counters = { hits: 0, misses: 0 };
 beforeAll(async () => {
   server = createServer((req, res) => {
+    if (req.url === "/metrics") {
+      if (metrics === 404) return void res.writeHead(404).end();
+      if (metrics === "empty") return void res.writeHead(200).end("");
+      return void res.writeHead(200, { "content-type": "text/plain" }).end(
+        "# TYPE honua_cache_hits_total counter\n" +
+          `honua_cache_hits_total{cache_name="tiles"} ${counters.hits * 2 / 3}\nhonua_cache_hits_total{cache_name="layers"} ${counters.hits / 3}\n` +
+          `# TYPE honua_cache_misses_total counter\nhonua_cache_misses_total{cache_name="tiles"} ${counters.misses}\n` +
+          "honua_cache_hit_ratio_count 5\n",
+      );
+    }
+    if (req.url?.startsWith("/redis/")) {
+      counters.hits += 3;
+      counters.misses += 1;
+    }
     setTimeout(() => {
       const headers: Record<string, string> = {};
       if (req.url?.includes("cached")) headers["x-cache"] = req.url.includes("hit") ? "HIT" : "MISS";
@@ -105,6 +122,54 @@ describe("HTTP probe metrics (real requests to a local server)", () => {
     expect(samples).toHaveLength(1);
     expect(samples[0]!.hitRatio).toBeCloseTo(0.75, 1);
     expect(samples[0]!.originRequestsPerSecond).toBeLessThan(samples[0]!.requestsPerSecond);
+  });
+
+  it("reads the hit ratio from Honua's /metrics counters when answers carry no cache header", async () => {
+    delayMs = 5;
+    metrics = "counters";
+    const probe = new ProbeMetrics(options({ urls: [`${base}/redis/a/1/0/0.mvt`], metricsUrl: `${base}/metrics`, metricsEveryMs: 50 }));
+    const from = probe.clock.now();
+    await probe.clock.sleep(900);
+    const samples = await probe.samples(from, probe.clock.now(), 0.0075); // 450 ms readings
+    expect(samples.length).toBeGreaterThanOrEqual(2);
+    for (const s of samples) expect(s.hitRatio).toBeCloseTo(0.75, 6);
+    expect(probe.lastQueries()?.noData.filter((n) => n.reason.startsWith("hit ratio"))).toEqual([]);
+  });
+
+  it("says how to turn /metrics on when Honua's /metrics answers 404 or nothing, and reads no hit ratio (not 0)", async () => {
+    delayMs = 5;
+    for (const answer of [404, "empty"] as const) {
+      metrics = answer;
+      const probe = new ProbeMetrics(options({ urls: [`${base}/redis/a/1/0/0.mvt`], metricsUrl: `${base}/metrics`, metricsEveryMs: 100 }));
+      const from = probe.clock.now();
+      await probe.clock.sleep(400);
+      const samples = await probe.samples(from, probe.clock.now(), 0.005);
+      expect(samples.length, String(answer)).toBeGreaterThan(0);
+      expect(samples.every((s) => s.hitRatio === null), String(answer)).toBe(true);
+      const reason = probe.lastQueries()?.noData.find((n) => n.reason.startsWith("hit ratio"))?.reason ?? "";
+      expect(reason, String(answer)).toContain(answer === 404 ? `${base}/metrics answered HTTP 404` : `${base}/metrics answered nothing`);
+      expect(reason, String(answer)).toContain(`No Honua metrics from ${base}. Honua's /metrics is off unless HONUA_OBSERVABILITY=true`);
+    }
+    metrics = "counters";
+  });
+
+  it("says why readings were dropped", async () => {
+    const probe = new ProbeMetrics(options());
+    const to = new Date(Date.now() - 60_000);
+    await probe.samples(new Date(to.getTime() - 600_000), to, 1);
+    expect(probe.lastQueries()?.noData).toEqual([{ at: to.toISOString(), reason: "nothing was probed in this window, and probes cannot look back" }]);
+    const dropped: { at: string; reason: string }[] = [];
+    bucketize([{ at: 1001, ms: 1, ok: true, hit: null, reached: true }], 1000, 1100, 100, 5, () => null, dropped);
+    expect(dropped).toEqual([{ at: new Date(1100).toISOString(), reason: "1 requests (need 5)" }]);
+  });
+
+  it("counterRatio: deltas between the reads around a reading; a reset or no lookups is no cache data", () => {
+    const reads = [{ at: 0, hits: 10, misses: 10 }, { at: 100, hits: 40, misses: 20 }, { at: 200, hits: 40, misses: 20 }, { at: 300, hits: 1, misses: 0 }];
+    expect(counterRatio(reads, 0, 100)).toBe(0.75);
+    expect(counterRatio(reads, 100, 200)).toBeNull();
+    expect(counterRatio(reads, 200, 300)).toBeNull();
+    expect(counterRatio(reads, 50, 60)).toBeNull();
+    expect(counterRatio([{ at: 0, problem: "404" }, { at: 100, hits: 5, misses: 5 }], 0, 100)).toBeNull();
   });
 
   it("bucketize: nearest-rank p95 per reading", () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { judge, summarize } from "../src/tools/metrics/observe.js";
 import { PrometheusMetrics } from "../src/tools/metrics/prometheus.js";
 import { startHonuaExporter, type HonuaExporter } from "./fixtures/honua-exporter.js";
 import { prometheusUnavailable, startPrometheus, waitForScrapes, type PrometheusServer } from "./fixtures/prometheus-server.js";
@@ -21,11 +22,18 @@ describe.skipIf(unavailable !== null)(`PrometheusMetrics against a real Promethe
 
   beforeAll(async () => {
     // 100 requests/scrape at 40 ms; errors: 2 in-band, 1 in-band 5xx, 3 out-of-band 5xx, 4 (ignored) 404s.
-    exporters.busy = await startHonuaExporter({ requests: 100, latencyMs: 40, inBandErrors: 2, inBand5xx: 1, serverErrors: 3, clientErrors: 4, hitRatio: 0.8, dbQueries: 30, cacheMisses: 20 });
-    // Healthy and error-free: the error counter is declared but has no series yet.
+    // Cache: 80 hits and 20 misses per scrape, a hit ratio of 0.8 (the histogram form of honua_cache_hit_ratio says 0.1).
+    exporters.busy = await startHonuaExporter({ requests: 100, latencyMs: 40, inBandErrors: 2, inBand5xx: 1, serverErrors: 3, clientErrors: 4, cacheHits: 80, dbQueries: 30, cacheMisses: 20 });
+    // Healthy and error-free: the error counter is declared but has no series yet; no cache lookups at all.
     exporters.clean = await startHonuaExporter({ requests: 50, latencyMs: 8, dbQueries: 50 });
     // A server that does not export the error counter at all.
     exporters.undeclared = await startHonuaExporter({ requests: 50, latencyMs: 8, dbQueries: 50 }, { declareErrors: false });
+    // Every lookup hits: there is no miss series. And the opposite.
+    exporters.allhits = await startHonuaExporter({ requests: 50, latencyMs: 8, dbQueries: 5, cacheHits: 50 });
+    exporters.allmisses = await startHonuaExporter({ requests: 50, latencyMs: 8, dbQueries: 50, cacheMisses: 50 });
+    // HONUA_OBSERVABILITY unset: /metrics answers 404. And a Honua that has served nothing yet.
+    exporters.off = await startHonuaExporter({ requests: 50, latencyMs: 8, dbQueries: 50 }, { observability: false });
+    exporters.idle = await startHonuaExporter({});
     prom = await startPrometheus(Object.fromEntries(Object.entries(exporters).map(([job, e]) => [`honua-${job}`, `127.0.0.1:${e.port}`])));
     for (const job of Object.keys(exporters)) await waitForScrapes(prom.url, `honua-${job}`, 7);
   });
@@ -35,7 +43,7 @@ describe.skipIf(unavailable !== null)(`PrometheusMetrics against a real Promethe
     for (const e of Object.values(exporters)) await e.close();
   });
 
-  it("reads p95, in-band error rate, hit ratio, requests/s and origin load from query_range", async () => {
+  it("reads p95, in-band error rate, hit ratio (from the hit and miss counters), requests/s and origin load from query_range", async () => {
     const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-busy" }, ...FAST });
     const samples = await metrics.samples(...lastSeconds(3), STEP_MINUTES);
     expect(samples.length).toBeGreaterThanOrEqual(1);
@@ -57,6 +65,9 @@ describe.skipIf(unavailable !== null)(`PrometheusMetrics against a real Promethe
       'sum(rate(honua_request_error_total{job="honua-busy",in_band="true"}[5s]) or rate(honua_request_error_total{job="honua-busy",error_code=~"5.."}[5s]))',
     );
     expect(byReading.p95Ms?.query).toBe('histogram_quantile(0.95, sum by (le) (rate(honua_serving_request_duration_ms_bucket{job="honua-busy"}[5s])))');
+    expect(byReading.hitRatio?.query).toBe(
+      '(sum(rate(honua_cache_hits_total{job="honua-busy"}[5s])) or vector(0)) / ((sum(rate(honua_cache_hits_total{job="honua-busy"}[5s])) or vector(0)) + (sum(rate(honua_cache_misses_total{job="honua-busy"}[5s])) or vector(0)))',
+    );
     // The raw values behind each sample, with the sample count that made them usable.
     for (const q of log?.queries ?? []) {
       expect(q.points.length).toBe(samples.length);
@@ -67,6 +78,16 @@ describe.skipIf(unavailable !== null)(`PrometheusMetrics against a real Promethe
     const all = JSON.stringify(log);
     expect(all).not.toContain("honua_http_requests_total");
     expect(all).not.toContain("honua_request_duration_ms_bucket");
+    expect(all).not.toContain("honua_cache_hit_ratio");
+  });
+
+  it("reads a hit ratio of 1 when nothing missed and 0 when nothing hit: a counter without series counts as 0", async () => {
+    for (const [job, ratio] of [["allhits", 1], ["allmisses", 0]] as const) {
+      const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: `honua-${job}` }, ...FAST });
+      const samples = await metrics.samples(...lastSeconds(3), STEP_MINUTES);
+      expect(samples.length, job).toBeGreaterThanOrEqual(1);
+      for (const s of samples) expect(s.hitRatio, job).toBe(ratio);
+    }
   });
 
   it("counts origin load from cache misses when asked to", async () => {
@@ -76,7 +97,7 @@ describe.skipIf(unavailable !== null)(`PrometheusMetrics against a real Promethe
     for (const s of samples) expect(s.originRequestsPerSecond / s.requestsPerSecond).toBeCloseTo(0.2, 6);
   });
 
-  it("reads a zero error rate when the error counter is declared but has no series, and a null hit ratio without a cache", async () => {
+  it("reads a zero error rate when the error counter is declared but has no series, and a null hit ratio (not 0, not 1) without cache lookups", async () => {
     const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-clean" }, ...FAST });
     const samples = await metrics.samples(...lastSeconds(3), STEP_MINUTES);
     expect(samples.length).toBeGreaterThanOrEqual(1);
@@ -101,7 +122,34 @@ describe.skipIf(unavailable !== null)(`PrometheusMetrics against a real Promethe
     const log = metrics.lastQueries();
     expect(log?.noData.length).toBeGreaterThanOrEqual(1);
     expect(log?.noData[0]?.reason).toContain("p95Ms: no value");
+    // Nothing matches the selector at all: the reason names the series and says how to turn /metrics on.
+    expect(log?.noData[0]?.reason).toContain("Prometheus scrapes no target matching the selector");
+    expect(log?.noData[0]?.reason).toContain('No Honua metrics from prometheus http://127.0.0.1');
+    expect(log?.noData[0]?.reason).toContain('{job="honua-does-not-exist"}');
+    expect(log?.noData[0]?.reason).toContain("HONUA_OBSERVABILITY=true");
     expect(log?.queries.every((q) => q.points.every((p) => p.value === null && p.samples === 0))).toBe(true);
+  });
+
+  it("is no data with the way to turn /metrics on when the target answers 404 (HONUA_OBSERVABILITY unset)", async () => {
+    const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-off" }, ...FAST });
+    expect(await metrics.samples(...lastSeconds(3), STEP_MINUTES)).toEqual([]);
+    const reasons = metrics.lastQueries()?.noData.map((n) => n.reason) ?? [];
+    expect(reasons.length).toBeGreaterThanOrEqual(1);
+    for (const r of reasons) {
+      expect(r).toContain("every scrape of the target failed");
+      expect(r).toMatch(/HONUA_OBSERVABILITY=true.*config\.env\.HONUA_OBSERVABILITY="true"/);
+    }
+    // What monitoring tells the approver names the series it asked for.
+    const verdict = judge(summarize([], new Date(), 1, null), summarize([], new Date(), 1, null), { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5 }, metrics.lastQueries()?.source);
+    expect(verdict.reason).toMatch(/No Honua metrics from prometheus http:\/\/127\.0\.0\.1:\d+ \{job="honua-off"\}/);
+  });
+
+  it("is no data without that advice when /metrics answers but Honua has served nothing yet", async () => {
+    const metrics = new PrometheusMetrics({ url: prom.url, selector: { job: "honua-idle" }, ...FAST });
+    expect(await metrics.samples(...lastSeconds(3), STEP_MINUTES)).toEqual([]);
+    const reason = metrics.lastQueries()?.noData[0]?.reason ?? "";
+    expect(reason).toContain("the target answers its scrapes: no request served yet");
+    expect(reason).not.toContain("HONUA_OBSERVABILITY");
   });
 
   it("is no data when the rate window holds too few samples", async () => {

@@ -4,6 +4,7 @@
  * Conservative by design: when the deployment or the change itself is unclear it asks, it never guesses.
  */
 import { resolveDeployment, type AgentConfig } from "../config.js";
+import { HONUA_MAX_TTL_SECONDS, HONUA_TTL_RULE, ttlProblem } from "../tools/cache/honua-options.js";
 import { MetadataStoreKind, PlanResult, type WorkflowId } from "./plan.js";
 
 type Span = readonly [number, number];
@@ -575,7 +576,6 @@ const UNIT_SECONDS: Record<string, number> = {
   y: 31_536_000, year: 31_536_000, years: 31_536_000,
 };
 const UNIT = "(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?|months?|y|years?)";
-const MAX_TTL_SECONDS = 31_536_000;
 const seconds = (n: string, unit = "s"): number => Number(n) * (UNIT_SECONDS[unit] ?? 1);
 
 /** A Prometheus duration ("30d", "2w", "5m"); months have no Prometheus unit and become days. */
@@ -639,8 +639,13 @@ function caching(t: Text): Extraction {
   const ttl = TTL.map((re) => re.exec(t.lower)).find((m) => m);
   if (ttl) {
     const value = seconds(ttl[1] ?? "", ttl[2]);
-    if (Number.isInteger(value) && value > 0 && value <= MAX_TTL_SECONDS) params.ttlSeconds = value;
-    else missing.push({ param: "ttlSeconds", question: "The TTL must be a whole number of seconds between 1s and 1 year. What TTL should I use?" });
+    if (ttlProblem(value) === null) params.ttlSeconds = value;
+    else {
+      const unit = ttl[2] ?? "s";
+      const given = `${ttl[1] ?? ""} ${unit}${UNIT_SECONDS[unit] === 1 ? "" : ` (${Number(value.toPrecision(6))} s)`}`;
+      const why = Number.isInteger(value) ? `${HONUA_TTL_RULE}` : `it is not a whole number of seconds, and Honua takes cache TTLs in whole seconds from 1 to ${HONUA_MAX_TTL_SECONDS} (1 day)`;
+      missing.push({ param: "ttlSeconds", question: `A TTL of ${given} can't be set: ${why}. What TTL should I use (at most ${HONUA_MAX_TTL_SECONDS} s)?` });
+    }
   }
   const steps = rolloutSteps(t.lower);
   if (steps === "invalid") missing.push({ param: "rolloutSteps", question: STEPS_QUESTION });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { HONUA_MAX_TTL_SECONDS, HONUA_TTL_RULE } from "../tools/cache/honua-options.js";
 
 /** The five workflow ids; part of the contract (DESIGN.md). */
 export const WORKFLOW_IDS = [
@@ -17,7 +18,13 @@ const percent = z.number().int().min(1).max(100);
 export const CachingParams = z
   .object({
     cacheType: z.enum(["redis", "varnish", "cloudfront"]).optional(),
-    ttlSeconds: z.number().int().positive().max(31_536_000).optional(),
+    /** The cache TTL in seconds, for every cache type: Honua refuses to start with a cache TTL outside 1..86400. */
+    ttlSeconds: z
+      .number()
+      .int(`ttlSeconds must be a whole number of seconds: ${HONUA_TTL_RULE}`)
+      .min(1, HONUA_TTL_RULE)
+      .max(HONUA_MAX_TTL_SECONDS, HONUA_TTL_RULE)
+      .optional(),
     rolloutSteps: z
       .array(percent)
       .min(1)

@@ -4,6 +4,7 @@
  * the same zod Plan schemas the offline planner produces, so both planners are held to one contract.
  */
 import { z } from "zod";
+import { HONUA_MAX_TTL_SECONDS } from "../tools/cache/honua-options.js";
 import { MetadataStoreKind, ObservabilityChange, type WorkflowId } from "./plan.js";
 
 const intOrNull = z.number().int().nullable();
@@ -11,7 +12,13 @@ const strOrNull = z.string().nullable();
 
 const CachingArgs = z.strictObject({
   cacheType: z.enum(["redis", "varnish", "cloudfront"]).nullable().describe("redis (also ElastiCache), varnish, or cloudfront (any CDN)"),
-  ttlSeconds: intOrNull.describe("cache TTL in seconds"),
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(HONUA_MAX_TTL_SECONDS)
+    .nullable()
+    .describe(`cache TTL in seconds, 1..${HONUA_MAX_TTL_SECONDS}: Honua refuses to start with a longer one, so ask (clarify, missing ttlSeconds) when the user wants longer`),
   rolloutSteps: z.array(z.number().int()).nullable().describe("traffic percentages, increasing, ending at 100"),
 });
 const MetadataArgs = z.strictObject({

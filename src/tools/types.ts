@@ -19,7 +19,7 @@ export interface MetricSample {
   p95Ms: number;
   /** honua_request_error_total rate / request rate */
   errorRate: number;
-  /** honua_cache_hit_ratio; null when no cache is configured */
+  /** hits / (hits + misses) from honua_cache_hits_total and honua_cache_misses_total; null with no cache lookups (no cache configured) */
   hitRatio: number | null;
   requestsPerSecond: number;
   /** Requests that reached the origin (database/object storage). */
@@ -52,6 +52,8 @@ export interface MetricsSource {
   samples(from: Date, to: Date, stepMinutes: number): Promise<MetricSample[]>;
   /** Queries, raw values and sample counts behind the last samples() answer, and why points were dropped. */
   lastQueries?(): MetricsQueryLog | null;
+  /** Where the metrics come from, for messages ("Prometheus at http://… (job honua)"). */
+  describe?(): string;
 }
 
 /** The Honua configuration surface (env-style keys, e.g. `Cache__Enabled`). */

@@ -9,7 +9,9 @@ import { CachingParams } from "../../planner/plan.js";
 import { PRICES, PRICE_SOURCE, monthlyRequests, originMonthlyUsd, pickNode, priceOf } from "../cost/prices.js";
 import { diffConfig, renderDiff } from "../config/diff.js";
 import { findSetting, settingValue } from "../config/keys.js";
+import { noDataHint } from "../metrics/no-data.js";
 import { snapshot, watch } from "../metrics/observe.js";
+import { planCacheTtls } from "./honua-options.js";
 import type { CacheEngine, CacheSpec, DeploymentAdapters, TrafficRouter } from "../types.js";
 
 const CacheType = z.enum(["redis", "varnish", "cloudfront"]);
@@ -115,7 +117,8 @@ export const AnalyzeCurrentPerformance = defineStep({
     const m = ctx.deploymentConfig.monitoring;
     const baseline = await snapshot(ctx.adapters, input.lookbackMinutes, m.sampleEveryMinutes);
     if (baseline.samples < m.minSamples || baseline.p95Ms === null) {
-      throw new AgentError("failed", `no baseline: ${baseline.samples} metric samples in the last ${input.lookbackMinutes} min (need ${m.minSamples}); a rollout cannot be judged without one. Check the metrics source; Honua serves /metrics only with HONUA_OBSERVABILITY=true (env, or the Helm value that sets it)`);
+      const hint = baseline.samples === 0 ? ` ${noDataHint(ctx.adapters.metrics.describe?.() ?? ctx.deployment)}` : " Check the metrics source.";
+      throw new AgentError("failed", `no baseline: ${baseline.samples} metric samples in the last ${input.lookbackMinutes} min (need ${m.minSamples}); a rollout cannot be judged without one.${hint}`);
     }
     const existing = await cachesInPlace(ctx.adapters);
     const tiles = await ctx.adapters.tiles.popularTiles(50);
@@ -134,29 +137,6 @@ export const AnalyzeCurrentPerformance = defineStep({
     };
   },
 });
-
-/**
- * Honua's cache TTL keys for a tile/layer TTL of `ttl`, as Honua's CacheOptionsValidator accepts them: every TTL in
- * 1..86400, Layer <= Service, Negative <= max / 10. Keys whose current value already fits are left as they are.
- */
-function cacheTtlKeys(cfg: Record<string, string>, ttl: number): { set: Record<string, string>; notes: string[] } {
-  const num = (key: string, dflt: number) => Number(settingValue(cfg, key) ?? dflt);
-  const set: Record<string, string> = { Cache__DefaultTtlSeconds: String(ttl), Cache__LayerTtlSeconds: String(ttl) };
-  const notes: string[] = [];
-  const service = num("Cache__ServiceTtlSeconds", 300);
-  if (service < ttl) {
-    set.Cache__ServiceTtlSeconds = String(ttl);
-    notes.push(`Cache__ServiceTtlSeconds raised ${service} -> ${ttl}: Honua requires LayerTtlSeconds <= ServiceTtlSeconds`);
-  }
-  const max = Math.max(ttl, service, num("Cache__QueryTtlSeconds", 30));
-  const negative = num("Cache__NegativeTtlSeconds", 30);
-  if (negative > max / 10) {
-    const fixed = Math.max(1, Math.floor(max / 10));
-    set.Cache__NegativeTtlSeconds = String(fixed);
-    notes.push(`Cache__NegativeTtlSeconds lowered ${negative} -> ${fixed}: Honua requires NegativeTtlSeconds <= max TTL / 10`);
-  }
-  return { set, notes };
-}
 
 const Strategy = z.object({
   cacheType: CacheType,
@@ -215,7 +195,8 @@ export const DesignCachingStrategy = defineStep({
     if (prefix.note) notes.push(prefix.note);
     let honuaConfig: Record<string, string>;
     if (cacheType === "redis") {
-      const ttls = cacheTtlKeys(cfg, ttlSeconds);
+      const ttls = planCacheTtls(cfg, ttlSeconds);
+      if (ttls.refused) throw new AgentError("failed", `TTL ${ttlSeconds} s cannot be configured: ${ttls.refused}`);
       notes.push(...ttls.notes);
       honuaConfig = {
         ConnectionStrings__Redis: "{endpoint}",
@@ -477,11 +458,17 @@ export const OptimizeCacheSettings = defineStep({
     if (hit !== null && hit < 0.8 && strategy.ttlSeconds < 86_400) {
       const ttl = Math.min(strategy.ttlSeconds * 2, 86_400);
       if (strategy.cacheType === "redis") {
-        const ttls = cacheTtlKeys(await ctx.adapters.config.read(), ttl);
-        desired = ttls.set;
-        recommendations.push(...ttls.notes);
-      } else desired = { TileOptions__CacheMaxAge: String(ttl) };
-      recommendations.unshift(`hit ratio ${pct(hit)} < 80%: TTL raised ${strategy.ttlSeconds} -> ${ttl} s`);
+        const ttls = planCacheTtls(await ctx.adapters.config.read(), ttl);
+        // Never a tuning Honua would refuse to start with: a TTL it cannot honour is kept as it is.
+        if (ttls.refused) recommendations.push(`TTL kept at ${strategy.ttlSeconds} s: ${ttls.refused}`);
+        else {
+          desired = ttls.set;
+          recommendations.push(`hit ratio ${pct(hit)} < 80%: TTL raised ${strategy.ttlSeconds} -> ${ttl} s`, ...ttls.notes);
+        }
+      } else {
+        desired = { TileOptions__CacheMaxAge: String(ttl) };
+        recommendations.push(`hit ratio ${pct(hit)} < 80%: TTL raised ${strategy.ttlSeconds} -> ${ttl} s`);
+      }
     } else {
       recommendations.push(`hit ratio ${pct(hit)}: TTL ${strategy.ttlSeconds} s kept`);
     }

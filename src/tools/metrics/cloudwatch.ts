@@ -2,6 +2,7 @@ import { CloudWatchClient, GetMetricDataCommand, type GetMetricDataCommandInput,
 import { z } from "zod";
 import { AgentError, parseOptions } from "../../errors.js";
 import type { MetricSample, MetricsQueryLog, MetricsQueryRecord, MetricsSource } from "../types.js";
+import { noDataHint } from "./no-data.js";
 
 const Dimensions = z.record(z.string().min(1), z.string().min(1));
 /** Standard statistics, or a percentile such as `p95` (an extended statistic). */
@@ -51,8 +52,24 @@ export const CloudWatchMetricsOptions = z
           // status_class; in-band errors are answered with HTTP 200, so the two never overlap.
           { metricName: "honua_serving_request_duration_ms", stat: "SampleCount", dimensions: { status_class: "5xx" }, scale: 1 },
         ]),
-        /** null when the deployment publishes no hit ratio (then every sample reads "no cache"). */
-        hitRatio: MetricRef.nullable().default({ metricName: "honua_cache_hit_ratio", stat: "Average", dimensions: {}, scale: 1 }),
+        /**
+         * The cache's lookup counters as count statistics (published as deltas per period, as the CloudWatch agent
+         * and ADOT do for Prometheus counters): the hit ratio is hits / (hits + misses). Not `honua_cache_hit_ratio`:
+         * the server declares it twice (a gauge and a histogram), so it may not be there. null: no cache metrics.
+         */
+        cache: z
+          .object({
+            hits: MetricRef.refine(isCount, "cache hits need Sum or SampleCount"),
+            misses: MetricRef.refine(isCount, "cache misses need Sum or SampleCount"),
+          })
+          .strict()
+          .nullable()
+          .default({
+            hits: { metricName: "honua_cache_hits_total", stat: "Sum", dimensions: {}, scale: 1 },
+            misses: { metricName: "honua_cache_misses_total", stat: "Sum", dimensions: {}, scale: 1 },
+          }),
+        /** A published hit-ratio value (e.g. Average of a gauge) read instead of `cache`; null (default): from `cache`. */
+        hitRatio: MetricRef.refine((m) => !isCount(m), "hitRatio needs a value statistic such as Average").nullable().default(null),
         /** A count statistic of work reaching the origin (see docs/cloud.md for the choice). */
         originRequests: MetricRef.refine(isCount, "originRequests needs Sum or SampleCount").default({ metricName: "honua_database_query_duration_ms", stat: "SampleCount", dimensions: {}, scale: 1 }),
       })
@@ -96,7 +113,7 @@ export class CloudWatchMetrics implements MetricsSource {
     if (!(stepMinutes > 0)) throw new AgentError("bad-input", `stepMinutes must be positive, got ${stepMinutes}`);
     // Standard-resolution metrics aggregate in whole minutes.
     const period = Math.max(60, Math.ceil((stepMinutes * 60) / 60) * 60);
-    const log: MetricsQueryLog = { source: `cloudwatch ${this.options.region} ${this.options.namespace}`, at: new Date().toISOString(), queries: [], noData: [] };
+    const log: MetricsQueryLog = { source: this.describe(), at: new Date().toISOString(), queries: [], noData: [] };
     this.log = log;
     if (from.getTime() >= to.getTime()) return [];
 
@@ -105,7 +122,7 @@ export class CloudWatchMetrics implements MetricsSource {
       ["latency", m.latency],
       ["requests", m.requests],
       ...m.errors.map((e, i) => [`errors${i}`, e] as [string, MetricRef]),
-      ...(m.hitRatio ? [["hitRatio", m.hitRatio] as [string, MetricRef]] : []),
+      ...(m.hitRatio ? [["hitRatio", m.hitRatio] as [string, MetricRef]] : m.cache ? [["cacheHits", m.cache.hits], ["cacheMisses", m.cache.misses]] as [string, MetricRef][] : []),
       ["originRequests", m.originRequests],
     ];
     const queries: Query[] = refs.map(([reading, ref], i) => ({ reading, ref, valueId: `q${i}_value`, countId: `q${i}_count` }));
@@ -153,7 +170,9 @@ export class CloudWatchMetrics implements MetricsSource {
       log.queries.push(rec);
     }
     if (!grid.length) {
-      log.noData.push({ at: to.toISOString(), reason: `no datapoints for any reading in ${this.options.namespace} between ${from.toISOString()} and ${to.toISOString()}` });
+      // Honua's own metrics missing altogether most often means /metrics was never turned on.
+      const hint = m.latency.metricName.startsWith("honua_") ? `; ${noDataHint(this.describe())}` : "";
+      log.noData.push({ at: to.toISOString(), reason: `no datapoints for any reading in ${this.options.namespace} between ${from.toISOString()} and ${to.toISOString()}${hint}` });
       return [];
     }
 
@@ -180,18 +199,43 @@ export class CloudWatchMetrics implements MetricsSource {
         log.noData.push({ at: at(t), reason: missing.join("; ") });
         continue;
       }
-      const hitQ = queries.find((q) => q.reading === "hitRatio");
-      const hit = hitQ ? read(hitQ, t) : null;
       out.push({
         at: at(t),
         p95Ms: latency.value,
         errorRate: errors / requests.value,
-        hitRatio: hit && ok(hit) ? hit.value : null,
+        hitRatio: this.hitRatio(queries, read, t),
         requestsPerSecond: requests.value / period,
         originRequestsPerSecond: origin.value / period,
       });
     }
     return out;
+  }
+
+  /** The deployment's metrics as this source asks for them, for messages. */
+  describe(): string {
+    const dims = Object.entries(this.options.dimensions).map(([k, v]) => `${k}=${v}`);
+    return `cloudwatch ${this.options.region} ${this.options.namespace}${dims.length ? ` {${dims.join(", ")}}` : ""}`;
+  }
+
+  /**
+   * The published ratio, or hits / (hits + misses). A counter without a datapoint (no miss yet) is 0 when the other
+   * has one; neither, or no lookups in the period, is no cache data (null), never 0 or 1.
+   */
+  private hitRatio(queries: Query[], read: (q: Query, t: number) => { value: number | null; samples: number }, t: number): number | null {
+    const ok = (r: { value: number | null; samples: number }): r is { value: number; samples: number } => r.value !== null && r.samples >= this.options.minSamples;
+    const published = queries.find((q) => q.reading === "hitRatio");
+    if (published) {
+      const r = read(published, t);
+      return ok(r) ? r.value : null;
+    }
+    const hitsQ = queries.find((q) => q.reading === "cacheHits");
+    const missesQ = queries.find((q) => q.reading === "cacheMisses");
+    if (!hitsQ || !missesQ) return null;
+    const [hits, misses] = [read(hitsQ, t), read(missesQ, t)];
+    if (!ok(hits) && !ok(misses)) return null;
+    const h = ok(hits) ? hits.value : 0;
+    const total = h + (ok(misses) ? misses.value : 0);
+    return total > 0 ? h / total : null;
   }
 
   /** GetMetricData pages by NextToken; datapoints of one Id can arrive over several pages. */

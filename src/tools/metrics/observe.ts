@@ -2,6 +2,7 @@ import type { Monitoring } from "../../config.js";
 import type { Verdict } from "../../graph/step.js";
 import type { MetricsSummary } from "../../graph/state.js";
 import type { DeploymentAdapters, MetricSample } from "../types.js";
+import { noDataHint } from "./no-data.js";
 
 const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 const round = (x: number | null, digits = 4): number | null => (x === null ? null : Number(x.toFixed(digits)));
@@ -86,6 +87,7 @@ export async function watch(adapters: DeploymentAdapters, minutes: number, sampl
     const log = adapters.metrics.lastQueries?.() ?? null;
     return log && o.attach ? o.attach(log) : null;
   };
+  const source = () => adapters.metrics.lastQueries?.()?.source;
   const end = o.start.getTime() + minutes * 60_000;
   const slice = Math.max(sampleEvery, o.sliceMinutes ?? minutes / 12) * 60_000;
   for (;;) {
@@ -95,7 +97,7 @@ export async function watch(adapters: DeploymentAdapters, minutes: number, sampl
     const at = adapters.clock.now();
     if (at.getTime() >= end) break;
     const partial = summarize(await adapters.metrics.samples(o.start, at, sampleEvery), at, minutes, null, sampleEvery);
-    const j = judge(partial, o.baseline, o.monitoring);
+    const j = judge(partial, o.baseline, o.monitoring, source());
     if (j.verdict === "degraded") {
       const window = { ...partial, monthlyCostUsd: round(await monthlyTotal(adapters), 2) };
       return { window, verdict: "degraded", reason: `${j.reason} (after ${Math.round((at.getTime() - o.start.getTime()) / 60_000)} of ${minutes} min)`, endedEarly: "degraded", evidence: await evidence() };
@@ -108,21 +110,24 @@ export async function watch(adapters: DeploymentAdapters, minutes: number, sampl
   }
   const to = new Date(Math.max(end, o.start.getTime()));
   const window = summarize(await adapters.metrics.samples(o.start, to, sampleEvery), to, minutes, await monthlyTotal(adapters), sampleEvery);
-  return { window, ...judge(window, o.baseline, o.monitoring), endedEarly: null, evidence: await evidence() };
+  return { window, ...judge(window, o.baseline, o.monitoring, source()), endedEarly: null, evidence: await evidence() };
 }
 
 /**
- * Healthy only with enough data and both signals inside bounds. No data is inconclusive, never healthy.
+ * Healthy only with enough data and both signals inside bounds. No data is inconclusive, never healthy; with not
+ * one sample, the reason says how to turn Honua's /metrics on for `source` (the metrics source's description).
  * Degraded: error ratio over the threshold, or p95 over baseline x factor (DESIGN.md invariant 6).
  */
 export function judge(
   window: MetricsSummary,
   baseline: MetricsSummary,
   m: Pick<Monitoring, "minSamples" | "errorRateThreshold" | "latencyFactor">,
+  source = "the deployment",
 ): { verdict: Verdict; reason: string } {
   if (window.samples < m.minSamples || window.p95Ms === null || window.errorRate === null) {
     const over = window.observedMinutes !== undefined && window.observedMinutes !== null && window.observedMinutes < window.windowMinutes ? ` (${window.observedMinutes} min observed)` : "";
-    return { verdict: "inconclusive", reason: `${window.samples} samples in ${window.windowMinutes} min${over} (need ${m.minSamples}): no data is not healthy` };
+    const hint = window.samples === 0 ? ` ${noDataHint(source)}` : "";
+    return { verdict: "inconclusive", reason: `${window.samples} samples in ${window.windowMinutes} min${over} (need ${m.minSamples}): no data is not healthy.${hint}` };
   }
   if (window.errorRate > m.errorRateThreshold) {
     return { verdict: "degraded", reason: `error rate ${(window.errorRate * 100).toFixed(2)}% > ${(m.errorRateThreshold * 100).toFixed(2)}%` };

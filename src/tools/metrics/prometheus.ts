@@ -2,6 +2,7 @@ import { z } from "zod";
 import { AgentError, parseOptions } from "../../errors.js";
 import { maskUrl } from "../config/file.js";
 import type { MetricSample, MetricsQueryLog, MetricsSource } from "../types.js";
+import { noDataHint } from "./no-data.js";
 
 const LabelName = z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, "a Prometheus label name");
 /** Prometheus duration, e.g. `30s`, `5m`, `1h`. */
@@ -59,6 +60,8 @@ interface Reading {
 
 const ERRORS = "honua_request_error_total";
 const LIVE_METRIC = "honua_serving_request_duration_ms_count";
+const CACHE_HITS = "honua_cache_hits_total";
+const CACHE_MISSES = "honua_cache_misses_total";
 /** Prometheus refuses range queries with more points than this per series. */
 const MAX_POINTS = 11_000;
 
@@ -86,6 +89,7 @@ export class PrometheusMetrics implements MetricsSource {
       return ms.length ? `{${ms.join(",")}}` : "";
     };
     const count = (metric: string) => `max(count_over_time(${metric}${sel()}[${w}]))`;
+    const rate = (metric: string) => `(sum(rate(${metric}${sel()}[${w}])) or vector(0))`;
     const origin = this.options.origin === "database-queries" ? "honua_database_query_duration_ms_count" : "honua_cache_misses_total";
     return {
       p95Ms: {
@@ -105,10 +109,13 @@ export class PrometheusMetrics implements MetricsSource {
         query: `sum(rate(${ERRORS}${sel(['in_band="true"'])}[${w}]) or rate(${ERRORS}${sel(['error_code=~"5.."'])}[${w}]))`,
         countQuery: count(ERRORS),
       },
+      // From the counters: `honua_cache_hit_ratio` is declared twice in the server (a gauge and a histogram), so
+      // the bare name may be absent. A counter missing on one side (no miss yet) counts as 0 there; with neither,
+      // or no lookups in the window, the division is NaN: no cache data, never 0 or 1.
       hitRatio: {
         name: "hitRatio",
-        query: `avg(avg_over_time(honua_cache_hit_ratio${sel()}[${w}]))`,
-        countQuery: count("honua_cache_hit_ratio"),
+        query: `${rate(CACHE_HITS)} / (${rate(CACHE_HITS)} + ${rate(CACHE_MISSES)})`,
+        countQuery: `max(count_over_time(${CACHE_HITS}${sel()}[${w}]) or count_over_time(${CACHE_MISSES}${sel()}[${w}]))`,
       },
       originRequestsPerSecond: {
         name: "originRequestsPerSecond",
@@ -124,7 +131,7 @@ export class PrometheusMetrics implements MetricsSource {
     // Same grid as every metrics source: one point at the end of each step after `from`, up to `to`.
     const start = from.getTime() / 1000 + stepSeconds;
     const end = to.getTime() / 1000;
-    const log: MetricsQueryLog = { source: `prometheus ${maskUrl(this.options.url)}`, at: new Date().toISOString(), queries: [], noData: [] };
+    const log: MetricsQueryLog = { source: this.describe(), at: new Date().toISOString(), queries: [], noData: [] };
     this.log = log;
     if (start > end) return [];
     if ((end - start) / stepSeconds + 1 > MAX_POINTS) {
@@ -212,7 +219,29 @@ export class PrometheusMetrics implements MetricsSource {
         originRequestsPerSecond: origin.value,
       });
     }
+    // No served-request series in the whole range: say why, and how to turn Honua's /metrics on when that is the cause.
+    const absent = grid.every((t) => get("requestsPerSecond", t).samples === 0 && get("p95Ms", t).samples === 0 && !(liveAt.get(t)! > 0));
+    if (absent && log.noData.length) {
+      const why = await this.whyAbsent(range);
+      for (const n of log.noData) n.reason = `${n.reason}; ${why}`;
+    }
     return out;
+  }
+
+  /** The deployment's series as this source picks them, for messages. */
+  describe(): string {
+    const sel = Object.entries(this.options.selector).map(([k, v]) => `${k}=${quote(v)}`);
+    return `prometheus ${maskUrl(this.options.url)} ${sel.length ? `{${sel.join(",")}}` : "(every target)"}`;
+  }
+
+  /** Why no target has served-request series: not scraped, scrapes failing (e.g. /metrics off), or nothing served yet. */
+  private async whyAbsent(range: { start: number; end: number; step: number }): Promise<string> {
+    const ms = Object.entries(this.options.selector).map(([k, v]) => `${k}=${quote(v)}`);
+    const up = [...(await this.queryRange(`max(up${ms.length ? `{${ms.join(",")}}` : ""})`, range)).values()].map(Number);
+    const series = `no ${LIVE_METRIC.replace(/_count$/, "_*")} series in the whole range`;
+    if (up.length === 0) return `${series}, and Prometheus scrapes no target matching the selector. ${noDataHint(this.describe())}`;
+    if (up.every((v) => v === 0)) return `${series}: every scrape of the target failed (Honua down, or /metrics not served). ${noDataHint(this.describe())}`;
+    return `${series}, although the target answers its scrapes: no request served yet, or the target is not Honua`;
   }
 
   /** Series of the served-request counter present at each step (instant selector: stale once a scrape fails). */
