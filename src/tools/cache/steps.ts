@@ -5,6 +5,7 @@ import { defineStep, type RunView, type StepContext } from "../../graph/step.js"
 import { CachingParams } from "../../planner/plan.js";
 import { PRICES, PRICE_SOURCE, monthlyRequests, originMonthlyUsd, pickNode, priceOf } from "../cost/prices.js";
 import { diffConfig, inverse, renderDiff } from "../config/diff.js";
+import { settingValue } from "../config/keys.js";
 import { snapshot, watch } from "../metrics/observe.js";
 import type { CacheSpec } from "../types.js";
 
@@ -42,7 +43,7 @@ export const AnalyzeCurrentPerformance = defineStep({
       output: {
         baseline,
         costBreakdown: await ctx.adapters.cost.monthly(),
-        existingRedis: cfg.ConnectionStrings__Redis ?? null,
+        existingRedis: settingValue(cfg, "ConnectionStrings__Redis") ?? null, // in any spelling: Helm keeps it as ConnectionStrings__redis
         topLayers: [...byLayer.entries()].map(([layerId, requestsPerHour]) => ({ layerId, requestsPerHour })).sort((a, b) => b.requestsPerHour - a.requestsPerHour),
       },
       metrics: { before: baseline },
