@@ -33,7 +33,11 @@ export const ConfigSection = z.discriminatedUnion("kind", [
       path: z.string().min(1),
       resource: K8sTarget,
       /** How a change becomes live: restart the Deployment and wait for it; `false` when something else restarts the pods. */
-      rollout: z.union([z.literal(false), RolloutOptions]).optional(),
+      rollout: z
+        .union([z.literal(false), RolloutOptions], {
+          error: (iss) => (iss.code === "invalid_union" ? "false (something else restarts the pods), or { deployment: <name>, namespace?, apply?, timeoutSeconds?, pollSeconds?, kubeconfig?, context? }" : undefined),
+        })
+        .optional(),
     })
     .strict(),
   z.object({ kind: z.literal("appsettings"), path: z.string().min(1) }).strict(),

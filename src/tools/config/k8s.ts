@@ -443,7 +443,7 @@ function envSeq(obj: Obj, container: number): YAMLSeq {
 export class K8sConfigStore extends FileConfigStore {
   private readonly k8s: K8sLayout;
 
-  constructor(path: string, target: K8sTarget, log: OpLog, deployment: string, private readonly rollout: KubernetesRollout | false | undefined = undefined, namespace?: string) {
+  constructor(path: string, target: K8sTarget, log: OpLog, deployment: string, readonly rollout: KubernetesRollout | false | undefined = undefined, namespace?: string) {
     const layout = new K8sLayout({ path, target, namespace: namespace ?? (rollout ? rollout.namespace : undefined) ?? target.namespace ?? "default", workload: rollout ? rollout.deployment : undefined });
     super(path, layout, log, deployment);
     this.k8s = layout;

@@ -172,6 +172,7 @@ export function rolloutProgress(d: V1Deployment, generation: number): string | n
 export class KubernetesRollout {
   readonly deployment: string;
   readonly namespace: string;
+  readonly kubeconfig: string | undefined;
   private kc: KubeConfig | undefined;
   private readonly clock: Clock;
 
@@ -182,6 +183,7 @@ export class KubernetesRollout {
     deps: { kubeConfig?: KubeConfig; clock?: Clock; namespace?: string | undefined } = {},
   ) {
     this.deployment = options.deployment;
+    this.kubeconfig = options.kubeconfig;
     this.namespace = options.namespace ?? deps.namespace ?? "default";
     this.kc = deps.kubeConfig;
     this.clock = deps.clock ?? systemClock;
