@@ -97,6 +97,17 @@ describe("Kubernetes config spread over a Deployment's env and the ConfigMap and
     expect(store.lastDiff!.split("\n").filter((l) => /^[-+] /.test(l))).toHaveLength(2); // the Secret's other lines do not change
   });
 
+  it("a rollback of a Secret value it replaced is refused, naming the key: honua-agent never held the old value", async () => {
+    const { path, store } = helm();
+    const changes = diffConfig(await store.read(), { ConnectionStrings__Redis: "r2:6379" });
+    await store.apply(changes, "k1");
+    const applied = readFileSync(path, "utf8");
+    const err = await store.apply(inverse(changes), "k2").catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "conflict", message: expect.stringMatching(/ConnectionStrings__redis would need a secret value honua-agent never stores/) });
+    expect((err as Error).message).not.toContain(REDIS);
+    expect(readFileSync(path, "utf8")).toBe(applied);
+  });
+
   it("resolves a change given in another spelling itself (no diffConfig in front)", async () => {
     const { path, store } = helm();
     await store.apply([{ key: "connectionstrings:REDIS", before: secretMarker(REDIS), after: "r2:6379" }], "k");

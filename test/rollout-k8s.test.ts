@@ -84,9 +84,14 @@ describe("a ConfigMap/Secret change is live only after a rollout restart (local 
   });
 
   it("(local fake Kubernetes API) a crash between writing the file and the restart: the replay restarts and waits", async () => {
-    const s = store();
+    /** The process dies right after the files are written, before anything reaches the cluster. */
+    class DiesAfterWrite extends K8sConfigStore {
+      protected override async settle(): Promise<void> {
+        throw new Error("crash after the write");
+      }
+    }
+    const s = new DiesAfterWrite(path, { kind: "ConfigMap", name: "honua-config", namespace: "geo" }, log, "prod", rollout());
     const changes = diffConfig(await s.read(), { Cache__Enabled: "true" });
-    log.crashOn = "config-apply";
     await expect(s.apply(changes, "run-1:ConfigureCaching:0")).rejects.toThrow(/crash/);
     expect(readFileSync(path, "utf8")).toContain('Cache__Enabled: "true"');
     expect(api.requests).toEqual([]);
@@ -121,23 +126,38 @@ describe("a ConfigMap/Secret change is live only after a rollout restart (local 
     expect(api.rolledOut("geo", "honua")).toBe(true);
   });
 
-  it("(local fake Kubernetes API) a rollout that never becomes ready fails after the timeout, saying what it waited for", async () => {
-    api.behaviour = "never";
+  it("(local fake Kubernetes API) a rollout that never becomes ready fails after the timeout, saying what it waited for, and the change is undone and rolled out again", async () => {
+    api.plan = ["never"]; // the new config keeps the new pods from becoming ready; the old one is fine
     const s = store({ timeoutSeconds: 0.3 });
     const changes = diffConfig(await s.read(), { Cache__Enabled: "true" });
     const err = await s.apply(changes, "run-1:ConfigureCaching:0").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentError);
     expect((err as AgentError).code).toBe("failed");
-    expect((err as Error).message).toMatch(/^deployment geo\/honua did not finish its rollout within 0\.3 s \(1 of 2 new replicas updated\); the config change is written but not live on every pod/);
-    expect(log.get("prod", "k8s-rollout", "run-1:ConfigureCaching:0", z.unknown())).toBeUndefined(); // a retry waits again
+    expect((err as Error).message).toMatch(/^deployment geo\/honua did not finish its rollout within 0\.3 s \(1 of 2 new replicas updated\)\. See `kubectl -n geo rollout status deployment\/honua`; the change was undone: Cache__Enabled restored in .* and rolled out again$/);
+    // A failed step leaves the deployment as it was: the workflow's rollback never learns a failed step's changes.
+    expect(readFileSync(path, "utf8")).toBe(HELM);
+    expect((api.get("configmaps", "geo", "honua-config")!.data as Record<string, string>).Cache__Enabled).toBe("false");
+    expect(api.restarts().map((r) => (r.body as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations[RESTART_KEY])).toEqual(["run-1:ConfigureCaching:0", "run-1:ConfigureCaching:0:undo"]);
+    expect(api.rolledOut("geo", "honua")).toBe(true);
+    expect(log.get("prod", "config-apply", "run-1:ConfigureCaching:0", z.unknown())).toBeUndefined(); // a retry applies again
+  });
+
+  it("(local fake Kubernetes API) when the undo's rollout does not become ready either, the error says what to restore by hand", async () => {
+    api.behaviour = "never";
+    const s = store({ timeoutSeconds: 0.2 });
+    await expect(s.apply(diffConfig(await s.read(), { Cache__Enabled: "true" }), "k")).rejects.toMatchObject({
+      code: "failed",
+      message: expect.stringMatching(/did not finish its rollout within 0\.2 s .*; undoing it failed too \(deployment geo\/honua did not finish its rollout .*\); restore Cache__Enabled by hand$/),
+    });
   });
 
   it("(local fake Kubernetes API) a rollout past its progress deadline fails at once", async () => {
-    api.behaviour = "deadline";
+    api.plan = ["deadline"];
     const s = store({ timeoutSeconds: 30 });
     const started = Date.now();
-    await expect(s.apply(diffConfig(await s.read(), { Cache__Enabled: "true" }), "k")).rejects.toMatchObject({ code: "failed", message: expect.stringMatching(/exceeded its progress deadline \(ReplicaSet "honua-7d9f" has timed out progressing\.\)/) });
+    await expect(s.apply(diffConfig(await s.read(), { Cache__Enabled: "true" }), "k")).rejects.toMatchObject({ code: "failed", message: expect.stringMatching(/exceeded its progress deadline \(ReplicaSet "honua-7d9f" has timed out progressing\.\).*the change was undone/) });
     expect(Date.now() - started).toBeLessThan(10_000);
+    expect(readFileSync(path, "utf8")).toBe(HELM);
   });
 
   it("(local fake Kubernetes API) GitOps (apply: false): nothing is written to the cluster; the restart waits until the controller synced the ConfigMap", async () => {
@@ -162,7 +182,8 @@ describe("a ConfigMap/Secret change is live only after a rollout restart (local 
       code: "failed",
       message: expect.stringMatching(/ConfigMap geo\/honua-config in the cluster does not carry the change after 0\.2 s \(config\.rollout\.apply is false: a GitOps controller is expected to sync.*the pods were not restarted/),
     });
-    expect(api.restarts()).toEqual([]);
+    expect(api.restarts()).toEqual([]); // nor by the undo: they never ran the change
+    expect(readFileSync(path, "utf8")).toBe(HELM);
   });
 
   it("(local fake Kubernetes API) a Deployment env change is applied and waited for, with no separate restart", async () => {

@@ -6,6 +6,7 @@ import { AgentError } from "../../errors.js";
 import type { ConfigChange } from "../../graph/state.js";
 import type { OpLog } from "../../providers/oplog.js";
 import type { ConfigStore } from "../types.js";
+import { inverse } from "./diff.js";
 import { canonicalKey, findSettings } from "./keys.js";
 
 export const sha256 = (text: string | Buffer): string => createHash("sha256").update(text).digest("hex");
@@ -151,6 +152,8 @@ export function singleFile(path: string, format: ConfigFormat): ConfigLayout {
 const Applied = z.object({ beforeHash: z.string(), afterHash: z.string(), diff: z.string(), keys: z.array(z.string()) });
 export type Applied = z.infer<typeof Applied>;
 
+const idempotencyKeyOf = (undoKey: string): string => undoKey.replace(/:undo$/, "");
+
 const hashFiles = (files: ReadonlyMap<string, string>): string => (files.size === 1 ? sha256([...files.values()][0]!) : sha256(JSON.stringify([...files])));
 
 /** What a value is shown as: a literal credential, or anything from a place that is secret by kind, as its marker. */
@@ -226,8 +229,7 @@ export class FileConfigStore implements ConfigStore {
   async apply(changes: ConfigChange[], idempotencyKey: string): Promise<void> {
     const prior = this.log.get(this.deployment, "config-apply", idempotencyKey, Applied);
     if (prior) {
-      this.lastDiff = prior.diff;
-      await this.settle(changes, idempotencyKey); // a crash after the write may have left what follows it undone
+      this.lastDiff = prior.diff; // journalled once it was live: nothing left to do
       return;
     }
     if (changes.length === 0) return; // nothing to change writes nothing, journals nothing, restarts nothing
@@ -240,21 +242,23 @@ export class FileConfigStore implements ConfigStore {
     const resolved = this.resolveKeys(changes, snapshot);
     const shown = (k: string) => shownValue(snapshot, k, snapshot.values[k]);
     // A change already in place is done (a replay after a crash between writing one file and the next, or between
-    // the write and the journal); every other change must find its `before`.
+    // the write and what follows it); every other change must find its `before`.
     const pending = resolved.filter((c) => !this.holds(snapshot, c.key, c.after));
     const stale = pending.filter((c) => !this.holds(snapshot, c.key, c.before));
     if (stale.length > 0) {
       throw new AgentError("conflict", `${this.path}: ${stale.map((c) => `${c.key} is ${shown(c.key) ?? "(unset)"}, expected ${c.before ?? "(unset)"}`).join("; ")}; nothing was written`);
     }
+    // The read this write was checked against is used up: a later apply without a read of its own (a rollback
+    // an hour on) is held to its changes' `before` values, as it is in a new process, not to a stale hash.
     this.seenHash = undefined;
     if (pending.length === 0) {
+      await this.settleOrUndo(resolved, idempotencyKey, null);
       this.lastDiff = "(already applied)";
       this.log.put(this.deployment, "config-apply", idempotencyKey, { beforeHash: hash, afterHash: hash, diff: "(already applied)", keys: resolved.map((c) => c.key) });
-      await this.settle(resolved, idempotencyKey);
       return;
     }
     const writes = this.resolveMarkers(pending, snapshot);
-    await this.beforeWrite(pending, snapshot, files, idempotencyKey);
+    await this.beforeWrite(pending, files, idempotencyKey);
     const next = this.layout.apply(files, writes);
     const merged = new Map([...files, ...next]);
     const check = this.layout.parse(merged);
@@ -269,18 +273,63 @@ export class FileConfigStore implements ConfigStore {
     }
     const diff = this.diffOf(files, next);
     for (const [path, text] of next) if (text !== files.get(path)) await atomicWrite(path, text);
-    // The read this write was checked against is used up: a later apply without a read of its own (a rollback
-    // an hour on) is held to its changes' `before` values, as it is in a new process, not to a stale hash.
     this.lastDiff = diff;
+    await this.settleOrUndo(resolved, idempotencyKey, { before: files, written: next });
+    // Journalled once the change is live: a replay after a crash before this line finds the files changed and
+    // finishes what follows the write (a restart, a wait) instead of skipping it.
     this.log.put(this.deployment, "config-apply", idempotencyKey, { beforeHash: hash, afterHash: hashFiles(merged), diff, keys: resolved.map((c) => c.key) });
-    await this.settle(resolved, idempotencyKey);
+  }
+
+  /**
+   * Makes the written change live (settle); when that fails, the change is undone — the files put back, and made
+   * live in turn under a key of its own — so a failed apply leaves the deployment as it found it, since the
+   * workflow never learns the changes of a step that failed and its rollback could not restore them.
+   */
+  private async settleOrUndo(changes: ConfigChange[], idempotencyKey: string, wrote: { before: ReadonlyMap<string, string>; written: ReadonlyMap<string, string> } | null): Promise<void> {
+    try {
+      await this.settle(changes, idempotencyKey);
+      return;
+    } catch (e) {
+      if (!(e instanceof AgentError)) throw e;
+      let undone: string;
+      try {
+        undone = await this.undo(changes, `${idempotencyKey}:undo`, wrote);
+      } catch (u) {
+        undone = `undoing it failed too (${u instanceof Error ? u.message : String(u)}); restore ${changes.map((c) => c.key).join(", ")} by hand`;
+      }
+      throw new AgentError(e.code, `${e.message}; ${undone}`, e.details);
+    }
+  }
+
+  private async undo(changes: ConfigChange[], undoKey: string, wrote: { before: ReadonlyMap<string, string>; written: ReadonlyMap<string, string> } | null): Promise<string> {
+    const files = await this.load();
+    const back = inverse(changes);
+    let restore: Map<string, string>;
+    if (wrote) {
+      // The exact bytes it replaced (a secret it never held included), unless someone edited the file meanwhile.
+      const edited = [...wrote.written.keys()].filter((p) => files.get(p) !== wrote.written.get(p));
+      if (edited.length) return `not undone: ${edited.join(", ")} changed since honua-agent wrote ${edited.length === 1 ? "it" : "them"}; restore ${changes.map((c) => c.key).join(", ")} by hand`;
+      restore = new Map([...wrote.written.keys()].map((p) => [p, wrote.before.get(p)!]));
+    } else restore = this.layout.apply(files, this.resolveMarkers(back, this.layout.parse(files)));
+    await this.beforeWrite(back, files, undoKey);
+    for (const [path, text] of restore) if (text !== files.get(path)) await atomicWrite(path, text);
+    await this.settle(back, undoKey, idempotencyKeyOf(undoKey));
+    return `the change was undone: ${changes.map((c) => c.key).join(", ")} restored${this.undoNote()}`;
+  }
+
+  /** How an undo was made live, for the message (e.g. "and rolled out again"). */
+  protected undoNote(): string {
+    return "";
   }
 
   /** Before anything is written (the changes resolved to where they live): refuse, or record what must follow. */
-  protected async beforeWrite(_changes: ConfigChange[], _snapshot: ConfigSnapshot, _files: ReadonlyMap<string, string>, _idempotencyKey: string): Promise<void> {}
+  protected async beforeWrite(_changes: ConfigChange[], _files: ReadonlyMap<string, string>, _idempotencyKey: string): Promise<void> {}
 
-  /** After the write (and on every replay of it): what has to happen before the change counts as applied. */
-  protected async settle(_changes: ConfigChange[], _idempotencyKey: string): Promise<void> {}
+  /**
+   * After the write (and on every replay of it): what has to happen before the change counts as applied.
+   * `undoing` is the key of the apply an undo puts back (what that apply did decides what the undo must redo).
+   */
+  protected async settle(_changes: ConfigChange[], _idempotencyKey: string, _undoing?: string): Promise<void> {}
 
   /** Lines the preview adds after the diff (what applying also does). */
   protected notes(_changes: ConfigChange[], _files: ReadonlyMap<string, string>): string[] {

@@ -262,7 +262,7 @@ export class K8sLayout implements ConfigLayout {
     const out = new Map<string, ObjectRef>();
     for (const c of changes) {
       const e = m.entries.get(c.key);
-      const obj = e ? e.place.obj : c.after === null ? null : (m.container && m.target.kind !== "ConfigMap" && m.target.kind !== "Secret" ? m.container.obj : m.target);
+      const obj = e ? e.place.obj : c.after === null ? null : m.target;
       if (obj) out.set(`${obj.kind}/${obj.namespace}/${obj.name}`, refOf(obj));
     }
     return [...out.values()];
@@ -449,7 +449,11 @@ export class K8sConfigStore extends FileConfigStore {
     this.k8s = layout;
   }
 
-  protected override async beforeWrite(changes: ConfigChange[], _snapshot: ConfigSnapshot, files: ReadonlyMap<string, string>, idempotencyKey: string): Promise<void> {
+  protected override undoNote(): string {
+    return this.rollout ? ` in ${this.path} and rolled out again` : "";
+  }
+
+  protected override async beforeWrite(changes: ConfigChange[], files: ReadonlyMap<string, string>, idempotencyKey: string): Promise<void> {
     const objects = this.k8s.touched(files, changes);
     const loaded = objects.filter((o) => o.kind === "ConfigMap" || o.kind === "Secret");
     if (this.rollout === undefined && loaded.length > 0) {
@@ -460,12 +464,13 @@ export class K8sConfigStore extends FileConfigStore {
     this.log.put(this.deployment, "k8s-config-objects", idempotencyKey, objects);
   }
 
-  protected override async settle(changes: ConfigChange[], idempotencyKey: string): Promise<void> {
+  protected override async settle(changes: ConfigChange[], idempotencyKey: string, undoing?: string): Promise<void> {
     if (!this.rollout) return;
     const files = await this.load();
     const recorded = this.log.get(this.deployment, "k8s-config-objects", idempotencyKey, ObjectRefs);
     const objects = recorded ?? this.k8s.touched(files, changes);
-    await this.rollout.settle(objects.map((ref) => ({ ref, manifest: this.k8s.manifestOf(files, ref) })), idempotencyKey);
+    // Pods read their environment when they start: an undo restarts them only if the apply it undoes did.
+    await this.rollout.settle(objects.map((ref) => ({ ref, manifest: this.k8s.manifestOf(files, ref) })), idempotencyKey, undoing === undefined ? {} : { restartOnlyAfter: undoing });
   }
 
   protected override notes(pending: ConfigChange[], files: ReadonlyMap<string, string>): string[] {

@@ -206,7 +206,11 @@ export class KubernetesRollout {
     return { apps: this.kc.makeApiClient(AppsV1Api), core: this.kc.makeApiClient(CoreV1Api), server: this.kc.getCurrentCluster()?.server ?? "?" };
   }
 
-  async settle(objects: ChangedObject[], idempotencyKey: string): Promise<void> {
+  /**
+   * `restartOnlyAfter`: restart only when the pods were restarted under that key (an undo of an apply whose
+   * rollout failed: if its restart never happened, the pods still run the config the undo puts back).
+   */
+  async settle(objects: ChangedObject[], idempotencyKey: string, o: { restartOnlyAfter?: string } = {}): Promise<void> {
     if (this.log.get(this.owner, "k8s-rollout", idempotencyKey, RolledOut)) return;
     const unsupported = objects.find((o) => o.ref.kind === "StatefulSet");
     if (unsupported) throw new AgentError("unavailable", `${label(unsupported.ref)}: the rollout waits for Deployments only; restart the StatefulSet by hand`);
@@ -221,28 +225,28 @@ export class KubernetesRollout {
       }
     };
 
-    for (const o of objects) {
-      const { kind, name } = o.ref;
-      const namespace = o.ref.namespace;
-      const body = { ...o.manifest, metadata: { ...obj(o.manifest.metadata), name, namespace } };
+    for (const changed of objects) {
+      const { kind, name } = changed.ref;
+      const namespace = changed.ref.namespace;
+      const body = { ...changed.manifest, metadata: { ...obj(changed.manifest.metadata), name, namespace } };
       if (this.options.apply) {
         const ssa = setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply);
         const args = { name, namespace, body, fieldManager: FIELD_MANAGER, force: true };
-        await call(`server-side apply of ${label(o.ref)}`, () =>
+        await call(`server-side apply of ${label(changed.ref)}`, () =>
           kind === "ConfigMap" ? core.patchNamespacedConfigMap(args, ssa) : kind === "Secret" ? core.patchNamespacedSecret(args, ssa) : apps.patchNamespacedDeployment(args, ssa));
         continue;
       }
       // GitOps: the controller applies the folder; the restart must not come before the new content is there.
       for (;;) {
-        const live = await call(`reading ${label(o.ref)}`, () =>
+        const live = await call(`reading ${label(changed.ref)}`, () =>
           kind === "ConfigMap" ? core.readNamespacedConfigMap({ name, namespace }) : kind === "Secret" ? core.readNamespacedSecret({ name, namespace }) : apps.readNamespacedDeployment({ name, namespace }),
         ).catch((e: unknown) => {
           if (e instanceof AgentError && e.code === "not-found") return null; // not created by the controller yet
           throw e;
         });
-        if (live && carries(o.ref, o.manifest, live)) break;
+        if (live && carries(changed.ref, changed.manifest, live)) break;
         if (this.clock.now().getTime() >= deadline) {
-          throw new AgentError("failed", `${label(o.ref)} in the cluster does not carry the change after ${this.options.timeoutSeconds} s (config.rollout.apply is false: a GitOps controller is expected to sync the manifests; is it running and is the change committed?); the pods were not restarted`);
+          throw new AgentError("failed", `${label(changed.ref)} in the cluster does not carry the change after ${this.options.timeoutSeconds} s (config.rollout.apply is false: a GitOps controller is expected to sync the manifests; is it running and is the change committed?); the pods were not restarted`);
         }
         await this.clock.sleep(this.options.pollSeconds * 1000);
       }
@@ -251,7 +255,8 @@ export class KubernetesRollout {
     const read = () => call(`reading ${this.target}`, () => apps.readNamespacedDeployment({ name: this.deployment, namespace: this.namespace }));
     const current = await read();
     let generation = current.metadata?.generation ?? 0;
-    const restart = objects.some((o) => o.ref.kind === "ConfigMap" || o.ref.kind === "Secret");
+    const restartedUnder = (key: string) => this.log.get(this.owner, "k8s-restart", key, Restarted) !== undefined || current.spec?.template.metadata?.annotations?.[RESTART_KEY] === key;
+    const restart = objects.some((x) => x.ref.kind === "ConfigMap" || x.ref.kind === "Secret") && (o.restartOnlyAfter === undefined || restartedUnder(o.restartOnlyAfter));
     if (restart) {
       const done = this.log.get(this.owner, "k8s-restart", idempotencyKey, Restarted)
         ?? (current.spec?.template.metadata?.annotations?.[RESTART_KEY] === idempotencyKey ? { generation, at: current.spec.template.metadata.annotations[RESTARTED_AT] ?? "" } : undefined);
@@ -271,13 +276,13 @@ export class KubernetesRollout {
         try {
           return rolloutProgress(d, generation);
         } catch (e) {
-          throw new AgentError("failed", `${this.target}: ${(e as Error).message}; the config change is written but its new pods are not ready. See \`kubectl -n ${this.namespace} rollout status deployment/${this.deployment}\``);
+          throw new AgentError("failed", `${this.target}: ${(e as Error).message}. See \`kubectl -n ${this.namespace} rollout status deployment/${this.deployment}\``);
         }
       })();
       if (waiting === null) break;
       last = waiting;
       if (this.clock.now().getTime() >= deadline) {
-        throw new AgentError("failed", `${this.target} did not finish its rollout within ${this.options.timeoutSeconds} s (${last}); the config change is written but not live on every pod. See \`kubectl -n ${this.namespace} rollout status deployment/${this.deployment}\``);
+        throw new AgentError("failed", `${this.target} did not finish its rollout within ${this.options.timeoutSeconds} s (${last}). See \`kubectl -n ${this.namespace} rollout status deployment/${this.deployment}\``);
       }
       await this.clock.sleep(this.options.pollSeconds * 1000);
     }
