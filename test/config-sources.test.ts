@@ -199,6 +199,15 @@ spec:
     expect(readFileSync(path, "utf8")).toBe(HELM);
   });
 
+  it("finds the Deployment that loads the ConfigMap among others in the folder (a worker that does not load it is not Honua's)", async () => {
+    const worker = "\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: honua-worker\n  namespace: geo\nspec:\n  template:\n    spec:\n      containers:\n        - name: honua\n          env:\n            - name: HONUA_OBSERVABILITY\n              value: \"off\"\n";
+    const { store } = helm(HELM + worker);
+    expect((await store.read()).HONUA_OBSERVABILITY).toBe("true");
+    const both = HELM + worker.replace("          env:", "          envFrom:\n            - configMapRef: { name: honua-config }\n          env:");
+    const { store: ambiguous } = helm(both);
+    await expect(ambiguous.read()).rejects.toMatchObject({ code: "bad-input", message: expect.stringMatching(/ConfigMap geo\/honua-config is loaded by Deployment geo\/honua and Deployment geo\/honua-worker; name the one that runs Honua with config\.rollout\.deployment/) });
+  });
+
   it("says so when the Deployment loads a Secret the folder does not hold", async () => {
     const { store } = helm(HELM.replace("name: honua-secrets\n          env", "name: honua-external\n          env"));
     expect(await store.preview(diffConfig(await store.read(), { Cache__Enabled: "true" }))).toContain("note: Secret honua-external (loaded with envFrom) is not in");
@@ -232,6 +241,22 @@ describe("the Redis connection in the spellings Honua's own files use", () => {
     expect(readFileSync(path, "utf8")).toBe(ENV.replace("ConnectionStrings__redis=redis:6379", "ConnectionStrings__redis=redis:6380"));
     await store.apply([{ key: "ConnectionStrings__Redis", before: "redis:6380", after: "redis:6381" }], "k2"); // named in another spelling
     expect(readFileSync(path, "utf8")).toBe(ENV.replace("redis:6379", "redis:6381"));
+  });
+
+  it.each([
+    ["env file", ".env", ENV, (p: string) => new EnvFileConfigStore(p, log, "compose")],
+    ["appsettings.json", "appsettings.json", '{\n  "ConnectionStrings": { "redis": "redis:6379" },\n  "Cache": { "Enabled": false }\n}\n', (p: string) => new AppSettingsConfigStore(p, log, "legacy")],
+  ] as const)("%s: a round trip with no change gives the identical file and writes nothing", async (_, name, text, make) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    const before = statSync(path);
+    const store = make(path);
+    const changes = diffConfig(await store.read(), { ConnectionStrings__Redis: "redis:6379", Cache__Enabled: "false" });
+    expect(changes).toEqual([]);
+    await store.apply(changes, "noop");
+    await store.apply([{ key: "ConnectionStrings__Redis", before: "redis:6379", after: "redis:6379" }], "same");
+    expect(readFileSync(path, "utf8")).toBe(text);
+    expect([statSync(path).ino, statSync(path).mtimeMs]).toEqual([before.ino, before.mtimeMs]);
   });
 
   it("env file with the compose alias HONUA_REDIS_URL: written there, refused beside a second spelling", async () => {

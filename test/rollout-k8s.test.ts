@@ -147,8 +147,9 @@ describe("a ConfigMap/Secret change is live only after a rollout restart (local 
     const s = store({ timeoutSeconds: 0.2 });
     await expect(s.apply(diffConfig(await s.read(), { Cache__Enabled: "true" }), "k")).rejects.toMatchObject({
       code: "failed",
-      message: expect.stringMatching(/did not finish its rollout within 0\.2 s .*; undoing it failed too \(deployment geo\/honua did not finish its rollout .*\); restore Cache__Enabled by hand$/),
+      message: expect.stringMatching(/did not finish its rollout within 0\.2 s .*; the change was undone in the files \(Cache__Enabled restored\), but making that live failed too \(deployment geo\/honua did not finish its rollout .*\): check the deployment by hand$/),
     });
+    expect(readFileSync(path, "utf8")).toBe(HELM);
   });
 
   it("(local fake Kubernetes API) a rollout past its progress deadline fails at once", async () => {
@@ -210,6 +211,15 @@ describe("a ConfigMap/Secret change is live only after a rollout restart (local 
       code: "unavailable",
       message: expect.stringMatching(new RegExp(`cannot reach the Kubernetes API at ${port.replace(/[.]/g, "\\.")} \\(ECONNREFUSED\\)`)),
     });
+  });
+
+  it("(local fake Kubernetes API) an API server that never answers is given up on at the timeout", async () => {
+    api.hang = true;
+    const s = store({ timeoutSeconds: 0.2 });
+    const started = Date.now();
+    await expect(s.apply(diffConfig(await s.read(), { Cache__Enabled: "true" }), "k")).rejects.toMatchObject({ code: "unavailable", message: expect.stringMatching(/^server-side apply of ConfigMap geo\/honua-config: the Kubernetes API at http:\/\/127\.0\.0\.1:\d+ did not answer within 1 s/) });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(readFileSync(path, "utf8")).toBe(HELM); // undone: nothing reached the pods
   });
 
   it("a kubeconfig that is not there is named (there is no cluster on this machine to fall back to)", async () => {

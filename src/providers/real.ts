@@ -1,3 +1,4 @@
+import { homedir } from "node:os";
 import { resolve } from "node:path";
 import type { Deployment } from "../config.js";
 import { AgentError } from "../errors.js";
@@ -41,7 +42,8 @@ function configStore(name: string, section: ConfigSection, ctx: RealContext): Fi
     case "k8s": {
       const r = section.rollout;
       const namespace = (r ? r.namespace : undefined) ?? section.resource.namespace ?? "default";
-      const rollout = r ? new KubernetesRollout({ ...r, kubeconfig: r.kubeconfig && resolve(ctx.cwd, r.kubeconfig) }, ctx.log, name, { namespace }) : r;
+      const kubeconfig = r && r.kubeconfig ? resolve(ctx.cwd, r.kubeconfig.replace(/^~(?=\/)/, homedir())) : undefined;
+      const rollout = r ? new KubernetesRollout({ ...r, kubeconfig }, ctx.log, name, { namespace }) : r;
       return new K8sConfigStore(path, section.resource, ctx.log, name, rollout, namespace);
     }
     case "appsettings":

@@ -313,8 +313,13 @@ export class FileConfigStore implements ConfigStore {
     } else restore = this.layout.apply(files, this.resolveMarkers(back, this.layout.parse(files)));
     await this.beforeWrite(back, files, undoKey);
     for (const [path, text] of restore) if (text !== files.get(path)) await atomicWrite(path, text);
-    await this.settle(back, undoKey, idempotencyKeyOf(undoKey));
-    return `the change was undone: ${changes.map((c) => c.key).join(", ")} restored${this.undoNote()}`;
+    const keys = changes.map((c) => c.key).join(", ");
+    try {
+      await this.settle(back, undoKey, idempotencyKeyOf(undoKey));
+    } catch (e) {
+      return `the change was undone in the files (${keys} restored), but making that live failed too (${e instanceof Error ? e.message : String(e)}): check the deployment by hand`;
+    }
+    return `the change was undone: ${keys} restored${this.undoNote()}`;
   }
 
   /** How an undo was made live, for the message (e.g. "and rolled out again"). */

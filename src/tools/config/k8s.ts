@@ -218,11 +218,11 @@ export class K8sLayout implements ConfigLayout {
         throw new AgentError("bad-input", `${where(obj)}: spec.template.spec.containers is missing`);
       }
       const all = containers.items.map((c, index) => ({ c, index })).filter((x): x is { c: YAMLMap; index: number } => isMap(x.c));
-      const named = t.container ? all.filter((x) => x.c.get("name") === t.container) : all.filter((x) => wanted(x.c));
+      const named = all.filter((x) => (t.container === undefined || x.c.get("name") === t.container) && wanted(x.c));
       if (named.length === 1) return { obj, index: named[0]!.index, map: named[0]!.c };
+      if (!required && named.length === 0) return null; // a workload that does not load the target is not Honua's
       if (t.container) throw new AgentError("bad-input", `${where(obj)}: no container named ${t.container}`);
-      if (!required && named.length === 0) return null;
-      throw new AgentError("bad-input", `${where(obj)} has ${named.length || all.length} containers${named.length ? ` loading ${where(t)}` : ""}; name Honua's with config.resource.container`);
+      throw new AgentError("bad-input", `${where(obj)} has ${named.length || all.length} containers${required ? "" : ` loading ${where(t)}`}; name Honua's with config.resource.container`);
     };
     if (t.kind === "Deployment" || t.kind === "StatefulSet") return pick(target, () => true, true);
     const loads = (c: YAMLMap): boolean => {

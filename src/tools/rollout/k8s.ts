@@ -218,10 +218,18 @@ export class KubernetesRollout {
     const started = this.clock.now().getTime();
     const deadline = started + this.options.timeoutSeconds * 1000;
     const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      // A request the API server never answers must not outlive the timeout (real time: this is the network).
+      const wait = Math.max(1_000, deadline - this.clock.now().getTime());
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new AgentError("unavailable", `${what}: the Kubernetes API at ${maskUrl(server)} did not answer within ${Math.round(wait / 1000)} s`)), wait);
+      });
       try {
-        return await fn();
+        return await Promise.race([fn(), hung]);
       } catch (e) {
         throw apiError(e, what, server);
+      } finally {
+        clearTimeout(timer);
       }
     };
 
