@@ -171,6 +171,12 @@ spec:
     await store.apply(diffConfig(read, { ConnectionStrings__Redis: "redis-b:6379,password=Str1ngD4tb" }), "k");
     expect(readFileSync(path, "utf8")).toBe(text.replace("redis-a:6379,password=Str1ngD4ta", "redis-b:6379,password=Str1ngD4tb"));
     expect(store.lastDiff).not.toMatch(/Str1ngD4t/);
+    // Unset through the reference: the env entry goes, the Secret keeps its key (a pod whose secretKeyRef names a missing key does not start).
+    await store.apply([{ key: "ConnectionStrings__Redis", before: secretMarker("redis-b:6379,password=Str1ngD4tb"), after: null }], "k2");
+    const after = readFileSync(path, "utf8");
+    expect(after).toContain('url: "redis-b:6379,password=Str1ngD4tb"');
+    expect(after).not.toContain("ConnectionStrings__Redis");
+    expect(after).not.toContain("env:");
   });
 
   it("reads a folder: only the file holding the changed key is written", async () => {

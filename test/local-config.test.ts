@@ -87,6 +87,7 @@ describe("local/aws deployment sections at config load", () => {
     expect(problems(k8s({ namespace: "geo" }))).toMatch(/local\.config\.rollout: false \(something else restarts the pods\), or \{ deployment: <name>/);
     expect(problems(k8s(true))).toMatch(/local\.config\.rollout: false/);
     expect(problems({ ...full, config: { kind: "k8s", path: "m.yaml", resource: { kind: "Secret", name: "honua-secrets" } } })).toBe("");
+    expect(problems({ ...full, config: { kind: "k8s", path: "m.yaml", resource: { kind: "Deployment", name: "honua" }, rollout: { deployment: "other" } } })).toMatch(/local\.config\.rollout\.deployment: the rollout waits for the Deployment whose env it edits: deployment: honua/);
   });
 
   it("takes the cloud sections through their adapters' own option schemas", () => {

@@ -39,7 +39,13 @@ export const ConfigSection = z.discriminatedUnion("kind", [
         })
         .optional(),
     })
-    .strict(),
+    .strict()
+    .superRefine((c, ctx) => {
+      const wl = c.resource.kind === "Deployment" || c.resource.kind === "StatefulSet";
+      if (c.rollout && wl && (c.resource.kind !== "Deployment" || c.rollout.deployment !== c.resource.name)) {
+        ctx.addIssue({ code: "custom", path: ["rollout", "deployment"], message: `the rollout waits for the ${c.resource.kind} whose env it edits: ${c.resource.kind === "Deployment" ? `deployment: ${c.resource.name}` : "StatefulSets are not rolled out by honua-agent (rollout: false)"}` });
+      }
+    }),
   z.object({ kind: z.literal("appsettings"), path: z.string().min(1) }).strict(),
 ]);
 export type ConfigSection = z.infer<typeof ConfigSection>;

@@ -57,7 +57,7 @@ interface Obj {
 
 /** Where a setting's value is written: a ConfigMap/Secret key, a container's `env` entry, or a reference nothing here resolves. */
 type Place =
-  | { kind: "data"; obj: Obj; field: "data" | "stringData"; key: string }
+  | { kind: "data"; obj: Obj; field: "data" | "stringData"; key: string; via?: { obj: Obj; container: number; index: number } }
   | { kind: "env"; obj: Obj; container: number; index: number }
   | { kind: "ref"; obj: Obj; ref: string };
 
@@ -197,7 +197,7 @@ export class K8sLayout implements ConfigLayout {
         const obj = find(kind, refName, wl.namespace);
         const hit = obj ? dataOf(obj).filter(([k]) => k === key).at(-1) : undefined;
         entries.set(name, obj && hit
-          ? { value: hit[1], secret: kind === "Secret", place: { kind: "data", obj, field: hit[2], key } }
+          ? { value: hit[1], secret: kind === "Secret", place: { kind: "data", obj, field: hit[2], key, via: { obj: wl, container: container.index, index } } }
           : { value: `k8s:${label}:${refName}/${key}`, secret: false, place: { kind: "ref", obj: wl, ref: `k8s:${label}:${refName}/${key}` } });
         return;
       }
@@ -262,7 +262,7 @@ export class K8sLayout implements ConfigLayout {
     const out = new Map<string, ObjectRef>();
     for (const c of changes) {
       const e = m.entries.get(c.key);
-      const obj = e ? e.place.obj : c.after === null ? null : m.target;
+      const obj = e ? (e.place.kind === "data" && e.place.via && c.after === null ? e.place.via.obj : e.place.obj) : c.after === null ? null : m.target;
       if (obj) out.set(`${obj.kind}/${obj.namespace}/${obj.name}`, refOf(obj));
     }
     return [...out.values()];
@@ -297,9 +297,12 @@ export class K8sLayout implements ConfigLayout {
     if (e?.place.kind === "ref") {
       throw new AgentError("conflict", `${where(e.place.obj)}: ${c.key} comes from ${e.place.ref}${e.place.ref.startsWith("k8s:field") ? "" : ", which is not in " + this.o.path}; honua-agent does not overwrite references`);
     }
-    if (e?.place.kind === "data") return this.editData(texts, e.place, c);
-    if (e?.place.kind === "env") {
-      const { obj, container, index } = e.place;
+    // Unset through a valueFrom: the env entry goes, not the key it names (a pod whose secretKeyRef names a
+    // missing key does not start).
+    const place = e?.place.kind === "data" && e.place.via && c.after === null ? { kind: "env" as const, ...e.place.via } : e?.place;
+    if (place?.kind === "data") return this.editData(texts, place, c);
+    if (place?.kind === "env") {
+      const { obj, container, index } = place;
       const text = texts.get(obj.path)!;
       const env = envSeq(obj, container);
       const item = env.items[index] as YAMLMap;
@@ -312,7 +315,8 @@ export class K8sLayout implements ConfigLayout {
         return { path: obj.path, text: removePair(next, cm, cm.items.findIndex((p) => str(p.key) === "env")) };
       }
       const value = item.get("value", true);
-      if (isScalar(value) && value.range) return { path: obj.path, text: replaceScalar(text, value, c.after) };
+      if (isScalar(value) && value.range && value.value !== null) return { path: obj.path, text: replaceScalar(text, value, c.after) };
+      if (item.has("value")) throw new AgentError("bad-input", `${where(obj)}: env ${c.key} has an empty value; give it one (value: "") and ask again`);
       return { path: obj.path, text: insertPair(text, item, "value", () => ` ${renderScalar(c.after!)}`) };
     }
     if (c.after === null) return { path: m.target.path, text: texts.get(m.target.path)! };
@@ -379,7 +383,7 @@ export class K8sLayout implements ConfigLayout {
     const m = doc.get(place.field, true);
     if (isMap(m)) {
       const pair = m.items.find((p) => str(p.key) === key);
-      if (pair && isScalar(pair.value) && pair.value.range) return { path: obj.path, text: replaceScalar(text, pair.value as Scalar, encoded) };
+      if (pair && isScalar(pair.value) && pair.value.range && pair.value.value !== null) return { path: obj.path, text: replaceScalar(text, pair.value as Scalar, encoded) };
       if (pair) throw new AgentError("bad-input", `${where(obj)}: ${place.field}.${key} is not a plain value`);
       return { path: obj.path, text: insertPair(text, m, key, () => ` ${renderScalar(encoded)}`) };
     }
