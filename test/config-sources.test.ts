@@ -214,6 +214,15 @@ spec:
     await expect(ambiguous.read()).rejects.toMatchObject({ code: "bad-input", message: expect.stringMatching(/ConfigMap geo\/honua-config is loaded by Deployment geo\/honua and Deployment geo\/honua-worker; name the one that runs Honua with config\.rollout\.deployment/) });
   });
 
+  it("masks a literal credential in an env entry in the diff, though its value sits on a line of its own", async () => {
+    const text = HELM.replace('              value: "true"\n', '              value: "true"\n            - name: Database__AdminPassword\n              value: L1ne-0f-1ts-0wn\n            - name: Logging__LogLevel__Default\n              value: Debug\n');
+    const { store } = helm(text);
+    const changes = diffConfig(await store.read(), { Logging__LogLevel__Default: null }); // the line above the removed entry is the password's
+    expect(await store.preview(changes)).toContain(`value: ${secretMarker("L1ne-0f-1ts-0wn")}`);
+    await store.apply(changes, "k");
+    expect(store.lastDiff).not.toContain("L1ne-0f-1ts-0wn");
+  });
+
   it("says so when the Deployment loads a Secret the folder does not hold", async () => {
     const { store } = helm(HELM.replace("name: honua-secrets\n          env", "name: honua-external\n          env"));
     expect(await store.preview(diffConfig(await store.read(), { Cache__Enabled: "true" }))).toContain("note: Secret honua-external (loaded with envFrom) is not in");

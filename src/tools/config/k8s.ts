@@ -6,7 +6,7 @@ import { AgentError } from "../../errors.js";
 import type { ConfigChange } from "../../graph/state.js";
 import type { OpLog } from "../../providers/oplog.js";
 import type { ObjectRef, KubernetesRollout } from "../rollout/k8s.js";
-import { FileConfigStore, secretMarker, type ConfigLayout, type ConfigSnapshot } from "./file.js";
+import { FileConfigStore, isSecretLiteral, secretMarker, type ConfigLayout, type ConfigSnapshot } from "./file.js";
 import { appendEnvItem, columnOf, eolOf, insertPair, newEnvBlock, removePair, removeSeqItem, renderKey, renderScalar, replaceScalar, seqIndentOf } from "./yamledit.js";
 
 /** Which object in the manifests is the configured target: where a key that is set nowhere yet is added. */
@@ -409,6 +409,17 @@ export class K8sLayout implements ConfigLayout {
     }
     const spans: { start: number; node: Scalar; value: string }[] = [];
     for (const doc of docs) {
+      // A literal credential in an env entry: its value sits on a line of its own, where the diff's own masking
+      // (by key name on the same line) does not see it.
+      const containers = doc.getIn(["spec", "template", "spec", "containers"], true);
+      for (const c of isSeq(containers) ? containers.items : []) {
+        const env = isMap(c) ? c.get("env", true) : undefined;
+        for (const item of isSeq(env) ? env.items : []) {
+          const value = isMap(item) ? item.get("value", true) : undefined;
+          if (!isMap(item) || !isScalar(value) || !value.range || value.value === null) continue;
+          if (isSecretLiteral(str(item.get("name", true)), str(value))) spans.push({ start: value.range[0], node: value, value: secretMarker(str(value)) });
+        }
+      }
       if (doc.get("kind") !== "Secret") continue;
       for (const field of ["data", "stringData"] as const) {
         const m = doc.get(field, true);
