@@ -1,10 +1,15 @@
 import { existsSync } from "node:fs";
-import { ApiException, AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Deployment } from "@kubernetes/client-node";
+import type { AppsV1Api, CoreV1Api, KubeConfig, V1Deployment } from "@kubernetes/client-node";
 import { z } from "zod";
 import { AgentError } from "../../errors.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { maskUrl } from "../config/file.js";
 import { systemClock, type Clock } from "../types.js";
+
+type Client = typeof import("@kubernetes/client-node");
+let client: Promise<Client> | undefined;
+/** The client takes over a second to import: loaded when a rollout first runs, not with every command. */
+const loadClient = (): Promise<Client> => (client ??= import("@kubernetes/client-node"));
 
 const DNS_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -59,9 +64,9 @@ const RolledOut = z.object({ deployment: z.string(), generation: z.number(), res
 const label = (r: { kind: string; namespace: string; name: string }) => `${r.kind} ${r.namespace}/${r.name}`;
 
 /** A Kubernetes API error as a message that never carries what the server echoed (it may hold Secret data). */
-function apiError(e: unknown, what: string, server: string): AgentError {
+function apiError(k8s: Client, e: unknown, what: string, server: string): AgentError {
   if (e instanceof AgentError) return e;
-  if (e instanceof ApiException) {
+  if (e instanceof k8s.ApiException) {
     const code = e.code;
     let reason = "";
     try {
@@ -80,8 +85,8 @@ function apiError(e: unknown, what: string, server: string): AgentError {
   return new AgentError("unavailable", `${what}: cannot reach the Kubernetes API at ${maskUrl(server)} (${why}); check config.rollout.kubeconfig / context`);
 }
 
-function loadKubeConfig(o: RolloutOptions): KubeConfig {
-  const kc = new KubeConfig();
+function loadKubeConfig(k8s: Client, o: RolloutOptions): KubeConfig {
+  const kc = new k8s.KubeConfig();
   if (o.kubeconfig) {
     if (!existsSync(o.kubeconfig)) throw new AgentError("bad-input", `config.rollout.kubeconfig: ${o.kubeconfig} does not exist`);
     try {
@@ -201,9 +206,10 @@ export class KubernetesRollout {
     return `${first}, then ${restart} and wait until its new pods are ready (timeout ${this.options.timeoutSeconds} s)`;
   }
 
-  private clients(): { apps: AppsV1Api; core: CoreV1Api; server: string } {
-    this.kc ??= loadKubeConfig(this.options);
-    return { apps: this.kc.makeApiClient(AppsV1Api), core: this.kc.makeApiClient(CoreV1Api), server: this.kc.getCurrentCluster()?.server ?? "?" };
+  private async clients(): Promise<{ k8s: Client; apps: AppsV1Api; core: CoreV1Api; server: string }> {
+    const k8s = await loadClient();
+    this.kc ??= loadKubeConfig(k8s, this.options);
+    return { k8s, apps: this.kc.makeApiClient(k8s.AppsV1Api), core: this.kc.makeApiClient(k8s.CoreV1Api), server: this.kc.getCurrentCluster()?.server ?? "?" };
   }
 
   /**
@@ -214,7 +220,8 @@ export class KubernetesRollout {
     if (this.log.get(this.owner, "k8s-rollout", idempotencyKey, RolledOut)) return;
     const unsupported = objects.find((o) => o.ref.kind === "StatefulSet");
     if (unsupported) throw new AgentError("unavailable", `${label(unsupported.ref)}: the rollout waits for Deployments only; restart the StatefulSet by hand`);
-    const { apps, core, server } = this.clients();
+    const { k8s, apps, core, server } = await this.clients();
+    const { PatchStrategy, setHeaderOptions } = k8s;
     const started = this.clock.now().getTime();
     const deadline = started + this.options.timeoutSeconds * 1000;
     const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
@@ -227,7 +234,7 @@ export class KubernetesRollout {
       try {
         return await Promise.race([fn(), hung]);
       } catch (e) {
-        throw apiError(e, what, server);
+        throw apiError(k8s, e, what, server);
       } finally {
         clearTimeout(timer);
       }
