@@ -137,9 +137,21 @@ describe("a ConfigMap/Secret change is live only after a rollout restart (local 
     // A failed step leaves the deployment as it was: the workflow's rollback never learns a failed step's changes.
     expect(readFileSync(path, "utf8")).toBe(HELM);
     expect((api.get("configmaps", "geo", "honua-config")!.data as Record<string, string>).Cache__Enabled).toBe("false");
-    expect(api.restarts().map((r) => (r.body as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations[RESTART_KEY])).toEqual(["run-1:ConfigureCaching:0", "run-1:ConfigureCaching:0:undo"]);
+    expect(api.restarts().map((r) => (r.body as { spec: { template: { metadata: { annotations: Record<string, string> } } } }).spec.template.metadata.annotations[RESTART_KEY])).toEqual(["run-1:ConfigureCaching:0", expect.stringMatching(/^run-1:ConfigureCaching:0:undo:[0-9a-f]{6}$/)]);
     expect(api.rolledOut("geo", "honua")).toBe(true);
     expect(log.get("prod", "config-apply", "run-1:ConfigureCaching:0", z.unknown())).toBeUndefined(); // a retry applies again
+  });
+
+  it("(local fake Kubernetes API) the same key applied again after an undo writes and restarts again", async () => {
+    api.plan = ["never"];
+    const s = store({ timeoutSeconds: 0.3 });
+    const changes = diffConfig(await s.read(), { Cache__Enabled: "true" });
+    await expect(s.apply(changes, "run-1:ConfigureCaching:0")).rejects.toThrow(/the change was undone/);
+    await store().apply(changes, "run-1:ConfigureCaching:0"); // a replay of the step (the failure was never recorded)
+    expect(readFileSync(path, "utf8")).toContain('Cache__Enabled: "true"');
+    expect(api.restarts()).toHaveLength(3);
+    expect((api.get("configmaps", "geo", "honua-config")!.data as Record<string, string>).Cache__Enabled).toBe("true");
+    expect(api.rolledOut("geo", "honua")).toBe(true);
   });
 
   it("(local fake Kubernetes API) when the undo's rollout does not become ready either, the error says what to restore by hand", async () => {

@@ -152,8 +152,6 @@ export function singleFile(path: string, format: ConfigFormat): ConfigLayout {
 const Applied = z.object({ beforeHash: z.string(), afterHash: z.string(), diff: z.string(), keys: z.array(z.string()) });
 export type Applied = z.infer<typeof Applied>;
 
-const idempotencyKeyOf = (undoKey: string): string => undoKey.replace(/:undo$/, "");
-
 const hashFiles = (files: ReadonlyMap<string, string>): string => (files.size === 1 ? sha256([...files.values()][0]!) : sha256(JSON.stringify([...files])));
 
 /** What a value is shown as: a literal credential, or anything from a place that is secret by kind, as its marker. */
@@ -293,7 +291,8 @@ export class FileConfigStore implements ConfigStore {
       if (!(e instanceof AgentError)) throw e;
       let undone: string;
       try {
-        undone = await this.undo(changes, `${idempotencyKey}:undo`, wrote);
+        // A key of its own each time: an undo is never "already done" (a replay may have applied the change again).
+        undone = await this.undo(changes, idempotencyKey, `${idempotencyKey}:undo:${randomBytes(3).toString("hex")}`, wrote);
       } catch (u) {
         undone = `undoing it failed too (${u instanceof Error ? u.message : String(u)}); restore ${changes.map((c) => c.key).join(", ")} by hand`;
       }
@@ -301,7 +300,7 @@ export class FileConfigStore implements ConfigStore {
     }
   }
 
-  private async undo(changes: ConfigChange[], undoKey: string, wrote: { before: ReadonlyMap<string, string>; written: ReadonlyMap<string, string> } | null): Promise<string> {
+  private async undo(changes: ConfigChange[], idempotencyKey: string, undoKey: string, wrote: { before: ReadonlyMap<string, string>; written: ReadonlyMap<string, string> } | null): Promise<string> {
     const files = await this.load();
     const back = inverse(changes);
     let restore: Map<string, string>;
@@ -315,7 +314,7 @@ export class FileConfigStore implements ConfigStore {
     for (const [path, text] of restore) if (text !== files.get(path)) await atomicWrite(path, text);
     const keys = changes.map((c) => c.key).join(", ");
     try {
-      await this.settle(back, undoKey, idempotencyKeyOf(undoKey));
+      await this.settle(back, undoKey, idempotencyKey);
     } catch (e) {
       return `the change was undone in the files (${keys} restored), but making that live failed too (${e instanceof Error ? e.message : String(e)}): check the deployment by hand`;
     }

@@ -273,8 +273,9 @@ export class KubernetesRollout {
     const restartedUnder = (key: string) => this.log.get(this.owner, "k8s-restart", key, Restarted) !== undefined || current.spec?.template.metadata?.annotations?.[RESTART_KEY] === key;
     const restart = objects.some((x) => x.ref.kind === "ConfigMap" || x.ref.kind === "Secret") && (o.restartOnlyAfter === undefined || restartedUnder(o.restartOnlyAfter));
     if (restart) {
-      const done = this.log.get(this.owner, "k8s-restart", idempotencyKey, Restarted)
-        ?? (current.spec?.template.metadata?.annotations?.[RESTART_KEY] === idempotencyKey ? { generation, at: current.spec.template.metadata.annotations[RESTARTED_AT] ?? "" } : undefined);
+      // The pod template says whether this key's restart happened (a crash may have come before the journal); the
+      // journal alone would not do: an apply undone after a failed rollout and then replayed must restart again.
+      const done = current.spec?.template.metadata?.annotations?.[RESTART_KEY] === idempotencyKey ? { generation } : undefined;
       if (!done) {
         const at = this.clock.now().toISOString();
         const patch = { spec: { template: { metadata: { annotations: { [RESTARTED_AT]: at, [RESTART_KEY]: idempotencyKey } } } } };
