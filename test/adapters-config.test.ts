@@ -142,7 +142,7 @@ describe("rollback restores the last known-good bytes (real files)", () => {
 
 describe("optimistic concurrency: a concurrent edit is refused and nothing is written", () => {
   const cases: [string, string, (p: string) => FileConfigStore, (t: string) => string][] = [
-    ["k8s ConfigMap", "kind: ConfigMap\nmetadata:\n  name: honua\ndata:\n  Cache__Enabled: \"false\"\n  Other: a\n", (p) => new K8sConfigStore(p, { kind: "ConfigMap", name: "honua" }, log, "k8s"), (t) => t.replace("Other: a", "Other: b")],
+    ["k8s ConfigMap", "kind: ConfigMap\nmetadata:\n  name: honua\ndata:\n  Cache__Enabled: \"false\"\n  Other: a\n", (p) => new K8sConfigStore(p, { kind: "ConfigMap", name: "honua" }, log, "k8s", false), (t) => t.replace("Other: a", "Other: b")],
     ["appsettings", '{\n  "Cache": {\n    "Enabled": false\n  },\n  "Other": "a"\n}\n', (p) => new AppSettingsConfigStore(p, log, "legacy"), (t) => t.replace('"a"', '"b"')],
     ["env file", "Cache__Enabled=false\nOther=a\n", (p) => new EnvFileConfigStore(p, log, "local"), (t) => t.replace("Other=a", "Other=b")],
   ];

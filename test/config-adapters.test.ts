@@ -176,7 +176,7 @@ describe("Kubernetes manifest config adapter (real files, multi-document YAML)",
   it("edits ConfigMap data, keeps comments and the other documents, and restores exactly", async () => {
     const path = join(dir, "honua.yaml");
     writeFileSync(path, MANIFEST);
-    const store = new K8sConfigStore(path, { kind: "ConfigMap", name: "honua-config", namespace: "geo" }, log, "k8s");
+    const store = new K8sConfigStore(path, { kind: "ConfigMap", name: "honua-config", namespace: "geo" }, log, "k8s", false);
     expect((await store.read()).Cache__Enabled).toBe("false");
     await store.apply(diffConfig(await store.read(), DESIRED), "c1");
     const text = readFileSync(path, "utf8");
@@ -185,7 +185,7 @@ describe("Kubernetes manifest config adapter (real files, multi-document YAML)",
     expect(text).toContain("# GitOps: honua in prod");
     expect(text).toContain("kind: Deployment");
     writeFileSync(path, MANIFEST);
-    const again = new K8sConfigStore(path, { kind: "ConfigMap", name: "honua-config" }, log, "k8s");
+    const again = new K8sConfigStore(path, { kind: "ConfigMap", name: "honua-config" }, log, "k8s", false);
     await configureThenRollBack(again, path);
   });
 
@@ -205,7 +205,7 @@ describe("Kubernetes manifest config adapter (real files, multi-document YAML)",
     const path = join(dir, "honua.yaml");
     writeFileSync(path, MANIFEST);
     await expect(new K8sConfigStore(path, { kind: "Deployment", name: "honua" }, log, "k8s").read()).rejects.toThrow(/2 containers/);
-    const store = new K8sConfigStore(path, { kind: "ConfigMap", name: "honua-config" }, log, "k8s");
+    const store = new K8sConfigStore(path, { kind: "ConfigMap", name: "honua-config" }, log, "k8s", false);
     const changes = diffConfig(await store.read(), DESIRED);
     writeFileSync(path, MANIFEST.replace("FileStorage__Provider: Local", "FileStorage__Provider: AwsS3"));
     await expect(store.apply(changes, "c3")).rejects.toMatchObject({ code: "conflict" });

@@ -13,6 +13,7 @@ import { VarnishInfra } from "../src/tools/cache/varnish.js";
 import { AppSettingsConfigStore } from "../src/tools/config/appsettings.js";
 import { EnvFileConfigStore } from "../src/tools/config/envfile.js";
 import { K8sConfigStore } from "../src/tools/config/k8s.js";
+import { KubernetesRollout } from "../src/tools/rollout/k8s.js";
 import { CloudWatchMetrics } from "../src/tools/metrics/cloudwatch.js";
 import { ProbeMetrics } from "../src/tools/metrics/probe.js";
 import { PrometheusMetrics } from "../src/tools/metrics/prometheus.js";
@@ -73,6 +74,22 @@ describe("local/aws deployment sections at config load", () => {
     expect(problems({ ...full, tiles: { originUrl: "http://127.0.0.1:8080" } })).toMatch(/accessLog or paths/);
   });
 
+  it("takes a Kubernetes rollout section with defaults, and names what is wrong in one", () => {
+    const k8s = (rollout: unknown) => ({ ...full, config: { kind: "k8s", path: "gitops/", resource: { kind: "ConfigMap", name: "honua-config", namespace: "geo" }, rollout } });
+    const { config } = parseConfig({ deployments: { local: k8s({ deployment: "honua" }) } }, "t", {});
+    expect(configSection(config.deployments.local!)).toMatchObject({ rollout: { deployment: "honua", apply: false, timeoutSeconds: 600, pollSeconds: 2 } });
+    expect(problems(k8s(false))).toBe("");
+    expect(problems(k8s({ deployment: "honua", namespace: "geo", apply: true, timeoutSeconds: 120, kubeconfig: "~/.kube/prod", context: "prod" }))).toBe("");
+    expect(problems(k8s({ deployment: "Honua_Server" }))).toMatch(/local\.config\.rollout\.deployment: a Deployment name: lower-case letters/);
+    expect(problems(k8s({ deployment: "honua", namespace: "Geo" }))).toMatch(/local\.config\.rollout\.namespace: a namespace name/);
+    expect(problems(k8s({ deployment: "honua", restart: true }))).toMatch(/local\.config\.rollout: Unrecognized key: "restart"/);
+    expect(problems(k8s({ deployment: "honua", timeoutSeconds: 7200 }))).toMatch(/local\.config\.rollout\.timeoutSeconds: at most 3600 seconds/);
+    expect(problems(k8s({ namespace: "geo" }))).toMatch(/local\.config\.rollout: false \(something else restarts the pods\), or \{ deployment: <name>/);
+    expect(problems(k8s(true))).toMatch(/local\.config\.rollout: false/);
+    expect(problems({ ...full, config: { kind: "k8s", path: "m.yaml", resource: { kind: "Secret", name: "honua-secrets" } } })).toBe("");
+    expect(problems({ ...full, config: { kind: "k8s", path: "m.yaml", resource: { kind: "Deployment", name: "honua" }, rollout: { deployment: "other" } } })).toMatch(/local\.config\.rollout\.deployment: the rollout waits for the Deployment whose env it edits: deployment: honua/);
+  });
+
   it("takes the cloud sections through their adapters' own option schemas", () => {
     expect(problems({ ...full, metrics: { source: "prometheus", url: "http://127.0.0.1:9090" } })).toBe("");
     expect(problems({ ...full, metrics: { source: "prometheus" } })).toMatch(/local\.metrics\.url/);
@@ -103,6 +120,11 @@ describe("provider wiring: one adapter per capability, from the deployment's sec
     expect((a.config as EnvFileConfigStore).path).toBe(join(dir, "deploy/.env"));
     expect(a.traffic).toBeInstanceOf(NginxTraffic);
     expect(build({ ...full, config: { kind: "k8s", path: "m.yaml", resource: { kind: "ConfigMap", name: "honua" } } }).config).toBeInstanceOf(K8sConfigStore);
+    const rolled = build({ ...full, config: { kind: "k8s", path: "gitops", resource: { kind: "ConfigMap", name: "honua", namespace: "geo" }, rollout: { deployment: "honua", kubeconfig: "kube/config" } } }).config as K8sConfigStore;
+    expect(rolled.path).toBe(join(dir, "gitops"));
+    expect(rolled.rollout).toBeInstanceOf(KubernetesRollout);
+    expect((rolled.rollout as KubernetesRollout).namespace).toBe("geo"); // the resource's, when the rollout names none
+    expect((rolled.rollout as KubernetesRollout).kubeconfig).toBe(join(dir, "kube/config"));
     expect(build({ ...full, config: undefined, appsettings: "appsettings.json" }).config).toBeInstanceOf(AppSettingsConfigStore);
     expect(build({ ...full, traffic: { kind: "ingress", path: "i.yaml", name: "honua-canary" } }).traffic).toBeInstanceOf(IngressTraffic);
   });

@@ -1,3 +1,4 @@
+import { homedir } from "node:os";
 import { resolve } from "node:path";
 import type { Deployment } from "../config.js";
 import { AgentError } from "../errors.js";
@@ -7,6 +8,7 @@ import { AppSettingsConfigStore } from "../tools/config/appsettings.js";
 import { EnvFileConfigStore } from "../tools/config/envfile.js";
 import type { FileConfigStore } from "../tools/config/file.js";
 import { K8sConfigStore } from "../tools/config/k8s.js";
+import { KubernetesRollout } from "../tools/rollout/k8s.js";
 import { priceOf } from "../tools/cost/prices.js";
 import { ProbeMetrics } from "../tools/metrics/probe.js";
 import { LocalTileOperations } from "../tools/tiles/local.js";
@@ -38,8 +40,13 @@ function configStore(name: string, section: ConfigSection, ctx: RealContext): Fi
   switch (section.kind) {
     case "envfile":
       return new EnvFileConfigStore(path, ctx.log, name);
-    case "k8s":
-      return new K8sConfigStore(path, section.resource, ctx.log, name);
+    case "k8s": {
+      const r = section.rollout;
+      const namespace = (r ? r.namespace : undefined) ?? section.resource.namespace ?? "default";
+      const kubeconfig = r && r.kubeconfig ? resolve(ctx.cwd, r.kubeconfig.replace(/^~(?=\/)/, homedir())) : undefined;
+      const rollout = r ? new KubernetesRollout({ ...r, kubeconfig }, ctx.log, name, { namespace }) : r;
+      return new K8sConfigStore(path, section.resource, ctx.log, name, rollout, namespace);
+    }
     case "appsettings":
       return new AppSettingsConfigStore(path, ctx.log, name);
   }

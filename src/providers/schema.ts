@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { RedisCacheOptions } from "../tools/cache/redis.js";
 import { K8sTarget } from "../tools/config/k8s.js";
+import { RolloutOptions } from "../tools/rollout/k8s.js";
 import { ProbeMetricsOptions } from "../tools/metrics/probe.js";
 import { TilesOptions } from "../tools/tiles/local.js";
 import { IngressTrafficOptions } from "../tools/traffic/ingress.js";
@@ -25,7 +26,26 @@ export type MetricsSection = z.infer<typeof MetricsSection>;
 /** The Honua configuration the agent edits. Relative paths are read from the agent's working directory. */
 export const ConfigSection = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("envfile"), path: z.string().min(1) }).strict(),
-  z.object({ kind: z.literal("k8s"), path: z.string().min(1), resource: K8sTarget }).strict(),
+  z
+    .object({
+      kind: z.literal("k8s"),
+      /** A manifest file or a folder of them (the Deployment, and the ConfigMaps/Secrets it loads). */
+      path: z.string().min(1),
+      resource: K8sTarget,
+      /** How a change becomes live: restart the Deployment and wait for it; `false` when something else restarts the pods. */
+      rollout: z
+        .union([z.literal(false), RolloutOptions], {
+          error: (iss) => (iss.code === "invalid_union" ? "false (something else restarts the pods), or { deployment: <name>, namespace?, apply?, timeoutSeconds?, pollSeconds?, kubeconfig?, context? }" : undefined),
+        })
+        .optional(),
+    })
+    .strict()
+    .superRefine((c, ctx) => {
+      const wl = c.resource.kind === "Deployment" || c.resource.kind === "StatefulSet";
+      if (c.rollout && wl && (c.resource.kind !== "Deployment" || c.rollout.deployment !== c.resource.name)) {
+        ctx.addIssue({ code: "custom", path: ["rollout", "deployment"], message: `the rollout waits for the ${c.resource.kind} whose env it edits: ${c.resource.kind === "Deployment" ? `deployment: ${c.resource.name}` : "StatefulSets are not rolled out by honua-agent (rollout: false)"}` });
+      }
+    }),
   z.object({ kind: z.literal("appsettings"), path: z.string().min(1) }).strict(),
 ]);
 export type ConfigSection = z.infer<typeof ConfigSection>;

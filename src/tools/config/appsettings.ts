@@ -158,7 +158,6 @@ function setPath(text: string, parts: string[], value: string | null, unit: stri
 /** A legacy `appsettings.json`: `Section__Key` maps to nested sections; only the changed members' text changes. */
 export const appSettingsFormat: ConfigFormat = {
   describe: "appsettings.json",
-  caseInsensitive: true,
   parse(text) {
     const out: Record<string, string> = {};
     flatten(parseJson(text), "", out);

@@ -43,7 +43,6 @@ function restyle(raw: string, value: string): string {
 /** A compose `.env` / systemd EnvironmentFile: `KEY=VALUE` lines; comments, order and quoting of other lines are kept. */
 export const envFileFormat: ConfigFormat = {
   describe: "env file",
-  caseInsensitive: false,
   parse(text) {
     const out: Record<string, string> = {};
     for (const raw of text.split("\n")) {
