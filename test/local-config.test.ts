@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { AgentError } from "../src/errors.js";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { OpLog } from "../src/providers/oplog.js";
@@ -140,12 +140,13 @@ describe("provider wiring: one adapter per capability, from the deployment's sec
     expect(build({ ...full, metrics: { source: "prometheus", url: "http://127.0.0.1:9090" } }).metrics).toBeInstanceOf(PrometheusMetrics);
   });
 
-  it("prices the adopted Redis from the table only while it is adopted", async () => {
-    const a = build({ ...full, cache: { redis: { url: "redis://127.0.0.1:6379/2", nodeType: "cache.t4g.small" } }, cost: { monthlyUsd: { compute: 100 } } });
+  it("prices the deployment's Redis from the table only while Honua's config points at it", async () => {
+    const a = build({ ...full, config: { kind: "envfile", path: join(dir, "priced.env") }, cache: { redis: { url: "redis://127.0.0.1:6379/2", nodeType: "cache.t4g.small" } }, cost: { monthlyUsd: { compute: 100 } } });
+    writeFileSync(join(dir, "priced.env"), "Cache__Enabled=true\n");
     expect(await a.cost.monthly()).toEqual({ compute: 100 });
-    log.put("x", "redis-adopt", "k1", { id: "redis:127.0.0.1:6379/2" });
+    writeFileSync(join(dir, "priced.env"), "Cache__Enabled=true\nConnectionStrings__redis=127.0.0.1:6379,defaultDatabase=2\n");
     expect(await a.cost.monthly()).toEqual({ compute: 100, "cache:redis": 23.36 });
-    log.put("x", "redis-release", "k2", { id: "redis:127.0.0.1:6379/2" });
+    writeFileSync(join(dir, "priced.env"), "Cache__Enabled=true\n");
     expect(await a.cost.monthly()).toEqual({ compute: 100 });
     log.close();
     rmSync(dir, { recursive: true, force: true });
