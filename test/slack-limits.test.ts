@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { webApi } from "@slack/bolt";
 import { DEPLOYMENT_NAME_MAX, loadConfig, parseConfig } from "../src/config.js";
 import type { GatePayload, MetricsSummary } from "../src/graph/state.js";
+import type { Clarify } from "../src/planner/plan.js";
 import {
   buildAnswer, buildApprovalCard, buildClarifyMessage, buildDecidedCard, buildError, buildExpiredCard, buildExpiryNotice, buildExpiryWarning,
   buildHelpMessage, buildHomeView, buildNotice, buildPlanMessage, buildProgressMessage, buildReportMessage, buildRequestedAgainCard,
@@ -451,7 +452,7 @@ describe("through the real front: the fake Web API refuses what Slack refuses", 
       },
       plan: async (text) => {
         const { planRequest } = await import("../src/planner/index.js");
-        if (clarify) return { clarify: huge, missing: ["deployment"] } as never;
+        if (clarify) return { clarify: huge, missing: ["deployment"] } satisfies Clarify;
         return planRequest(text, config.config, {});
       },
     });
