@@ -35,10 +35,18 @@ const ApprovalTtl = z
   })
   .strict();
 
+/**
+ * Deployment names and aliases are shown in Slack button labels (75 characters), action ids (255) and
+ * headers (150) next to other text: a DNS label's 63 characters keeps every one of them within its limit.
+ */
+export const DEPLOYMENT_NAME_MAX = 63;
+const tooLong = (what: string, name: string): string =>
+  `${what} is ${name.length} characters; at most ${DEPLOYMENT_NAME_MAX} are allowed (it is shown in Slack buttons and headers)`;
+
 export const Deployment = z
   .object({
     provider: z.enum(["sandbox", "local", "aws"]),
-    aliases: z.array(z.string().min(1)).default([]),
+    aliases: z.array(z.string().min(1).max(DEPLOYMENT_NAME_MAX, { error: (i) => tooLong("an alias", String(i.input)) })).default([]),
     approvers: z.array(z.string().min(1)).min(1, "every deployment needs at least one approver"),
     policy: z
       .object({
@@ -73,7 +81,14 @@ export type Deployment = z.infer<typeof Deployment>;
 
 export const AgentConfig = z
   .object({
-    deployments: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, "deployment names are letters, digits, - and _"), Deployment)
+    deployments: z.record(z.string(), Deployment)
+      // Checked beside the deployments' own problems (a refused record key would hide them).
+      .superRefine((d, ctx) => {
+        for (const name of Object.keys(d)) {
+          if (!/^[a-z0-9][a-z0-9_-]*$/i.test(name)) ctx.addIssue({ code: "custom", path: [name], message: "deployment names are letters, digits, - and _" });
+          if (name.length > DEPLOYMENT_NAME_MAX) ctx.addIssue({ code: "custom", path: [name], message: tooLong("a deployment name", name) });
+        }
+      }, { when: (p) => !!p.value && typeof p.value === "object" })
       .refine((d) => Object.keys(d).length > 0, "at least one deployment is required"),
     groups: z.record(z.string(), z.array(z.string().min(1))).default({}),
   })

@@ -264,7 +264,7 @@ describe("Slack front, driven as Slack drives it (real Bolt app, signed requests
     const run = (await h.server.engine.runs())[0]!.run;
     const s = await h.server.engine.summary(run);
     // another process decides: its own engine on the same state directory
-    const other = await Engine.open({ env: testEnv(h.home), cwd: h.home, config: parseConfig(CONFIG, "test") });
+    const other = await Engine.open({ env: testEnv(h.home), cwd: h.home, config: parseConfig(CONFIG, "test"), now: () => new Date(h.clock.t) });
     try {
       await other.decide(run, "U0ALICE42", "approve", { planHash: s.pending!.planHash });
     } finally {

@@ -7,6 +7,7 @@ import type { types } from "@slack/bolt";
 import type { GatePayload, MetricsSummary, RunStatus, StepRecord } from "../graph/state.js";
 import { renderMetrics } from "../render.js";
 import { renderDiff } from "../tools/config/diff.js";
+import { LIMIT, clip, codePoints, fitList } from "./limits.js";
 
 type KnownBlock = types.KnownBlock;
 type Button = types.Button;
@@ -32,18 +33,23 @@ export type GateButtonValue = z.infer<typeof GateButtonValue>;
 export const PickValue = z.object({ q: z.string().min(1).max(1800), d: z.string().min(1).max(100) }).strict();
 export type PickValue = z.infer<typeof PickValue>;
 
-const SECTION_MAX = 2900;
-const clip = (s: string, max = SECTION_MAX): string => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
 /** User text shown back to Slack: no mentions or links smuggled in through the request. */
 export const escapeText = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 /** Text for a code block: escaped, and a ``` inside cannot close the block early. */
 const codeText = (s: string): string => escapeText(s).replace(/```/g, "`\u200b`\u200b`");
+/**
+ * Echoed text in at most `max` characters: escaped before the cut, so the cut never splits an entity (and cut
+ * once before escaping, so a 50,000-character text is not escaped whole to show 300 characters of it).
+ */
+const short = (s: string, max: number): string => clip(escapeText(clip(s, max)), max);
 
 // verbatim: Slack does not auto-link bare URLs, #channel names or @here-style words in echoed text;
 // the bot's own <@U…>, <!subteam^…> and <!date^…> sequences still render.
-const section = (text: string): KnownBlock => ({ type: "section", text: { type: "mrkdwn", text: clip(text), verbatim: true } });
-const context = (...texts: string[]): KnownBlock => ({ type: "context", elements: texts.filter(Boolean).slice(0, 10).map((t) => ({ type: "mrkdwn" as const, text: clip(t, 2000), verbatim: true })) });
-const header = (text: string): KnownBlock => ({ type: "header", text: { type: "plain_text", text: clip(text, 150), emoji: true } });
+const section = (text: string): KnownBlock => ({ type: "section", text: { type: "mrkdwn", text: clip(text, LIMIT.section) || "…", verbatim: true } });
+const context = (...texts: string[]): KnownBlock => ({ type: "context", elements: texts.filter(Boolean).slice(0, LIMIT.contextElements).map((t) => ({ type: "mrkdwn" as const, text: clip(t, LIMIT.contextText), verbatim: true })) });
+const header = (text: string): KnownBlock => ({ type: "header", text: { type: "plain_text", text: clip(text, LIMIT.header) || "…", emoji: true } });
+/** Every message's fallback text: what notifications show, kept readable. */
+const message = (text: string, blocks: KnownBlock[]): SlackMessage => ({ text: clip(text, LIMIT.text), blocks });
 
 /** `U…`/`W…` user ids and `S…` user-group ids look like this; anything else is a name from the config. */
 export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,}$/;
@@ -58,13 +64,13 @@ export function formatApprover(entry: string, handleIds: ReadonlyMap<string, str
   if (SLACK_GROUP_ID.test(entry)) return `<!subteam^${entry}>`;
   if (entry.startsWith("@")) {
     const id = handleIds.get(entry.slice(1).toLowerCase());
-    return id ? `<!subteam^${id}|${entry}>` : entry;
+    return id ? `<!subteam^${id}|${short(entry, 100)}>` : short(entry, 100);
   }
-  return escapeText(entry);
+  return short(entry, 100);
 }
 
 /** A Slack user id becomes a mention; a name (CLI user, policy) stays text. */
-export const who = (user: string): string => (SLACK_USER_ID.test(user) ? `<@${user}>` : escapeText(user));
+export const who = (user: string): string => (SLACK_USER_ID.test(user) && user.length <= 40 ? `<@${user}>` : short(user, 100));
 
 /** Slack ids and ISO times inside an engine message ("already approved by U123 at 2026-...") become mentions and local times. */
 export const mentionIds = (text: string): string =>
@@ -75,11 +81,11 @@ export const mentionIds = (text: string): string =>
 /** A time each reader sees in their own timezone, with a UTC fallback. */
 export function slackTime(iso: string, format = "{date_short_pretty} {time}"): string {
   const ms = Date.parse(iso);
-  if (Number.isNaN(ms)) return iso;
+  if (Number.isNaN(ms)) return short(iso, 100);
   const fallback = `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
   return `<!date^${Math.floor(ms / 1000)}^${format}|${fallback}>`;
 }
-const hhmm = (iso: string): string => new Date(iso).toISOString().slice(11, 16);
+const hhmm = (iso: string): string => (Number.isNaN(Date.parse(iso)) ? short(iso, 40) : new Date(iso).toISOString().slice(11, 16));
 
 // ------------------------------------------------------------------------------------------- plan
 
@@ -98,21 +104,23 @@ export interface PlanView {
 const usd = (x: number): string => `${x < 0 ? "-" : ""}$${Math.abs(x).toFixed(2)}`;
 
 export function buildPlanMessage(p: PlanView): SlackMessage {
-  const params = Object.keys(p.params).length ? Object.entries(p.params).map(([k, v]) => `\`${escapeText(k)}\`=${escapeText(JSON.stringify(v) ?? "null")}`).join(" · ") : "none given (the design step chooses and says why)";
-  const gates = p.steps.filter((s) => s.gated).map((s) => s.name);
-  const steps = p.steps.map((s, i) => `${i + 1}. ${s.name}${s.gated ? "  :lock: _approval_" : ""}`).join("\n");
+  const entries = Object.entries(p.params);
+  const params = entries.length
+    ? fitList(entries, 1800, { sep: " · ", render: ([k, v]) => `\`${short(k, 100)}\`=${short(JSON.stringify(v) ?? "null", 400)}` })
+    : "none given (the design step chooses and says why)";
+  const gates = p.steps.filter((s) => s.gated);
+  const steps = fitList(p.steps.map((s, i) => ({ ...s, i })), 2800, { render: (s) => `${s.i + 1}. ${short(s.name, 200)}${s.gated ? "  :lock: _approval_" : ""}` });
   const cost = p.cost
     ? `*Cost estimate:* ${usd(p.cost.netMonthlyUsd)}/month net (+${usd(p.cost.addedMonthlyUsd)} new resources, -${usd(p.cost.originSavingsMonthlyUsd)} origin)`
     : "*Cost estimate:* computed by the cost step before anything is provisioned; shown here and on the approval card";
   const blocks: KnownBlock[] = [
     header(`Plan: ${p.title}`),
-    section(`*Workflow:* \`${p.workflow}\`\n*Deployment:* \`${escapeText(p.deployment)}\`\n*Requested by:* ${who(p.requestedBy)}\n*Params:* ${params}`),
+    section(`*Workflow:* \`${short(p.workflow, 200)}\`\n*Deployment:* \`${short(p.deployment, 300)}\`\n*Requested by:* ${who(p.requestedBy)}\n*Params:* ${params}`),
     section(`*Steps*\n${steps}`),
-    section(`*Gates:* ${gates.length ? gates.join(", ") : "none"}: nothing is provisioned, no traffic moves and nothing is deleted without an approver's click.\n${cost}`),
+    section(`*Gates:* ${gates.length ? fitList(gates, 1500, { sep: ", ", render: (s) => short(s.name, 200) }) : "none"}: nothing is provisioned, no traffic moves and nothing is deleted without an approver's click.\n${cost}`),
   ];
-  if (p.unavailable) blocks.push(section(`:warning: This workflow cannot run in this version: ${escapeText(p.unavailable)}`));
-  const text = `Plan: ${p.workflow} on ${p.deployment}, ${p.steps.length} steps, ${gates.length} gated${p.cost ? `, ${usd(p.cost.netMonthlyUsd)}/month net` : ""}`;
-  return { text, blocks };
+  if (p.unavailable) blocks.push(section(`:warning: This workflow cannot run in this version: ${short(p.unavailable, 2800)}`));
+  return message(`Plan: ${p.workflow} on ${short(p.deployment, 300)}, ${p.steps.length} steps, ${gates.length} gated${p.cost ? `, ${usd(p.cost.netMonthlyUsd)}/month net` : ""}`, blocks);
 }
 
 // --------------------------------------------------------------------------------------- progress
@@ -188,12 +196,13 @@ const STATUS_EMOJI: Record<string, string> = {
 
 export function buildProgressMessage(p: ProgressView): SlackMessage {
   const done = p.lines.filter((l) => l.mark === "done").length;
-  const list = p.lines.map((l) => `${MARK[l.mark]} ${l.name}${l.detail ? ` — ${escapeText(l.detail)}` : ""}`).join("\n");
-  const status = `${STATUS_EMOJI[p.status] ?? ""} *${p.status}*${p.outcome ? `: ${escapeText(p.outcome)}` : ""}`;
-  return {
-    text: `Run ${p.run} (${p.workflow} on ${p.deployment}): ${p.status}, ${done}/${p.lines.length} steps done`,
-    blocks: [section(`*Progress* · run \`${p.run}\` · ${status}`), section(list || "_starting…_"), context(`${done}/${p.lines.length} steps done · updated as steps run · type \`status\`, \`pause\`, \`resume\`, \`cancel\` or \`transcript\` in this thread`)],
-  };
+  const list = fitList(p.lines, 2900, { itemMax: 400, render: (l) => `${MARK[l.mark]} ${short(l.name, 200)}${l.detail ? ` — ${short(l.detail, 400)}` : ""}` });
+  const status = `${STATUS_EMOJI[p.status] ?? ""} *${escapeText(p.status)}*${p.outcome ? `: ${short(p.outcome, 2000)}` : ""}`;
+  return message(`Run ${p.run} (${p.workflow} on ${short(p.deployment, 300)}): ${p.status}, ${done}/${p.lines.length} steps done`, [
+    section(`*Progress* · run \`${short(p.run, 300)}\` · ${status}`),
+    section(list || "_starting…_"),
+    context(`${done}/${p.lines.length} steps done · updated as steps run · type \`status\`, \`pause\`, \`resume\`, \`cancel\` or \`transcript\` in this thread`),
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------- approval
@@ -215,97 +224,109 @@ const KIND_TITLE: Record<string, string> = {
   inconclusive: "Inconclusive monitoring",
   rollback: "Rollback",
 };
+const kindTitle = (kind: string): string => KIND_TITLE[kind] ?? kind;
 
+/** Approvers to mention, as many as fit; the rest are counted. */
+export const mentionList = (labels: readonly string[], max: number, sep = " "): string => fitList(labels, max, { sep, itemMax: 200 });
+
+/**
+ * What the approver must see comes first (the action, the traffic share it moves, the expiry, the plan
+ * hash), then why and the risk; the long lists (config diff, resources) follow, each shortened to
+ * "…and N more" inside its own block, so no list pushes the essentials out of the card.
+ */
 function gateBody(c: CardView): KnownBlock[] {
   const g = c.gate;
-  const stage = g.stage !== null && g.change.traffic ? ` (${g.change.traffic.to}%)` : "";
-  const blocks: KnownBlock[] = [
-    header(`${g.kind === "delete" ? "🗑️" : "✋"} Approval needed: ${KIND_TITLE[g.kind] ?? g.kind} · ${g.step}${stage}`),
-    section(`*What will happen:* ${escapeText(g.action)}\n*Why:* ${escapeText(g.why)}\n*Risk:* ${escapeText(g.risk)}`),
+  const traffic = g.change.traffic;
+  const stage = g.stage !== null && traffic ? ` (${traffic.to}%)` : "";
+  const essentials = [
+    `*What will happen:* ${short(g.action, 2000)}`,
+    traffic ? `*Traffic share:* ${traffic.from}% → *${traffic.to}%*` : "",
+    `*Plan* \`${short(c.planHash, 200)}\`${c.expiresAt ? ` · *expires* ${slackTime(c.expiresAt)}` : ""}`,
   ];
-  const change: string[] = [];
-  if (g.change.config.length) change.push(`*Config diff*\n\`\`\`${clip(codeText(renderDiff(g.change.config)), 2000)}\`\`\``);
-  if (g.change.resources.length) {
-    change.push(`*Resources*\n${g.change.resources.map((r) => `• ${Object.entries(r).map(([k, v]) => `${escapeText(k)}: ${escapeText(String(v))}`).join(", ")}`).join("\n")}`);
+  const blocks: KnownBlock[] = [
+    header(`${g.kind === "delete" ? "🗑️" : "✋"} Approval needed: ${kindTitle(g.kind)} · ${g.step}${stage}`),
+    section(essentials.filter(Boolean).join("\n")),
+    section(`*Why:* ${short(g.why, 1400)}\n*Risk:* ${short(g.risk, 1400)}`),
+  ];
+  if (g.change.config.length) {
+    const diff = fitList(g.change.config, 2800, { itemMax: 500, render: (ch) => codeText(clip(renderDiff([ch]), 500)) });
+    blocks.push(section(`*Config diff* (${g.change.config.length} ${g.change.config.length === 1 ? "key" : "keys"})\n\`\`\`${diff}\`\`\``));
   }
-  if (g.change.traffic) change.push(`*Traffic share:* ${g.change.traffic.from}% → *${g.change.traffic.to}%*`);
-  if (change.length) blocks.push(section(change.join("\n")));
-  blocks.push(section(`*Metrics now:* ${escapeText(renderMetrics(g.metricsNow))}`));
+  if (g.change.resources.length) {
+    const resources = fitList(g.change.resources, 2800, { itemMax: 500, render: (r) => `• ${fitList(Object.entries(r), 500, { sep: ", ", render: ([k, v]) => `${short(k, 100)}: ${short(String(v), 400)}` })}` });
+    blocks.push(section(`*Resources* (${g.change.resources.length})\n${resources}`));
+  }
+  blocks.push(section(`*Metrics now:* ${short(renderMetrics(g.metricsNow), 2800)}`));
   blocks.push(
     context(
-      `*Who may approve:* ${c.approvers.join(", ") || "nobody is configured"}${c.twoPersonRule ? ` (two-person rule: not ${who(g.requestedBy)}, who requested it)` : ""}`,
-      `*Requested by* ${who(g.requestedBy)} · *asked* ${slackTime(g.askedAt)}${c.expiresAt ? ` · *expires* ${slackTime(c.expiresAt)}` : ""}`,
-      `run \`${escapeText(g.run)}\` · ${escapeText(g.deployment)} · plan \`${escapeText(c.planHash)}\``,
+      `*Who may approve:* ${mentionList(c.approvers, 1500, ", ") || "nobody is configured"}${c.twoPersonRule ? ` (two-person rule: not ${who(g.requestedBy)}, who requested it)` : ""}`,
+      `*Requested by* ${who(g.requestedBy)} · *asked* ${slackTime(g.askedAt)}`,
+      `run \`${short(g.run, 300)}\` · ${short(g.deployment, 300)}`,
     ),
   );
   return blocks;
 }
 
 const gateValue = (c: CardView): string => JSON.stringify({ r: c.gate.run, i: c.interrupt, h: c.planHash } satisfies GateButtonValue);
+const UNDONE = "\n\nThis cannot be undone.";
+/** The card's body under another header (decided, expired). */
+const retitled = (c: CardView, title: string): KnownBlock[] => gateBody(c).map((b, i) => (i === 0 ? header(title) : b));
 
 export function buildApprovalCard(c: CardView): SlackMessage {
   const approve: Button = { type: "button", action_id: ACTION.approve, style: "primary", text: { type: "plain_text", text: "Approve" }, value: gateValue(c) };
   if (c.gate.kind === "delete") {
     approve.confirm = {
       title: { type: "plain_text", text: "Delete for good?" },
-      text: { type: "mrkdwn", text: clip(`${escapeText(c.gate.action)}\n\nThis cannot be undone.`, 300), verbatim: true },
+      text: { type: "mrkdwn", text: `${short(c.gate.action, LIMIT.confirmText - codePoints(UNDONE))}${UNDONE}`, verbatim: true },
       confirm: { type: "plain_text", text: "Delete" },
       deny: { type: "plain_text", text: "Cancel" },
       style: "danger",
     };
   }
   const reject: Button = { type: "button", action_id: ACTION.reject, style: "danger", text: { type: "plain_text", text: "Reject" }, value: gateValue(c) };
-  return {
-    text: `Approval needed on ${escapeText(c.gate.deployment)}: ${c.gate.step} (${c.gate.kind}). ${escapeText(c.gate.action)}`,
-    blocks: [...gateBody(c), { type: "actions", block_id: "honua_gate", elements: [approve, reject] }],
-  };
+  return message(`Approval needed on ${short(c.gate.deployment, 300)}: ${c.gate.step} (${c.gate.kind}). ${short(c.gate.action, LIMIT.text)}`, [
+    ...gateBody(c),
+    { type: "actions", block_id: "honua_gate", elements: [approve, reject] },
+  ]);
 }
 
 export function buildDecidedCard(c: CardView, d: { decision: "approve" | "reject"; by: string; at: string }): SlackMessage {
   const verb = d.decision === "approve" ? "Approved" : "Rejected";
   const icon = d.decision === "approve" ? ":white_check_mark:" : ":no_entry_sign:";
   const line = `${icon} *${verb} by ${who(d.by)} at ${slackTime(d.at, "{time}")}*`;
-  return {
-    text: `${c.gate.step} on ${c.gate.deployment}: ${verb.toLowerCase()} by ${escapeText(d.by)} at ${hhmm(d.at)} UTC`,
-    blocks: [...gateBody(c).map((b, i) => (i === 0 ? header(`${verb}: ${KIND_TITLE[c.gate.kind] ?? c.gate.kind} · ${c.gate.step}`) : b)), section(line)],
-  };
+  return message(`${c.gate.step} on ${short(c.gate.deployment, 300)}: ${verb.toLowerCase()} by ${short(d.by, 100)} at ${hhmm(d.at)} UTC`, [
+    ...retitled(c, `${verb}: ${kindTitle(c.gate.kind)} · ${c.gate.step}`),
+    section(line),
+  ]);
 }
 
 export function buildExpiredCard(c: CardView, expiredAt: string): SlackMessage {
-  return {
-    text: `The approval request for ${c.gate.step} on ${c.gate.deployment} expired; nothing was changed and the run stays paused`,
-    blocks: [
-      ...gateBody(c).map((b, i) => (i === 0 ? header(`Expired: ${KIND_TITLE[c.gate.kind] ?? c.gate.kind} · ${c.gate.step}`) : b)),
-      section(`:hourglass: *Expired ${slackTime(expiredAt)}.* Nothing was changed; the run stays paused at this gate until someone asks again.`),
-      { type: "actions", block_id: "honua_expired", elements: [{ type: "button", action_id: ACTION.requestAgain, text: { type: "plain_text", text: "Request again" }, value: gateValue(c) }] },
-    ],
-  };
+  return message(`The approval request for ${c.gate.step} on ${short(c.gate.deployment, 300)} expired; nothing was changed and the run stays paused`, [
+    ...retitled(c, `Expired: ${kindTitle(c.gate.kind)} · ${c.gate.step}`),
+    section(`:hourglass: *Expired ${slackTime(expiredAt)}.* Nothing was changed; the run stays paused at this gate until someone asks again.`),
+    { type: "actions", block_id: "honua_expired", elements: [{ type: "button", action_id: ACTION.requestAgain, text: { type: "plain_text", text: "Request again" }, value: gateValue(c) }] },
+  ]);
 }
 
 export function buildRequestedAgainCard(c: CardView, by: string, at: string): SlackMessage {
-  return {
-    text: `The expired request for ${c.gate.step} was asked again by ${escapeText(by)}`,
-    blocks: [
-      ...gateBody(c).map((b, i) => (i === 0 ? header(`Expired: ${KIND_TITLE[c.gate.kind] ?? c.gate.kind} · ${c.gate.step}`) : b)),
-      section(`:hourglass: Expired; *requested again by ${who(by)} at ${slackTime(at, "{time}")}* (see the new card below).`),
-    ],
-  };
+  return message(`The expired request for ${c.gate.step} was asked again by ${short(by, 100)}`, [
+    ...retitled(c, `Expired: ${kindTitle(c.gate.kind)} · ${c.gate.step}`),
+    section(`:hourglass: Expired; *requested again by ${who(by)} at ${slackTime(at, "{time}")}* (see the new card below).`),
+  ]);
 }
 
 /** Sent once at 80% of a request's time to live. */
 export function buildExpiryWarning(c: CardView, now: string): SlackMessage {
   const left = c.expiresAt ? Math.max(0, Math.round((Date.parse(c.expiresAt) - Date.parse(now)) / 60_000)) : 0;
-  return {
-    text: `Approval for ${c.gate.step} on ${c.gate.deployment} expires in ${left} min`,
-    blocks: [section(`:alarm_clock: ${c.approvers.join(" ")} the approval request for *${c.gate.step}* on \`${escapeText(c.gate.deployment)}\` expires ${c.expiresAt ? slackTime(c.expiresAt, "{time}") : "soon"} (in about ${left} min). Nothing proceeds without a decision; on expiry the run stays paused.`)],
-  };
+  return message(`Approval for ${c.gate.step} on ${short(c.gate.deployment, 300)} expires in ${left} min`, [
+    section(`:alarm_clock: ${mentionList(c.approvers, 1500)} the approval request for *${short(c.gate.step, 200)}* on \`${short(c.gate.deployment, 300)}\` expires ${c.expiresAt ? slackTime(c.expiresAt, "{time}") : "soon"} (in about ${left} min). Nothing proceeds without a decision; on expiry the run stays paused.`),
+  ]);
 }
 
 export function buildExpiryNotice(c: CardView): SlackMessage {
-  return {
-    text: `Approval for ${c.gate.step} on ${c.gate.deployment} expired; the run stays paused`,
-    blocks: [section(`:hourglass: ${c.approvers.join(" ")} the approval request for *${c.gate.step}* on \`${escapeText(c.gate.deployment)}\` expired. Nothing was changed and the run stays paused; press *Request again* on the card to ask again.`)],
-  };
+  return message(`Approval for ${c.gate.step} on ${short(c.gate.deployment, 300)} expired; the run stays paused`, [
+    section(`:hourglass: ${mentionList(c.approvers, 1500)} the approval request for *${short(c.gate.step, 200)}* on \`${short(c.gate.deployment, 300)}\` expired. Nothing was changed and the run stays paused; press *Request again* on the card to ask again.`),
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------- rollback
@@ -314,14 +335,11 @@ export function buildRollbackAlert(a: { run: string; deployment: string; reason:
   const automatic = a.automatic ?? true;
   const title = automatic ? "AUTOMATIC ROLLBACK" : "ROLLING BACK";
   const how = automatic ? "The last known-good state is being restored now, without waiting for anyone." : "The last known-good state is being restored now, as asked.";
-  return {
-    text: `${title} on ${a.deployment} (run ${a.run}): ${escapeText(a.reason)}`,
-    blocks: [
-      header(`🚨 ${title} on ${a.deployment}`),
-      section(`${a.mentions.join(" ")}\n*Why:* ${escapeText(a.reason)}\n${how} Anything left behind is deleted only behind a \`delete\` approval.`),
-      context(`run \`${a.run}\``),
-    ],
-  };
+  return message(`${title} on ${short(a.deployment, 300)} (run ${a.run}): ${short(a.reason, LIMIT.text)}`, [
+    header(`🚨 ${title} on ${a.deployment}`),
+    section(`${mentionList(a.mentions, 800)}\n*Why:* ${short(a.reason, 1800)}\n${how} Anything left behind is deleted only behind a \`delete\` approval.`),
+    context(`run \`${short(a.run, 300)}\``),
+  ]);
 }
 
 // ------------------------------------------------------------------------------------------ report
@@ -339,47 +357,54 @@ export interface ReportView {
 }
 
 export function buildReportMessage(r: ReportView): SlackMessage {
-  const decisions = r.decisions.map((d) => `• ${d.step}: ${d.decision} by ${who(d.by)} at ${slackTime(d.at, "{time}")}`).join("\n");
-  return {
-    text: `Report for run ${r.run} (${r.workflow} on ${r.deployment}): ${r.status}${r.outcome ? `: ${escapeText(r.outcome)}` : ""}`,
-    blocks: [
-      header(`${r.status === "done" ? "✅" : "⚠️"} Report: ${r.workflow} on ${r.deployment}: ${r.status}`),
-      section(`${r.outcome ? `*Outcome:* ${escapeText(r.outcome)}\n` : ""}*Before:* ${escapeText(renderMetrics(r.before))}\n*After:* ${escapeText(renderMetrics(r.after))}`),
-      section(`*Decisions*\n${decisions || "none"}`),
-      context(`requested by ${who(r.requestedBy)} · run \`${r.run}\` · chart and full transcript attached below`),
-    ],
-  };
+  const decisions = fitList(r.decisions, 2800, { itemMax: 400, render: (d) => `• ${short(d.step, 200)}: ${short(d.decision, 50)} by ${who(d.by)} at ${slackTime(d.at, "{time}")}` });
+  return message(`Report for run ${r.run} (${r.workflow} on ${short(r.deployment, 300)}): ${r.status}${r.outcome ? `: ${short(r.outcome, LIMIT.text)}` : ""}`, [
+    header(`${r.status === "done" ? "✅" : "⚠️"} Report: ${r.workflow} on ${r.deployment}: ${r.status}`),
+    section(`${r.outcome ? `*Outcome:* ${short(r.outcome, 1800)}\n` : ""}*Before:* ${short(renderMetrics(r.before), 500)}\n*After:* ${short(renderMetrics(r.after), 500)}`),
+    section(`*Decisions*\n${decisions || "none"}`),
+    context(`requested by ${who(r.requestedBy)} · run \`${short(r.run, 300)}\` · chart and full transcript attached below`),
+  ]);
 }
 
 // ------------------------------------------------------------------------------------ conversation
 
 /** Slack refuses a whole message whose button value is over 2000 characters; JSON escaping can double the request's length. */
-const BUTTON_VALUE_MAX = 2000;
-function pickValue(request: string, d: string): string {
-  let q = request.slice(0, 1800);
-  let value = JSON.stringify({ q, d } satisfies PickValue);
-  while (value.length > BUTTON_VALUE_MAX && q.length > 1) {
-    q = q.slice(0, Math.max(1, q.length - Math.ceil((value.length - BUTTON_VALUE_MAX) / 2)));
-    value = JSON.stringify({ q, d } satisfies PickValue);
+const PICK_QUERY_MAX = 1800;
+/** The request as the choices carry it back: as much as fits beside the longest of the names (`d`). */
+function pickQuery(request: string, d: string): string {
+  let max = PICK_QUERY_MAX;
+  for (;;) {
+    const q = clip(request, max);
+    // Both counted in UTF-16 units: PickValue's schema does, and it is never less than Slack's count.
+    const over = Math.max(JSON.stringify({ q, d } satisfies PickValue).length - LIMIT.buttonValue, q.length - PICK_QUERY_MAX);
+    if (over <= 0 || max <= 1) return q;
+    max = Math.max(1, max - Math.ceil(over / 2));
   }
-  return value;
 }
 
+/** Deployment choices shown as buttons (25 to a row); the rest are only counted. */
+const PICK_ROWS = 4;
+/** The longest name a choice can carry back (PickValue's bound; the config allows 63). */
+const PICK_NAME_MAX = 100;
+
 export function buildClarifyMessage(q: { question: string; request: string; deployments: string[] }): SlackMessage {
-  const blocks: KnownBlock[] = [section(`:thinking_face: ${escapeText(q.question)}`)];
-  if (q.deployments.length) {
-    blocks.push({
-      type: "actions",
-      block_id: "honua_pick",
-      elements: q.deployments.slice(0, 25).map((d) => ({
-        type: "button" as const,
-        action_id: `${ACTION.pickDeployment}:${d}`,
-        text: { type: "plain_text" as const, text: d },
-        value: pickValue(q.request, d),
-      })),
-    });
+  const deployments = [...new Set(q.deployments)];
+  const shown = deployments.filter((d) => d.length <= PICK_NAME_MAX).slice(0, PICK_ROWS * LIMIT.actionsElements);
+  const rest = deployments.length - shown.length;
+  const blocks: KnownBlock[] = [section(`:thinking_face: ${short(q.question, 2900)}`)];
+  const longest = shown.reduce((a, d) => (JSON.stringify(d).length > JSON.stringify(a).length ? d : a), "");
+  const query = pickQuery(q.request, longest);
+  const buttons: Button[] = shown.map((d) => ({
+    type: "button",
+    action_id: `${ACTION.pickDeployment}:${d}`,
+    text: { type: "plain_text", text: clip(d, LIMIT.button) || "…" },
+    value: JSON.stringify({ q: query, d } satisfies PickValue),
+  }));
+  for (let i = 0; i < buttons.length; i += LIMIT.actionsElements) {
+    blocks.push({ type: "actions", block_id: i === 0 ? "honua_pick" : `honua_pick_${i / LIMIT.actionsElements}`, elements: buttons.slice(i, i + LIMIT.actionsElements) });
   }
-  return { text: escapeText(q.question), blocks };
+  if (rest > 0) blocks.push(context(`…and ${rest} more ${rest === 1 ? "deployment" : "deployments"}: name it in your request`));
+  return message(short(q.question, LIMIT.text), blocks);
 }
 
 export const THREAD_COMMANDS = ["status", "pause", "resume", "cancel", "transcript"] as const;
@@ -387,18 +412,22 @@ export const THREAD_COMMANDS = ["status", "pause", "resume", "cancel", "transcri
 /** `extra` is mrkdwn the caller built (user text in it already escaped). */
 export function buildHelpMessage(extra?: string): SlackMessage {
   const text = `In a run's thread: \`status\` · \`pause\` · \`resume\` · \`cancel\` · \`transcript\`. To start a change, mention me with a request, e.g. \`@honua add Redis caching to prod\`, or use \`/honua add Redis caching to prod\`.`;
-  return { text, blocks: [section(`${extra ? `${extra}\n` : ""}${text}`)] };
+  return message(text, [section(`${extra ? `${clip(extra, LIMIT.section - codePoints(text) - 1)}\n` : ""}${text}`)]);
 }
 
-export const buildNotice = (text: string, emoji = ":information_source:"): SlackMessage => ({ text, blocks: [section(`${emoji} ${text}`)] });
+/** `text` is mrkdwn the caller built (user text in it already escaped). */
+export const buildNotice = (text: string, emoji = ":information_source:"): SlackMessage => message(text, [section(`${emoji} ${text}`)]);
 /**
  * `text` is plain (an error message, possibly echoing user or model text): escaped here. User ids in it become
  * mentions only when the caller knows the engine wrote it (`linkIds`): an id someone typed is not a ping.
  */
-export const buildError = (text: string, linkIds = false): SlackMessage => ({
-  text: `Error: ${escapeText(text)}`,
-  blocks: [section(`:warning: ${linkIds ? mentionIds(text) : escapeText(text)}`)],
-});
+export const buildError = (text: string, linkIds = false): SlackMessage => message(`Error: ${short(text, LIMIT.text)}`, [section(`:warning: ${linkIds ? mentionIds(clip(text, LIMIT.section)) : short(text, LIMIT.section)}`)]);
+
+/** The conversation's answer in a thread: it may repeat what someone wrote (or what a model was talked into), so it is text, never mentions or links. */
+export const buildAnswer = (text: string): SlackMessage => message(short(text, LIMIT.text), [section(short(text, LIMIT.section))]);
+
+/** The channel message a `/honua` request is threaded under. */
+export const requestEcho = (user: string, text: string): string => clip(`${who(user)} asked: ${short(text, LIMIT.text)}`, LIMIT.text);
 
 // -------------------------------------------------------------------------------------------- home
 
@@ -423,15 +452,15 @@ export interface HomeApproval {
 
 export function buildHomeView(h: { user: string; runs: HomeRun[]; approvals: HomeApproval[] }): HomeView {
   const where = (c: string | null) => (c ? ` in <#${c}>` : "");
-  const runs = h.runs.map((r) => `• \`${r.run}\` ${r.workflow} on *${escapeText(r.deployment)}*: ${r.status} · by ${who(r.requestedBy)} · since ${slackTime(r.startedAt)}${where(r.channel)}`);
-  const approvals = h.approvals.map((a) => `• *${a.step}* (${a.kind}) on *${escapeText(a.deployment)}* · run \`${a.run}\`${a.expiresAt ? ` · expires ${slackTime(a.expiresAt)}` : ""}${where(a.channel)}`);
+  const run = (r: HomeRun) => `• \`${short(r.run, 100)}\` ${short(r.workflow, 100)} on *${short(r.deployment, 100)}*: ${short(r.status, 50)} · by ${who(r.requestedBy)} · since ${slackTime(r.startedAt)}${where(r.channel)}`;
+  const approval = (a: HomeApproval) => `• *${short(a.step, 200)}* (${short(a.kind, 50)}) on *${short(a.deployment, 100)}* · run \`${short(a.run, 100)}\`${a.expiresAt ? ` · expires ${slackTime(a.expiresAt)}` : ""}${where(a.channel)}`;
   return {
     type: "home",
     blocks: [
       header("honua-agent"),
-      section(`*Waiting for your approval* (${approvals.length})\n${approvals.join("\n") || "_nothing waits for you_"}`),
+      section(`*Waiting for your approval* (${h.approvals.length})\n${fitList(h.approvals, 2900, { itemMax: 500, render: approval }) || "_nothing waits for you_"}`),
       { type: "divider" },
-      section(`*Runs in progress* (${runs.length})\n${runs.join("\n") || "_no run in progress_"}`),
+      section(`*Runs in progress* (${h.runs.length})\n${fitList(h.runs, 2900, { itemMax: 500, render: run }) || "_no run in progress_"}`),
       context(`Start a change with \`/honua add Redis caching to prod\` or by mentioning the bot in a channel.`),
     ],
   };

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { buildHelpMessage, buildNotice, escapeText, who } from "./blocks.js";
+import { buildAnswer, buildHelpMessage, buildNotice, escapeText, who } from "./blocks.js";
+import { clip } from "./limits.js";
 import { reply, type Converse, type Place, type SlackDeps } from "./context.js";
 
 /**
@@ -51,14 +52,12 @@ export async function handleThreadText(d: SlackDeps, at: Place, run: string, tex
     default: {
       const converse = await d.converse();
       if (!converse) {
-        await reply(d, at, buildHelpMessage(`I only know the plain commands here (you wrote: "${escapeText(text.slice(0, 200))}").`));
+        await reply(d, at, buildHelpMessage(`I only know the plain commands here (you wrote: "${clip(escapeText(text), 200)}").`));
         return;
       }
       const actor = await d.directory.actor(at.user, row.deployment);
       const answer = await converse(d.engine, { run, user: at.user, groups: actor.groups, text }, { env: d.env });
-      // The answer may repeat what someone wrote (or what a model was talked into): shown as text, never as mentions or links.
-      const safe = escapeText(answer.text);
-      await reply(d, at, { text: safe, blocks: [{ type: "section", text: { type: "mrkdwn", text: safe.slice(0, 2900), verbatim: true } }] });
+      await reply(d, at, buildAnswer(answer.text));
       await d.notifier.settle(run);
     }
   }

@@ -7,10 +7,11 @@ import { renderTranscript } from "../render.js";
 import type { ApproverDirectory } from "./approvers.js";
 import {
   buildApprovalCard, buildDecidedCard, buildError, buildExpiredCard, buildExpiryNotice, buildExpiryWarning, buildNotice,
-  buildPlanMessage, buildProgressMessage, buildReportMessage, buildRollbackAlert, progressLines, who,
+  buildPlanMessage, buildProgressMessage, buildReportMessage, buildRollbackAlert, mentionList, progressLines, who,
   type CardView, type SlackMessage,
 } from "./blocks.js";
 import { renderChartPng } from "./chart.js";
+import { clip } from "./limits.js";
 import type { SlackMetrics } from "./metrics.js";
 import type { CardRef, SlackStore, ThreadRef } from "./store.js";
 import type { Tasks } from "./tasks.js";
@@ -307,7 +308,7 @@ export class ThreadNotifier {
         await this.o.client.chat.update({ channel: card.channel, ts: card.ts, ...buildApprovalCard(view) });
         await this.o.store.cardPosted(run, p.interrupt, p.planHash, card.ts);
       }
-      await this.post(t, buildNotice(`${who(by)} asked again for approval of *${p.step}*: ${view.approvers.join(" ")} the card above is open until ${view.expiresAt ?? "decided"}.`, ":repeat:"));
+      await this.post(t, buildNotice(`${who(by)} asked again for approval of *${p.step}*: ${mentionList(view.approvers, 1500)} the card above is open until ${view.expiresAt ?? "decided"}.`, ":repeat:"));
     });
   }
 
@@ -342,7 +343,7 @@ export class ThreadNotifier {
     const files: { file: Buffer; filename: string; title: string; alt_text?: string }[] = [];
     if (chart) files.push({ file: chart, filename: `${t.run}-before-after.png`, title: "Before / after", alt_text: "Before/after bar charts of p95 latency, error rate, cache hit ratio, origin load and cost" });
     files.push({ file: Buffer.from(renderTranscript(tr), "utf8"), filename: `${t.run}-transcript.md`, title: `Transcript of ${t.run}` });
-    const comment = chart ? "Before/after chart and the full transcript" : chartError ? `The full transcript (the before/after chart could not be drawn: ${chartError})` : "The full transcript";
+    const comment = chart ? "Before/after chart and the full transcript" : chartError ? `The full transcript (the before/after chart could not be drawn: ${clip(chartError, 1000)})` : "The full transcript";
     await this.o.client.filesUploadV2({ channel_id: t.channel, thread_ts: t.threadTs, initial_comment: comment, file_uploads: files });
   }
 

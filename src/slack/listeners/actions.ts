@@ -1,6 +1,7 @@
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import { AgentError } from "../../errors.js";
-import { ACTION, GateButtonValue, PickValue, buildError, buildNotice, escapeText, mentionIds, who } from "../blocks.js";
+import { ACTION, GateButtonValue, PickValue, buildError, buildNotice, escapeText, mentionIds, mentionList, who } from "../blocks.js";
+import { clip } from "../limits.js";
 import { afterAck, whisper, type Place, type SlackDeps } from "../context.js";
 import { handleRequest } from "../requests.js";
 import { firstDelivery } from "./dedupe.js";
@@ -52,7 +53,7 @@ async function decide(d: SlackDeps, at: Place, body: BlockAction, value: GateBut
   } catch (e) {
     if (e instanceof AgentError && e.code === "forbidden") {
       const approvers = await d.directory.labels(row.deployment);
-      await whisper(d, at, buildNotice(`You can't ${decision} this: ${mentionIds(e.message)}\n*Who may approve:* ${approvers.join(", ")}`, ":no_entry:"));
+      await whisper(d, at, buildNotice(`You can't ${decision} this: ${clip(mentionIds(e.message), 1000)}\n*Who may approve:* ${mentionList(approvers, 1500, ", ")}`, ":no_entry:"));
       return;
     }
     if (e instanceof AgentError && (e.code === "stale" || e.code === "conflict")) {
@@ -76,7 +77,7 @@ async function requestAgain(d: SlackDeps, at: Place, body: BlockAction, value: G
   if (!(await onItsCard(d, at, body, value))) return;
   const current = await d.engine.summary(value.r);
   if (current.pending?.interrupt !== value.i || current.pending.planHash !== value.h) {
-    await whisper(d, at, buildNotice(`This card's gate no longer waits for a decision (run ${escapeText(value.r)} is ${current.status}${current.pending ? `, now at ${current.pending.step}` : ""}); nothing was asked again.`, ":information_source:"));
+    await whisper(d, at, buildNotice(`This card's gate no longer waits for a decision (run ${clip(escapeText(value.r), 200)} is ${current.status}${current.pending ? `, now at ${current.pending.step}` : ""}); nothing was asked again.`, ":information_source:"));
     return;
   }
   const summary = await d.engine.requestAgain(value.r, await d.directory.actor(at.user, row.deployment));
@@ -124,7 +125,7 @@ export function registerActions(app: App, d: SlackDeps): void {
       if (!(await firstDelivery(d, body))) return;
       const message = body.message as { ts?: string } | undefined;
       if (message?.ts) {
-        await d.client.chat.update({ channel: at.channel, ts: message.ts, ...buildNotice(`Deployment: *${escapeText(value.d)}* (chosen by ${who(at.user)})`, ":dart:") });
+        await d.client.chat.update({ channel: at.channel, ts: message.ts, ...buildNotice(`Deployment: *${clip(escapeText(value.d), 200)}* (chosen by ${who(at.user)})`, ":dart:") });
       }
       await handleRequest(d, at, `${value.q} on ${value.d}`);
     });

@@ -1,5 +1,6 @@
 import type { App } from "@slack/bolt";
-import { buildHelpMessage, escapeText, who } from "../blocks.js";
+import { buildHelpMessage, requestEcho } from "../blocks.js";
+import { LIMIT, clip } from "../limits.js";
 import { afterAck, type SlackDeps } from "../context.js";
 import { handleRequest } from "../requests.js";
 import { firstDelivery } from "./dedupe.js";
@@ -20,10 +21,10 @@ export function registerCommand(app: App, d: SlackDeps): void {
       if (!(await firstDelivery(d, body))) return;
       let root: string | undefined;
       try {
-        root = (await d.client.chat.postMessage({ channel: command.channel_id, text: `${who(command.user_id)} asked: ${escapeText(text)}`, parse: "none", link_names: false, unfurl_links: false, unfurl_media: false })).ts;
+        root = (await d.client.chat.postMessage({ channel: command.channel_id, text: requestEcho(command.user_id, text), parse: "none", link_names: false, unfurl_links: false, unfurl_media: false })).ts;
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
-        await respond({ response_type: "ephemeral", text: `I can't post in this channel (${why}). Invite me with \`/invite @honua\`, or DM me the request.` });
+        await respond({ response_type: "ephemeral", text: `I can't post in this channel (${clip(why, LIMIT.text - 100)}). Invite me with \`/invite @honua\`, or DM me the request.` });
         return;
       }
       if (!root) return;
