@@ -117,7 +117,7 @@ export const AnalyzeCurrentPerformance = defineStep({
     const m = ctx.deploymentConfig.monitoring;
     const baseline = await snapshot(ctx.adapters, input.lookbackMinutes, m.sampleEveryMinutes);
     if (baseline.samples < m.minSamples || baseline.p95Ms === null) {
-      const hint = baseline.samples === 0 ? ` ${noDataHint(ctx.adapters.metrics.describe?.() ?? ctx.deployment)}` : " Check the metrics source.";
+      const hint = ` Check the metrics source.${baseline.samples === 0 ? ` ${noDataHint(ctx.adapters.metrics.describe?.() ?? ctx.deployment)}` : ""}`;
       throw new AgentError("failed", `no baseline: ${baseline.samples} metric samples in the last ${input.lookbackMinutes} min (need ${m.minSamples}); a rollout cannot be judged without one.${hint}`);
     }
     const existing = await cachesInPlace(ctx.adapters);

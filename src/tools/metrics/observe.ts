@@ -125,7 +125,7 @@ export function judge(
   source = "the deployment",
 ): { verdict: Verdict; reason: string } {
   if (window.samples < m.minSamples || window.p95Ms === null || window.errorRate === null) {
-    const over = window.observedMinutes !== undefined && window.observedMinutes !== null && window.observedMinutes < window.windowMinutes ? ` (${window.observedMinutes} min observed)` : "";
+    const over = window.samples > 0 && window.observedMinutes !== undefined && window.observedMinutes !== null && window.observedMinutes < window.windowMinutes ? ` (${window.observedMinutes} min observed)` : "";
     const hint = window.samples === 0 ? ` ${noDataHint(source)}` : "";
     return { verdict: "inconclusive", reason: `${window.samples} samples in ${window.windowMinutes} min${over} (need ${m.minSamples}): no data is not healthy.${hint}` };
   }
