@@ -267,7 +267,7 @@ export class Engine {
     const current = await this.summary(run);
     if (!current.pending) {
       const last = (await this.store.listDecisions(run)).at(-1);
-      const who = last ? `; last decision: ${last.decision} of ${last.step} by ${last.by} at ${last.at}` : "";
+      const who = last ? `; last decision: ${last.decision} of ${last.step} by ${last.by} at ${last.wallAt ?? last.at}` : "";
       throw new AgentError("stale", `run ${run} has no decision waiting (status ${current.status})${who}`);
     }
     const p = current.pending;
@@ -275,7 +275,7 @@ export class Engine {
       const prior = await this.store.listDecisions(run);
       const decided = prior.find((d) => d.planHash === opts.planHash);
       throw new AgentError("stale", decided
-        ? `that gate was already decided: ${decided.decision} by ${decided.by} at ${decided.at}`
+        ? `that gate was already decided: ${decided.decision} by ${decided.by} at ${decided.wallAt ?? decided.at}`
         : `the plan changed since it was shown (shown ${opts.planHash}, now ${p.planHash} for ${p.step}); nothing was decided`);
     }
     const policy = mayDecide(this.config.config, row.deployment, { kind: p.kind, requestedBy: row.requestedBy }, who, decision);
@@ -286,14 +286,24 @@ export class Engine {
     }
     const rec = await this.store.recordDecision({
       run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision, by: who.user,
-      at: this.clock().toISOString(), planHash: p.planHash, comment: opts.comment ?? null, groups: who.groups,
+      ...this.decisionTimes(row.deployment), planHash: p.planHash, comment: opts.comment ?? null, groups: who.groups,
     });
     if (!rec.won) {
       const d = rec.decision;
-      throw new AgentError("stale", `${p.step} was already ${d.decision === "approve" ? "approved" : d.decision === "reject" ? "rejected" : "decided"} by ${d.by} at ${d.at}; nothing changed`);
+      throw new AgentError("stale", `${p.step} was already ${d.decision === "approve" ? "approved" : d.decision === "reject" ? "rejected" : "decided"} by ${d.by} at ${d.wallAt ?? d.at}; nothing changed`);
     }
     await this.store.closeTicket(run, p.interrupt, this.clock().toISOString());
     return this.drive(run, row.workflow, () => this.graph(row.workflow).invoke(new Command({ resume: { interrupt: p.interrupt, planHash: p.planHash } }), this.cfg(run)));
+  }
+
+  /**
+   * A decision is stamped on the run's clock, as its steps are (simulated in the sandbox), so the transcript reads in
+   * one order; the wall-clock time goes beside it where the two differ.
+   */
+  private decisionTimes(deployment: string): { at: string; wallAt?: string } {
+    const wall = this.clock();
+    const run = this.adapters.adaptersFor(deployment).clock.now();
+    return Math.abs(run.getTime() - wall.getTime()) > 1000 ? { at: run.toISOString(), wallAt: wall.toISOString() } : { at: run.toISOString() };
   }
 
   /** Continues a run after a crash: a recorded but unapplied decision is applied; an interrupted step re-runs. */

@@ -177,4 +177,11 @@ describe("HTTP probe metrics (real requests to a local server)", () => {
     const [s] = bucketize(probes, 999, 1020, 100, 5);
     expect(s).toMatchObject({ p95Ms: 19, errorRate: 0.05, requests: 20 });
   });
+
+  it("bucketize: at 10% on the cache a 100% hit ratio there leaves 90% of requests at the origin", () => {
+    // 100 requests in one second; the 10 that went through the cache say HIT, the 90 others say nothing.
+    const probes = Array.from({ length: 100 }, (_, i) => ({ at: 1001 + i * 9, ms: 5, ok: true, hit: i % 10 === 0 ? true : null, reached: true }));
+    const [s] = bucketize(probes, 1000, 2000, 1000, 5);
+    expect(s).toMatchObject({ hitRatio: 1, requestsPerSecond: 100, originRequestsPerSecond: 90 });
+  });
 });

@@ -131,7 +131,7 @@ describe("Slack front, driven as Slack drives it (real Bolt app, signed requests
     expect(hasButtons(updated)).toBe(false);
     const cards = h.cards(root);
     expect(cards).toHaveLength(2);
-    expect(blocksText(cards[1]!)).toMatch(/Traffic switch · EnableCachingGradually \(10%\)/);
+    expect(blocksText(cards[1]!)).toMatch(/Traffic switch · EnableCachingGradually · stage 1 of 3 \(10%\)/);
     expect(blocksText(cards[1]!)).toMatch(/Traffic share:\* 0% → \*10%/);
     expect(h.server.engine.sandbox().count("prod", "provision-cache")).toBe(1);
     const progress = h.fake.thread(root)[1]!;

@@ -121,7 +121,7 @@ export function makeExecutors(deps: ExecutorDeps): { [N in ToolName]: (args: Ext
       const last = args.last ?? 8;
       return {
         status: t.status, outcome: t.outcome, totalSteps: t.steps.length,
-        steps: t.steps.slice(-last).map((s) => ({ name: s.name, stage: s.stage, status: s.status, endedAt: s.endedAt, error: s.error ?? null })),
+        steps: t.steps.slice(-last).map((s) => ({ name: s.name, stage: s.stage, stageValue: s.stageValue ?? null, status: s.status, endedAt: s.endedAt, error: s.error ?? null })),
         decisions: t.decisions.map((d) => ({ step: d.step, stage: d.stage, kind: d.kind, decision: d.decision, by: d.by, at: d.at, comment: d.comment })),
       };
     },

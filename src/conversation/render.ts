@@ -1,6 +1,6 @@
 /** Plain-text answers from tool results: what the rule-based conversation says, and the fallback when a model cannot. */
 import type { MetricsSummary } from "../graph/state.js";
-import { renderMetrics } from "../render.js";
+import { renderMetrics, stageName } from "../render.js";
 import type { ToolCall, ToolResult } from "./tools.js";
 
 type Data = Record<string, unknown>;
@@ -18,7 +18,7 @@ function status(d: Data): string {
   const what = p.kind === "paused" ? "It is paused" : p.kind === "inconclusive" ? "It paused because monitoring was inconclusive" : p.kind === "rollback" ? "A rollback request is waiting for an approver" : `It is waiting for a ${p.kind} approval`;
   return [
     head,
-    `${what} at ${p.step}${p.stage !== null ? ` (stage ${p.stage + 1})` : ""}: ${p.why || p.action}`,
+    `${what} at ${p.step}${p.stage !== null ? ` (${stageName(p.stage)})` : ""}: ${p.why || p.action}`,
     p.kind === "paused" ? "" : `If approved: ${p.action}. Risk: ${p.risk}`,
     `Approvers: ${p.approvers.join(", ")}${p.expiresAt ? ` · expires ${p.expiresAt}` : ""}.`,
   ].filter(Boolean).join("\n");
@@ -32,7 +32,7 @@ function metrics(d: Data): string {
   ];
   if (d.after) lines.push(`After: ${renderMetrics(asMetrics(d.after))}`);
   const at = (d.atDecision as { step: string; stage: number | null; decision: string; by: string; metrics: MetricsSummary | null }[]) ?? [];
-  for (const x of at) lines.push(`At ${x.decision} of ${x.step}${x.stage !== null ? ` ${x.stage}` : ""} by ${x.by}: ${x.metrics ? `p95 ${x.metrics.p95Ms} ms, errors ${pct(x.metrics.errorRate)}, hit ratio ${pct(x.metrics.hitRatio)}` : "no window recorded yet"}`);
+  for (const x of at) lines.push(`At ${x.decision} of ${x.step}${x.stage !== null ? ` ${stageName(x.stage)}` : ""} by ${x.by}: ${x.metrics ? `p95 ${x.metrics.p95Ms} ms, errors ${pct(x.metrics.errorRate)}, hit ratio ${pct(x.metrics.hitRatio)}` : "no window recorded yet"}`);
   return lines.join("\n");
 }
 
@@ -55,7 +55,7 @@ function plan(d: Data): string {
 }
 
 function transcript(d: Data): string {
-  const steps = (d.steps as { name: string; stage: number | null; status: string; error: string | null }[]).map((s) => `${s.name}${s.stage !== null ? ` ${s.stage}` : ""} ${s.status}${s.error ? ` (${s.error})` : ""}`);
+  const steps = (d.steps as { name: string; stage: number | null; stageValue?: number | null; status: string; error: string | null }[]).map((s) => `${s.name}${s.stage !== null ? ` ${stageName(s.stage, s.stageValue)}` : ""} ${s.status}${s.error ? ` (${s.error})` : ""}`);
   const decisions = (d.decisions as { step: string; decision: string; by: string }[]).map((x) => `${x.decision} ${x.step} by ${x.by}`);
   return [`Last ${steps.length} of ${d.totalSteps} steps: ${steps.join("; ") || "none yet"}.`, `Decisions: ${decisions.join("; ") || "none yet"}.`].join("\n");
 }

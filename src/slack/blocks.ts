@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { types } from "@slack/bolt";
 import type { GatePayload, MetricsSummary, RunStatus, StepRecord } from "../graph/state.js";
-import { renderMetrics } from "../render.js";
+import { renderMetrics, stageName } from "../render.js";
 import { renderDiff } from "../tools/config/diff.js";
 import { LIMIT, clip, codePoints, fitList } from "./limits.js";
 
@@ -237,7 +237,7 @@ export const mentionList = (labels: readonly string[], max: number, sep = " "): 
 function gateBody(c: CardView): KnownBlock[] {
   const g = c.gate;
   const traffic = g.change.traffic;
-  const stage = g.stage !== null && traffic ? ` (${traffic.to}%)` : "";
+  const stage = g.stage !== null ? ` · ${stageName(g.stage, g.stageValue ?? traffic?.to ?? null, g.stageCount)}` : "";
   const essentials = [
     `*What will happen:* ${short(g.action, 2000)}`,
     traffic ? `*Traffic share:* ${traffic.from}% → *${traffic.to}%*` : "",

@@ -268,8 +268,8 @@ export class ThreadNotifier {
     if (!d || (d.decision !== "approve" && d.decision !== "reject")) return;
     const view = this.cardViews.get(`${c.run}:${c.interrupt}`);
     const closed = await this.o.store.closeCard(c.run, c.interrupt, "decided");
-    if (closed?.ts && view) await this.o.client.chat.update({ channel: closed.channel, ts: closed.ts, ...buildDecidedCard(view, { decision: d.decision, by: d.by, at: d.at }) });
-    else if (closed?.ts) await this.o.client.chat.update({ channel: closed.channel, ts: closed.ts, ...buildNotice(`${d.step}: ${d.decision === "approve" ? "approved" : "rejected"} by ${who(d.by)} at ${d.at}`, d.decision === "approve" ? ":white_check_mark:" : ":no_entry_sign:") });
+    if (closed?.ts && view) await this.o.client.chat.update({ channel: closed.channel, ts: closed.ts, ...buildDecidedCard(view, { decision: d.decision, by: d.by, at: d.wallAt ?? d.at }) });
+    else if (closed?.ts) await this.o.client.chat.update({ channel: closed.channel, ts: closed.ts, ...buildNotice(`${d.step}: ${d.decision === "approve" ? "approved" : "rejected"} by ${who(d.by)} at ${d.wallAt ?? d.at}`, d.decision === "approve" ? ":white_check_mark:" : ":no_entry_sign:") });
   }
 
   /** At 80% of the request's time to live: a warning in the thread, mentioning the approvers (once). */
@@ -332,7 +332,7 @@ export class ThreadNotifier {
     await this.post(t, buildReportMessage({
       run: t.run, workflow: tr.workflow, deployment: tr.deployment, status: s.status, outcome: s.outcome,
       before: tr.metrics.before, after: tr.metrics.after, requestedBy: tr.requestedBy,
-      decisions: tr.decisions.map((d) => ({ step: d.step, decision: d.decision, by: d.by, at: d.at })),
+      decisions: tr.decisions.map((d) => ({ step: d.step, decision: d.decision, by: d.by, at: d.wallAt ?? d.at })),
     }));
     // The chart is a convenience; the transcript is the record: a chart that cannot be drawn does not hold it back.
     let chartError: string | null = null;

@@ -67,7 +67,7 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS honua_decisions (
      run TEXT NOT NULL, interrupt TEXT NOT NULL, step TEXT NOT NULL, stage INTEGER, kind TEXT NOT NULL,
      decision TEXT NOT NULL, by_user TEXT NOT NULL, at TEXT NOT NULL, plan_hash TEXT NOT NULL, comment TEXT,
-     member_of TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (run, interrupt))`,
+     member_of TEXT NOT NULL DEFAULT '[]', wall_at TEXT, PRIMARY KEY (run, interrupt))`,
   `CREATE TABLE IF NOT EXISTS honua_controls (
      run TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, by_user TEXT NOT NULL, reason TEXT NOT NULL,
      at TEXT NOT NULL, resolved_at TEXT, PRIMARY KEY (run, id))`,
@@ -101,6 +101,7 @@ function toTicket(r: Row): GateTicket {
 const ADDED_COLUMNS: { table: string; column: string; ddl: string }[] = [
   { table: "honua_runs", column: "claimed_at", ddl: "claimed_at TEXT" },
   { table: "honua_decisions", column: "member_of", ddl: "member_of TEXT NOT NULL DEFAULT '[]'" },
+  { table: "honua_decisions", column: "wall_at", ddl: "wall_at TEXT" },
 ];
 
 type Row = Record<string, unknown>;
@@ -120,6 +121,7 @@ function toDecision(r: Row): StoredDecision {
       step: r.step, stage: r.stage === null || r.stage === undefined ? null : Number(r.stage), kind: r.kind,
       decision: r.decision, by: r.by_user, at: str(r.at), planHash: r.plan_hash, interrupt: r.interrupt,
       comment: r.comment ?? null,
+      ...(r.wall_at === null || r.wall_at === undefined ? {} : { wallAt: str(r.wall_at) }),
     }),
     groups: z.array(z.string()).parse(JSON.parse(str(r.member_of ?? "[]"))),
   };
@@ -216,10 +218,10 @@ export class AgentStore {
    */
   async recordDecision(d: StoredDecision): Promise<{ won: boolean; decision: StoredDecision }> {
     const inserted = await this.sql.query(
-      `INSERT INTO honua_decisions (run, interrupt, step, stage, kind, decision, by_user, at, plan_hash, comment, member_of)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO honua_decisions (run, interrupt, step, stage, kind, decision, by_user, at, plan_hash, comment, member_of, wall_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run, interrupt) DO NOTHING RETURNING *`,
-      [d.run, d.interrupt, d.step, d.stage, d.kind, d.decision, d.by, d.at, d.planHash, d.comment, JSON.stringify(d.groups)],
+      [d.run, d.interrupt, d.step, d.stage, d.kind, d.decision, d.by, d.at, d.planHash, d.comment, JSON.stringify(d.groups), d.wallAt ?? null],
     );
     if (inserted[0]) return { won: true, decision: toDecision(inserted[0]) };
     const existing = await this.getDecision(d.run, d.interrupt);
