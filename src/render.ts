@@ -61,7 +61,8 @@ export function renderEvent(e: RunEvent): string | null {
     case "step-start":
       return `▶ ${e.step}${e.stage !== null ? ` ${stageName(e.stage, e.stageValue)}` : ""}`;
     case "step-end":
-      return `${e.status === "done" ? "✔" : "✖"} ${e.step}${e.stage !== null ? ` ${stageName(e.stage, e.stageValue)}` : ""}${e.note ? `: ${e.note}` : ""}`;
+      // A stage whose window rolled the run back is not a success: it gets the failure mark, whatever it returned.
+      return `${e.status === "done" && e.verdict !== "degraded" ? (e.verdict === "inconclusive" ? "?" : "✔") : "✖"} ${e.step}${e.stage !== null ? ` ${stageName(e.stage, e.stageValue)}` : ""}${e.note ? `: ${e.note}` : ""}`;
     case "progress":
       return `  ${e.message.split("\n").join("\n  ")}`;
     case "rollback":

@@ -268,7 +268,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         if (res.verdict === "degraded") upcoming = { to: "rollback", reason: `${step.name}: ${res.reason ?? "degraded"}`, then: "rolled-back", automatic: true };
         else if (res.verdict === "inconclusive") upcoming = { to: "inconclusive", index, stage: next.stage, reason: `${step.name}: ${res.reason ?? "inconclusive"}` };
         else upcoming = afterStep(state, index, next.stage, stages?.length ?? 1);
-        emit({ type: "step-end", run: state.run, step: step.name, ...tag, status: "done", note: res.reason ?? "" });
+        emit({ type: "step-end", run: state.run, step: step.name, ...tag, status: "done", note: res.reason ?? "", verdict: res.verdict ?? null });
       } catch (e) {
         if (isControlFlow(e)) throw e;
         const endedAt = now(state);
