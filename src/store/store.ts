@@ -51,7 +51,10 @@ export type GateTicket = z.infer<typeof GateTicket>;
 export interface Sql {
   dialect: "sqlite" | "postgres";
   query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
-  /** Runs `fn` while holding an exclusive, cross-process lock named `name`. */
+  /**
+   * Runs `fn` in one transaction that holds an exclusive, cross-process lock named `name`: the statements `fn`
+   * sends commit together or not at all (a crash in the middle leaves nothing of them).
+   */
   exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
@@ -79,6 +82,8 @@ const SCHEMA = [
      asked_at TEXT NOT NULL, expires_at TEXT, warned_at TEXT, expired_at TEXT, closed_at TEXT,
      PRIMARY KEY (run, interrupt))`,
 ];
+
+const TABLES = SCHEMA.map((stmt) => /CREATE TABLE IF NOT EXISTS (\w+)/.exec(stmt)![1]!);
 
 const nullableStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
@@ -125,16 +130,31 @@ function toDecision(r: Row): StoredDecision {
 export class AgentStore {
   constructor(readonly sql: Sql) {}
 
+  /**
+   * Creates or brings up to date every table, in one transaction: a crash in the middle leaves nothing half built.
+   * An up-to-date store (the usual case) is only read, so opening it takes no write lock.
+   */
   async setup(): Promise<void> {
+    const complete = (cols: Map<string, string[]>) =>
+      TABLES.every((t) => (cols.get(t) ?? []).length > 0) && ADDED_COLUMNS.every((c) => (cols.get(c.table) ?? []).includes(c.column));
+    if (complete(await this.columns())) return;
     await this.sql.exclusive("honua-agent-setup", async () => {
       for (const stmt of SCHEMA) await this.sql.query(stmt);
-      for (const c of ADDED_COLUMNS) {
-        const cols = this.sql.dialect === "sqlite"
-          ? (await this.sql.query(`PRAGMA table_info(${c.table})`)).map((r) => str(r.name))
-          : (await this.sql.query(`SELECT column_name AS name FROM information_schema.columns WHERE table_name = ?`, [c.table])).map((r) => str(r.name));
-        if (!cols.includes(c.column)) await this.sql.query(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
-      }
+      const cols = await this.columns();
+      for (const c of ADDED_COLUMNS) if (!(cols.get(c.table) ?? []).includes(c.column)) await this.sql.query(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
     });
+  }
+
+  /** The columns of each of the store's tables (none for a table that does not exist). */
+  private async columns(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (this.sql.dialect === "sqlite") {
+      for (const t of TABLES) out.set(t, (await this.sql.query(`PRAGMA table_info(${t})`)).map((r) => str(r.name)));
+      return out;
+    }
+    const rows = await this.sql.query(`SELECT table_name AS t, column_name AS name FROM information_schema.columns WHERE table_name IN (${TABLES.map(() => "?").join(", ")})`, TABLES);
+    for (const r of rows) out.set(str(r.t), [...(out.get(str(r.t)) ?? []), str(r.name)]);
+    return out;
   }
 
   async createRun(row: Omit<RunRow, "updatedAt">): Promise<void> {
