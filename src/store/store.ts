@@ -11,6 +11,8 @@ export const RunRow = z.object({
   startedAt: z.string(),
   updatedAt: z.string(),
   request: z.string(),
+  /** The plan's params as validated when the run was started (null for runs recorded by an earlier version). */
+  params: z.record(z.string(), z.unknown()).nullable(),
 });
 export type RunRow = z.infer<typeof RunRow>;
 
@@ -63,7 +65,7 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS honua_runs (
      run TEXT PRIMARY KEY, workflow TEXT NOT NULL, deployment TEXT NOT NULL, status TEXT NOT NULL,
      requested_by TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL, request TEXT NOT NULL,
-     owner TEXT, claimed_at TEXT)`,
+     owner TEXT, claimed_at TEXT, params TEXT)`,
   `CREATE TABLE IF NOT EXISTS honua_locks (
      deployment TEXT PRIMARY KEY, run TEXT NOT NULL, acquired_at TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS honua_decisions (
@@ -102,6 +104,7 @@ function toTicket(r: Row): GateTicket {
 const ADDED_COLUMNS: { table: string; column: string; ddl: string }[] = [
   { table: "honua_runs", column: "claimed_at", ddl: "claimed_at TEXT" },
   { table: "honua_decisions", column: "member_of", ddl: "member_of TEXT NOT NULL DEFAULT '[]'" },
+  { table: "honua_runs", column: "params", ddl: "params TEXT" },
 ];
 
 type Row = Record<string, unknown>;
@@ -111,6 +114,7 @@ function toRun(r: Row): RunRow {
   return RunRow.parse({
     run: r.run, workflow: r.workflow, deployment: r.deployment, status: r.status,
     requestedBy: r.requested_by, startedAt: str(r.started_at), updatedAt: str(r.updated_at), request: r.request,
+    params: r.params === null || r.params === undefined ? null : JSON.parse(str(r.params)),
   });
 }
 
@@ -157,11 +161,18 @@ export class AgentStore {
     return out;
   }
 
-  async createRun(row: Omit<RunRow, "updatedAt">): Promise<void> {
+  /**
+   * Records a run. With `params` it can be started again from its beginning if the process dies before its first
+   * checkpoint; with `owner` it is claimed by that driver from the first moment, so no one else starts it meanwhile.
+   */
+  async createRun(row: Omit<RunRow, "updatedAt" | "params"> & { params?: Record<string, unknown>; owner?: string }): Promise<void> {
     await this.sql.query(
-      `INSERT INTO honua_runs (run, workflow, deployment, status, requested_by, started_at, updated_at, request)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      [row.run, row.workflow, row.deployment, row.status, row.requestedBy, row.startedAt, row.startedAt, row.request],
+      `INSERT INTO honua_runs (run, workflow, deployment, status, requested_by, started_at, updated_at, request, params, owner, claimed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        row.run, row.workflow, row.deployment, row.status, row.requestedBy, row.startedAt, row.startedAt, row.request,
+        row.params === undefined ? null : JSON.stringify(row.params), row.owner ?? null, row.owner ? row.startedAt : null,
+      ],
     );
   }
 
@@ -263,6 +274,12 @@ export class AgentStore {
       const now = await this.sql.query(`SELECT owner FROM honua_runs WHERE run = ?`, [run]);
       throw refuse(String(now[0]?.owner ?? "unknown"));
     }
+  }
+
+  /** Who drives a run now (null: no one) and when the claim was last renewed; undefined for an unknown run. */
+  async claimOf(run: string): Promise<{ owner: string | null; claimedAt: string | null } | undefined> {
+    const rows = await this.sql.query(`SELECT owner, claimed_at FROM honua_runs WHERE run = ?`, [run]);
+    return rows[0] ? { owner: nullableStr(rows[0].owner), claimedAt: nullableStr(rows[0].claimed_at) } : undefined;
   }
 
   /** Renews a claim while its owner drives the run: a claim not renewed for a lease is a crashed driver's. */
