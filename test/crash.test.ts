@@ -170,6 +170,59 @@ describe("a run survives the process being killed (SIGKILL)", () => {
     }
   });
 
+  it("a checkpoint with nothing left to run and no outcome (as a graph whose nodes changed since leaves one) is driven on from the state's next", async () => {
+    const e = await openEngine(t.home);
+    try {
+      const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+      expect(s.pending?.step).toBe("ProvisionCacheInfrastructure");
+      const g = e.graph("add-caching-layer");
+      const cfg = { configurable: { thread_id: s.run } };
+      await g.updateState(cfg, {}, "finish"); // supersedes the interrupt with a checkpoint whose only way on is END
+      const stalled = await g.getState(cfg);
+      expect(stalled.next).toEqual([]);
+      expect(stalled.tasks).toEqual([]);
+      expect((stalled.values as { status: string }).status).toBe("running");
+      expect((await e.summary(s.run)).status).toBe("interrupted");
+
+      const resumed = await e.resume(s.run);
+      // The state's next is the provision step: the run goes back through its gate, which asks again.
+      expect(resumed.status).toBe("waiting");
+      expect(resumed.pending).toMatchObject({ step: "ProvisionCacheInfrastructure", planHash: s.pending!.planHash });
+      expect(provisions()).toBe(0);
+      const done = await approveAll(e, resumed);
+      expect(done.status).toBe("done");
+      expect(provisions()).toBe(1);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it("a stalled checkpoint after a gate was answered goes on into the step, which still needs the recorded approval", async () => {
+    const e = await openEngine(t.home);
+    try {
+      const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+      const g = e.graph("add-caching-layer");
+      const cfg = { configurable: { thread_id: s.run } };
+      const p = s.pending!;
+      // The gate answered (its prepared gate cleared) but no approval recorded: the step refuses, nothing is provisioned.
+      await g.updateState(cfg, { gate: null }, "finish");
+      await expect(e.resume(s.run)).rejects.toThrow(/reached without a recorded approval/);
+      expect(provisions()).toBe(0);
+      // With the approval recorded (as the gate node does, in the store and in the state), the run goes on into the step.
+      const rec = await e.store.recordDecision({
+        run: s.run, interrupt: p.interrupt, step: p.step, stage: null, kind: "provision", decision: "approve", by: "alice",
+        at: "2026-11-26T00:00:00.000Z", planHash: p.planHash, comment: null, groups: [],
+      });
+      const { run: _run, groups: _groups, ...record } = rec.decision;
+      await g.updateState(cfg, { decisions: [record] }, "finish");
+      const resumed = await e.resume(s.run);
+      expect(resumed.pending).toMatchObject({ step: "EnableCachingGradually", kind: "traffic" });
+      expect(provisions()).toBe(1);
+    } finally {
+      await e.close();
+    }
+  });
+
   it("a sandbox deployment an earlier version left half built is completed when nothing ran against it, refused when something did", () => {
     const path = join(t.home, "sandbox.sqlite");
     const old = new Database(path);
