@@ -4,11 +4,11 @@ import { Command } from "@langchain/langgraph";
 import { z } from "zod";
 import { loadConfig, requireDeployment, type LoadedConfig } from "./config.js";
 import { AgentError, describeIssues } from "./errors.js";
-import { CLEANUP, buildWorkflowGraph, type WorkflowGraph } from "./graph/builder.js";
+import { CLEANUP, buildWorkflowGraph, gateNode, type WorkflowGraph } from "./graph/builder.js";
 import { openPersistence, agentHome, type Persistence } from "./graph/checkpointer.js";
 import type { EventSink } from "./graph/events.js";
 import { identity, isApprover, approverList, mayDecide, type Actor, type Identity } from "./graph/gates.js";
-import type { GateTicket } from "./store/store.js";
+import type { GateTicket, RunRow } from "./store/store.js";
 import { GatePayload, TERMINAL, type DecisionKind, type DecisionRecord, type MetricsSummary, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
 import { WORKFLOWS } from "./graph/workflows/index.js";
 import type { Preflight, WorkflowDef } from "./graph/step.js";
@@ -71,6 +71,8 @@ export interface EngineOptions {
 const newRunId = (): string => `run-${new Date().toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(5).toString("hex")}`;
 
 const NEVER_STARTED = "never started: interrupted before it took the deployment lock; nothing ran";
+const interruptedOutcome = (run: string): string =>
+  `its process stopped before the run finished (nothing is driving it); continue it with: honua-agent resume ${run}`;
 
 /** Drives runs: start, decide, resume after a crash, list, transcript. One per process. */
 export class Engine {
@@ -162,15 +164,22 @@ export class Engine {
     }
     const run = newRunId();
     const startedAt = new Date().toISOString();
-    await this.store.createRun({ run, workflow: plan.workflow, deployment, status: "running", requestedBy, startedAt, request });
+    // The params are kept with the run, so a run killed before its first checkpoint can start again from its beginning;
+    // the row is claimed by this driver from the start, so no one else starts it meanwhile.
+    await this.store.createRun({ run, workflow: plan.workflow, deployment, status: "running", requestedBy, startedAt, request, params, owner: this.owner });
     try {
       await this.store.acquireLock(deployment, run, startedAt);
     } catch (e) {
       await this.store.deleteUnstartedRun(run);
       throw e;
     }
-    return this.drive(run, plan.workflow, () =>
-      this.graph(plan.workflow).invoke({ run, workflow: plan.workflow, deployment, requestedBy, request, params }, this.cfg(run)),
+    return this.begin({ run, workflow: plan.workflow, deployment, requestedBy, request, params });
+  }
+
+  /** Runs a run from its beginning (its lock is held). */
+  private begin(r: { run: string; workflow: string; deployment: string; requestedBy: string; request: string; params: Record<string, unknown> }): Promise<RunSummary> {
+    return this.drive(r.run, r.workflow, () =>
+      this.graph(r.workflow).invoke({ run: r.run, workflow: r.workflow, deployment: r.deployment, requestedBy: r.requestedBy, request: r.request, params: r.params }, this.cfg(r.run)),
     );
   }
 
@@ -192,28 +201,52 @@ export class Engine {
     return summary;
   }
 
+  /**
+   * Where a run stands. A run that is neither finished nor waiting for a decision, and that no live process drives
+   * (its driver was killed), is `interrupted`: `resume` continues it. `status`, `runs` and `resume` all say so.
+   */
   async summary(run: string, workflowHint?: string): Promise<RunSummary> {
     const row = await this.requireRun(run);
     const snap = await this.graph(workflowHint ?? row.workflow).getState(this.cfg(run));
     const values = snap.values as Partial<RunStateValue>;
     const found = this.pendingOf(snap.tasks);
     const pending = found ? await this.withTicket(run, found) : null;
-    if (!snap.createdAt && !TERMINAL.includes(row.status) && (await this.neverStarted(row))) {
-      return { run, workflow: row.workflow, deployment: row.deployment, status: "failed", outcome: NEVER_STARTED, pending: null };
+    const base = { run, workflow: row.workflow, deployment: row.deployment };
+    if (!snap.createdAt) {
+      if (TERMINAL.includes(row.status)) return { ...base, status: row.status, outcome: row.status === "failed" ? NEVER_STARTED : null, pending: null };
+      if (await this.neverStarted(row)) return { ...base, status: "failed", outcome: NEVER_STARTED, pending: null };
+      // An earlier version's start may still be under way (it names its driver only once it has the lock).
+      if (row.params === null) return { ...base, status: "running", outcome: null, pending: null };
     }
-    const status: RunStatus = pending ? (pending.kind === "paused" ? "paused" : "waiting") : values.status && TERMINAL.includes(values.status) ? values.status : row.status === "waiting" ? "running" : row.status;
-    return { run, workflow: row.workflow, deployment: row.deployment, status, outcome: values.outcome ?? null, pending };
+    if (pending) return { ...base, status: pending.kind === "paused" ? "paused" : "waiting", outcome: values.outcome ?? null, pending };
+    if (values.status && TERMINAL.includes(values.status)) return { ...base, status: values.status, outcome: values.outcome ?? null, pending: null };
+    if (TERMINAL.includes(row.status)) return { ...base, status: row.status, outcome: values.outcome ?? null, pending: null };
+    if (!(await this.driven(run))) return { ...base, status: "interrupted", outcome: interruptedOutcome(run), pending: null };
+    return { ...base, status: "running", outcome: values.outcome ?? null, pending: null };
+  }
+
+  /** Whether a live process holds the run's claim (same host: its process exists; another host: its lease is fresh). */
+  private async driven(run: string): Promise<boolean> {
+    const claim = await this.store.claimOf(run);
+    return claim !== undefined && claim.owner !== null && isAlive(claim.owner, claim.claimedAt);
   }
 
   /**
-   * A run row with no checkpoint, no lock and a minute old was interrupted between being recorded and
-   * taking its deployment's lock (a crash inside `start`): nothing ran. It is marked failed so it does not
-   * stay "running" forever.
+   * A run with no checkpoint was interrupted before its first step (the first checkpoint is written before any step
+   * runs): nothing ran. It can start again from its beginning when its params were kept and its deployment is free
+   * or already its own. It never will when another run holds the deployment now, or when it was recorded by an
+   * earlier version, without its params, and no live process is starting it (such a row names no driver until it
+   * took its lock: it counts as being started for a minute). Then it is marked failed, and gives back the
+   * deployment if it took it, so it neither stays "running" nor holds the deployment forever.
    */
-  private async neverStarted(row: { run: string; deployment: string; startedAt: string }): Promise<boolean> {
-    if (Date.now() - Date.parse(row.startedAt) < 60_000) return false;
-    if ((await this.store.lockHolder(row.deployment)) === row.run) return false;
+  private async neverStarted(row: RunRow): Promise<boolean> {
+    if (await this.driven(row.run)) return false;
+    const holder = await this.store.lockHolder(row.deployment);
+    // A lock left by a run that has ended is taken over by the next one (acquireLock): the deployment is free.
+    const free = holder === undefined || holder === row.run || TERMINAL.includes((await this.store.getRun(holder))?.status ?? "running");
+    if (row.params !== null ? free : Date.now() - Date.parse(row.startedAt) < 60_000) return false;
     await this.store.setStatus(row.run, "failed", new Date().toISOString());
+    await this.store.releaseLock(row.deployment, row.run);
     return true;
   }
 
@@ -306,19 +339,59 @@ export class Engine {
     return Math.abs(run.getTime() - wall.getTime()) > 1000 ? { at: run.toISOString(), wallAt: wall.toISOString() } : { at: run.toISOString() };
   }
 
-  /** Continues a run after a crash: a recorded but unapplied decision is applied; an interrupted step re-runs. */
+  /**
+   * Continues a run after a crash, from what is on disk:
+   * - no checkpoint: the process died before the run's first step; it starts again from its beginning (its lock
+   *   is taken if it did not get it), with the params recorded when it was started;
+   * - waiting at a gate whose decision was recorded but not applied: the decision is applied;
+   * - steps still to run, or a step that finished whose checkpoint was not written (the checkpoint shows no next
+   *   task, but the step's writes are saved with it): LangGraph's own resume (`invoke(null)`) applies the saved
+   *   writes without running the step again and goes on where they lead;
+   * - a checkpoint with nothing left to run that never finished (e.g. written by a graph whose nodes have changed
+   *   since): driven on from the state's own `next`, through the node whose edge routes by it.
+   * Another live process driving the run is refused (conflict); a run that never took its deployment's lock and lost
+   * it to another run meanwhile ends failed (never started). `status` and `runs` agree with what this answers.
+   */
   async resume(run: string): Promise<RunSummary> {
     const row = await this.requireRun(run);
     const g = this.graph(row.workflow);
     const snap = await g.getState(this.cfg(run));
+    if (!snap.createdAt) return this.restart(row);
     const pending = this.pendingOf(snap.tasks);
     if (pending) {
       const d = await this.store.getDecision(run, pending.interrupt);
       if (!d) return this.summary(run);
       return this.drive(run, row.workflow, () => g.invoke(new Command({ resume: { interrupt: pending.interrupt, planHash: pending.planHash } }), this.cfg(run)));
     }
-    if (snap.next.length === 0) return this.summary(run);
-    return this.drive(run, row.workflow, () => g.invoke(null, this.cfg(run)));
+    const values = snap.values as Partial<RunStateValue>;
+    if (values.status && TERMINAL.includes(values.status)) return this.summary(run);
+    const saved = snap.tasks.some((t) => t.result !== undefined);
+    if (snap.next.length > 0 || saved) return this.drive(run, row.workflow, () => g.invoke(null, this.cfg(run)));
+    return this.drive(run, row.workflow, async () => {
+      await g.updateState(this.cfg(run), {}, this.routerFor(row.workflow, values));
+      await g.invoke(null, this.cfg(run));
+    });
+  }
+
+  /**
+   * The node whose outgoing edge takes a stalled run where its state's `next` says. Every node but a gate routes by
+   * `next` alone; after a gate was answered (its prepared gate cleared) the way on is that gate's own edge, into the
+   * step it guards, which re-reads the recorded decision before it acts. Nothing here can skip a gate.
+   */
+  private routerFor(workflow: string, values: Partial<RunStateValue>): string {
+    const next = values.next;
+    if (next?.to === "step" && values.gate === null) {
+      const step = this.workflow(workflow).steps[next.index];
+      if (step?.gated) return gateNode(step.name);
+    }
+    return "init";
+  }
+
+  /** A run with no checkpoint starts again from its beginning; nothing of it ran. */
+  private async restart(row: RunRow): Promise<RunSummary> {
+    if (TERMINAL.includes(row.status) || row.params === null || (await this.neverStarted(row))) return this.summary(row.run);
+    await this.store.acquireLock(row.deployment, row.run, new Date().toISOString());
+    return this.begin({ ...row, params: row.params });
   }
 
   /** The requester or an approver may pause, continue or cancel a run. */
@@ -457,7 +530,7 @@ export class Engine {
 
   async runs() {
     const rows = await this.store.listRuns();
-    for (const r of rows) if (r.status === "running") r.status = (await this.summary(r.run)).status;
+    for (const r of rows) if (!TERMINAL.includes(r.status)) r.status = (await this.summary(r.run)).status;
     return rows.map(({ run, workflow, deployment, status, requestedBy, startedAt }) => ({ run, workflow, deployment, status, requestedBy, startedAt }));
   }
 

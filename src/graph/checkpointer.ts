@@ -20,9 +20,55 @@ export function agentHome(env: NodeJS.ProcessEnv = process.env, cwd = process.cw
   return resolve(cwd, env.HONUA_AGENT_HOME ?? ".honua-agent");
 }
 
+/** The official SQLite saver, whose two tables (created lazily, one statement each) are created in one transaction. */
+class AtomicSetupSqliteSaver extends SqliteSaver {
+  protected override setup(): void {
+    if (this.isSetup) return;
+    this.db.transaction(() => super.setup()).immediate();
+  }
+}
+
+/**
+ * Runs the official PostgresSaver's setup (its migrations and their bookkeeping, which it sends one statement at a
+ * time) inside one transaction on one connection, under a transaction-scoped advisory lock: several processes
+ * setting up at once wait for each other, and a crash in the middle leaves no migration applied but unrecorded.
+ * Each statement runs under a savepoint, so the saver's own handling of a statement error (a missing migrations
+ * table on a fresh database) works as it does outside a transaction.
+ */
+async function setupPostgresSaver(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    try {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", ["honua-agent-checkpointer-setup"]);
+      const inTransaction = {
+        async query(text: string, values?: unknown[]) {
+          await client.query("SAVEPOINT honua_setup");
+          try {
+            const res = await client.query(text, values);
+            await client.query("RELEASE honua_setup");
+            return res;
+          } catch (e) {
+            await client.query("ROLLBACK TO honua_setup");
+            throw e;
+          }
+        },
+        release() {},
+      };
+      await new PostgresSaver({ connect: async () => inTransaction } as unknown as pg.Pool).setup();
+      await client.query("COMMIT");
+    } catch (e) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw e;
+    }
+  } finally {
+    client.release();
+  }
+}
+
 /**
  * The official savers only: SQLite at `$HONUA_AGENT_HOME/checkpoints.sqlite` by default,
- * PostgreSQL when `HONUA_AGENT_DATABASE_URL` is set (setup once, under an advisory lock).
+ * PostgreSQL when `HONUA_AGENT_DATABASE_URL` is set. Their tables are created in one transaction each.
  */
 export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<Persistence> {
   const url = env.HONUA_AGENT_DATABASE_URL;
@@ -34,7 +80,7 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
     const sql = postgresSql(pool);
     const checkpointer = new PostgresSaver(pool);
     const store = new AgentStore(sql);
-    await sql.exclusive("honua-agent-checkpointer-setup", () => checkpointer.setup());
+    await setupPostgresSaver(pool);
     await store.setup();
     return { checkpointer, store, location: "postgres", close: () => store.close() };
   }
@@ -43,7 +89,7 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
   const db = new Database(join(home, "checkpoints.sqlite"));
   db.pragma("journal_mode = WAL");
   db.pragma("busy_timeout = 10000");
-  const checkpointer = new SqliteSaver(db);
+  const checkpointer = new AtomicSetupSqliteSaver(db);
   const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")));
   await store.setup();
   return {

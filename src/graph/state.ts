@@ -10,7 +10,7 @@ import { GateKind } from "../config.js";
 export const DecisionKind = z.enum([...GateKind.options, "inconclusive", "paused", "rollback"]);
 export type DecisionKind = z.infer<typeof DecisionKind>;
 
-export const RunStatus = z.enum(["running", "waiting", "paused", "done", "failed", "rolled-back", "rejected", "cancelled"]);
+export const RunStatus = z.enum(["running", "waiting", "paused", "interrupted", "done", "failed", "rolled-back", "rejected", "cancelled"]);
 export type RunStatus = z.infer<typeof RunStatus>;
 export const TERMINAL: readonly RunStatus[] = ["done", "failed", "rolled-back", "rejected", "cancelled"];
 

@@ -48,9 +48,9 @@ const TABLE = `CREATE TABLE IF NOT EXISTS honua_model_calls (
 const created = new WeakMap<Sql, Map<string, Promise<void>>>();
 
 /**
- * Creates tables once per connection. On PostgreSQL, concurrent CREATE TABLE IF NOT EXISTS from several replicas can
- * fail (duplicate pg_type row), so it runs under the store's cross-process lock; SQLite needs no lock for it, and
- * its lock is a transaction that must not nest with other work on the same connection.
+ * Creates tables once per connection, in one transaction under the store's cross-process lock: a crash leaves all
+ * of them or none (a table without its index), and on PostgreSQL concurrent CREATE TABLE IF NOT EXISTS from several
+ * replicas, which can fail (duplicate pg_type row), wait for each other.
  */
 export function ensureTables(sql: Sql, statements: readonly string[]): Promise<void> {
   const key = statements.join(";");
@@ -61,7 +61,7 @@ export function ensureTables(sql: Sql, statements: readonly string[]): Promise<v
     const run = async () => {
       for (const stmt of statements) await sql.query(stmt);
     };
-    done = (sql.dialect === "postgres" ? sql.exclusive("honua-agent-model-tables", run) : run()).catch((e: unknown) => {
+    done = sql.exclusive("honua-agent-model-tables", run).catch((e: unknown) => {
       bySql.delete(key);
       throw e;
     });

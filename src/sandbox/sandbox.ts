@@ -6,6 +6,7 @@ import { settingValue } from "../tools/config/keys.js";
 import type {
   CacheEngine, CacheResource, CacheSpec, Clock, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef,
 } from "../tools/types.js";
+import { AgentError } from "../errors.js";
 import type { SandboxFault, SandboxFaults } from "./faults.js";
 
 /** Deterministic noise in [-1, 1] for (seed, minute): the same seed gives the same series. */
@@ -14,6 +15,26 @@ function noise(seed: number, minute: number, channel: number): number {
   h = Math.imul(h ^ (h >>> 13), 1274126177) >>> 0;
   h = (h ^ (h >>> 16)) >>> 0;
   return (h / 0xffffffff) * 2 - 1;
+}
+
+/** Bumped when the sandbox's tables change; stored as the file's `user_version`. */
+const SANDBOX_SCHEMA_VERSION = 2;
+
+/** Honua's defaults for a new deployment: in-memory cache only, no Redis. */
+function defaultConfig(name: string): Record<string, string> {
+  return {
+    ConnectionStrings__DefaultConnection: `env:HONUA_${name.toUpperCase()}_DATABASE_URL`,
+    Cache__Enabled: "true",
+    Cache__EnableFallback: "true",
+    Cache__DefaultTtlSeconds: "300",
+    Cache__LayerTtlSeconds: "300",
+    Cache__QueryTtlSeconds: "30",
+    Cache__KeyPrefix: "honua:",
+    Cache__ResponseCachingEnabled: "false",
+    FileStorage__Provider: "Local",
+    FileStorage__LocalStorage__BasePath: "/data/rasters",
+    Observability__Prometheus__Path: "/metrics",
+  };
 }
 
 const LAYERS = ["basemap", "parcels", "imagery-2024", "hydrography", "roads", "buildings"];
@@ -56,41 +77,67 @@ export class SandboxWorld {
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 10000");
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS sandbox_deployments (name TEXT PRIMARY KEY, seed INTEGER NOT NULL, clock_ms INTEGER NOT NULL, warm REAL NOT NULL DEFAULT 0);
-      CREATE TABLE IF NOT EXISTS sandbox_config (deployment TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (deployment, key));
-      CREATE TABLE IF NOT EXISTS sandbox_traffic (deployment TEXT NOT NULL, feature TEXT NOT NULL, percent INTEGER NOT NULL, PRIMARY KEY (deployment, feature));
-      CREATE TABLE IF NOT EXISTS sandbox_resources (id TEXT PRIMARY KEY, deployment TEXT NOT NULL, kind TEXT NOT NULL, spec TEXT NOT NULL, endpoint TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT);
-      CREATE TABLE IF NOT EXISTS sandbox_ops (key TEXT PRIMARY KEY, deployment TEXT NOT NULL, op TEXT NOT NULL, result TEXT NOT NULL, at TEXT NOT NULL);
-    `);
+    // The schema version lives in the file's header (`user_version`), which commits with the tables: an up-to-date
+    // file is opened without a write, and a crash while creating the tables leaves none of them.
+    if (this.schemaVersion() < SANDBOX_SCHEMA_VERSION) {
+      this.db.transaction(() => {
+        this.db.exec(`
+          CREATE TABLE IF NOT EXISTS sandbox_deployments (name TEXT PRIMARY KEY, seed INTEGER NOT NULL, clock_ms INTEGER NOT NULL, warm REAL NOT NULL DEFAULT 0, ready INTEGER NOT NULL DEFAULT 1);
+          CREATE TABLE IF NOT EXISTS sandbox_config (deployment TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (deployment, key));
+          CREATE TABLE IF NOT EXISTS sandbox_traffic (deployment TEXT NOT NULL, feature TEXT NOT NULL, percent INTEGER NOT NULL, PRIMARY KEY (deployment, feature));
+          CREATE TABLE IF NOT EXISTS sandbox_resources (id TEXT PRIMARY KEY, deployment TEXT NOT NULL, kind TEXT NOT NULL, spec TEXT NOT NULL, endpoint TEXT NOT NULL, created_at TEXT NOT NULL, deleted_at TEXT);
+          CREATE TABLE IF NOT EXISTS sandbox_ops (key TEXT PRIMARY KEY, deployment TEXT NOT NULL, op TEXT NOT NULL, result TEXT NOT NULL, at TEXT NOT NULL);
+        `);
+        // Deployments made by an earlier version, which wrote a deployment's defaults one statement at a time, are
+        // marked not ready: `ensure` checks them before first use.
+        const cols = (this.db.prepare(`PRAGMA table_info(sandbox_deployments)`).all() as { name: string }[]).map((c) => c.name);
+        if (!cols.includes("ready")) this.db.exec(`ALTER TABLE sandbox_deployments ADD COLUMN ready INTEGER NOT NULL DEFAULT 0`);
+        this.db.pragma(`user_version = ${SANDBOX_SCHEMA_VERSION}`);
+      }).immediate();
+    }
+  }
+
+  private schemaVersion(): number {
+    return this.db.pragma("user_version", { simple: true }) as number;
   }
 
   close(): void {
     this.db.close();
   }
 
-  /** Creates the deployment on first use with Honua's defaults (in-memory cache only, no Redis). */
+  /**
+   * Creates the deployment on first use with Honua's defaults (in-memory cache only, no Redis), in one transaction
+   * with its config: a crash leaves either no deployment or a whole one. A deployment an earlier version left
+   * half built (defaults missing) is completed when nothing has run against it yet, and refused otherwise.
+   */
   ensure(name: string, seed: number, startMs: number): void {
-    const inserted = this.db
-      .prepare(`INSERT INTO sandbox_deployments (name, seed, clock_ms) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`)
-      .run(name, seed, startMs);
-    if (inserted.changes === 1) {
-      const defaults: Record<string, string> = {
-        ConnectionStrings__DefaultConnection: `env:HONUA_${name.toUpperCase()}_DATABASE_URL`,
-        Cache__Enabled: "true",
-        Cache__EnableFallback: "true",
-        Cache__DefaultTtlSeconds: "300",
-        Cache__LayerTtlSeconds: "300",
-        Cache__QueryTtlSeconds: "30",
-        Cache__KeyPrefix: "honua:",
-        Cache__ResponseCachingEnabled: "false",
-        FileStorage__Provider: "Local",
-        FileStorage__LocalStorage__BasePath: "/data/rasters",
-        Observability__Prometheus__Path: "/metrics",
-      };
-      const put = this.db.prepare(`INSERT INTO sandbox_config (deployment, key, value) VALUES (?, ?, ?)`);
-      for (const [k, v] of Object.entries(defaults)) put.run(name, k, v);
-    }
+    const ready = () => (this.db.prepare(`SELECT ready FROM sandbox_deployments WHERE name = ?`).get(name) as { ready: number } | undefined)?.ready === 1;
+    if (ready()) return; // the common case: no write
+    this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT ready FROM sandbox_deployments WHERE name = ?`).get(name) as { ready: number } | undefined;
+      if (row?.ready === 1) return;
+      const defaults = defaultConfig(name);
+      const put = this.db.prepare(`INSERT INTO sandbox_config (deployment, key, value) VALUES (?, ?, ?) ON CONFLICT (deployment, key) DO NOTHING`);
+      if (!row) {
+        this.db.prepare(`INSERT INTO sandbox_deployments (name, seed, clock_ms, ready) VALUES (?, ?, ?, 1)`).run(name, seed, startMs);
+        for (const [k, v] of Object.entries(defaults)) put.run(name, k, v);
+        return;
+      }
+      const have = this.config(name);
+      const missing = Object.keys(defaults).filter((k) => !(k in have));
+      if (missing.length > 0) {
+        const ops = (this.db.prepare(`SELECT COUNT(*) AS n FROM sandbox_ops WHERE deployment = ?`).get(name) as { n: number }).n;
+        if (ops > 0) {
+          throw new AgentError(
+            "unavailable",
+            `sandbox deployment ${name} in ${this.db.name} was left half built by an earlier version (missing ${missing.join(", ")}) and ${ops} operation(s) ran against it since; ` +
+              `it cannot be completed safely: move that file away to start the sandbox afresh`,
+          );
+        }
+        for (const k of missing) put.run(name, k, defaults[k]!);
+      }
+      this.db.prepare(`UPDATE sandbox_deployments SET ready = 1 WHERE name = ?`).run(name);
+    }).immediate();
   }
 
   /** Runs `fn` once per key, atomically with recording its result. */

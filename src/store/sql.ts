@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import Database from "better-sqlite3";
 import pg from "pg";
 import type { Sql } from "./store.js";
@@ -16,6 +17,7 @@ export function sqliteSql(path: string): Sql {
     }
     return stmt;
   };
+  let savepoints = 0;
   return {
     dialect: "sqlite",
     async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
@@ -24,15 +26,18 @@ export function sqliteSql(path: string): Sql {
       stmt.run(...params);
       return [];
     },
-    // better-sqlite3 is synchronous and SQLite serialises writers; an immediate transaction is the cross-process lock.
+    // better-sqlite3 is synchronous and SQLite serialises writers; an immediate transaction is the cross-process lock,
+    // and everything `fn` writes lands in one commit or not at all. Inside another transaction it is a savepoint.
     async exclusive<T>(_name: string, fn: () => Promise<T>): Promise<T> {
-      db.exec("BEGIN IMMEDIATE");
+      const nested = db.inTransaction;
+      const name = `honua_${++savepoints}`;
+      db.exec(nested ? `SAVEPOINT ${name}` : "BEGIN IMMEDIATE");
       try {
         const out = await fn();
-        db.exec("COMMIT");
+        db.exec(nested ? `RELEASE ${name}` : "COMMIT");
         return out;
       } catch (e) {
-        db.exec("ROLLBACK");
+        if (db.inTransaction) db.exec(nested ? `ROLLBACK TO ${name}; RELEASE ${name}` : "ROLLBACK");
         throw e;
       }
     },
@@ -49,20 +54,33 @@ const numbered = (sql: string): string => {
 };
 
 export function postgresSql(pool: pg.Pool): Sql {
+  // Inside `exclusive`, the statements `fn` sends go to the transaction's connection (found through the async context).
+  const inTransaction = new AsyncLocalStorage<pg.PoolClient>();
   return {
     dialect: "postgres",
     async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-      const res = await pool.query(numbered(sql), params);
+      const res = await (inTransaction.getStore() ?? pool).query(numbered(sql), params);
       return res.rows as T[];
     },
+    // One transaction holding a transaction-scoped advisory lock: what `fn` writes commits together or not at all,
+    // and the lock goes with the transaction even when the connection is lost.
     async exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+      const outer = inTransaction.getStore();
+      if (outer) {
+        await outer.query("SELECT pg_advisory_xact_lock(hashtext($1))", [name]);
+        return fn();
+      }
       const client = await pool.connect();
       try {
-        await client.query("SELECT pg_advisory_lock(hashtext($1))", [name]);
+        await client.query("BEGIN");
         try {
-          return await fn();
-        } finally {
-          await client.query("SELECT pg_advisory_unlock(hashtext($1))", [name]);
+          await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [name]);
+          const out = await inTransaction.run(client, fn);
+          await client.query("COMMIT");
+          return out;
+        } catch (e) {
+          await client.query("ROLLBACK").catch(() => undefined);
+          throw e;
         }
       } finally {
         client.release();

@@ -12,6 +12,8 @@ export const RunRow = z.object({
   startedAt: z.string(),
   updatedAt: z.string(),
   request: z.string(),
+  /** The plan's params as validated when the run was started (null for runs recorded by an earlier version). */
+  params: z.record(z.string(), z.unknown()).nullable(),
 });
 export type RunRow = z.infer<typeof RunRow>;
 
@@ -52,7 +54,10 @@ export type GateTicket = z.infer<typeof GateTicket>;
 export interface Sql {
   dialect: "sqlite" | "postgres";
   query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
-  /** Runs `fn` while holding an exclusive, cross-process lock named `name`. */
+  /**
+   * Runs `fn` in one transaction that holds an exclusive, cross-process lock named `name`: the statements `fn`
+   * sends commit together or not at all (a crash in the middle leaves nothing of them).
+   */
   exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
@@ -61,7 +66,7 @@ const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS honua_runs (
      run TEXT PRIMARY KEY, workflow TEXT NOT NULL, deployment TEXT NOT NULL, status TEXT NOT NULL,
      requested_by TEXT NOT NULL, started_at TEXT NOT NULL, updated_at TEXT NOT NULL, request TEXT NOT NULL,
-     owner TEXT, claimed_at TEXT)`,
+     owner TEXT, claimed_at TEXT, params TEXT)`,
   `CREATE TABLE IF NOT EXISTS honua_locks (
      deployment TEXT PRIMARY KEY, run TEXT NOT NULL, acquired_at TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS honua_decisions (
@@ -84,6 +89,8 @@ const SCHEMA = [
      effects TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, at TEXT NOT NULL, PRIMARY KEY (run, key))`,
 ];
 
+const TABLES = SCHEMA.map((stmt) => /CREATE TABLE IF NOT EXISTS (\w+)/.exec(stmt)![1]!);
+
 const nullableStr = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
 function toControl(r: Row): Control {
@@ -102,6 +109,7 @@ const ADDED_COLUMNS: { table: string; column: string; ddl: string }[] = [
   { table: "honua_runs", column: "claimed_at", ddl: "claimed_at TEXT" },
   { table: "honua_decisions", column: "member_of", ddl: "member_of TEXT NOT NULL DEFAULT '[]'" },
   { table: "honua_decisions", column: "wall_at", ddl: "wall_at TEXT" },
+  { table: "honua_runs", column: "params", ddl: "params TEXT" },
 ];
 
 type Row = Record<string, unknown>;
@@ -111,6 +119,7 @@ function toRun(r: Row): RunRow {
   return RunRow.parse({
     run: r.run, workflow: r.workflow, deployment: r.deployment, status: r.status,
     requestedBy: r.requested_by, startedAt: str(r.started_at), updatedAt: str(r.updated_at), request: r.request,
+    params: r.params === null || r.params === undefined ? null : JSON.parse(str(r.params)),
   });
 }
 
@@ -138,23 +147,45 @@ function toJournal(r: Row): JournalEntry {
 export class AgentStore {
   constructor(readonly sql: Sql) {}
 
+  /**
+   * Creates or brings up to date every table, in one transaction: a crash in the middle leaves nothing half built.
+   * An up-to-date store (the usual case) is only read, so opening it takes no write lock.
+   */
   async setup(): Promise<void> {
+    const complete = (cols: Map<string, string[]>) =>
+      TABLES.every((t) => (cols.get(t) ?? []).length > 0) && ADDED_COLUMNS.every((c) => (cols.get(c.table) ?? []).includes(c.column));
+    if (complete(await this.columns())) return;
     await this.sql.exclusive("honua-agent-setup", async () => {
       for (const stmt of SCHEMA) await this.sql.query(stmt);
-      for (const c of ADDED_COLUMNS) {
-        const cols = this.sql.dialect === "sqlite"
-          ? (await this.sql.query(`PRAGMA table_info(${c.table})`)).map((r) => str(r.name))
-          : (await this.sql.query(`SELECT column_name AS name FROM information_schema.columns WHERE table_name = ?`, [c.table])).map((r) => str(r.name));
-        if (!cols.includes(c.column)) await this.sql.query(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
-      }
+      const cols = await this.columns();
+      for (const c of ADDED_COLUMNS) if (!(cols.get(c.table) ?? []).includes(c.column)) await this.sql.query(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
     });
   }
 
-  async createRun(row: Omit<RunRow, "updatedAt">): Promise<void> {
+  /** The columns of each of the store's tables (none for a table that does not exist). */
+  private async columns(): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (this.sql.dialect === "sqlite") {
+      for (const t of TABLES) out.set(t, (await this.sql.query(`PRAGMA table_info(${t})`)).map((r) => str(r.name)));
+      return out;
+    }
+    const rows = await this.sql.query(`SELECT table_name AS t, column_name AS name FROM information_schema.columns WHERE table_name IN (${TABLES.map(() => "?").join(", ")})`, TABLES);
+    for (const r of rows) out.set(str(r.t), [...(out.get(str(r.t)) ?? []), str(r.name)]);
+    return out;
+  }
+
+  /**
+   * Records a run. With `params` it can be started again from its beginning if the process dies before its first
+   * checkpoint; with `owner` it is claimed by that driver from the first moment, so no one else starts it meanwhile.
+   */
+  async createRun(row: Omit<RunRow, "updatedAt" | "params"> & { params?: Record<string, unknown>; owner?: string }): Promise<void> {
     await this.sql.query(
-      `INSERT INTO honua_runs (run, workflow, deployment, status, requested_by, started_at, updated_at, request)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      [row.run, row.workflow, row.deployment, row.status, row.requestedBy, row.startedAt, row.startedAt, row.request],
+      `INSERT INTO honua_runs (run, workflow, deployment, status, requested_by, started_at, updated_at, request, params, owner, claimed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        row.run, row.workflow, row.deployment, row.status, row.requestedBy, row.startedAt, row.startedAt, row.request,
+        row.params === undefined ? null : JSON.stringify(row.params), row.owner ?? null, row.owner ? row.startedAt : null,
+      ],
     );
   }
 
@@ -256,6 +287,12 @@ export class AgentStore {
       const now = await this.sql.query(`SELECT owner FROM honua_runs WHERE run = ?`, [run]);
       throw refuse(String(now[0]?.owner ?? "unknown"));
     }
+  }
+
+  /** Who drives a run now (null: no one) and when the claim was last renewed; undefined for an unknown run. */
+  async claimOf(run: string): Promise<{ owner: string | null; claimedAt: string | null } | undefined> {
+    const rows = await this.sql.query(`SELECT owner, claimed_at FROM honua_runs WHERE run = ?`, [run]);
+    return rows[0] ? { owner: nullableStr(rows[0].owner), claimedAt: nullableStr(rows[0].claimed_at) } : undefined;
   }
 
   /** Renews a claim while its owner drives the run: a claim not renewed for a lease is a crashed driver's. */

@@ -1,0 +1,31 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { KillpointRig, killEach, killPoints } from "./fixtures/killpoints.js";
+
+const CONCURRENCY = Number(process.env.HONUA_KILL_CONCURRENCY ?? 2);
+
+describe("SIGKILL just before each durable statement of a sandbox caching run, then restart (SQLite)", () => {
+  const rig = new KillpointRig("sqlite");
+  afterAll(() => rig.cleanup());
+
+  it("every kill point, across the run, approve and resume processes, resumes to done with each side effect once", async () => {
+    const started = Date.now();
+    const b = await rig.prepare();
+    // The unkilled run is the reference: one cache provisioned, three traffic stages, one decision per gate.
+    expect(b.final).toBe("done");
+    expect(b.counts["provision-cache"]).toBe(1);
+    expect(b.counts["traffic-share"]).toBe(3);
+    expect(b.counts["config-apply"]).toBeGreaterThan(0);
+    expect(b.decisions).toEqual(["EnableCachingGradually#0", "EnableCachingGradually#1", "EnableCachingGradually#2", "ProvisionCacheInfrastructure#-"]);
+    expect(b.lockHolder).toBeNull();
+
+    const ns = killPoints(b.total, 1);
+    const r = await killEach(rig, ns, CONCURRENCY);
+    console.log(`kill points (sqlite): ${ns.length} of ${b.total} [${b.perProcess.join(", ")} per process], ${ns.length - r.failures.length} finished; ` +
+      `states left: ${JSON.stringify(r.shapes)}; ${r.seconds}s for the kills, ${Math.round((Date.now() - started) / 1000)}s in all`);
+    expect(r.failures).toEqual([]);
+    // The states that used to leave a run "running" forever were reached: no checkpoint yet, and a step that
+    // finished whose next checkpoint was never written.
+    expect(r.shapes["no-checkpoint"]).toBeGreaterThan(0);
+    expect(r.shapes["saved-writes"]).toBeGreaterThan(0);
+  }, 900_000);
+});
