@@ -266,7 +266,7 @@ export class AgentStore {
   }
 
   async listDecisions(run: string): Promise<StoredDecision[]> {
-    const rows = await this.sql.query(`SELECT * FROM honua_decisions WHERE run = ? ORDER BY at, interrupt`, [run]);
+    const rows = await this.sql.query(`SELECT * FROM honua_decisions WHERE run = ? ORDER BY at, COALESCE(wall_at, at), interrupt`, [run]);
     return rows.map(toDecision);
   }
 
