@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline";
 import { Command, Option } from "commander";
 import { Engine, type RunSummary } from "./engine.js";
-import { AgentError, EXIT, exitCodeFor } from "./errors.js";
+import { AgentError, EXIT, exitCodeFor } from "./core/errors.js";
 import { mayDecide } from "./graph/gates.js";
 import { WORKFLOWS } from "./graph/workflows/index.js";
 import { converse, matchIntent } from "./conversation/index.js";

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { AgentError } from "./errors.js";
+import { AgentError } from "./core/errors.js";
 import { CacheSection, ConfigSection, CostSection, MetricsSection, TilesSection, TrafficSection, checkSections } from "./providers/schema.js";
 
 export const GateKind = z.enum(["provision", "traffic", "delete"]);

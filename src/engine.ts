@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { Command } from "@langchain/langgraph";
 import { z } from "zod";
 import { loadConfig, requireDeployment, type LoadedConfig } from "./config.js";
-import { AgentError, describeIssues } from "./errors.js";
+import { AgentError, describeIssues } from "./core/errors.js";
 import { CLEANUP, buildWorkflowGraph, gateNode, type WorkflowGraph } from "./graph/builder.js";
 import { openPersistence, agentHome, type Persistence } from "./graph/checkpointer.js";
 import type { EventSink } from "./graph/events.js";

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AgentError } from "../src/errors.js";
+import { AgentError } from "../src/core/errors.js";
 import { OpLog } from "../src/providers/oplog.js";
 import { AppSettingsConfigStore } from "../src/tools/config/appsettings.js";
 import { diffConfig, inverse } from "../src/tools/config/diff.js";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { AgentError } from "../src/errors.js";
+import { AgentError } from "../src/core/errors.js";
 import { OpLog } from "../src/providers/oplog.js";
 import { diffConfig, inverse } from "../src/tools/config/diff.js";
 import { K8sConfigStore } from "../src/tools/config/k8s.js";

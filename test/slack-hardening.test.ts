@@ -6,7 +6,7 @@ import { parse as parseYaml } from "yaml";
 import type { webApi } from "@slack/bolt";
 import { parseConfig } from "../src/config.js";
 import { ApproverDirectory } from "../src/slack/approvers.js";
-import { AgentError } from "../src/errors.js";
+import { AgentError } from "../src/core/errors.js";
 import type { GatePayload } from "../src/graph/state.js";
 import type { PlanResult } from "../src/planner/plan.js";
 import { PickValue, buildApprovalCard, buildClarifyMessage, buildDecidedCard, buildError, buildPlanMessage, buildExpiryNotice, buildExpiryWarning, buildReportMessage, buildRollbackAlert, formatApprover, type CardView } from "../src/slack/blocks.js";

@@ -3,7 +3,7 @@
  * and control API, the actor, the environment for the sandbox's faults) and never the approval path.
  */
 import type { Actor, Engine, Transcript } from "../engine.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import type { MetricsSummary, StepRecord } from "../graph/state.js";
 import { snapshot } from "../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../tools/types.js";

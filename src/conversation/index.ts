@@ -6,7 +6,7 @@
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from "@langchain/core/messages";
 import { converseSystemPrompt, converseUserMessage, version as CONVERSE_PROMPT_VERSION } from "../../prompts/converse.js";
 import type { Engine } from "../engine.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import { approverList } from "../graph/gates.js";
 import { SqlCallLog, type ModelCallSink } from "../planner/calls.js";
 import { callModel, createChatModel, modelSettings, printable, type ModelSettings } from "../planner/llm.js";

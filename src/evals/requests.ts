@@ -1,5 +1,5 @@
 /** The request suite: free text -> expected PlanResult, scored per workflow, per param, with confusions. */
-import { describeIssues } from "../errors.js";
+import { describeIssues } from "../core/errors.js";
 import { readFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";

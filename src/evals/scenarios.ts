@@ -10,7 +10,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { CONTROL_TOOLS, converse, type ToolName } from "../conversation/index.js";
 import { Engine, type RunSummary } from "../engine.js";
-import { AgentError, describeIssues } from "../errors.js";
+import { AgentError, describeIssues } from "../core/errors.js";
 import { MemoryCallSink, planOnly, planRequest, type Planner } from "../planner/index.js";
 import { isClarify, isPlan } from "../planner/plan.js";
 import { SandboxFault } from "../sandbox/faults.js";

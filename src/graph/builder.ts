@@ -1,7 +1,7 @@
 import { END, START, StateGraph, interrupt, type BaseCheckpointSaver } from "@langchain/langgraph";
 import { z } from "zod";
 import { expandApprovers, type AgentConfig } from "../config.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import type { AgentStore, StoredDecision } from "../store/store.js";
 import { snapshot } from "../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../tools/types.js";

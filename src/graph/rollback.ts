@@ -1,5 +1,5 @@
 import { undoOf } from "../core/journal.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import type { Leftover, RollbackResult, StepContext } from "./step.js";
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));

@@ -3,7 +3,7 @@
  * and deployment resolution as the offline planner. Anything that does not validate, times out or errors is
  * answered by the offline planner instead, and the answer says so.
  */
-import { describeIssues } from "../errors.js";
+import { describeIssues } from "../core/errors.js";
 import { HumanMessage, SystemMessage } from "@langchain/core/messages";
 import type { ChatOpenAI } from "@langchain/openai";
 import { planSystemPrompt, planUserMessage, version as PLAN_PROMPT_VERSION } from "../../prompts/plan.js";

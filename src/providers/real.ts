@@ -1,7 +1,7 @@
 import { homedir } from "node:os";
 import { resolve } from "node:path";
 import type { Deployment } from "../config.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import { RedisCacheInfra, honuaConnectionString, type RedisCacheOptions } from "../tools/cache/redis.js";
 import { settingValue } from "../tools/config/keys.js";
 import { AppSettingsConfigStore } from "../tools/config/appsettings.js";

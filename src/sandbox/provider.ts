@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { AgentConfig } from "../config.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import { OpLog } from "../providers/oplog.js";
 import { realAdapters } from "../providers/real.js";
 import type { DeploymentAdapters } from "../tools/types.js";

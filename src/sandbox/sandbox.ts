@@ -6,7 +6,7 @@ import { settingValue } from "../tools/config/keys.js";
 import type {
   CacheEngine, CacheResource, CacheSpec, Clock, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef,
 } from "../tools/types.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import type { SandboxFault, SandboxFaults } from "./faults.js";
 
 /** Deterministic noise in [-1, 1] for (seed, minute): the same seed gives the same series. */

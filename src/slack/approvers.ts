@@ -1,6 +1,6 @@
 import type { webApi } from "@slack/bolt";
 import type { AgentConfig } from "../config.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import { SLACK_GROUP_ID, SLACK_USER_ID, formatApprover } from "./blocks.js";
 
 type WebClient = webApi.WebClient;

@@ -1,6 +1,6 @@
 import type { webApi } from "@slack/bolt";
 import type { Engine } from "../engine.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import type { PlanResult } from "../planner/plan.js";
 import type { ApproverDirectory } from "./approvers.js";
 import { buildError, mentionIds, type SlackMessage } from "./blocks.js";

@@ -1,4 +1,4 @@
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import { isClarify, isPlan } from "../planner/plan.js";
 import { buildClarifyMessage, buildError, buildHelpMessage, buildNotice, buildPlanMessage, buildProgressMessage, escapeText, progressLines } from "./blocks.js";
 import { reply, type Place, type SlackDeps } from "./context.js";

@@ -1,4 +1,4 @@
-import { AgentError, EXIT } from "../errors.js";
+import { AgentError, EXIT } from "../core/errors.js";
 import { startServer } from "./server.js";
 
 /**

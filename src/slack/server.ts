@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import { LogLevel, webApi } from "@slack/bolt";
 import type { LoadedConfig } from "../config.js";
 import { Engine } from "../engine.js";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import type { EventSink } from "../graph/events.js";
 import { planRequest } from "../planner/index.js";
 import type { PlanResult } from "../planner/plan.js";

@@ -1,4 +1,4 @@
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 
 /** How the Slack front connects, resolved once from the environment. */
 export type SlackSettings = {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AgentError } from "../errors.js";
+import { AgentError } from "../core/errors.js";
 import { Effect, JournalEntry } from "../core/journal.js";
 import { DecisionRecord, RunStatus } from "../graph/state.js";
 

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { GateKind } from "../../config.js";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import { defineStep, type RunView, type Step } from "../step.js";
 
 /**

@@ -1,5 +1,5 @@
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import { ACTION, GateButtonValue, PickValue, buildError, buildNotice, escapeText, mentionIds, mentionList, who } from "../blocks.js";
 import { clip } from "../limits.js";
 import { afterAck, whisper, type Place, type SlackDeps } from "../context.js";

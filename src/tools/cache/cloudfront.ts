@@ -16,7 +16,7 @@ import {
   type DistributionConfig,
 } from "@aws-sdk/client-cloudfront";
 import { z } from "zod";
-import { AgentError, parseOptions } from "../../errors.js";
+import { AgentError, parseOptions } from "../../core/errors.js";
 import { isAwsError, keyDigest, waiterConfig } from "../aws/util.js";
 import type { CacheInfra, CacheResource, Clock } from "../types.js";
 import { systemClock } from "../types.js";

@@ -13,7 +13,7 @@ import {
   type ReplicationGroup,
 } from "@aws-sdk/client-elasticache";
 import { z } from "zod";
-import { AgentError, parseOptions } from "../../errors.js";
+import { AgentError, parseOptions } from "../../core/errors.js";
 import { isAwsError, KEY_TAG, keyDigest, MANAGED_TAG, tagValue, waiterConfig } from "../aws/util.js";
 import type { CacheInfra, CacheResource, CacheSpec, Clock } from "../types.js";
 import { systemClock } from "../types.js";

@@ -2,7 +2,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { Redis } from "ioredis";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { maskUrl } from "../config/file.js";
 import type { CacheInfra, CacheResource, CacheSpec } from "../types.js";

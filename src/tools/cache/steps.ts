@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Deployment } from "../../config.js";
 import type { Effect } from "../../core/journal.js";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import { KEYS_LEFTOVER, cleanupLeftovers, rollbackFromJournal } from "../../graph/rollback.js";
 import { MetricsSummary, ConfigChange } from "../../graph/state.js";
 import { defineStep, type RunView, type StepContext } from "../../graph/step.js";

@@ -3,7 +3,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { z } from "zod";
-import { AgentError, parseOptions } from "../../errors.js";
+import { AgentError, parseOptions } from "../../core/errors.js";
 import { keyDigest } from "../aws/util.js";
 import type { CacheInfra, CacheResource, CacheSpec, Clock } from "../types.js";
 import { systemClock } from "../types.js";

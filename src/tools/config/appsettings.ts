@@ -1,4 +1,4 @@
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import type { ConfigChange } from "../../graph/state.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { FileConfigStore, type ConfigFormat } from "./file.js";

@@ -1,6 +1,6 @@
 import type { ConfigChange } from "../../graph/state.js";
 import { findSettings } from "./keys.js";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 
 /**
  * The changes that take `current` to `desired` (null in desired removes a key); unchanged keys are left out.

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { open, readFile, realpath, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import type { ConfigChange } from "../../graph/state.js";
 import type { OpLog } from "../../providers/oplog.js";
 import type { ConfigStore } from "../types.js";

@@ -2,7 +2,7 @@ import { readdir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node, type Scalar, type YAMLMap, type YAMLSeq } from "yaml";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import type { ConfigChange } from "../../graph/state.js";
 import type { OpLog } from "../../providers/oplog.js";
 import type { ObjectRef, KubernetesRollout } from "../rollout/k8s.js";

@@ -1,5 +1,5 @@
 import { isMap, isScalar, isSeq, parseDocument, type Node, type Pair, Scalar, type YAMLMap, type YAMLSeq } from "yaml";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 
 /**
  * Edits of a YAML text made by splicing it at the positions the parser reports, so every byte the edit is not

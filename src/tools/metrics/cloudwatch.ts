@@ -1,6 +1,6 @@
 import { CloudWatchClient, GetMetricDataCommand, type GetMetricDataCommandInput, type MetricDataQuery } from "@aws-sdk/client-cloudwatch";
 import { z } from "zod";
-import { AgentError, parseOptions } from "../../errors.js";
+import { AgentError, parseOptions } from "../../core/errors.js";
 import type { MetricSample, MetricsQueryLog, MetricsQueryRecord, MetricsSource } from "../types.js";
 import { noDataHint } from "./no-data.js";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AgentError, parseOptions } from "../../errors.js";
+import { AgentError, parseOptions } from "../../core/errors.js";
 import { maskUrl } from "../config/file.js";
 import type { MetricSample, MetricsQueryLog, MetricsSource } from "../types.js";
 import { noDataHint } from "./no-data.js";

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { AppsV1Api, CoreV1Api, KubeConfig, V1Deployment } from "@kubernetes/client-node";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { maskUrl } from "../config/file.js";
 import { systemClock, type Clock } from "../types.js";

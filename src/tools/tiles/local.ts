@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { RespBulkWriter, redisIdOf, withRedis, type RedisCacheOptions } from "../cache/redis.js";
 import { settingValue } from "../config/keys.js";

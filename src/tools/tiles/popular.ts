@@ -1,5 +1,5 @@
 import { open, stat } from "node:fs/promises";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 
 /** One tile as Honua serves it. `form` says which URL family it came from, so it can be requested again. */
 export interface Tile {

@@ -19,7 +19,7 @@ import {
   type DistributionConfig,
 } from "@aws-sdk/client-cloudfront";
 import { z } from "zod";
-import { AgentError, parseOptions } from "../../errors.js";
+import { AgentError, parseOptions } from "../../core/errors.js";
 import { isAwsError, tagValue, waiterConfig } from "../aws/util.js";
 import type { TrafficRouter } from "../types.js";
 

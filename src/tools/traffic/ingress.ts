@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { atomicWrite, sha256, textDiff } from "../config/file.js";
 import { findObject, parseManifest } from "../config/k8s.js";

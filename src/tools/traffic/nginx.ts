@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { readFile, unlink } from "node:fs/promises";
 import { z } from "zod";
-import { AgentError } from "../../errors.js";
+import { AgentError } from "../../core/errors.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { atomicWrite, maskUrl } from "../config/file.js";
 import type { TrafficRouter } from "../types.js";
