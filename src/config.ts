@@ -3,10 +3,9 @@ import { resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { AgentError } from "./core/errors.js";
+import { GateKind } from "./core/gates.js";
 import { CacheSection, ConfigSection, CostSection, MetricsSection, TilesSection, TrafficSection, checkSections } from "./providers/schema.js";
 
-export const GateKind = z.enum(["provision", "traffic", "delete"]);
-export type GateKind = z.infer<typeof GateKind>;
 
 const Monitoring = z
   .object({

@@ -9,7 +9,9 @@ import { openPersistence, agentHome, type Persistence } from "./graph/checkpoint
 import type { EventSink } from "./graph/events.js";
 import { identity, isApprover, approverList, mayDecide, type Actor, type Identity } from "./graph/gates.js";
 import type { GateTicket, RunRow } from "./store/store.js";
-import { GatePayload, TERMINAL, type DecisionKind, type DecisionRecord, type MetricsSummary, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
+import { GatePayload, TERMINAL, type DecisionRecord, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
+import { type MetricsSummary } from "./core/metrics.js";
+import { type DecisionKind } from "./core/gates.js";
 import { WORKFLOWS } from "./graph/workflows/index.js";
 import type { Preflight, WorkflowDef } from "./graph/step.js";
 import { SqlCallLog, type ModelCallRecord } from "./planner/calls.js";

@@ -1,6 +1,6 @@
 import type { Pending, RunSummary, Transcript } from "./engine.js";
 import type { RunEvent } from "./graph/events.js";
-import type { MetricsSummary } from "./graph/state.js";
+import type { MetricsSummary } from "./core/metrics.js";
 import type { WorkflowDef } from "./graph/step.js";
 import type { Plan } from "./planner/plan.js";
 import { renderDiff } from "./tools/config/diff.js";

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Deployment } from "../src/config.js";
 import { MemoryJournal } from "../src/core/journal.js";
-import type { ConfigChange, MetricsSummary } from "../src/graph/state.js";
+import type { ConfigChange } from "../src/core/sections.js";
+import type { MetricsSummary } from "../src/core/metrics.js";
 import type { StepContext } from "../src/graph/step.js";
 import { CODE_DEFAULTS, checkCacheOptions, readCacheOptions } from "../src/tools/cache/honua-options.js";
 import { ConfigureCaching, DesignCachingStrategy, OptimizeCacheSettings } from "../src/tools/cache/steps.js";

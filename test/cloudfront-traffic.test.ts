@@ -20,7 +20,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { Deployment } from "../src/config.js";
 import { MemoryJournal, type Effect } from "../src/core/journal.js";
-import type { ConfigChange } from "../src/graph/state.js";
+import type { ConfigChange } from "../src/core/sections.js";
 import { RunView, type StepContext } from "../src/graph/step.js";
 import { cleanupCaching, rollbackCaching } from "../src/tools/cache/steps.js";
 import { CloudFrontTraffic } from "../src/tools/traffic/cloudfront.js";

@@ -14,13 +14,14 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { Deployment } from "../src/config.js";
-import type { ConfigChange } from "../src/graph/state.js";
+import type { ConfigChange } from "../src/core/sections.js";
 import { RunView, type StepContext } from "../src/graph/step.js";
 import { tagValue } from "../src/tools/aws/util.js";
 import { cleanupCaching, ProvisionCacheInfrastructure, rollbackCaching } from "../src/tools/cache/steps.js";
 import { MemoryJournal } from "../src/core/journal.js";
 import { ElastiCacheInfra, replicationGroupId } from "../src/tools/cache/elasticache.js";
-import { systemClock, type CacheSpec, type DeploymentAdapters } from "../src/tools/types.js";
+import { type CacheSpec, type DeploymentAdapters } from "../src/tools/types.js";
+import { systemClock } from "../src/core/clock.js";
 
 const ec = mockClient(ElastiCacheClient);
 beforeEach(() => ec.reset());

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import type { GateKind } from "../src/config.js";
+import type { GateKind } from "../src/core/gates.js";
 import { Engine } from "../src/engine.js";
 import { gateNode } from "../src/graph/builder.js";
 import { defineStep, type Step, type WorkflowDef } from "../src/graph/step.js";

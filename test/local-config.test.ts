@@ -20,7 +20,7 @@ import { PrometheusMetrics } from "../src/tools/metrics/prometheus.js";
 import { CloudFrontTraffic } from "../src/tools/traffic/cloudfront.js";
 import { IngressTraffic } from "../src/tools/traffic/ingress.js";
 import { NginxTraffic } from "../src/tools/traffic/nginx.js";
-import { systemClock } from "../src/tools/types.js";
+import { systemClock } from "../src/core/clock.js";
 
 const base = { provider: "local", approvers: ["oncall"] };
 const full = {

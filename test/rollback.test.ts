@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Deployment } from "../src/config.js";
 import { MemoryJournal } from "../src/core/journal.js";
-import type { ConfigChange } from "../src/graph/state.js";
+import type { ConfigChange } from "../src/core/sections.js";
 import { RunView, type StepContext } from "../src/graph/step.js";
 import { rollbackCaching } from "../src/tools/cache/steps.js";
 import type { DeploymentAdapters } from "../src/tools/types.js";

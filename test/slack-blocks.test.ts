@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { GatePayload, MetricsSummary } from "../src/graph/state.js";
+import type { GatePayload } from "../src/graph/state.js";
+import type { MetricsSummary } from "../src/core/metrics.js";
 import {
   ACTION, GateButtonValue, buildApprovalCard, buildClarifyMessage, buildDecidedCard, buildExpiredCard, buildExpiryWarning,
   buildHomeView, buildPlanMessage, buildProgressMessage, buildReportMessage, buildRollbackAlert, formatApprover, mentionIds,

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { webApi } from "@slack/bolt";
 import { DEPLOYMENT_NAME_MAX, loadConfig, parseConfig } from "../src/config.js";
-import type { GatePayload, MetricsSummary } from "../src/graph/state.js";
+import type { GatePayload } from "../src/graph/state.js";
+import type { MetricsSummary } from "../src/core/metrics.js";
 import type { Clarify } from "../src/planner/plan.js";
 import {
   buildAnswer, buildApprovalCard, buildClarifyMessage, buildDecidedCard, buildError, buildExpiredCard, buildExpiryNotice, buildExpiryWarning,

@@ -4,7 +4,8 @@
  */
 import type { Actor, Engine, Transcript } from "../engine.js";
 import { AgentError } from "../core/errors.js";
-import type { MetricsSummary, StepRecord } from "../graph/state.js";
+import type { StepRecord } from "../graph/state.js";
+import type { MetricsSummary } from "../core/metrics.js";
 import { snapshot } from "../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../tools/types.js";
 import { TOOL_DEFS, type ToolCall, type ToolName, type ToolResult } from "./tools.js";

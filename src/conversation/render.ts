@@ -1,5 +1,5 @@
 /** Plain-text answers from tool results: what the rule-based conversation says, and the fallback when a model cannot. */
-import type { MetricsSummary } from "../graph/state.js";
+import type { MetricsSummary } from "../core/metrics.js";
 import { renderMetrics, stageName } from "../render.js";
 import type { ToolCall, ToolResult } from "./tools.js";
 

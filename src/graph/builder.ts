@@ -7,17 +7,8 @@ import { snapshot } from "../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../tools/types.js";
 import type { EventSink } from "./events.js";
 import { autoApproves, mayDecide, planHash } from "./gates.js";
-import {
-  GatePayload,
-  GateResume,
-  RunState,
-  type DecisionKind,
-  type Next,
-  type PendingGate,
-  type RunStateUpdate,
-  type RunStateValue,
-  type StepRecord,
-} from "./state.js";
+import { GatePayload, GateResume, RunState, type Next, type PendingGate, type RunStateUpdate, type RunStateValue, type StepRecord } from "./state.js";
+import { type DecisionKind } from "../core/gates.js";
 import { RunView, defineStep, type RollbackResult, type Step, type StepContext, type WorkflowDef } from "./step.js";
 
 export interface GraphDeps {

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
-import { GateKind, expandApprovers, type AgentConfig } from "../config.js";
-import type { DecisionKind, GatePayload } from "./state.js";
+import { expandApprovers, type AgentConfig } from "../config.js";
+import { GateKind } from "../core/gates.js";
+import type { GatePayload } from "./state.js";
+import type { DecisionKind } from "../core/gates.js";
 
 /** Canonical JSON: object keys sorted, so the same payload always hashes the same. */
 export function canonicalJson(value: unknown): string {

@@ -1,39 +1,14 @@
 import { ReducedValue, StateSchema } from "@langchain/langgraph";
 import { z } from "zod";
-import { GateKind } from "../config.js";
-
-/**
- * A gate as shown to an approver. `inconclusive`: the pause after a monitoring window without enough data;
- * `paused`: a run someone paused (continue or cancel); `rollback`: a rollback asked for by someone who may
- * not decide it alone, which an approver confirms or declines.
- */
-export const DecisionKind = z.enum([...GateKind.options, "inconclusive", "paused", "rollback"]);
-export type DecisionKind = z.infer<typeof DecisionKind>;
+import { DecisionKind } from "../core/gates.js";
+import { MetricsSummary, Verdict } from "../core/metrics.js";
+import { ConfigChange } from "../core/sections.js";
 
 export const RunStatus = z.enum(["running", "waiting", "paused", "interrupted", "done", "failed", "rolled-back", "rejected", "cancelled"]);
 export type RunStatus = z.infer<typeof RunStatus>;
 export const TERMINAL: readonly RunStatus[] = ["done", "failed", "rolled-back", "rejected", "cancelled"];
 
-/** Summary of a metrics window; the raw series stays with the metrics source. */
-export const MetricsSummary = z.object({
-  at: z.string(),
-  /** The window asked for. */
-  windowMinutes: z.number(),
-  /** The span the samples actually cover (a probe measures half a minute now for an hour it did not see). */
-  observedMinutes: z.number().nullable().optional(),
-  samples: z.number().int(),
-  /** The share of traffic (percent) on the change's path while this was measured; null when none was moved. */
-  trafficShare: z.number().nullable().optional(),
-  p95Ms: z.number().nullable(),
-  errorRate: z.number().nullable(),
-  hitRatio: z.number().nullable(),
-  requestsPerSecond: z.number().nullable(),
-  originRequestsPerSecond: z.number().nullable(),
-  monthlyCostUsd: z.number().nullable(),
-});
-export type MetricsSummary = z.infer<typeof MetricsSummary>;
 
-export const Verdict = z.enum(["healthy", "degraded", "inconclusive"]);
 
 /**
  * One executed step (or one stage of a staged step): the transcript is the list of these. Times are on the run's
@@ -57,8 +32,7 @@ export const StepRecord = z.object({
 });
 export type StepRecord = z.infer<typeof StepRecord>;
 
-export const ConfigChange = z.object({ key: z.string(), before: z.string().nullable(), after: z.string().nullable() });
-export type ConfigChange = z.infer<typeof ConfigChange>;
+
 
 /** What an approver sees; the plan hash is computed over exactly this. */
 export const GatePayload = z.object({

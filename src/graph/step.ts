@@ -1,8 +1,11 @@
 import type { z } from "zod";
-import type { Deployment, GateKind } from "../config.js";
+import type { Deployment } from "../config.js";
+import type { GateKind } from "../core/gates.js";
 import type { Journal } from "../core/journal.js";
 import type { DeploymentAdapters } from "../tools/types.js";
-import type { ConfigChange, GatePayload, MetricsSummary, RunStateValue, StepRecord } from "./state.js";
+import type { GatePayload, RunStateValue, StepRecord } from "./state.js";
+import type { ConfigChange } from "../core/sections.js";
+import type { MetricsSummary, Verdict } from "../core/metrics.js";
 
 /** What a step may use: its deployment's adapters and the run's identity. Nothing else. */
 export interface StepContext {
@@ -51,7 +54,6 @@ export class RunView {
   }
 }
 
-export type Verdict = "healthy" | "degraded" | "inconclusive";
 
 export interface StepResult<O> {
   output: O;

@@ -1,11 +1,10 @@
 import Database from "better-sqlite3";
 import type { Deployment } from "../config.js";
-import type { ConfigChange } from "../graph/state.js";
+import type { ConfigChange } from "../core/sections.js";
 import { PRICES, originMonthlyUsd, priceOf } from "../tools/cost/prices.js";
 import { settingValue } from "../tools/config/keys.js";
-import type {
-  CacheEngine, CacheResource, CacheSpec, Clock, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef,
-} from "../tools/types.js";
+import type { CacheEngine, CacheResource, CacheSpec, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef } from "../tools/types.js";
+import type { Clock } from "../core/clock.js";
 import { AgentError } from "../core/errors.js";
 import type { SandboxFault, SandboxFaults } from "./faults.js";
 

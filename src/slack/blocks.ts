@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 import type { types } from "@slack/bolt";
-import type { GatePayload, MetricsSummary, RunStatus, StepRecord } from "../graph/state.js";
+import type { GatePayload, RunStatus, StepRecord } from "../graph/state.js";
+import type { MetricsSummary } from "../core/metrics.js";
 import { renderMetrics, stageName } from "../render.js";
 import { renderDiff } from "../tools/config/diff.js";
 import { LIMIT, clip, codePoints, fitList } from "./limits.js";

@@ -1,7 +1,7 @@
 import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { MetricsSummary } from "../graph/state.js";
+import type { MetricsSummary } from "../core/metrics.js";
 
 interface Point {
   metric: string;

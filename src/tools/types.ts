@@ -1,16 +1,6 @@
-import type { ConfigChange, MetricsSummary } from "../graph/state.js";
-
-/** Injected time: the sandbox and tests run monitoring windows in simulated time. */
-export interface Clock {
-  now(): Date;
-  /** Waits (or, simulated, advances) this many milliseconds. */
-  sleep(ms: number): Promise<void>;
-}
-
-export const systemClock: Clock = {
-  now: () => new Date(),
-  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-};
+import type { ConfigChange } from "../core/sections.js";
+import type { MetricsSummary } from "../core/metrics.js";
+import type { Clock } from "../core/clock.js";
 
 /** One point of the serving metrics, as the metrics source reports it (HONUA.md names). */
 export interface MetricSample {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { GateKind } from "../../config.js";
+import type { GateKind } from "../../core/gates.js";
 import { AgentError } from "../../core/errors.js";
 import { defineStep, type RunView, type Step } from "../step.js";
 

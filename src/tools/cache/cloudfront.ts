@@ -18,8 +18,9 @@ import {
 import { z } from "zod";
 import { AgentError, parseOptions } from "../../core/errors.js";
 import { isAwsError, keyDigest, waiterConfig } from "../aws/util.js";
-import type { CacheInfra, CacheResource, Clock } from "../types.js";
-import { systemClock } from "../types.js";
+import type { CacheInfra, CacheResource } from "../types.js";
+import type { Clock } from "../../core/clock.js";
+import { systemClock } from "../../core/clock.js";
 import type { CacheSpecWithTtl } from "./varnish.js";
 
 /** AWS managed policies (ids are fixed across accounts). */

@@ -15,8 +15,9 @@ import {
 import { z } from "zod";
 import { AgentError, parseOptions } from "../../core/errors.js";
 import { isAwsError, KEY_TAG, keyDigest, MANAGED_TAG, tagValue, waiterConfig } from "../aws/util.js";
-import type { CacheInfra, CacheResource, CacheSpec, Clock } from "../types.js";
-import { systemClock } from "../types.js";
+import type { CacheInfra, CacheResource, CacheSpec } from "../types.js";
+import type { Clock } from "../../core/clock.js";
+import { systemClock } from "../../core/clock.js";
 
 const EVICTION_POLICIES = ["volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-random", "allkeys-random", "volatile-ttl", "noeviction"] as const;
 

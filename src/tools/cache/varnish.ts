@@ -5,8 +5,9 @@ import { promisify } from "node:util";
 import { z } from "zod";
 import { AgentError, parseOptions } from "../../core/errors.js";
 import { keyDigest } from "../aws/util.js";
-import type { CacheInfra, CacheResource, CacheSpec, Clock } from "../types.js";
-import { systemClock } from "../types.js";
+import type { CacheInfra, CacheResource, CacheSpec } from "../types.js";
+import type { Clock } from "../../core/clock.js";
+import { systemClock } from "../../core/clock.js";
 
 const run = promisify(execFile);
 

@@ -1,4 +1,4 @@
-import type { ConfigChange } from "../../graph/state.js";
+import type { ConfigChange } from "../../core/sections.js";
 import { findSettings } from "./keys.js";
 import { AgentError } from "../../core/errors.js";
 

@@ -1,4 +1,4 @@
-import type { ConfigChange } from "../../graph/state.js";
+import type { ConfigChange } from "../../core/sections.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { FileConfigStore, type ConfigFormat } from "./file.js";
 

@@ -3,7 +3,7 @@ import { open, readFile, realpath, rename, stat, unlink } from "node:fs/promises
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
-import type { ConfigChange } from "../../graph/state.js";
+import type { ConfigChange } from "../../core/sections.js";
 import type { OpLog } from "../../providers/oplog.js";
 import type { ConfigStore } from "../types.js";
 import { inverse } from "./diff.js";

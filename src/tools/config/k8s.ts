@@ -3,7 +3,7 @@ import { extname, join } from "node:path";
 import { isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node, type Scalar, type YAMLMap, type YAMLSeq } from "yaml";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
-import type { ConfigChange } from "../../graph/state.js";
+import type { ConfigChange } from "../../core/sections.js";
 import type { OpLog } from "../../providers/oplog.js";
 import type { ObjectRef, KubernetesRollout } from "../rollout/k8s.js";
 import { FileConfigStore, isSecretLiteral, secretMarker, type ConfigLayout, type ConfigSnapshot } from "./file.js";

@@ -1,6 +1,6 @@
 import type { Monitoring } from "../../config.js";
-import type { Verdict } from "../../graph/step.js";
-import type { MetricsSummary } from "../../graph/state.js";
+import type { Verdict } from "../../core/metrics.js";
+import type { MetricsSummary } from "../../core/metrics.js";
 import type { DeploymentAdapters, MetricSample } from "../types.js";
 import { noDataHint } from "./no-data.js";
 

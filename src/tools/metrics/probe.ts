@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { z } from "zod";
-import type { Clock, MetricSample, MetricsQueryLog, MetricsSource } from "../types.js";
+import type { MetricSample, MetricsQueryLog, MetricsSource } from "../types.js";
+import type { Clock } from "../../core/clock.js";
 import { noDataHint } from "./no-data.js";
 
 /** `metrics: { source: probe, ... }`: time real requests to tile URLs instead of reading a metrics server. */

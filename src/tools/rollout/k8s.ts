@@ -4,7 +4,7 @@ import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
 import type { OpLog } from "../../providers/oplog.js";
 import { maskUrl } from "../config/file.js";
-import { systemClock, type Clock } from "../types.js";
+import { systemClock, type Clock } from "../../core/clock.js";
 
 type Client = typeof import("@kubernetes/client-node");
 let client: Promise<Client> | undefined;
