@@ -25,11 +25,11 @@ import { z } from "zod";
 import { BUILTIN_CONFIG, parseConfig } from "../src/config.js";
 import { converse } from "../src/conversation/index.js";
 import { Engine } from "../src/engine.js";
-import { WORKFLOWS } from "../src/graph/workflows/index.js";
+import { requireWorkflow } from "../src/graph/workflows/registry.js";
 import { EVALS_DIR, loadRequests } from "../src/evals/index.js";
 import { callModel, createChatModel } from "../src/planner/llm.js";
 import { MemoryCallSink, ModelPlanner, deploymentChoices, modelSettings, planOnly, planRequest } from "../src/planner/index.js";
-import { WORKFLOW_IDS, isPlan, type WorkflowId } from "../src/planner/plan.js";
+import { WORKFLOW_IDS, isPlan } from "../src/planner/plan.js";
 import { recordedPlanArgs, requestOf, startFakeOpenAI, type ChatRequestBody, type FakeReply } from "../test/fixtures/fake-openai.js";
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -94,7 +94,7 @@ for (const wf of WORKFLOW_IDS) {
 const naiveLoop: Record<string, unknown> = {};
 const chat = createChatModel(settings);
 for (const wf of WORKFLOW_IDS) {
-  const def = WORKFLOWS[wf as WorkflowId];
+  const def = requireWorkflow(wf).def;
   naiveSteps = def.steps.map((s) => s.name);
   const tools = def.steps.map((s) => ({ name: s.name, description: s.description, schema: z.strictObject({ reason: z.string().nullable() }) }));
   const request = cases.find((c) => isPlan(c.expected) && c.expected.workflow === wf)!.request;

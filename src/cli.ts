@@ -3,7 +3,6 @@ import { Command, Option } from "commander";
 import { Engine, type RunSummary } from "./engine.js";
 import { AgentError, EXIT, exitCodeFor } from "./core/errors.js";
 import { mayDecide } from "./graph/gates.js";
-import { WORKFLOWS } from "./graph/workflows/index.js";
 import { converse, matchIntent } from "./conversation/index.js";
 import { SqlCallLog, modelSettings, planOnly, planRequest } from "./planner/index.js";
 import { planOffline } from "./planner/offline.js";
@@ -72,8 +71,8 @@ async function preflighted(engine: Engine, plan: Plan, json: boolean, print: boo
     say(json, `Refused: ${pre.refuse}`, { refuse: pre.refuse });
     return EXIT.badInput;
   }
-  if (print) say(json, [renderPlan(plan, WORKFLOWS[plan.workflow]), ...pre.notes.map((n) => `note: ${n}`)].join("\n"), { ...plan, ...(pre.notes.length ? { notes: pre.notes } : {}) });
-  else if (!json) process.stderr.write(`${[renderPlan(plan, WORKFLOWS[plan.workflow]), ...pre.notes.map((n) => `note: ${n}`)].join("\n")}\n`);
+  if (print) say(json, [renderPlan(plan, engine.workflow(plan.workflow)), ...pre.notes.map((n) => `note: ${n}`)].join("\n"), { ...plan, ...(pre.notes.length ? { notes: pre.notes } : {}) });
+  else if (!json) process.stderr.write(`${[renderPlan(plan, engine.workflow(plan.workflow)), ...pre.notes.map((n) => `note: ${n}`)].join("\n")}\n`);
   return null;
 }
 
@@ -147,7 +146,7 @@ async function chat(engine: Engine, user: string): Promise<number> {
         process.stdout.write(`I can't do that here: ${pre.refuse}\n`);
         continue;
       }
-      process.stdout.write(`${[renderPlan(planned, WORKFLOWS[planned.workflow]), ...pre.notes.map((n) => `note: ${n}`)].join("\n")}\n`);
+      process.stdout.write(`${[renderPlan(planned, engine.workflow(planned.workflow)), ...pre.notes.map((n) => `note: ${n}`)].join("\n")}\n`);
       let s = await engine.start(planned, user, line);
       current = s.run;
       await log.attach(made.calls.map((c) => c.id), s.run);

@@ -12,7 +12,7 @@ import type { GateTicket, RunRow } from "./store/store.js";
 import { GatePayload, TERMINAL, type DecisionRecord, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
 import { type MetricsSummary } from "./core/metrics.js";
 import { type DecisionKind } from "./core/gates.js";
-import { WORKFLOWS } from "./graph/workflows/index.js";
+import { workflowDefs, workflowModule } from "./graph/workflows/registry.js";
 import type { Preflight, WorkflowDef } from "./graph/step.js";
 import { SqlCallLog, type ModelCallRecord } from "./planner/calls.js";
 import { adapterFactory } from "./sandbox/provider.js";
@@ -63,7 +63,7 @@ export interface EngineOptions {
   cwd?: string;
   config?: LoadedConfig;
   onEvent?: EventSink;
-  /** The workflows this engine can run; the five built-in ones by default. */
+  /** The workflows this engine runs instead of the registry's (tests); by default every registered workflow. */
   workflows?: Record<string, WorkflowDef>;
   /** Wall clock for approval expiry (tests inject a simulated one). */
   now?: () => Date;
@@ -87,7 +87,7 @@ export class Engine {
     private readonly adapters: ReturnType<typeof adapterFactory>,
     private readonly env: NodeJS.ProcessEnv,
     private readonly onEvent: EventSink | undefined,
-    private readonly workflows: Record<string, WorkflowDef>,
+    private readonly only: Record<string, WorkflowDef> | null,
     private readonly clock: () => Date,
   ) {}
 
@@ -96,7 +96,7 @@ export class Engine {
     const cwd = opts.cwd ?? process.cwd();
     const config = opts.config ?? loadConfig(env, cwd);
     const persistence = await openPersistence(env, cwd);
-    return new Engine(config, persistence, adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent, opts.workflows ?? WORKFLOWS, opts.now ?? (() => new Date()));
+    return new Engine(config, persistence, adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent, opts.workflows ?? null, opts.now ?? (() => new Date()));
   }
 
   get store() {
@@ -108,8 +108,8 @@ export class Engine {
   }
 
   workflow(id: string): WorkflowDef {
-    const def = this.workflows[id];
-    if (!def) throw new AgentError("bad-input", `unknown workflow ${id}; known: ${Object.keys(this.workflows).join(", ")}`);
+    const def = this.only ? this.only[id] : workflowModule(id)?.def;
+    if (!def) throw new AgentError("bad-input", `unknown workflow ${id}; known: ${Object.keys(this.only ?? workflowDefs()).join(", ")}`);
     return def;
   }
 

@@ -3,6 +3,7 @@ import type { RunEvent } from "./graph/events.js";
 import type { MetricsSummary } from "./core/metrics.js";
 import type { WorkflowDef } from "./graph/step.js";
 import type { Plan } from "./planner/plan.js";
+import { renderSection } from "./core/sections.js";
 import { renderDiff } from "./tools/config/diff.js";
 
 const pct = (x: number | null) => (x === null ? "n/a" : `${(x * 100).toFixed(2)}%`);
@@ -47,6 +48,10 @@ export function renderGate(p: Pending): string {
   if (g.change.config.length) lines.push("config:", ...renderDiff(g.change.config).split("\n").map((l) => `  ${l}`));
   if (g.change.resources.length) lines.push("resources:", ...g.change.resources.map((r) => `  ${JSON.stringify(r)}`));
   if (g.change.traffic) lines.push(`traffic: ${g.change.traffic.from}% -> ${g.change.traffic.to}%`);
+  for (const sec of g.change.sections ?? []) {
+    const r = renderSection(sec);
+    lines.push(`${r.title}:`, ...r.lines.map((l) => `  ${l}`));
+  }
   const who = g.kind === "paused" ? `${g.requestedBy} (requester) or ${g.approvers.join(", ")}` : g.approvers.join(", ");
   lines.push(`metrics now: ${renderMetrics(g.metricsNow)}`, `approvers: ${who} · requested by ${g.requestedBy} · plan ${p.planHash}${p.expiresAt ? ` · expires ${p.expiresAt}` : ""}`);
   return lines.join("\n");

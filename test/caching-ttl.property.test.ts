@@ -5,7 +5,9 @@ import type { ConfigChange } from "../src/core/sections.js";
 import type { MetricsSummary } from "../src/core/metrics.js";
 import type { StepContext } from "../src/graph/step.js";
 import { CODE_DEFAULTS, checkCacheOptions, readCacheOptions } from "../src/tools/cache/honua-options.js";
-import { ConfigureCaching, DesignCachingStrategy, OptimizeCacheSettings } from "../src/tools/cache/steps.js";
+import { ConfigureCaching } from "../src/graph/workflows/add-caching-layer/steps/configure-caching.js";
+import { DesignCachingStrategy } from "../src/graph/workflows/add-caching-layer/steps/design-caching-strategy.js";
+import { OptimizeCacheSettings } from "../src/graph/workflows/add-caching-layer/steps/optimize-cache-settings.js";
 import type { DeploymentAdapters } from "../src/tools/types.js";
 
 /** Seeded, so a failure names the case that broke. */

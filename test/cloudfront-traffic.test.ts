@@ -22,7 +22,7 @@ import { Deployment } from "../src/config.js";
 import { MemoryJournal, type Effect } from "../src/core/journal.js";
 import type { ConfigChange } from "../src/core/sections.js";
 import { RunView, type StepContext } from "../src/graph/step.js";
-import { cleanupCaching, rollbackCaching } from "../src/tools/cache/steps.js";
+import { cleanupCaching, rollbackCaching } from "../src/graph/workflows/add-caching-layer/rollback.js";
 import { CloudFrontTraffic } from "../src/tools/traffic/cloudfront.js";
 import type { CacheInfra, DeploymentAdapters } from "../src/tools/types.js";
 

@@ -4,7 +4,7 @@ import type { GateKind } from "../src/core/gates.js";
 import { Engine } from "../src/engine.js";
 import { gateNode } from "../src/graph/builder.js";
 import { defineStep, type Step, type WorkflowDef } from "../src/graph/step.js";
-import { WORKFLOWS } from "../src/graph/workflows/index.js";
+import { workflowDefs } from "../src/graph/workflows/registry.js";
 import { openEngine, tempHome, testEnv } from "./helpers.js";
 
 /** Small deterministic PRNG so every failure is reproducible from its seed. */
@@ -69,7 +69,7 @@ describe("property: no gated step runs without a recorded decision", () => {
   it("in every compiled graph (the five workflows and 60 random ones) the only edge into a gated step comes from its approval node", async () => {
     const log: Execution[] = [];
     const ref: { current?: Engine } = {};
-    const defs: Record<string, WorkflowDef> = { ...WORKFLOWS };
+    const defs: Record<string, WorkflowDef> = { ...workflowDefs() };
     for (let seed = 1; seed <= 60; seed++) defs[`random-${seed}`] = randomWorkflow(seed, log, ref);
     const engine = await Engine.open({ env: testEnv(t.home), workflows: defs });
     try {

@@ -3,7 +3,7 @@ import { Deployment } from "../src/config.js";
 import { MemoryJournal } from "../src/core/journal.js";
 import type { ConfigChange } from "../src/core/sections.js";
 import { RunView, type StepContext } from "../src/graph/step.js";
-import { rollbackCaching } from "../src/tools/cache/steps.js";
+import { rollbackCaching } from "../src/graph/workflows/add-caching-layer/rollback.js";
 import type { DeploymentAdapters } from "../src/tools/types.js";
 
 describe("rollbackCaching", () => {

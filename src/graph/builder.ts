@@ -204,7 +204,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         const gate = await buildGate(state, step.name, stages ? next.stage : null, kind, `${step.name}#${next.stage}`, {
           stageValue, stageCount: stages ? stages.length : null,
           action: described.action, why: described.why, risk: described.risk,
-          change: { config: described.change.config ?? [], resources: described.change.resources ?? [], traffic: described.change.traffic ?? null },
+          change: { config: described.change.config ?? [], resources: described.change.resources ?? [], traffic: described.change.traffic ?? null, ...(described.change.sections?.length ? { sections: described.change.sections } : {}) },
         });
         emit({ type: "gate", run: state.run, payload: gate.payload, planHash: gate.planHash });
         return { next, gate };

@@ -2,7 +2,7 @@ import { ReducedValue, StateSchema } from "@langchain/langgraph";
 import { z } from "zod";
 import { DecisionKind } from "../core/gates.js";
 import { MetricsSummary, Verdict } from "../core/metrics.js";
-import { ConfigChange } from "../core/sections.js";
+import { ChangeSection, ConfigChange } from "../core/sections.js";
 
 export const RunStatus = z.enum(["running", "waiting", "paused", "interrupted", "done", "failed", "rolled-back", "rejected", "cancelled"]);
 export type RunStatus = z.infer<typeof RunStatus>;
@@ -55,6 +55,8 @@ export const GatePayload = z.object({
     config: z.array(ConfigChange).default([]),
     resources: z.array(z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))).default([]),
     traffic: z.object({ from: z.number(), to: z.number() }).nullable().default(null),
+    /** SQL, mappings, tables, file diffs: what else the approver is shown, each a typed section. */
+    sections: z.array(ChangeSection).optional(),
   }),
   metricsNow: MetricsSummary.nullable(),
   approvers: z.array(z.string()),

@@ -4,7 +4,7 @@ import type { GateKind } from "../core/gates.js";
 import type { Journal } from "../core/journal.js";
 import type { DeploymentAdapters } from "../tools/types.js";
 import type { GatePayload, RunStateValue, StepRecord } from "./state.js";
-import type { ConfigChange } from "../core/sections.js";
+import type { ChangeSection, ConfigChange } from "../core/sections.js";
 import type { MetricsSummary, Verdict } from "../core/metrics.js";
 
 /** What a step may use: its deployment's adapters and the run's identity. Nothing else. */
@@ -65,7 +65,7 @@ export interface StepResult<O> {
 
 /** What a gated step tells the approver; the engine adds run, metrics, approvers and the hash. */
 export type GateDescription = Pick<GatePayload, "action" | "why" | "risk"> & {
-  change: { config?: ConfigChange[]; resources?: GatePayload["change"]["resources"]; traffic?: { from: number; to: number } | null };
+  change: { config?: ConfigChange[]; resources?: GatePayload["change"]["resources"]; traffic?: { from: number; to: number } | null; sections?: ChangeSection[] };
 };
 
 export interface StepSpec<I, O> {

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { HONUA_MAX_TTL_SECONDS, HONUA_TTL_RULE } from "../tools/cache/honua-options.js";
 
 /** The five workflow ids; part of the contract (DESIGN.md). */
 export const WORKFLOW_IDS = [
@@ -12,66 +11,16 @@ export const WORKFLOW_IDS = [
 export const WorkflowId = z.enum(WORKFLOW_IDS);
 export type WorkflowId = z.infer<typeof WorkflowId>;
 
-const percent = z.number().int().min(1).max(100);
-
-/** A param the user did not give is absent; the Design step fills it and says why. */
-export const CachingParams = z
-  .object({
-    cacheType: z.enum(["redis", "varnish", "cloudfront"]).optional(),
-    /** The cache TTL in seconds, for every cache type: Honua refuses to start with a cache TTL outside 1..86400. */
-    ttlSeconds: z
-      .number()
-      .int(`ttlSeconds must be a whole number of seconds: ${HONUA_TTL_RULE}`)
-      .min(1, HONUA_TTL_RULE)
-      .max(HONUA_MAX_TTL_SECONDS, HONUA_TTL_RULE)
-      .optional(),
-    rolloutSteps: z
-      .array(percent)
-      .min(1)
-      .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]!), "rollout steps must increase")
-      .refine((s) => s[s.length - 1] === 100, "the last rollout step must be 100")
-      .optional(),
-  })
-  .strict();
-export type CachingParams = z.infer<typeof CachingParams>;
-
-export const MetadataStoreKind = z.enum(["postgres", "sqlite", "files", "elasticsearch", "opensearch"]);
-export const MetadataParams = z
-  .object({
-    fromStore: MetadataStoreKind.optional(),
-    toStore: MetadataStoreKind.optional(),
-    batchSize: z.number().int().positive().max(100_000).optional(),
-  })
-  .strict();
-
-export const StorageParams = z
-  .object({
-    backend: z.enum(["s3", "azure-blob", "gcs", "filesystem"]).optional(),
-    region: z.string().min(1).optional(),
-    bucket: z.string().min(1).optional(),
-    path: z.string().min(1).optional(),
-    placement: z.string().min(1).optional(),
-  })
-  .strict();
-
-export const SchemaParams = z
-  .object({
-    /** DDL statements, or a plain description the Design step turns into DDL. */
-    changes: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)]).optional(),
-  })
-  .strict();
-
-export const ObservabilityChange = z
-  .object({
-    kind: z.enum(["alert-rule", "recording-rule", "dashboard", "alert-route", "retention"]),
-    action: z.enum(["add", "modify", "remove"]),
-    name: z.string().min(1).optional(),
-    spec: z.record(z.string(), z.unknown()).optional(),
-  })
-  .strict();
-export const ObservabilityParams = z
-  .object({ changes: z.array(ObservabilityChange).min(1).optional() })
-  .strict();
+export { CachingParams } from "../graph/workflows/add-caching-layer/params.js";
+export { MetadataParams, MetadataStoreKind } from "../graph/workflows/modify-metadata-storage/params.js";
+export { StorageParams } from "../graph/workflows/add-storage-backend/params.js";
+export { SchemaParams } from "../graph/workflows/upgrade-database-schema/params.js";
+export { ObservabilityChange, ObservabilityParams } from "../graph/workflows/modify-observability/params.js";
+import { CachingParams } from "../graph/workflows/add-caching-layer/params.js";
+import { MetadataParams } from "../graph/workflows/modify-metadata-storage/params.js";
+import { StorageParams } from "../graph/workflows/add-storage-backend/params.js";
+import { SchemaParams } from "../graph/workflows/upgrade-database-schema/params.js";
+import { ObservabilityParams } from "../graph/workflows/modify-observability/params.js";
 
 const planOf = <W extends WorkflowId, P extends z.ZodType>(workflow: W, params: P) =>
   z.object({ workflow: z.literal(workflow), deployment: z.string().min(1), params }).strict();

@@ -1,10 +1,10 @@
-import { StorageParams } from "../../planner/plan.js";
-import type { WorkflowDef } from "../step.js";
-import { notYetAvailable } from "./planned.js";
+import type { WorkflowModule } from "../module.js";
+import { StorageParams } from "./params.js";
+import { notYetAvailable } from "../planned.js";
 
 const id = "add-storage-backend";
 /** Workflow 18: add a raster storage backend (S3, Azure Blob, GCS, filesystem) with placement rules. */
-export const addStorageBackend: WorkflowDef = {
+const def = {
   id,
   title: "Add storage backend",
   params: StorageParams,
@@ -22,4 +22,11 @@ export const addStorageBackend: WorkflowDef = {
     notYetAvailable(id, "MonitorStoragePerformance"),
   ],
   rollback: async () => ({ restored: [], leftovers: [] }),
+} satisfies WorkflowModule["def"];
+
+export const workflow: WorkflowModule = {
+  summary: "add a storage backend",
+  capabilities: ["storage", "metrics", "config", "traffic"],
+  priority: 40,
+  def,
 };

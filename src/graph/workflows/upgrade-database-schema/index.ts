@@ -1,10 +1,10 @@
-import { SchemaParams } from "../../planner/plan.js";
-import type { WorkflowDef } from "../step.js";
-import { hasDrop, notYetAvailable } from "./planned.js";
+import type { WorkflowModule } from "../module.js";
+import { SchemaParams } from "./params.js";
+import { hasDrop, notYetAvailable } from "../planned.js";
 
 const id = "upgrade-database-schema";
 /** Workflow 19: zero-downtime PostgreSQL/PostGIS schema change; a DROP is a delete gate. */
-export const upgradeDatabaseSchema: WorkflowDef = {
+const def = {
   id,
   title: "Upgrade database schema",
   params: SchemaParams,
@@ -22,4 +22,11 @@ export const upgradeDatabaseSchema: WorkflowDef = {
     notYetAvailable(id, "UpdateDocumentation"),
   ],
   rollback: async () => ({ restored: [], leftovers: [] }),
+} satisfies WorkflowModule["def"];
+
+export const workflow: WorkflowModule = {
+  summary: "change the database schema",
+  capabilities: ["database", "metrics"],
+  priority: 20,
+  def,
 };

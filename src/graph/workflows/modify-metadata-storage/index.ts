@@ -1,10 +1,10 @@
-import { MetadataParams } from "../../planner/plan.js";
-import type { WorkflowDef } from "../step.js";
-import { notYetAvailable } from "./planned.js";
+import type { WorkflowModule } from "../module.js";
+import { MetadataParams } from "./params.js";
+import { notYetAvailable } from "../planned.js";
 
 const id = "modify-metadata-storage";
 /** Workflow 17: move the metadata (STAC) catalog to another store, dual-writing, with gradual read cutover. */
-export const modifyMetadataStorage: WorkflowDef = {
+const def = {
   id,
   title: "Modify metadata storage",
   params: MetadataParams,
@@ -22,4 +22,11 @@ export const modifyMetadataStorage: WorkflowDef = {
     notYetAvailable(id, "UpdateDocumentation"),
   ],
   rollback: async () => ({ restored: [], leftovers: [] }),
+} satisfies WorkflowModule["def"];
+
+export const workflow: WorkflowModule = {
+  summary: "move the metadata store",
+  capabilities: ["metadata", "metrics", "config", "traffic"],
+  priority: 50,
+  def,
 };

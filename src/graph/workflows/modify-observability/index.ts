@@ -1,10 +1,10 @@
-import { ObservabilityParams } from "../../planner/plan.js";
-import type { WorkflowDef } from "../step.js";
-import { hasRemoval, notYetAvailable } from "./planned.js";
+import type { WorkflowModule } from "../module.js";
+import { ObservabilityParams } from "./params.js";
+import { hasRemoval, notYetAvailable } from "../planned.js";
 
 const id = "modify-observability";
 /** Workflow 20: Prometheus rules, Grafana dashboards, Alertmanager routes; a removal is a delete gate. */
-export const modifyObservability: WorkflowDef = {
+const def = {
   id,
   title: "Modify observability",
   params: ObservabilityParams,
@@ -22,4 +22,11 @@ export const modifyObservability: WorkflowDef = {
     notYetAvailable(id, "DocumentChanges"),
   ],
   rollback: async () => ({ restored: [], leftovers: [] }),
+} satisfies WorkflowModule["def"];
+
+export const workflow: WorkflowModule = {
+  summary: "change alerts, dashboards or retention",
+  capabilities: ["observability", "metrics"],
+  priority: 10,
+  def,
 };

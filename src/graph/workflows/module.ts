@@ -1,0 +1,52 @@
+import type { z } from "zod";
+import type { StepRecord } from "../state.js";
+import type { WorkflowDef } from "../step.js";
+
+/** The capabilities a workflow can ask of a deployment; each is a section of a `local`/`aws` deployment. */
+export const CAPABILITY_IDS = ["metrics", "config", "cache", "traffic", "tiles", "cost", "metadata", "storage", "database", "observability", "rollout"] as const;
+export type CapabilityId = (typeof CAPABILITY_IDS)[number];
+
+/** A cost estimate as every front shows it: what is added, what it saves, the net. */
+export interface CostEstimate {
+  addedMonthlyUsd: number;
+  savingsMonthlyUsd: number;
+  netMonthlyUsd: number;
+  /** What the savings are ("origin requests", "storage tier"), for "-$x/month <what>". */
+  savingsOf: string;
+  /** One line on how it was estimated (assumptions, price source). */
+  basis: string;
+}
+
+/**
+ * What a workflow's runs look like to the fronts (plan card, progress, conversation, report), read from the recorded
+ * steps so nothing outside the workflow's folder needs to know its step names or output shapes.
+ */
+export interface WorkflowFacets {
+  /** The cost estimate once the workflow has made one. */
+  cost?(steps: readonly StepRecord[]): CostEstimate | null;
+  /** The finished run's report, as Markdown. */
+  report?(steps: readonly StepRecord[]): string | null;
+}
+
+/** The latest successful output of `step` among `steps`, parsed with the step's own schema, or null. */
+export function latestOutput<O>(steps: readonly StepRecord[], step: { name: string; output: z.ZodType<O> }): O | null {
+  const rec = steps.findLast((s) => s.name === step.name && s.status === "done");
+  if (!rec) return null;
+  const parsed = step.output.safeParse(rec.output);
+  return parsed.success ? parsed.data : null;
+}
+
+/**
+ * One workflow, as its folder declares it: the engine's definition and everything the planner, the model, the fronts
+ * and the config check derive from it. A workflow is its folder; nothing elsewhere names it.
+ */
+export interface WorkflowModule {
+  def: WorkflowDef;
+  /** How the planner says what it does: "add a caching layer". */
+  summary: string;
+  /** What a `local`/`aws` deployment must configure for it (checked when it is planned there). */
+  capabilities: readonly CapabilityId[];
+  /** Order among workflows when a request's words score a tie: lower goes first. */
+  priority: number;
+  facets?: WorkflowFacets;
+}
