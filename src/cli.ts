@@ -4,6 +4,7 @@ import { Engine, type RunSummary } from "./engine.js";
 import { AgentError, EXIT, exitCodeFor } from "./core/errors.js";
 import { mayDecide } from "./graph/gates.js";
 import { converse, matchIntent } from "./conversation/index.js";
+import { workflowModule } from "./graph/workflows/registry.js";
 import { SqlCallLog, modelSettings, planOnly, planRequest } from "./planner/index.js";
 import { planOffline } from "./planner/offline.js";
 import { isClarify, isPlan, type Plan, type PlanResult } from "./planner/plan.js";
@@ -175,8 +176,8 @@ async function chat(engine: Engine, user: string): Promise<number> {
       process.stdout.write(`${renderSummary(s)}\n`);
       if (s.status === "done") {
         const tr = await engine.transcript(s.run);
-        const report = tr.steps.findLast((x) => x.name === "GeneratePerformanceReport")?.output as { markdown?: string } | undefined;
-        if (report?.markdown) process.stdout.write(`${report.markdown}\n`);
+        const report = workflowModule(tr.workflow)?.facets?.report?.(tr.steps) ?? null;
+        if (report) process.stdout.write(`${report}\n`);
       }
     } catch (e) {
       process.stdout.write(`${e instanceof Error ? e.message : String(e)}\n`);

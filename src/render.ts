@@ -4,6 +4,7 @@ import type { MetricsSummary } from "./core/metrics.js";
 import type { WorkflowDef } from "./graph/step.js";
 import type { Plan } from "./planner/plan.js";
 import { renderSection } from "./core/sections.js";
+import { workflowModule } from "./graph/workflows/registry.js";
 import { renderDiff } from "./tools/config/diff.js";
 
 const pct = (x: number | null) => (x === null ? "n/a" : `${(x * 100).toFixed(2)}%`);
@@ -112,7 +113,7 @@ export function renderTranscript(t: Transcript): string {
       ...t.modelCalls.map((c) => `| ${c.task} | ${c.model} | ${c.promptVersion} | ${c.inputTokens ?? "?"}/${c.outputTokens ?? "?"} | ${c.latencyMs} ms | ${c.outcome}${c.detail ? `: ${c.detail.replace(/[|\r\n]+/g, " ")}` : ""} | ${c.at} |`),
     );
   }
-  const report = t.steps.findLast((s) => s.name === "GeneratePerformanceReport" && s.status === "done")?.output as { markdown?: string } | undefined;
-  if (report?.markdown) out.push("", report.markdown);
+  const report = workflowModule(t.workflow)?.facets?.report?.(t.steps) ?? null;
+  if (report) out.push("", report);
   return out.join("\n");
 }

@@ -88,7 +88,7 @@ describe("Block Kit builders (pure, no Slack)", () => {
   });
 
   it("plan, rollback alert, report and home view carry fallback text and the essentials", () => {
-    const plan = buildPlanMessage({ workflow: "add-caching-layer", title: "Add caching layer", deployment: "prod", params: {}, steps: [{ name: "A", gated: false }, { name: "B", gated: true }], requestedBy: "U0CAROL42", cost: { addedMonthlyUsd: 47.45, originSavingsMonthlyUsd: 310.15, netMonthlyUsd: -262.7 } });
+    const plan = buildPlanMessage({ workflow: "add-caching-layer", title: "Add caching layer", deployment: "prod", params: {}, steps: [{ name: "A", gated: false }, { name: "B", gated: true }], requestedBy: "U0CAROL42", cost: { addedMonthlyUsd: 47.45, savingsMonthlyUsd: 310.15, savingsOf: "origin", netMonthlyUsd: -262.7 } });
     expect(plan.text).toBe("Plan: add-caching-layer on prod, 2 steps, 1 gated, -$262.70/month net");
     expect(JSON.stringify(plan.blocks)).toContain("B  :lock: _approval_");
     const alert = buildRollbackAlert({ run: "r1", deployment: "prod", reason: "p95 480 ms > baseline x 1.5", mentions: ["<@U0CAROL42>", "<@U0ALICE42>"] });

@@ -377,7 +377,7 @@ describe("property: random inputs through every builder stay within Slack's limi
         expect(essentials, `case ${n}`).toContain(c.planHash);
       }
       const steps = Array.from({ length: r.pick([1, 10, 300]) }, (_, i) => ({ name: `Step${i}${r.next() < 0.1 ? r.text(100) : ""}`, gated: r.next() < 0.3 }));
-      expectFits(buildPlanMessage({ workflow: "add-caching-layer", title: r.text(), deployment, params: Object.fromEntries(Array.from({ length: r.int(50) }, () => [r.text(80), r.text()])), steps, requestedBy: user, cost: { addedMonthlyUsd: 1, originSavingsMonthlyUsd: 2, netMonthlyUsd: -1 } }), `case ${n}: plan`);
+      expectFits(buildPlanMessage({ workflow: "add-caching-layer", title: r.text(), deployment, params: Object.fromEntries(Array.from({ length: r.int(50) }, () => [r.text(80), r.text()])), steps, requestedBy: user, cost: { addedMonthlyUsd: 1, savingsMonthlyUsd: 2, savingsOf: "origin", netMonthlyUsd: -1 } }), `case ${n}: plan`);
       const lines = progressLines(steps, steps.filter(() => r.next() < 0.5).map((s) => ({ name: s.name, stage: r.next() < 0.5 ? r.int(100) : null, status: r.pick(["done", "failed"] as const) })), null, null);
       expectFits(buildProgressMessage({ run: "run-20261126-abc123", workflow: "add-caching-layer", deployment, status: "running", lines, outcome: r.next() < 0.5 ? r.text() : null }), `case ${n}: progress`);
       expectFits(buildClarifyMessage({ question: r.text(), request: r.text(), deployments: Array.from({ length: r.pick([0, 1, 26, 130]) }, () => r.text(300) || "d") }), `case ${n}: clarify`);

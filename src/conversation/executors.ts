@@ -9,6 +9,8 @@ import type { MetricsSummary } from "../core/metrics.js";
 import { snapshot } from "../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../tools/types.js";
 import { TOOL_DEFS, type ToolCall, type ToolName, type ToolResult } from "./tools.js";
+import { workflowModule } from "../graph/workflows/registry.js";
+import { renderDiff } from "../tools/config/diff.js";
 
 export interface ExecutorDeps {
   engine: Engine;
@@ -59,7 +61,6 @@ function atDecisions(t: Transcript, ws: readonly Window[]) {
   });
 }
 
-const latestOutput = (t: Transcript, name: string): unknown => t.steps.findLast((s) => s.name === name && s.status === "done")?.output ?? null;
 
 /** Adapters to read a deployment now; null when its provider cannot be reached from here (the answer says so). */
 function liveAdapters(deps: ExecutorDeps, deployment: string): DeploymentAdapters | null {
@@ -108,12 +109,13 @@ export function makeExecutors(deps: ExecutorDeps): { [N in ToolName]: (args: Ext
     async plan_and_diff() {
       const t = await engine.transcript(run);
       const s = await engine.summary(run);
-      const configure = latestOutput(t, "ConfigureCaching") as { diff?: string } | null;
+      // What the run changed in Honua's config, as its journal recorded it (the rollback restores exactly this).
+      const applied = (await engine.store.journal(run)).flatMap((e) => e.effects.flatMap((f) => (f.kind === "config" ? [{ key: f.key, before: f.before, after: f.after }] : [])));
       return {
         request: t.request, workflow: t.workflow, deployment: t.deployment, requestedBy: t.requestedBy,
         steps: engine.workflow(t.workflow).steps.map((st) => ({ name: st.name, gated: st.gated })),
-        design: latestOutput(t, "DesignCachingStrategy"),
-        appliedDiff: configure?.diff ?? null,
+        design: workflowModule(t.workflow)?.facets?.design?.(t.steps) ?? null,
+        appliedDiff: applied.length ? renderDiff(applied) : null,
         pendingChange: s.pending ? s.pending.gate.change : null,
       };
     },
@@ -139,7 +141,7 @@ export function makeExecutors(deps: ExecutorDeps): { [N in ToolName]: (args: Ext
       const adapters = liveAdapters(deps, t.deployment);
       const monthlyNow = adapters ? await adapters.cost.monthly() : null;
       return {
-        estimate: latestOutput(t, "EstimateCostImpact"),
+        estimate: workflowModule(t.workflow)?.facets?.cost?.(t.steps) ?? null,
         monthlyNow,
         monthlyTotalNow: monthlyNow ? Number(Object.values(monthlyNow).reduce((a, b) => a + b, 0).toFixed(2)) : null,
         before: t.metrics.before?.monthlyCostUsd ?? null,

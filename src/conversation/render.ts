@@ -1,5 +1,6 @@
 /** Plain-text answers from tool results: what the rule-based conversation says, and the fallback when a model cannot. */
 import type { MetricsSummary } from "../core/metrics.js";
+import type { CostEstimate } from "../graph/workflows/module.js";
 import { renderMetrics, stageName } from "../render.js";
 import type { ToolCall, ToolResult } from "./tools.js";
 
@@ -38,9 +39,9 @@ function metrics(d: Data): string {
 
 function plan(d: Data): string {
   const steps = (d.steps as { name: string; gated: boolean }[]).map((s, i) => `${i + 1}. ${s.name}${s.gated ? " [gate]" : ""}`).join(", ");
-  const design = d.design as { cacheType?: string; reason?: string; ttlSeconds?: number; nodeType?: string; rolloutSteps?: number[] } | null;
+  const design = typeof d.design === "string" ? d.design : null;
   const lines = [`Request by ${d.requestedBy}: "${d.request}" -> ${d.workflow} on ${d.deployment}.`, `Steps: ${steps}`];
-  if (design) lines.push(`Design: ${design.cacheType} ${design.nodeType}, TTL ${design.ttlSeconds} s, rollout ${design.rolloutSteps?.join(" -> ")}% (${design.reason}).`);
+  if (design) lines.push(`Design: ${design}`);
   if (d.appliedDiff) lines.push(`Config diff applied:\n${d.appliedDiff}`);
   const change = d.pendingChange as { config: { key: string; before: string | null; after: string | null }[]; resources: unknown[]; traffic: { from: number; to: number } | null } | null;
   if (change) {
@@ -67,8 +68,8 @@ function deployments(d: Data): string {
 }
 
 function cost(d: Data): string {
-  const e = d.estimate as { addedMonthlyUsd: number; originSavingsMonthlyUsd: number; netMonthlyUsd: number; expectedHitRatio: number } | null;
-  const lines = [e ? `Estimate: +${usd(e.addedMonthlyUsd)}/month for the cache, -${usd(e.originSavingsMonthlyUsd)}/month origin, net ${usd(e.netMonthlyUsd)}/month (expected hit ratio ${pct(e.expectedHitRatio)}).` : "No cost estimate yet (EstimateCostImpact has not run)."];
+  const e = d.estimate as CostEstimate | null;
+  const lines = [e ? `Estimate: +${usd(e.addedMonthlyUsd)}/month added, -${usd(e.savingsMonthlyUsd)}/month ${e.savingsOf}, net ${usd(e.netMonthlyUsd)}/month (${e.basis}).` : "No cost estimate yet: the workflow has not estimated one."];
   if (d.monthlyTotalNow !== null && d.monthlyTotalNow !== undefined) lines.push(`Monthly now: ${usd(d.monthlyTotalNow)} (${Object.entries((d.monthlyNow as Record<string, number>) ?? {}).map(([k, v]) => `${k} ${usd(v)}`).join(", ")}).`);
   return lines.join("\n");
 }

@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { types } from "@slack/bolt";
 import type { GatePayload, RunStatus, StepRecord } from "../graph/state.js";
 import type { MetricsSummary } from "../core/metrics.js";
+import type { CostEstimate } from "../graph/workflows/module.js";
 import { renderMetrics, stageName } from "../render.js";
 import { renderDiff } from "../tools/config/diff.js";
 import { LIMIT, clip, codePoints, fitList } from "./limits.js";
@@ -97,8 +98,8 @@ export interface PlanView {
   params: Record<string, unknown>;
   steps: { name: string; gated: boolean }[];
   requestedBy: string;
-  /** From EstimateCostImpact once it ran; null before. */
-  cost: { addedMonthlyUsd: number; originSavingsMonthlyUsd: number; netMonthlyUsd: number } | null;
+  /** The workflow's cost estimate once it made one (its facets); null before. */
+  cost: Pick<CostEstimate, "addedMonthlyUsd" | "savingsMonthlyUsd" | "netMonthlyUsd" | "savingsOf"> | null;
   unavailable?: string;
 }
 
@@ -112,7 +113,7 @@ export function buildPlanMessage(p: PlanView): SlackMessage {
   const gates = p.steps.filter((s) => s.gated);
   const steps = fitList(p.steps.map((s, i) => ({ ...s, i })), 2800, { render: (s) => `${s.i + 1}. ${short(s.name, 200)}${s.gated ? "  :lock: _approval_" : ""}` });
   const cost = p.cost
-    ? `*Cost estimate:* ${usd(p.cost.netMonthlyUsd)}/month net (+${usd(p.cost.addedMonthlyUsd)} new resources, -${usd(p.cost.originSavingsMonthlyUsd)} origin)`
+    ? `*Cost estimate:* ${usd(p.cost.netMonthlyUsd)}/month net (+${usd(p.cost.addedMonthlyUsd)} new resources, -${usd(p.cost.savingsMonthlyUsd)} ${short(p.cost.savingsOf, 100)})`
     : "*Cost estimate:* computed by the cost step before anything is provisioned; shown here and on the approval card";
   const blocks: KnownBlock[] = [
     header(`Plan: ${p.title}`),

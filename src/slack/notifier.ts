@@ -15,6 +15,7 @@ import { clip } from "./limits.js";
 import type { SlackMetrics } from "./metrics.js";
 import type { CardRef, SlackStore, ThreadRef } from "./store.js";
 import type { Tasks } from "./tasks.js";
+import { workflowModule } from "../graph/workflows/registry.js";
 
 type WebClient = webApi.WebClient;
 
@@ -185,9 +186,7 @@ export class ThreadNotifier {
   private async costPlan(run: string, t: ThreadRef): Promise<void> {
     if (!t.planTs || this.costed.has(run)) return;
     const tr = await this.o.engine.transcript(run);
-    const cost = tr.steps.findLast((s) => s.name === "EstimateCostImpact" && s.status === "done")?.output as
-      | { addedMonthlyUsd: number; originSavingsMonthlyUsd: number; netMonthlyUsd: number }
-      | undefined;
+    const cost = workflowModule(tr.workflow)?.facets?.cost?.(tr.steps) ?? null;
     if (!cost) return;
     this.costed.add(run);
     if (!(await this.o.store.markCosted(run))) return;

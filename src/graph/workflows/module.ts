@@ -24,6 +24,8 @@ export interface CostEstimate {
 export interface WorkflowFacets {
   /** The cost estimate once the workflow has made one. */
   cost?(steps: readonly StepRecord[]): CostEstimate | null;
+  /** The design the run settled on, in one line, once it has one. */
+  design?(steps: readonly StepRecord[]): string | null;
   /** The finished run's report, as Markdown. */
   report?(steps: readonly StepRecord[]): string | null;
 }

@@ -1,4 +1,5 @@
 import { latestOutput, type WorkflowFacets } from "../module.js";
+import { DesignCachingStrategy } from "./steps/design-caching-strategy.js";
 import { EstimateCostImpact } from "./steps/estimate-cost-impact.js";
 import { GeneratePerformanceReport } from "./steps/generate-performance-report.js";
 
@@ -9,6 +10,10 @@ export const cachingFacets: WorkflowFacets = {
     return e
       ? { addedMonthlyUsd: e.addedMonthlyUsd, savingsMonthlyUsd: e.originSavingsMonthlyUsd, netMonthlyUsd: e.netMonthlyUsd, savingsOf: "origin", basis: `${e.assumptions.join("; ")} (${e.priceSource})` }
       : null;
+  },
+  design(steps) {
+    const s = latestOutput(steps, DesignCachingStrategy);
+    return s ? `${s.cacheType} ${s.nodeType}, TTL ${s.ttlSeconds} s, key prefix ${s.keyPrefix}, rollout ${s.rolloutSteps.join(" -> ")}% (${[s.reason, ...s.notes].join("; ")}).` : null;
   },
   report: (steps) => latestOutput(steps, GeneratePerformanceReport)?.markdown ?? null,
 };
