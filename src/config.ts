@@ -4,7 +4,12 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { AgentError } from "./core/errors.js";
 import { GateKind } from "./core/gates.js";
-import { CacheSection, ConfigSection, CostSection, MetricsSection, TilesSection, TrafficSection, checkSections } from "./providers/schema.js";
+import { CacheSection } from "./tools/cache/section.js";
+import { ConfigSection } from "./tools/config/section.js";
+import { CostSection } from "./tools/cost/section.js";
+import { MetricsSection } from "./tools/metrics/section.js";
+import { TilesSection } from "./tools/tiles/section.js";
+import { TrafficSection } from "./tools/traffic/section.js";
 
 
 const Monitoring = z
@@ -75,7 +80,10 @@ export const Deployment = z
     observability: z.record(z.string(), z.unknown()).optional(),
   })
   .strict()
-  .superRefine((d, ctx) => checkSections(d, (path, message) => ctx.addIssue({ code: "custom", path, message })));
+  .superRefine((d, ctx) => {
+    // Which sections a deployment needs depends on the workflow planned there: that is checked when it is planned.
+    if (d.config !== undefined && d.appsettings !== undefined) ctx.addIssue({ code: "custom", path: ["appsettings"], message: "give either config or appsettings (the shorthand for config: { kind: appsettings, path }), not both" });
+  });
 export type Deployment = z.infer<typeof Deployment>;
 
 export const AgentConfig = z

@@ -13,6 +13,7 @@ import { GatePayload, TERMINAL, type DecisionRecord, type RunStateValue, type Ru
 import { type MetricsSummary } from "./core/metrics.js";
 import { type DecisionKind } from "./core/gates.js";
 import { workflowDefs, workflowModule } from "./graph/workflows/registry.js";
+import { requireSections } from "./tools/sections.js";
 import type { Preflight, WorkflowDef } from "./graph/step.js";
 import { SqlCallLog, type ModelCallRecord } from "./planner/calls.js";
 import { adapterFactory } from "./sandbox/provider.js";
@@ -144,8 +145,16 @@ export class Engine {
     const [deployment] = requireDeployment(this.config.config, planInput.deployment);
     const parsed = def.params.safeParse(planInput.params);
     if (!parsed.success) throw new AgentError("bad-input", `invalid params for ${planInput.workflow}: ${describeIssues(parsed.error, "params")}`);
+    this.requireSectionsFor(planInput.workflow, deployment);
     if (def.unavailable || !def.preflight) return { inPlace: null, refuse: null, notes: [] };
     return def.preflight(deployment, this.adapters.adaptersFor(deployment), parsed.data);
+  }
+
+  /** A `local`/`aws` deployment must have the sections the workflow uses: each missing one is named with an example. */
+  private requireSectionsFor(workflow: string, deployment: string): void {
+    const m = this.only ? undefined : workflowModule(workflow);
+    const d = this.config.config.deployments[deployment];
+    if (m && d) requireSections(deployment, d, m.capabilities, m.summary);
   }
 
   /** Validates the plan, takes the deployment's lock, and runs to the first gate or the end. */
@@ -157,6 +166,7 @@ export class Engine {
     const parsed = def.params.safeParse(plan.params);
     if (!parsed.success) throw new AgentError("bad-input", `invalid params for ${plan.workflow}: ${describeIssues(parsed.error, "params")}`);
     const params = parsed.data;
+    this.requireSectionsFor(plan.workflow, deployment);
     this.adapters.adaptersFor(deployment); // fails here, before any lock, when the provider cannot run
     // What is already in place starts nothing; a lock held by another run is named below, so a busy deployment is not read.
     if (!(await this.store.lockHolder(deployment))) {

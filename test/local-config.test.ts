@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { AgentError } from "../src/core/errors.js";
+import { Engine } from "../src/engine.js";
+import { requireWorkflow } from "../src/graph/workflows/registry.js";
+import { requireSections } from "../src/tools/sections.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,13 +53,36 @@ describe("local/aws deployment sections at config load", () => {
     expect(d.metrics).toMatchObject({ source: "probe", concurrency: 4, minRequestsPerSample: 5 });
   });
 
-  it("lists every missing section for a provider that needs it, with what to write", () => {
-    const msg = problems(base);
-    expect(msg).toMatch(/local\.cache: provider local needs a cache section \(cache: \{ redis: \{ url: /);
-    expect(msg).toMatch(/local\.metrics: provider local needs a metrics section/);
-    expect(msg).toMatch(/local\.config: provider local needs a config section/);
-    expect(msg).toMatch(/local\.traffic: provider local needs a traffic section/);
-    expect(problems({ ...base, provider: "sandbox" })).toBe("");
+  it("loads a deployment with no sections; what a workflow needs is asked when it is planned there, each named with what to write", async () => {
+    expect(problems(base)).toBe("");
+    const { config } = parseConfig({ deployments: { local: base, box: { ...base, provider: "sandbox" } } }, "t", {});
+    const caching = requireWorkflow("add-caching-layer");
+    let msg = "";
+    try {
+      requireSections("local", config.deployments.local!, caching.capabilities, caching.summary);
+    } catch (e) {
+      expect(e).toBeInstanceOf(AgentError);
+      msg = (e as AgentError).message;
+    }
+    expect(msg).toMatch(/^deployment local \(provider local\) needs sections in honua-agent\.yaml to add a caching layer:/);
+    expect(msg).toMatch(/- cache: the cache \(cache: \{ redis: \{ url: /);
+    expect(msg).toMatch(/- metrics: /);
+    expect(msg).toMatch(/- config: /);
+    expect(msg).toMatch(/- traffic: /);
+    expect(msg).not.toMatch(/- tiles:|- cost:/); // optional: without them nothing is warmed, cost counts the price table
+    expect(() => requireSections("box", config.deployments.box!, caching.capabilities, caching.summary)).not.toThrow();
+    expect(() => requireSections("local", { ...config.deployments.local!, ...full }, caching.capabilities, caching.summary)).not.toThrow();
+    // The same refusal from the engine, before anything starts.
+    const home = mkdtempSync(join(tmpdir(), "honua-sections-"));
+    const engine = await Engine.open({ env: { ...process.env, HONUA_AGENT_HOME: home, HONUA_AGENT_DATABASE_URL: "" }, cwd: home, config: { config, source: "t" } });
+    try {
+      await expect(engine.preflight({ workflow: "add-caching-layer", deployment: "local", params: {} })).rejects.toMatchObject({ code: "bad-input", message: expect.stringMatching(/needs sections .* to add a caching layer/) });
+      await expect(engine.start({ workflow: "add-caching-layer", deployment: "local", params: {} }, "carol", "add redis caching to local")).rejects.toMatchObject({ code: "bad-input" });
+      expect(await engine.runs()).toEqual([]);
+    } finally {
+      await engine.close();
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it("keeps `appsettings: path` as the shorthand for an appsettings config, but not both", () => {

@@ -1,33 +1,18 @@
-import { z } from "zod";
-import { CloudFrontInfra, CloudFrontOptions } from "../tools/cache/cloudfront.js";
-import { ElastiCacheInfra, ElastiCacheOptions } from "../tools/cache/elasticache.js";
-import { VarnishInfra, VarnishOptions } from "../tools/cache/varnish.js";
-import { CloudWatchMetrics, CloudWatchMetricsOptions } from "../tools/metrics/cloudwatch.js";
-import { PrometheusMetrics, PrometheusMetricsOptions } from "../tools/metrics/prometheus.js";
-import { CloudFrontTraffic, CloudFrontTrafficOptions } from "../tools/traffic/cloudfront.js";
+import { CloudFrontInfra } from "../tools/cache/cloudfront.js";
+import { ElastiCacheInfra } from "../tools/cache/elasticache.js";
+import type { CacheSection } from "../tools/cache/section.js";
+import { VarnishInfra } from "../tools/cache/varnish.js";
+import { CloudWatchMetrics } from "../tools/metrics/cloudwatch.js";
+import { PrometheusMetrics } from "../tools/metrics/prometheus.js";
+import type { MetricsSection } from "../tools/metrics/section.js";
+import { CloudFrontTraffic } from "../tools/traffic/cloudfront.js";
+import type { TrafficRouterSection } from "../tools/traffic/section.js";
 import type { CacheInfra, MetricsSource, TrafficRouter } from "../tools/types.js";
 
-/**
- * The adapters for cloud services, metric servers and Varnish, behind the same deployment sections as the
- * local ones; each section is validated by its adapter's own option schema.
- */
-
-export const CloudCacheSections = [
-  z.object({ elasticache: ElastiCacheOptions }).strict(),
-  z.object({ cloudfront: CloudFrontOptions }).strict(),
-  z.object({ varnish: VarnishOptions }).strict(),
-] as const;
-
-export const CloudMetricsSections = [
-  PrometheusMetricsOptions.extend({ source: z.literal("prometheus") }),
-  CloudWatchMetricsOptions.extend({ source: z.literal("cloudwatch") }),
-] as const;
-
-export const CloudTrafficSections = [CloudFrontTrafficOptions.extend({ kind: z.literal("cloudfront") })] as const;
-
-type CacheSectionIn = z.infer<(typeof CloudCacheSections)[number]>;
-type MetricsSectionIn = z.infer<(typeof CloudMetricsSections)[number]>;
-type TrafficSectionIn = z.infer<(typeof CloudTrafficSections)[number]>;
+/** The adapters for cloud services, metric servers and Varnish, from their sections (validated by each adapter's own option schema). */
+type CacheSectionIn = Exclude<CacheSection, { redis: unknown }>;
+type MetricsSectionIn = Exclude<MetricsSection, { source: "probe" }>;
+type TrafficSectionIn = Extract<TrafficRouterSection, { kind: "cloudfront" }>;
 
 export function cloudCache(section: CacheSectionIn): CacheInfra {
   if ("elasticache" in section) return new ElastiCacheInfra(section.elasticache);

@@ -18,7 +18,11 @@ import { type CacheInfra, type ConfigStore, type CostSource, type DeploymentAdap
 import { systemClock, type Clock } from "../core/clock.js";
 import { cloudCache, cloudMetrics, cloudTraffic } from "./cloud.js";
 import type { OpLog } from "./oplog.js";
-import type { CacheSection, ConfigSection, MetricsSection, TrafficSection } from "./schema.js";
+import type { CacheSection } from "../tools/cache/section.js";
+import type { ConfigSection } from "../tools/config/section.js";
+import type { MetricsSection } from "../tools/metrics/section.js";
+import { composeRouters } from "../tools/traffic/composite.js";
+import type { TrafficRouterSection, TrafficSection } from "../tools/traffic/section.js";
 
 export interface RealContext {
   log: OpLog;
@@ -57,7 +61,7 @@ function cacheInfra(name: string, section: CacheSection, ctx: RealContext): Cach
   return "redis" in section ? new RedisCacheInfra(section.redis, ctx.log, name) : cloudCache(section);
 }
 
-function traffic(name: string, section: TrafficSection, ctx: RealContext): TrafficRouter {
+function router(name: string, section: TrafficRouterSection, ctx: RealContext): TrafficRouter {
   switch (section.kind) {
     case "nginx":
       return new NginxTraffic({ ...section, include: resolve(ctx.cwd, section.include) }, ctx.log, name);
@@ -66,6 +70,11 @@ function traffic(name: string, section: TrafficSection, ctx: RealContext): Traff
     default:
       return cloudTraffic(section);
   }
+}
+
+/** One router, or several keyed by the feature each moves. */
+function traffic(name: string, section: TrafficSection, ctx: RealContext): TrafficRouter {
+  return composeRouters((Array.isArray(section) ? section : [section]).map((r) => router(name, r, ctx)));
 }
 
 function metrics(section: MetricsSection): { metrics: MetricsSource; clock: Clock } {

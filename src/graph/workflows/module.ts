@@ -1,10 +1,8 @@
 import type { z } from "zod";
+import type { CapabilityId } from "../../core/capabilities.js";
 import type { StepRecord } from "../state.js";
 import type { WorkflowDef } from "../step.js";
 
-/** The capabilities a workflow can ask of a deployment; each is a section of a `local`/`aws` deployment. */
-export const CAPABILITY_IDS = ["metrics", "config", "cache", "traffic", "tiles", "cost", "metadata", "storage", "database", "observability", "rollout"] as const;
-export type CapabilityId = (typeof CAPABILITY_IDS)[number];
 
 /** A cost estimate as every front shows it: what is added, what it saves, the net. */
 export interface CostEstimate {
