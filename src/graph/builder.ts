@@ -31,7 +31,7 @@ export const gateNode = (step: string): string => `approve_${step}`;
 
 const RollbackOutput = z.object({
   restored: z.array(z.string()),
-  leftovers: z.array(z.object({ id: z.string(), kind: z.string(), description: z.string(), deletes: z.string().optional() })),
+  leftovers: z.array(z.object({ id: z.string(), kind: z.string(), description: z.string(), deletes: z.string().optional(), capability: z.string().optional() })),
   notRestored: z.array(z.string()).optional(),
 });
 const rollbackStep = { name: ROLLBACK, output: RollbackOutput };

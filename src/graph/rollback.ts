@@ -4,6 +4,14 @@ import type { Leftover, RollbackResult, StepContext } from "./step.js";
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/** What a capability's adapter offers a rollback: what an unfinished creation left, deleting it, putting a setting back. */
+interface CapabilityHooks {
+  provisioned?(idempotencyKey: string): Promise<{ id: string; description: string } | null>;
+  deprovision?(id: string, idempotencyKey: string): Promise<void>;
+}
+const capabilityOf = (ctx: StepContext, id: string): CapabilityHooks | undefined =>
+  (ctx.adapters as unknown as Record<string, CapabilityHooks | undefined>)[id];
+
 /** The leftover kind cleanup hands to the traffic router (a CloudFront staging copy, a routing policy). */
 export const TRAFFIC_LEFTOVER = "traffic";
 /** The leftover kind of keys a run wrote into a cache it did not create (deleted by exact key, never by pattern). */
@@ -35,9 +43,10 @@ export async function rollbackFromJournal(ctx: StepContext): Promise<RollbackRes
           restored.push(...s.changes.map((c) => `${c.key} -> ${c.after ?? "(unset)"}`));
           break;
         case "restore": {
-          const cap = ctx.adapters.cache;
-          if (s.capability !== "cache" || !cap.restore) throw new AgentError("failed", `no way to restore ${s.capability} ${s.target}`);
-          await cap.restore(s.target, s.to, ctx.idempotencyKey(`restore:${s.target}`));
+          // A capability's own setting goes back through that capability (Redis maxmemory-policy through the cache).
+          const cap = (ctx.adapters as unknown as Record<string, { restore?: (target: string, value: string, key: string) => Promise<void> } | undefined>)[s.capability];
+          if (!cap?.restore) throw new AgentError("failed", `no way to restore ${s.capability} ${s.target}`);
+          await cap.restore(s.target, s.to, ctx.idempotencyKey(`restore:${s.capability}:${s.target}`));
           restored.push(`${s.capability} ${s.target} -> ${s.to}`);
           break;
         }
@@ -52,15 +61,17 @@ export async function rollbackFromJournal(ctx: StepContext): Promise<RollbackRes
   }
 
   const leftovers: Leftover[] = [];
+  const owner = (r: { capability: string }) => (r.capability === "cache" ? {} : { capability: r.capability });
   for (const r of undo.resources.filter((r) => r.created)) {
     if (r.id !== null) {
-      leftovers.push({ id: r.id, kind: r.resourceKind, description: r.description, ...(r.deletes ? { deletes: r.deletes } : {}) });
+      leftovers.push({ id: r.id, kind: r.resourceKind, description: r.description, ...(r.deletes ? { deletes: r.deletes } : {}), ...(r.resourceKind === KEYS_LEFTOVER ? {} : owner(r)) });
       continue;
     }
     // The side effect never reported what it made (a crash, a timeout): ask the capability what its key created.
-    if (r.capability === "cache" && ctx.adapters.cache.provisioned) {
-      const left = await ctx.adapters.cache.provisioned(r.key);
-      if (left) leftovers.push({ id: left.id, kind: r.resourceKind, description: `${left.description} (created by a provision that did not finish)` });
+    const cap = capabilityOf(ctx, r.capability);
+    if (r.capability !== "tiles" && cap?.provisioned) {
+      const left = await cap.provisioned(r.key);
+      if (left) leftovers.push({ id: left.id, kind: r.resourceKind, description: `${left.description} (created by a provision that did not finish)`, ...owner(r) });
     } else if (r.capability === "tiles" && ctx.adapters.tiles.written) {
       const left = await ctx.adapters.tiles.written(r.key);
       if (left) leftovers.push({ id: r.key, kind: KEYS_LEFTOVER, description: left.description, deletes: left.deletes });
@@ -85,7 +96,7 @@ export async function rollbackFromJournal(ctx: StepContext): Promise<RollbackRes
  * Deletes what a rollback left behind; runs only after a `delete` decision. Traffic leftovers first (a staging copy
  * may serve with a policy the cache owns), then keys the run wrote, then what it created.
  */
-export async function cleanupLeftovers(ctx: StepContext, leftovers: readonly Pick<Leftover, "id" | "kind">[]): Promise<void> {
+export async function cleanupLeftovers(ctx: StepContext, leftovers: readonly (Pick<Leftover, "id" | "kind"> & Partial<Pick<Leftover, "capability" | "description">>)[]): Promise<void> {
   const rank = (l: Pick<Leftover, "kind">) => (l.kind === TRAFFIC_LEFTOVER ? 0 : l.kind === KEYS_LEFTOVER ? 1 : 2);
   for (const l of [...leftovers].sort((a, b) => rank(a) - rank(b))) {
     if (l.kind === TRAFFIC_LEFTOVER) {
@@ -97,7 +108,9 @@ export async function cleanupLeftovers(ctx: StepContext, leftovers: readonly Pic
       if (!tiles.discard) throw new AgentError("failed", `the tile warmer cannot delete the keys of ${l.id}; delete them by hand`);
       await tiles.discard(l.id, ctx.idempotencyKey(`keys:${l.id}`));
     } else {
-      await ctx.adapters.cache.deprovision(l.id, ctx.idempotencyKey(l.id));
+      const cap = capabilityOf(ctx, l.capability ?? "cache");
+      if (!cap?.deprovision) throw new AgentError("failed", `nothing here can delete ${l.description ?? l.id}; delete it by hand`);
+      await cap.deprovision(l.id, ctx.idempotencyKey(l.id));
     }
   }
 }

@@ -128,6 +128,8 @@ export interface Leftover {
   kind: string;
   description: string;
   deletes?: string;
+  /** The capability that deletes it (its adapter's `deprovision`); the cache when absent. */
+  capability?: string;
 }
 
 /** Restores the last known-good state; reports what it left behind (deleting that is a `delete` gate). */

@@ -7,6 +7,7 @@ import type { CacheEngine, CacheResource, CacheSpec, DeploymentAdapters, MetricS
 import type { Clock } from "../core/clock.js";
 import { AgentError } from "../core/errors.js";
 import type { SandboxFault, SandboxFaults } from "./faults.js";
+import { SANDBOX_TWINS } from "./twins.js";
 
 /** Deterministic noise in [-1, 1] for (seed, minute): the same seed gives the same series. */
 function noise(seed: number, minute: number, channel: number): number {
@@ -382,6 +383,8 @@ export class SandboxWorld {
           return out;
         },
       },
+      // The sandbox twins of the other capabilities (metadata, storage, database, observability), each from its folder.
+      ...Object.assign({}, ...SANDBOX_TWINS.map((twin) => twin({ world: this, deployment: name, config: d, clock, faults }))),
     };
   }
 }

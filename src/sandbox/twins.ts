@@ -1,0 +1,21 @@
+import type { Database } from "better-sqlite3";
+import type { Deployment } from "../config.js";
+import type { Clock } from "../core/clock.js";
+import type { DeploymentAdapters } from "../tools/types.js";
+import type { SandboxFaults } from "./faults.js";
+
+/** What a capability's sandbox twin is given: the sandbox's own database (its tables are the twin's to create), the deployment, its clock and faults. */
+export interface TwinContext {
+  world: { readonly db: Database };
+  deployment: string;
+  config: Deployment;
+  clock: Clock;
+  faults: SandboxFaults;
+}
+
+/**
+ * The sandbox adapters of capabilities beyond caching, one per capability folder (`src/tools/<capability>/sandbox.ts`),
+ * so every workflow runs on the built-in sandbox deployments with `npm start`. A twin creates its tables in one
+ * transaction on first use and keys every mutation by its idempotency key, as the rest of the sandbox does.
+ */
+export const SANDBOX_TWINS: ((ctx: TwinContext) => Partial<DeploymentAdapters>)[] = [];
