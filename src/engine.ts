@@ -9,7 +9,8 @@ import { openPersistence, agentHome, type Persistence } from "./graph/checkpoint
 import type { EventSink } from "./graph/events.js";
 import { identity, isApprover, approverList, mayDecide, type Actor, type Identity } from "./graph/gates.js";
 import type { GateTicket, RunRow } from "./store/store.js";
-import { GatePayload, TERMINAL, type DecisionRecord, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
+import { GatePayload, type RunStateValue, type StepRecord } from "./graph/state.js";
+import { TERMINAL, type DecisionRecord, type RunStatus } from "./core/records.js";
 import { type MetricsSummary } from "./core/metrics.js";
 import { type DecisionKind } from "./core/gates.js";
 import { workflowDefs, workflowModule } from "./graph/workflows/registry.js";

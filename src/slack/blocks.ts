@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 import type { types } from "@slack/bolt";
-import type { GatePayload, RunStatus, StepRecord } from "../graph/state.js";
+import type { GatePayload, StepRecord } from "../graph/state.js";
+import type { RunStatus } from "../core/records.js";
 import type { MetricsSummary } from "../core/metrics.js";
 import type { CostEstimate } from "../graph/workflows/module.js";
 import { renderMetrics, stageName } from "../render.js";
