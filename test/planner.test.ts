@@ -44,11 +44,11 @@ describe("offline planner: add-caching-layer", () => {
 
   it("CachingParams refuses a TTL outside 1..86400 s with Honua's rule in the message", () => {
     for (const ttlSeconds of [0, 86_401, 31_536_000, 1.5]) {
-      const parsed = Plan.safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds } });
+      const parsed = Plan().safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds } });
       expect(parsed.success, String(ttlSeconds)).toBe(false);
       expect(parsed.error?.issues[0]?.message, String(ttlSeconds)).toMatch(/Honua refuses to start with a cache TTL outside 1\.\.86400 seconds/);
     }
-    expect(Plan.safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds: 86_400 } }).success).toBe(true);
+    expect(Plan().safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds: 86_400 } }).success).toBe(true);
   });
 
   it("leaves absent params absent", () => {
@@ -258,14 +258,14 @@ const evalCases: EvalCase[] = readFileSync(new URL("../evals/requests.jsonl", im
 describe("offline planner: evals/requests.jsonl", () => {
   it("has at least 150 cases, every expectation a valid PlanResult", () => {
     expect(evalCases.length).toBeGreaterThanOrEqual(150);
-    for (const c of evalCases) expect(() => PlanResult.parse(c.expected), c.request).not.toThrow();
+    for (const c of evalCases) expect(() => PlanResult().parse(c.expected), c.request).not.toThrow();
   });
 
   it("every output passes PlanResult.parse, and plans pass Plan.parse", () => {
     for (const c of evalCases) {
       const result = plan(c.request);
-      expect(PlanResult.parse(result)).toEqual(result);
-      if ("workflow" in result) expect(Plan.parse(result)).toEqual(result);
+      expect(PlanResult().parse(result)).toEqual(result);
+      if ("workflow" in result) expect(Plan().parse(result)).toEqual(result);
     }
   });
 
