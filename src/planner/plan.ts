@@ -16,8 +16,8 @@ export interface Plan {
 /** The plan schema: a union over every registered workflow's params, rebuilt when a workflow is added or removed. */
 export const Plan = derived((): z.ZodType<Plan> => {
   const [first, ...rest] = workflows().map((m) => z.object({ workflow: z.literal(m.def.id), deployment: z.string().min(1), params: m.def.params }).strict());
-  if (!first) throw new Error("no workflow is registered");
-  return z.discriminatedUnion("workflow", [first, ...rest]);
+  // With no workflow registered nothing can be planned, and every request is refused.
+  return first ? z.discriminatedUnion("workflow", [first, ...rest]) : z.never();
 });
 
 /** The planner asks: what is missing, and (when a deployment was named but is unknown) which name. */

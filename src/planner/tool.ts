@@ -39,7 +39,7 @@ export const PlanToolArgs = derived((): z.ZodType<PlanToolArgs> => {
   const plans = listed().map(({ id, tool }): z.ZodType<PlanArm> => z.strictObject({ kind: z.literal("plan"), workflow: z.literal(id), deploymentAsWritten: deployment, params: tool.args }));
   const clarify: z.ZodType<ClarifyArm> = z.strictObject({
     kind: z.literal("clarify"),
-    workflow: z.enum(listed().map((p) => p.id)).nullable(),
+    workflow: listed().length ? z.enum(listed().map((p) => p.id)).nullable() : z.null(),
     deploymentAsWritten: deployment,
     missing: z.array(z.string()).describe("param names, or deployment / workflow"),
     question: z.string().describe("one short question for the user"),
