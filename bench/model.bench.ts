@@ -25,11 +25,11 @@ import { z } from "zod";
 import { BUILTIN_CONFIG, parseConfig } from "../src/config.js";
 import { converse } from "../src/conversation/index.js";
 import { Engine } from "../src/engine.js";
-import { requireWorkflow } from "../src/graph/workflows/registry.js";
+import { requireWorkflow, workflowIds } from "../src/graph/workflows/registry.js";
 import { EVALS_DIR, loadRequests } from "../src/evals/index.js";
 import { callModel, createChatModel } from "../src/planner/llm.js";
 import { MemoryCallSink, ModelPlanner, deploymentChoices, modelSettings, planOnly, planRequest } from "../src/planner/index.js";
-import { WORKFLOW_IDS, isPlan } from "../src/planner/plan.js";
+import { isPlan } from "../src/planner/plan.js";
 import { recordedPlanArgs, requestOf, startFakeOpenAI, type ChatRequestBody, type FakeReply } from "../test/fixtures/fake-openai.js";
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -64,7 +64,7 @@ const stats = (xs: number[]) => ({ mean: Number((xs.reduce((a, b) => a + b, 0) /
 const planner = new ModelPlanner(settings);
 const planThenExecute: Record<string, unknown> = {};
 let cachingOutputs: Record<string, unknown> = {};
-for (const wf of WORKFLOW_IDS) {
+for (const wf of workflowIds()) {
   const sample = cases.filter((c) => isPlan(c.expected) && c.expected.workflow === wf).slice(0, REQUESTS_PER_WORKFLOW);
   const calls: number[] = [];
   const tokens: number[] = [];
@@ -93,7 +93,7 @@ for (const wf of WORKFLOW_IDS) {
 // ---- naive loop: every step a tool
 const naiveLoop: Record<string, unknown> = {};
 const chat = createChatModel(settings);
-for (const wf of WORKFLOW_IDS) {
+for (const wf of workflowIds()) {
   const def = requireWorkflow(wf).def;
   naiveSteps = def.steps.map((s) => s.name);
   const tools = def.steps.map((s) => ({ name: s.name, description: s.description, schema: z.strictObject({ reason: z.string().nullable() }) }));

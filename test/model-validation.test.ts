@@ -6,7 +6,7 @@ import { TOOL_DEFS, TOOL_NAMES } from "../src/conversation/tools.js";
 import { DEFAULT_TIMEOUT_MS } from "../src/planner/llm.js";
 import { MemoryCallSink, modelSettings, planOnly, planRequest } from "../src/planner/index.js";
 import { planOffline } from "../src/planner/offline.js";
-import { PLAN_TOOL } from "../src/planner/tool.js";
+import { planTool } from "../src/planner/tool.js";
 import { planReply, startFakeOpenAI, strictViolations, type FakeOpenAI, type FakeReply } from "./fixtures/fake-openai.js";
 
 const { config } = parseConfig(BUILTIN_CONFIG, "built-in");
@@ -29,7 +29,7 @@ const storage = (dep: string | null, p: Record<string, unknown> = {}) => plan("a
 
 describe("model planner: every tool schema is strict-compatible", () => {
   it("submit_plan and every conversation tool pass the fake server's strict validator", () => {
-    for (const t of [PLAN_TOOL, ...TOOL_NAMES.map((name) => ({ name, description: TOOL_DEFS[name].description, schema: TOOL_DEFS[name].schema }))]) {
+    for (const t of [planTool(), ...TOOL_NAMES.map((name) => ({ name, description: TOOL_DEFS[name].description, schema: TOOL_DEFS[name].schema }))]) {
       expect(strictViolations(convertToOpenAITool(t).function.parameters), t.name).toEqual([]);
     }
   });
@@ -147,7 +147,7 @@ describe("model planner: a plan with details the user did not give is caught", (
   });
 
   it("the tool schema bounds the TTL to what Honua accepts, and a TTL over it from a lax server is not planned", async () => {
-    const ttl = JSON.stringify(convertToOpenAITool(PLAN_TOOL).function.parameters).match(/"ttlSeconds":\{"anyOf":\[(\{[^}]*\})/)?.[1];
+    const ttl = JSON.stringify(convertToOpenAITool(planTool()).function.parameters).match(/"ttlSeconds":\{"anyOf":\[(\{[^}]*\})/)?.[1];
     expect(JSON.parse(ttl ?? "null")).toEqual({ type: "integer", minimum: 1, maximum: 86400 });
     const request = "add redis caching to prod with ttl 100000";
     const out = await planWith(caching("prod", { cacheType: "redis", ttlSeconds: 100000 }), request);

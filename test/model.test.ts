@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { BUILTIN_CONFIG, parseConfig } from "../src/config.js";
 import { MemoryCallSink, OfflinePlanner, RULES_NOTICE, createPlanner, planOnly, planRequest } from "../src/planner/index.js";
 import { planOffline } from "../src/planner/offline.js";
-import { PLAN_TOOL } from "../src/planner/tool.js";
+import { planTool } from "../src/planner/tool.js";
 import { startFakeOpenAI, planReply, strictViolations, type FakeOpenAI, type FakeReply } from "./fixtures/fake-openai.js";
 import { z } from "zod";
 import { convertToOpenAITool } from "@langchain/core/utils/function_calling";
@@ -62,7 +62,7 @@ describe("model planner against an OpenAI-compatible server", () => {
   it("the fake refuses a schema strict mode would refuse, and the plan tool passes", () => {
     const loose = convertToOpenAITool({ name: "t", description: "d", schema: z.object({ a: z.string().optional(), b: z.number().default(1) }) });
     expect(strictViolations(loose.function.parameters)).toEqual(expect.arrayContaining([expect.stringMatching(/\.a: every property must be required/), expect.stringMatching(/default/)]));
-    expect(strictViolations(convertToOpenAITool(PLAN_TOOL).function.parameters)).toEqual([]);
+    expect(strictViolations(convertToOpenAITool(planTool()).function.parameters)).toEqual([]);
   });
 
   it("maps each workflow's params, dropping nulls so absent params stay absent", async () => {

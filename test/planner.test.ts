@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
 import { BUILTIN_CONFIG, parseConfig } from "../src/config.js";
+import { Text, editDistance, lexicon, matchAll } from "../src/core/text.js";
 import { planOffline } from "../src/planner/offline.js";
 import { Plan, PlanResult } from "../src/planner/plan.js";
 
@@ -44,11 +45,11 @@ describe("offline planner: add-caching-layer", () => {
 
   it("CachingParams refuses a TTL outside 1..86400 s with Honua's rule in the message", () => {
     for (const ttlSeconds of [0, 86_401, 31_536_000, 1.5]) {
-      const parsed = Plan.safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds } });
+      const parsed = Plan().safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds } });
       expect(parsed.success, String(ttlSeconds)).toBe(false);
       expect(parsed.error?.issues[0]?.message, String(ttlSeconds)).toMatch(/Honua refuses to start with a cache TTL outside 1\.\.86400 seconds/);
     }
-    expect(Plan.safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds: 86_400 } }).success).toBe(true);
+    expect(Plan().safeParse({ workflow: "add-caching-layer", deployment: "prod", params: { ttlSeconds: 86_400 } }).success).toBe(true);
   });
 
   it("leaves absent params absent", () => {
@@ -258,14 +259,14 @@ const evalCases: EvalCase[] = readFileSync(new URL("../evals/requests.jsonl", im
 describe("offline planner: evals/requests.jsonl", () => {
   it("has at least 150 cases, every expectation a valid PlanResult", () => {
     expect(evalCases.length).toBeGreaterThanOrEqual(150);
-    for (const c of evalCases) expect(() => PlanResult.parse(c.expected), c.request).not.toThrow();
+    for (const c of evalCases) expect(() => PlanResult().parse(c.expected), c.request).not.toThrow();
   });
 
   it("every output passes PlanResult.parse, and plans pass Plan.parse", () => {
     for (const c of evalCases) {
       const result = plan(c.request);
-      expect(PlanResult.parse(result)).toEqual(result);
-      if ("workflow" in result) expect(Plan.parse(result)).toEqual(result);
+      expect(PlanResult().parse(result)).toEqual(result);
+      if ("workflow" in result) expect(Plan().parse(result)).toEqual(result);
     }
   });
 
@@ -273,5 +274,31 @@ describe("offline planner: evals/requests.jsonl", () => {
     const misses = evalCases.filter((c) => !isDeepStrictEqual(plan(c.request), c.expected));
     const accuracy = 1 - misses.length / evalCases.length;
     expect(accuracy, `misses:\n${misses.map((m) => `  ${m.request}: ${JSON.stringify(plan(m.request))}`).join("\n")}`).toBeGreaterThanOrEqual(0.95);
+  });
+});
+
+describe("text utilities", () => {
+  it("keeps the typed and lower-cased request aligned, also where a lower case is longer, and cuts spans from both", () => {
+    const t = Text.of("  Add  İstanbul   CACHE ");
+    expect(t.orig).toBe("Add İstanbul CACHE");
+    expect(t.lower).toHaveLength(t.orig.length);
+    expect(t.lower).toBe("add İstanbul cache");
+    const cut = t.without([[4, 13]]);
+    expect([cut.orig, cut.lower]).toEqual(["Add CACHE", "add cache"]);
+  });
+
+  it("counts a swap of neighbours as one edit", () => {
+    expect(editDistance("varnsih", "varnish")).toBe(1);
+    expect(editDistance("cahce", "cache")).toBe(1);
+    expect(editDistance("prod", "staging")).toBe(7);
+  });
+
+  it("finds the longest synonym first, as whole words, with its value", () => {
+    const stores = lexicon({ files: ["files", "json files"], elasticsearch: ["es", "elastic"] });
+    expect(stores.find("move to json files, not es or esx")).toEqual([
+      { value: "files", start: 8, end: 18 },
+      { value: "elasticsearch", start: 24, end: 26 },
+    ]);
+    expect(matchAll(/x*/, "ab").map((m) => m.index)).toEqual([0, 1, 2]);
   });
 });

@@ -9,7 +9,7 @@ import { OfflinePlanner, createPlanner, modelSettings, type Planner } from "../p
 import { loadRequests, runRequestSuite, type RequestReport, type Tally } from "./requests.js";
 import { loadScenarios, runScenario, type ScenarioResult } from "./scenarios.js";
 
-export { loadRequests, runRequestSuite, matches, categoriesOf, REQUIRED_CATEGORIES, type RequestReport } from "./requests.js";
+export { loadRequests, runRequestSuite, matches, categoriesOf, requiredCategories, type RequestReport } from "./requests.js";
 export { loadScenarios, runScenario, Scenario, type ScenarioResult } from "./scenarios.js";
 
 export const EVALS_DIR = fileURLToPath(new URL("../../evals/", import.meta.url));

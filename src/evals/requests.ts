@@ -4,24 +4,28 @@ import { readFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import type { AgentConfig } from "../config.js";
+import { derived } from "../graph/workflows/registry.js";
 import { MemoryCallSink, planOnly, planRequest, type Planner } from "../planner/index.js";
 import { PlanResult, isClarify, isPlan } from "../planner/plan.js";
+import { listed } from "../planner/registered.js";
 
-export const EvalCase = z.strictObject({
-  request: z.string(),
-  expected: PlanResult,
+export interface EvalCase {
+  request: string;
+  expected: PlanResult;
   /** What the case exercises: slang, typo, alias, ambiguous, unknown-deployment, out-of-scope, destructive, injection... */
-  tags: z.array(z.string()).optional(),
-});
-export type EvalCase = z.infer<typeof EvalCase>;
+  tags?: string[];
+}
+/** A case's schema: its expectation is a PlanResult over the registered workflows. */
+export const EvalCase = derived((): z.ZodType<EvalCase> => z.strictObject({ request: z.string(), expected: PlanResult(), tags: z.array(z.string()).optional() }));
 
 export function loadRequests(path: string): EvalCase[] {
+  const schema = EvalCase();
   return readFileSync(path, "utf8")
     .split("\n")
     .map((line, i) => [line.trim(), i + 1] as const)
     .filter(([line]) => line !== "")
     .map(([line, n]) => {
-      const parsed = EvalCase.safeParse(JSON.parse(line));
+      const parsed = schema.safeParse(JSON.parse(line));
       if (!parsed.success) throw new Error(`${path}:${n}: ${describeIssues(parsed.error)}`);
       return parsed.data;
     });
@@ -58,15 +62,15 @@ export function categoriesOf(c: EvalCase): string[] {
   return [...out];
 }
 
-export const REQUIRED_CATEGORIES = [
-  "add-caching-layer", "modify-metadata-storage", "add-storage-backend", "upgrade-database-schema", "modify-observability",
-  "param:add-caching-layer.cacheType", "param:add-caching-layer.ttlSeconds", "param:add-caching-layer.rolloutSteps",
-  "param:modify-metadata-storage.fromStore", "param:modify-metadata-storage.toStore", "param:modify-metadata-storage.batchSize",
-  "param:add-storage-backend.backend", "param:add-storage-backend.region", "param:add-storage-backend.bucket",
-  "param:add-storage-backend.path", "param:add-storage-backend.placement",
-  "param:upgrade-database-schema.changes", "param:modify-observability.changes",
-  "slang", "typo", "alias", "ambiguous", "unknown-deployment", "out-of-scope", "destructive", "injection", "clarify",
-] as const;
+/** Behaviours every suite must cover, whatever the workflows. */
+const BEHAVIOURS = ["slang", "typo", "alias", "ambiguous", "unknown-deployment", "out-of-scope", "destructive", "injection", "clarify"] as const;
+
+/** The categories the set must cover: every registered workflow, each of its params, and every behaviour. */
+export const requiredCategories = derived((): string[] => [
+  ...listed().map((p) => p.id),
+  ...listed().flatMap((p) => p.tool.paramNames.map((param) => `param:${p.id}.${param}`)),
+  ...BEHAVIOURS,
+]);
 
 export interface Tally {
   total: number;
@@ -116,7 +120,7 @@ export async function runRequestSuite(cases: readonly EvalCase[], config: AgentC
     for (const cat of categoriesOf(c)) bump(byCategory, cat, ok);
     if (isPlan(c.expected)) {
       for (const [p, v] of Object.entries(c.expected.params)) {
-        bump(byParam, `${c.expected.workflow}.${p}`, isPlan(actual) && actual.workflow === c.expected.workflow && isDeepStrictEqual((actual.params as Record<string, unknown>)[p], v));
+        bump(byParam, `${c.expected.workflow}.${p}`, isPlan(actual) && actual.workflow === c.expected.workflow && isDeepStrictEqual(actual.params[p], v));
       }
     }
     const [e, a] = [labelOf(c.expected), labelOf(actual)];
@@ -133,7 +137,7 @@ export async function runRequestSuite(cases: readonly EvalCase[], config: AgentC
       return { expected, actual, count };
     }).sort((x, y) => y.count - x.count),
     misses,
-    thin: REQUIRED_CATEGORIES.filter((cat) => (byCategory[cat]?.total ?? 0) < 3),
+    thin: requiredCategories().filter((cat) => (byCategory[cat]?.total ?? 0) < 3),
     fallbacks,
     modelCalls: sink.records.length,
     tokens: sink.records.reduce((a, r) => a + (r.totalTokens ?? 0), 0),

@@ -14,7 +14,8 @@ export type { PlanAttempt, Planner } from "./model.js";
 export { ModelPlanner, fromToolArgs, InvalidModelAnswer } from "./model.js";
 export { modelSettings, type ModelSettings } from "./llm.js";
 export { MemoryCallSink, SqlCallLog, ModelCallRecord, type ModelCallSink } from "./calls.js";
-export { deploymentChoices, type DeploymentChoice, CAPABILITIES } from "./resolve.js";
+export { deploymentChoices, type DeploymentChoice } from "./resolve.js";
+export { capabilities } from "./registered.js";
 export { isClarify, isPlan, type Clarify, type Plan, type PlanResult, type Refuse };
 
 export class OfflinePlanner implements Planner {
@@ -77,7 +78,8 @@ export async function planRequest(text: string, config: AgentConfig, env: NodeJS
 
 /** The plan without its metadata: what `plan --json` prints and what the contract tests compare. */
 export function planOnly(p: Planned | PlanResult): PlanResult {
-  if (isPlan(p)) return PlanResult.parse({ workflow: p.workflow, deployment: p.deployment, params: p.params });
-  if (isClarify(p)) return PlanResult.parse({ clarify: p.clarify, missing: p.missing, ...(p.unknownDeployment ? { unknownDeployment: p.unknownDeployment } : {}) });
-  return PlanResult.parse({ refuse: p.refuse });
+  const schema = PlanResult();
+  if (isPlan(p)) return schema.parse({ workflow: p.workflow, deployment: p.deployment, params: p.params });
+  if (isClarify(p)) return schema.parse({ clarify: p.clarify, missing: p.missing, ...(p.unknownDeployment ? { unknownDeployment: p.unknownDeployment } : {}) });
+  return schema.parse({ refuse: p.refuse });
 }

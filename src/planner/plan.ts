@@ -1,39 +1,24 @@
 import { z } from "zod";
+import { derived, workflows } from "../graph/workflows/registry.js";
+import { isWorkflowId } from "./registered.js";
 
-/** The five workflow ids; part of the contract (DESIGN.md). */
-export const WORKFLOW_IDS = [
-  "add-caching-layer",
-  "modify-metadata-storage",
-  "add-storage-backend",
-  "upgrade-database-schema",
-  "modify-observability",
-] as const;
-export const WorkflowId = z.enum(WORKFLOW_IDS);
-export type WorkflowId = z.infer<typeof WorkflowId>;
+/** A registered workflow's id (DESIGN.md lists the built-in five); any other string is refused. */
+export const WorkflowId = z.string().refine(isWorkflowId, { message: "not a registered workflow" });
+export type WorkflowId = string;
 
-export { CachingParams } from "../graph/workflows/add-caching-layer/params.js";
-export { MetadataParams, MetadataStoreKind } from "../graph/workflows/modify-metadata-storage/params.js";
-export { StorageParams } from "../graph/workflows/add-storage-backend/params.js";
-export { SchemaParams } from "../graph/workflows/upgrade-database-schema/params.js";
-export { ObservabilityChange, ObservabilityParams } from "../graph/workflows/modify-observability/params.js";
-import { CachingParams } from "../graph/workflows/add-caching-layer/params.js";
-import { MetadataParams } from "../graph/workflows/modify-metadata-storage/params.js";
-import { StorageParams } from "../graph/workflows/add-storage-backend/params.js";
-import { SchemaParams } from "../graph/workflows/upgrade-database-schema/params.js";
-import { ObservabilityParams } from "../graph/workflows/modify-observability/params.js";
+/** A typed plan: which workflow, on which deployment, with which params (the workflow's own params schema). */
+export interface Plan {
+  workflow: WorkflowId;
+  deployment: string;
+  params: Record<string, unknown>;
+}
 
-const planOf = <W extends WorkflowId, P extends z.ZodType>(workflow: W, params: P) =>
-  z.object({ workflow: z.literal(workflow), deployment: z.string().min(1), params }).strict();
-
-/** A typed plan: which workflow, on which deployment, with which params. */
-export const Plan = z.discriminatedUnion("workflow", [
-  planOf("add-caching-layer", CachingParams),
-  planOf("modify-metadata-storage", MetadataParams),
-  planOf("add-storage-backend", StorageParams),
-  planOf("upgrade-database-schema", SchemaParams),
-  planOf("modify-observability", ObservabilityParams),
-]);
-export type Plan = z.infer<typeof Plan>;
+/** The plan schema: a union over every registered workflow's params, rebuilt when a workflow is added or removed. */
+export const Plan = derived((): z.ZodType<Plan> => {
+  const [first, ...rest] = workflows().map((m) => z.object({ workflow: z.literal(m.def.id), deployment: z.string().min(1), params: m.def.params }).strict());
+  // With no workflow registered nothing can be planned, and every request is refused.
+  return first ? z.discriminatedUnion("workflow", [first, ...rest]) : z.never();
+});
 
 /** The planner asks: what is missing, and (when a deployment was named but is unknown) which name. */
 export const Clarify = z
@@ -44,11 +29,11 @@ export const Clarify = z
   })
   .strict();
 export const Refuse = z.object({ refuse: z.string().min(1) }).strict();
-
-export const PlanResult = z.union([Plan, Clarify, Refuse]);
-export type PlanResult = z.infer<typeof PlanResult>;
 export type Clarify = z.infer<typeof Clarify>;
 export type Refuse = z.infer<typeof Refuse>;
+
+export type PlanResult = Plan | Clarify | Refuse;
+export const PlanResult = derived((): z.ZodType<PlanResult> => z.union([Plan(), Clarify, Refuse]));
 
 export const isPlan = (r: PlanResult): r is Plan => "workflow" in r;
 export const isClarify = (r: PlanResult): r is Clarify => "clarify" in r;

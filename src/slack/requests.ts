@@ -22,7 +22,7 @@ export async function handleRequest(d: SlackDeps, at: Place, text: string): Prom
     }
     return;
   }
-  const plan = { workflow: planned.workflow, deployment: planned.deployment, params: planned.params as Record<string, unknown> };
+  const plan = { workflow: planned.workflow, deployment: planned.deployment, params: planned.params };
   const def = d.engine.workflow(plan.workflow);
   // What is there already is read before anything is posted as a plan: an existing change starts nothing.
   const pre = await d.engine.preflight(plan);

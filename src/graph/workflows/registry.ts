@@ -27,6 +27,9 @@ function check(m: WorkflowModule, from: string): void {
     names.add(s.name);
   }
   if (m.def.steps.length === 0) throw new AgentError("bad-input", `workflow ${id} (${from}) has no steps`);
+  // Folders named by HONUA_AGENT_WORKFLOWS are not type-checked: the planner's parts are checked here, not on first use.
+  if (typeof m.intent?.extract !== "function") throw new AgentError("bad-input", `workflow ${id} (${from}) has no intent: export one from its intent.ts and set \`workflow.intent\``);
+  if (typeof m.tool?.read !== "function") throw new AgentError("bad-input", `workflow ${id} (${from}) has no tool: export one (defineTool) from its tool.ts and set \`workflow.tool\``);
 }
 
 /** Adds a workflow (a folder's module, or one a test builds); the same id twice is refused. */

@@ -1,4 +1,6 @@
 import type { WorkflowModule } from "../module.js";
+import { intent } from "./intent.js";
+import { tool } from "./tool.js";
 import { cachingPreflight } from "./caches.js";
 import { cachingFacets } from "./facets.js";
 import { CachingParams } from "./params.js";
@@ -19,6 +21,8 @@ export const workflow: WorkflowModule = {
   summary: "add a caching layer",
   capabilities: ["metrics", "config", "cache", "traffic", "tiles", "cost"],
   priority: 30,
+  intent,
+  tool,
   facets: cachingFacets,
   def: {
     id: "add-caching-layer",

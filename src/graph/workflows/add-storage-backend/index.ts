@@ -1,4 +1,6 @@
 import type { WorkflowModule } from "../module.js";
+import { intent } from "./intent.js";
+import { tool } from "./tool.js";
 import { StorageParams } from "./params.js";
 import { notYetAvailable } from "../planned.js";
 
@@ -28,5 +30,7 @@ export const workflow: WorkflowModule = {
   summary: "add a storage backend",
   capabilities: ["storage", "metrics", "config", "traffic"],
   priority: 40,
+  intent,
+  tool,
   def,
 };

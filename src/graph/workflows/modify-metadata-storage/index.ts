@@ -1,4 +1,6 @@
 import type { WorkflowModule } from "../module.js";
+import { intent } from "./intent.js";
+import { tool } from "./tool.js";
 import { MetadataParams } from "./params.js";
 import { notYetAvailable } from "../planned.js";
 
@@ -28,5 +30,7 @@ export const workflow: WorkflowModule = {
   summary: "move the metadata store",
   capabilities: ["metadata", "metrics", "config", "traffic"],
   priority: 50,
+  intent,
+  tool,
   def,
 };

@@ -1,4 +1,6 @@
 import type { WorkflowModule } from "../module.js";
+import { intent } from "./intent.js";
+import { tool } from "./tool.js";
 import { ObservabilityParams } from "./params.js";
 import { hasRemoval, notYetAvailable } from "../planned.js";
 
@@ -28,5 +30,7 @@ export const workflow: WorkflowModule = {
   summary: "change alerts, dashboards or retention",
   capabilities: ["observability", "metrics"],
   priority: 10,
+  intent,
+  tool,
   def,
 };

@@ -1,4 +1,6 @@
 import type { WorkflowModule } from "../module.js";
+import { intent } from "./intent.js";
+import { tool } from "./tool.js";
 import { SchemaParams } from "./params.js";
 import { hasDrop, notYetAvailable } from "../planned.js";
 
@@ -28,5 +30,7 @@ export const workflow: WorkflowModule = {
   summary: "change the database schema",
   capabilities: ["database", "metrics"],
   priority: 20,
+  intent,
+  tool,
   def,
 };
