@@ -19,7 +19,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Redis } from "ioredis";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { RedisCacheOptions } from "../src/tools/cache/redis.js";
 import { EnvFileConfigStore } from "../src/tools/config/envfile.js";
 import { ProbeMetrics, ProbeMetricsOptions, percentile } from "../src/tools/metrics/probe.js";

@@ -334,6 +334,20 @@ program
   });
 
 program
+  .command("sandbox")
+  .description("the built-in simulated deployments")
+  .command("reset [deployment]")
+  .description("put the simulated deployments (or one) back to their initial state; refused while a run holds one")
+  .option("--json", "print JSON")
+  .action(async (deployment: string | undefined, o: { json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => {
+      const done = await e.resetSandbox(deployment);
+      say(!!o.json, done.length ? done.map((d) => `${d.deployment}: reset (${d.rows} ${d.rows === 1 ? "row" : "rows"} removed)`).join("\n") : "no sandbox deployments to reset", done);
+      return EXIT.done;
+    });
+  });
+
+program
   .command("evals")
   .description("request and scenario evals: the offline planner always, the model too when one is configured; fails under 95%")
   .option("--json", "print JSON")

@@ -4,6 +4,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { AgentError } from "./core/errors.js";
 import { GateKind } from "./core/gates.js";
+import { Monitoring } from "./core/monitoring.js";
 import { CacheSection } from "./tools/cache/section.js";
 import { ConfigSection } from "./tools/config/section.js";
 import { CostSection } from "./tools/cost/section.js";
@@ -12,22 +13,6 @@ import { TilesSection } from "./tools/tiles/section.js";
 import { TrafficSection } from "./tools/traffic/section.js";
 
 
-const Monitoring = z
-  .object({
-    /** Length of the post-rollout observation window, in (simulated, for the sandbox) minutes. */
-    windowMinutes: z.number().positive().default(60),
-    /** Observation between two rollout stages. */
-    stageMinutes: z.number().positive().default(10),
-    sampleEveryMinutes: z.number().positive().default(1),
-    /** Fewer samples than this in a window is inconclusive, never healthy. */
-    minSamples: z.number().int().positive().default(3),
-    /** Roll back when the error ratio exceeds this... */
-    errorRateThreshold: z.number().positive().max(1).default(0.02),
-    /** ...or when p95 exceeds baseline times this. */
-    latencyFactor: z.number().gt(1).default(1.5),
-  })
-  .strict();
-export type Monitoring = z.infer<typeof Monitoring>;
 
 const ApprovalTtl = z
   .object({

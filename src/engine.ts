@@ -9,7 +9,8 @@ import { openPersistence, agentHome, type Persistence } from "./graph/checkpoint
 import type { EventSink } from "./graph/events.js";
 import { identity, isApprover, approverList, mayDecide, type Actor, type Identity } from "./graph/gates.js";
 import type { GateTicket, RunRow } from "./store/store.js";
-import { GatePayload, TERMINAL, type DecisionRecord, type RunStateValue, type RunStatus, type StepRecord } from "./graph/state.js";
+import { GatePayload, type RunStateValue, type StepRecord } from "./graph/state.js";
+import { TERMINAL, type DecisionRecord, type RunStatus } from "./core/records.js";
 import { type MetricsSummary } from "./core/metrics.js";
 import { type DecisionKind } from "./core/gates.js";
 import { workflowDefs, workflowModule } from "./graph/workflows/registry.js";
@@ -106,6 +107,23 @@ export class Engine {
 
   sandbox() {
     return this.adapters.world();
+  }
+
+  /**
+   * Puts simulated deployments back to their initial state (all of them, or one), refusing while a run holds one.
+   * The runs' records stay: they are history; the deployment is what is reset.
+   */
+  async resetSandbox(only?: string): Promise<{ deployment: string; rows: number }[]> {
+    const names = only ? [requireDeployment(this.config.config, only)[0]] : Object.keys(this.config.config.deployments);
+    const sandboxes = names.filter((n) => this.config.config.deployments[n]!.provider === "sandbox");
+    if (only && sandboxes.length === 0) throw new AgentError("bad-input", `${names[0]} is not a sandbox deployment (provider ${this.config.config.deployments[names[0]!]!.provider}); only simulated deployments can be reset`);
+    for (const n of sandboxes) {
+      const holder = await this.store.lockHolder(n);
+      const held = holder ? await this.store.getRun(holder) : undefined;
+      if (held && !TERMINAL.includes(held.status)) throw new AgentError("conflict", `${n} is held by run ${holder} (${held.status}); cancel it or let it finish before resetting; nothing was reset`);
+    }
+    const world = this.adapters.world();
+    return sandboxes.map((n) => ({ deployment: n, rows: world.reset(n).rows }));
   }
 
   workflow(id: string): WorkflowDef {

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { parseConfig } from "../src/config.js";
 import { AgentError } from "../src/core/errors.js";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { AppSettingsConfigStore } from "../src/tools/config/appsettings.js";
 import { diffConfig, inverse } from "../src/tools/config/diff.js";
 import { EnvFileConfigStore } from "../src/tools/config/envfile.js";

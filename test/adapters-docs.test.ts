@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { realAdapters } from "../src/providers/real.js";
 
 /** Every ```yaml block of a document, with the line it starts on. */

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { NginxTraffic, NginxTrafficOptions, renderSplit } from "../src/tools/traffic/nginx.js";
 
 // The nginx commands are stand-ins that record each call, so what the adapter runs (and does not run) is visible.

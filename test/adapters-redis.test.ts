@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, beforeEach, afterEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { realAdapters } from "../src/providers/real.js";
 import { RedisCacheInfra, RedisCacheOptions, honuaConnectionString } from "../src/tools/cache/redis.js";
 import { CrashingLog, startRedisServer } from "./fixtures/redis-server.js";

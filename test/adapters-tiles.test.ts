@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { RedisCacheOptions } from "../src/tools/cache/redis.js";
 import { AppSettingsConfigStore } from "../src/tools/config/appsettings.js";
 import { LocalTileOperations, TilesOptions } from "../src/tools/tiles/local.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentError } from "../src/core/errors.js";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { AppSettingsConfigStore } from "../src/tools/config/appsettings.js";
 import { diffConfig, inverse } from "../src/tools/config/diff.js";
 import { EnvFileConfigStore } from "../src/tools/config/envfile.js";

@@ -3,11 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AgentError } from "../src/core/errors.js";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { AppSettingsConfigStore } from "../src/tools/config/appsettings.js";
 import { diffConfig, inverse } from "../src/tools/config/diff.js";
 import { EnvFileConfigStore } from "../src/tools/config/envfile.js";
-import { secretMarker } from "../src/tools/config/file.js";
+import { secretMarker } from "../src/core/secrets.js";
 import { K8sConfigStore } from "../src/tools/config/k8s.js";
 
 /** Honua's Helm chart, rendered: a ConfigMap and a Secret loaded with envFrom by the Deployment, blank lines before `---`. */

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { KillpointRig, killEach, killPoints } from "./fixtures/killpoints.js";
+import { KillpointRig, killEach, killPoints, pool } from "./fixtures/killpoints.js";
 
 const CONCURRENCY = Number(process.env.HONUA_KILL_CONCURRENCY ?? 2);
 
@@ -27,5 +27,22 @@ describe("SIGKILL just before each durable statement of a sandbox caching run, t
     // finished whose next checkpoint was never written.
     expect(r.shapes["no-checkpoint"]).toBeGreaterThan(0);
     expect(r.shapes["saved-writes"]).toBeGreaterThan(0);
+  }, 900_000);
+
+  it("a crash at every side effect (its journal record or the act itself), then a cancel: the deployment is back where the run found it", async () => {
+    const b = rig.baseline ?? (await rig.prepare());
+    expect(b.final).toBe("done");
+    const start = await rig.startState();
+    // Each side effect is three points: its journal record (before it acts), the commit of the act itself in the
+    // sandbox (right after that record), and the record that it returned.
+    const journal = /^\s*(INSERT INTO|UPDATE) honua_journal/i;
+    const ns = rig.pointsWhere((sql, previous) => journal.test(sql) || (/^\s*COMMIT/i.test(sql) && /^\s*INSERT INTO honua_journal/i.test(previous)));
+    expect(ns.length).toBeGreaterThanOrEqual(25);
+    const outcomes = await pool(ns, CONCURRENCY, (n) => rig.killThenCancel(n));
+    const cancelled = outcomes.filter((o): o is NonNullable<typeof o> => o !== null);
+    const wrong = cancelled.filter((o) => o.ended !== "cancelled" || JSON.stringify(o.deployment) !== JSON.stringify(start));
+    console.log(`kill then cancel (sqlite): ${ns.length} side-effect points, ${cancelled.length} cancelled (the rest had finished), ${wrong.length} wrong`);
+    expect(wrong.map((o) => `N=${o.n} (${o.statement.slice(0, 80)}): ${o.ended} ${JSON.stringify(o.deployment)}`)).toEqual([]);
+    expect(cancelled.length).toBeGreaterThan(ns.length / 2);
   }, 900_000);
 });

@@ -7,7 +7,7 @@ import { requireSections } from "../src/tools/sections.js";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { configSection, realAdapters } from "../src/providers/real.js";
 import { CloudFrontInfra } from "../src/tools/cache/cloudfront.js";
 import { ElastiCacheInfra } from "../src/tools/cache/elasticache.js";

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { RedisCacheOptions } from "../src/tools/cache/redis.js";
 import { EnvFileConfigStore } from "../src/tools/config/envfile.js";
 import { LocalTileOperations, TilesOptions, compileKey } from "../src/tools/tiles/local.js";

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { IngressTraffic, IngressTrafficOptions } from "../src/tools/traffic/ingress.js";
 import { NginxTraffic, NginxTrafficOptions, parseSplit, renderSplit, sampleShare } from "../src/tools/traffic/nginx.js";
 import { startNginx, type NginxServer } from "./fixtures/nginx-server.js";

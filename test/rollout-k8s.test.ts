@@ -5,7 +5,7 @@ import { parseAllDocuments } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { AgentError } from "../src/core/errors.js";
-import { OpLog } from "../src/providers/oplog.js";
+import { OpLog } from "../src/store/oplog.js";
 import { diffConfig, inverse } from "../src/tools/config/diff.js";
 import { K8sConfigStore } from "../src/tools/config/k8s.js";
 import { KubernetesRollout, RESTART_KEY, RolloutOptions } from "../src/tools/rollout/k8s.js";

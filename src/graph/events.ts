@@ -1,4 +1,5 @@
-import type { GatePayload, RunStatus } from "./state.js";
+import type { GatePayload } from "./state.js";
+import type { RunStatus } from "../core/records.js";
 
 /** Progress as it happens, for whoever watches a run (terminal, Slack). Replays may repeat events. */
 export type RunEvent =

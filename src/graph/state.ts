@@ -1,12 +1,10 @@
 import { ReducedValue, StateSchema } from "@langchain/langgraph";
 import { z } from "zod";
 import { DecisionKind } from "../core/gates.js";
+import { DecisionRecord, RunStatus } from "../core/records.js";
 import { MetricsSummary, Verdict } from "../core/metrics.js";
 import { ChangeSection, ConfigChange } from "../core/sections.js";
 
-export const RunStatus = z.enum(["running", "waiting", "paused", "interrupted", "done", "failed", "rolled-back", "rejected", "cancelled"]);
-export type RunStatus = z.infer<typeof RunStatus>;
-export const TERMINAL: readonly RunStatus[] = ["done", "failed", "rolled-back", "rejected", "cancelled"];
 
 
 
@@ -68,20 +66,6 @@ export type GatePayload = z.infer<typeof GatePayload>;
 export const PendingGate = z.object({ key: z.string(), payload: GatePayload, planHash: z.string() });
 export type PendingGate = z.infer<typeof PendingGate>;
 
-export const DecisionRecord = z.object({
-  step: z.string(),
-  stage: z.number().int().nullable(),
-  kind: DecisionKind,
-  decision: z.enum(["approve", "reject", "auto"]),
-  by: z.string(),
-  /** On the run's clock (see StepRecord); `wallAt` beside it when the two differ. */
-  at: z.string(),
-  wallAt: z.string().optional(),
-  planHash: z.string(),
-  interrupt: z.string(),
-  comment: z.string().nullable(),
-});
-export type DecisionRecord = z.infer<typeof DecisionRecord>;
 
 /** The resume value of an approval interrupt: it names the decision row, which is the source of truth. */
 export const GateResume = z.object({ interrupt: z.string().min(1), planHash: z.string().min(1) }).strict();

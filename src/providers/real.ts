@@ -17,7 +17,7 @@ import { NginxTraffic } from "../tools/traffic/nginx.js";
 import { type CacheInfra, type ConfigStore, type CostSource, type DeploymentAdapters, type MetricsSource, type TileOperations, type TrafficRouter } from "../tools/types.js";
 import { systemClock, type Clock } from "../core/clock.js";
 import { cloudCache, cloudMetrics, cloudTraffic } from "./cloud.js";
-import type { OpLog } from "./oplog.js";
+import type { OpLog } from "../store/oplog.js";
 import type { CacheSection } from "../tools/cache/section.js";
 import type { ConfigSection } from "../tools/config/section.js";
 import type { MetricsSection } from "../tools/metrics/section.js";

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { AgentConfig } from "../config.js";
 import { AgentError } from "../core/errors.js";
-import { OpLog } from "../providers/oplog.js";
+import { OpLog } from "../store/oplog.js";
 import { realAdapters } from "../providers/real.js";
 import type { DeploymentAdapters } from "../tools/types.js";
 import { parseFaults } from "./faults.js";

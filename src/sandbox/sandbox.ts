@@ -97,6 +97,27 @@ export class SandboxWorld {
     }
   }
 
+  /**
+   * Puts a deployment back as it was before anything ran against it: every row of it in every sandbox table (the
+   * twins' tables too: each keeps a `deployment` column), in one transaction. It is created again on next use.
+   */
+  reset(deployment: string): { tables: number; rows: number } {
+    const tables = (this.db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).all() as { name: string }[]).map((t) => t.name);
+    let rows = 0;
+    let touched = 0;
+    this.db.transaction(() => {
+      for (const t of tables) {
+        const cols = (this.db.prepare(`PRAGMA table_info("${t}")`).all() as { name: string }[]).map((c) => c.name);
+        const col = t === "sandbox_deployments" ? "name" : cols.includes("deployment") ? "deployment" : null;
+        if (!col) continue;
+        const n = this.db.prepare(`DELETE FROM "${t}" WHERE "${col}" = ?`).run(deployment).changes;
+        rows += n;
+        if (n > 0) touched++;
+      }
+    }).immediate();
+    return { tables: touched, rows };
+  }
+
   private schemaVersion(): number {
     return this.db.pragma("user_version", { simple: true }) as number;
   }
@@ -165,6 +186,7 @@ export class SandboxWorld {
   }
 
   config(deployment: string): Record<string, string> {
+    if (this.known.has(deployment)) this.row(deployment); // a deployment reset since is created again with its defaults
     const rows = this.db.prepare(`SELECT key, value FROM sandbox_config WHERE deployment = ? ORDER BY key`).all(deployment) as { key: string; value: string }[];
     return Object.fromEntries(rows.map((r) => [r.key, r.value]));
   }
@@ -180,10 +202,20 @@ export class SandboxWorld {
   }
 
   row(deployment: string): { seed: number; clock_ms: number; warm: number } {
-    const r = this.db.prepare(`SELECT seed, clock_ms, warm FROM sandbox_deployments WHERE name = ?`).get(deployment) as { seed: number; clock_ms: number; warm: number } | undefined;
+    const read = () => this.db.prepare(`SELECT seed, clock_ms, warm FROM sandbox_deployments WHERE name = ?`).get(deployment) as { seed: number; clock_ms: number; warm: number } | undefined;
+    let r = read();
+    // Reset (here or by another process) since its adapters were built: it starts again as new, as on first use.
+    const known = this.known.get(deployment);
+    if (!r && known) {
+      this.ensure(deployment, known.seed, known.startMs);
+      r = read();
+    }
     if (!r) throw new Error(`sandbox deployment ${deployment} does not exist`);
     return r;
   }
+
+  /** Deployments this process built adapters for, with what creates them again after a reset. */
+  private readonly known = new Map<string, { seed: number; startMs: number }>();
 
   clock(deployment: string): Clock {
     return {
@@ -253,6 +285,7 @@ export class SandboxWorld {
   /** Builds the adapters a workflow uses for this deployment. */
   adapters(name: string, d: Deployment, faults: SandboxFaults, startMs: number): DeploymentAdapters {
     this.ensure(name, d.seed ?? 16, startMs);
+    this.known.set(name, { seed: d.seed ?? 16, startMs });
     const clock = this.clock(name);
     const at = () => clock.now().toISOString();
     const world = this;

@@ -16,6 +16,7 @@ export interface TwinContext {
 /**
  * The sandbox adapters of capabilities beyond caching, one per capability folder (`src/tools/<capability>/sandbox.ts`),
  * so every workflow runs on the built-in sandbox deployments with `npm start`. A twin creates its tables in one
- * transaction on first use and keys every mutation by its idempotency key, as the rest of the sandbox does.
+ * transaction on first use and keys every mutation by its idempotency key, as the rest of the sandbox does; every table
+ * a twin makes has a `deployment` column, so `sandbox reset` puts its part of a deployment back too.
  */
 export const SANDBOX_TWINS: ((ctx: TwinContext) => Partial<DeploymentAdapters>)[] = [];

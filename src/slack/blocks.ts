@@ -4,10 +4,12 @@
  */
 import { z } from "zod";
 import type { types } from "@slack/bolt";
-import type { GatePayload, RunStatus, StepRecord } from "../graph/state.js";
+import type { GatePayload, StepRecord } from "../graph/state.js";
+import type { RunStatus } from "../core/records.js";
 import type { MetricsSummary } from "../core/metrics.js";
 import type { CostEstimate } from "../graph/workflows/module.js";
 import { renderMetrics, stageName } from "../render.js";
+import { renderSection, type ChangeSection } from "../core/sections.js";
 import { renderDiff } from "../tools/config/diff.js";
 import { LIMIT, clip, codePoints, fitList } from "./limits.js";
 
@@ -258,6 +260,8 @@ function gateBody(c: CardView): KnownBlock[] {
     const resources = fitList(g.change.resources, 2800, { itemMax: 500, render: (r) => `• ${fitList(Object.entries(r), 500, { sep: ", ", render: ([k, v]) => `${short(k, 100)}: ${short(String(v), 400)}` })}` });
     blocks.push(section(`*Resources* (${g.change.resources.length})\n${resources}`));
   }
+  // SQL, mappings, tables, file diffs: each its own block, as the terminal shows them (at most eight: the card stays one message).
+  for (const sec of fitSections(g.change.sections ?? [])) blocks.push(sec);
   blocks.push(section(`*Metrics now:* ${short(renderMetrics(g.metricsNow), 2800)}`));
   blocks.push(
     context(
@@ -267,6 +271,18 @@ function gateBody(c: CardView): KnownBlock[] {
     ),
   );
   return blocks;
+}
+
+/** Change sections as blocks: the one text rendering, in a code block, shortened with "…and N more". */
+function fitSections(sections: readonly ChangeSection[]): KnownBlock[] {
+  const MAX = 8;
+  const out = sections.slice(0, MAX).map((sec) => {
+    const r = renderSection(sec);
+    const lines = fitList(r.lines, 2700, { sep: "\n", itemMax: 500, render: (l: string) => codeText(clip(l, 500)) });
+    return section(`*${escapeText(clip(r.title, 150))}*\n\`\`\`${lines}\`\`\``);
+  });
+  if (sections.length > MAX) out.push(section(`…and ${sections.length - MAX} more sections: see \`transcript\` in this thread`));
+  return out;
 }
 
 const gateValue = (c: CardView): string => JSON.stringify({ r: c.gate.run, i: c.interrupt, h: c.planHash } satisfies GateButtonValue);

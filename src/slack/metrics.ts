@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Engine } from "../engine.js";
-import { RunStatus } from "../graph/state.js";
+import { RunStatus } from "../core/records.js";
 
 export type SlackMetrics = ReturnType<typeof slackMetrics>;
 

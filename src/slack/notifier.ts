@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { webApi } from "@slack/bolt";
 import type { Engine, Pending, RunSummary, Transcript } from "../engine.js";
 import type { RunEvent } from "../graph/events.js";
-import { TERMINAL, type RunStatus } from "../graph/state.js";
+import { TERMINAL, type RunStatus } from "../core/records.js";
 import { renderTranscript } from "../render.js";
 import type { ApproverDirectory } from "./approvers.js";
 import {

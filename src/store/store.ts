@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AgentError } from "../core/errors.js";
 import { Effect, JournalEntry } from "../core/journal.js";
-import { DecisionRecord, RunStatus } from "../graph/state.js";
+import { DecisionRecord, RunStatus } from "../core/records.js";
 
 export const RunRow = z.object({
   run: z.string(),

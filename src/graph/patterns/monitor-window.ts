@@ -1,4 +1,4 @@
-import type { Monitoring } from "../../config.js";
+import type { Monitoring } from "../../core/monitoring.js";
 import type { MetricsSummary, Verdict } from "../../core/metrics.js";
 import { judge, summarize } from "../../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../../tools/types.js";

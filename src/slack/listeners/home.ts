@@ -1,5 +1,5 @@
 import type { App } from "@slack/bolt";
-import { TERMINAL } from "../../graph/state.js";
+import { TERMINAL } from "../../core/records.js";
 import { buildHomeView, type HomeApproval, type HomeRun } from "../blocks.js";
 import type { SlackDeps } from "../context.js";
 

@@ -3,8 +3,8 @@ import { connect as tlsConnect } from "node:tls";
 import { Redis } from "ioredis";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
-import type { OpLog } from "../../providers/oplog.js";
-import { maskUrl } from "../config/file.js";
+import type { OpLog } from "../../store/oplog.js";
+import { maskUrl } from "../../core/secrets.js";
 import type { CacheInfra, CacheResource, CacheSpec } from "../types.js";
 
 /** `cache: { redis: {...} }`: a Redis the deployment already runs; the agent adopts it and starts nothing. */

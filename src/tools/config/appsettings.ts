@@ -1,6 +1,6 @@
 import { AgentError } from "../../core/errors.js";
 import type { ConfigChange } from "../../core/sections.js";
-import type { OpLog } from "../../providers/oplog.js";
+import type { OpLog } from "../../store/oplog.js";
 import { FileConfigStore, type ConfigFormat } from "./file.js";
 
 type Json = string | number | boolean | null | Json[] | { [k: string]: Json };

@@ -1,5 +1,5 @@
 import type { ConfigChange } from "../../core/sections.js";
-import type { OpLog } from "../../providers/oplog.js";
+import type { OpLog } from "../../store/oplog.js";
 import { FileConfigStore, type ConfigFormat } from "./file.js";
 
 const LINE = /^(\s*)(export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=(.*)$/;

@@ -1,15 +1,15 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { open, readFile, realpath, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
+import { isReference, isSecretLiteral, maskSecretLine, secretMarker, sha256 } from "../../core/secrets.js";
 import { AgentError } from "../../core/errors.js";
 import type { ConfigChange } from "../../core/sections.js";
-import type { OpLog } from "../../providers/oplog.js";
+import type { OpLog } from "../../store/oplog.js";
 import type { ConfigStore } from "../types.js";
 import { inverse } from "./diff.js";
 import { canonicalKey, findSettings } from "./keys.js";
 
-export const sha256 = (text: string | Buffer): string => createHash("sha256").update(text).digest("hex");
 
 /** Writes `path` so a reader sees the old or the new content, never half: temp file in the same folder, fsync, rename. */
 export async function atomicWrite(link: string, content: string): Promise<void> {
@@ -41,35 +41,6 @@ export async function atomicWrite(link: string, content: string): Promise<void> 
   }
 }
 
-/** References are kept as they are: the server (or its platform) resolves them, the agent never sees the value. */
-const REFERENCE = /^(env:|aws:secretsmanager:|aws:ssm:|ref:|k8s:|secret:sha256:|\$\{)/i;
-const SECRET_KEY = /(password|passwd|secret|token|apikey|api_key|credential|privatekey)/i;
-/** What may follow `password=` without being a credential: a reference the server resolves. */
-const REF_AHEAD = "(?!env:|aws:secretsmanager:|aws:ssm:|ref:|k8s:|secret:sha256:|\\$\\{)";
-const SECRET_IN_VALUE = new RegExp(`((^|[;,\\s])(password|pwd)\\s*=\\s*${REF_AHEAD}[^;,\\s]+)|(:\\/\\/[^/@:\\s]*:[^/@\\s]+@)`, "i");
-
-/** `KEY=value`, `key: value`, `"Key": "value"` where the key names a credential. */
-const SECRET_LINE = /^(\s*(?:export\s+)?"?[\w.-]*(?:password|passwd|secret|token|apikey|api_key|credential|privatekey)[\w.-]*"?\s*[:=]\s*)(\S.*)$/i;
-
-export const isReference = (value: string): boolean => REFERENCE.test(value.trim());
-
-/** True when `value` (under `key`) holds a literal credential rather than a reference to one. */
-export function isSecretLiteral(key: string, value: string): boolean {
-  if (value === "" || isReference(value)) return false;
-  return SECRET_KEY.test(key) || SECRET_IN_VALUE.test(value);
-}
-
-/** A URL as it may appear in a message: the password of `user:password@` and secret-named query values masked (works on unparseable strings too). */
-export const maskUrl = (url: string): string =>
-  url.replace(/(:\/\/[^/@:\s]*:)[^/@\s]+@/g, "$1***@").replace(/([?&][^=&#\s]*(?:password|passwd|pwd|secret|token|key|sig|signature|credential)[^=&#\s]*=)[^&#\s]*/gi, "$1***");
-
-/** What the agent shows and records instead of a literal secret: stable, so a diff can tell "unchanged". */
-export const secretMarker = (value: string): string => `secret:sha256:${sha256(value).slice(0, 16)}`;
-
-export function redact(values: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, isSecretLiteral(k, v) ? secretMarker(v) : v]));
-}
-
 /** A line diff of two texts (changed lines only, with a line of context), secrets masked: what an approver reads. */
 export function textDiff(before: string, after: string, label: string): string {
   const a = before.split("\n");
@@ -87,11 +58,7 @@ export function textDiff(before: string, after: string, label: string): string {
   }
   const changed = (k: number) => ops[k] !== undefined && ops[k]!.t !== " ";
   const keep = ops.map((_, k) => changed(k) || changed(k - 1) || changed(k + 1));
-  const mask = (line: string) => {
-    const named = SECRET_LINE.exec(line);
-    if (named && !isReference(named[2]!.replace(/^["']/, ""))) return `${named[1]}***`;
-    return line.replace(new RegExp(`((?:password|pwd)\\s*=\\s*)${REF_AHEAD}[^;,\\s"]+`, "gi"), "$1***").replace(/(:\/\/[^/@:\s]*:)[^/@\s]+@/g, "$1***@");
-  };
+  const mask = maskSecretLine;
   const out = [`--- ${label}`, `+++ ${label} (honua-agent)`];
   let gap = false;
   ops.forEach((o, k) => {

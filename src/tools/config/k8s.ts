@@ -4,9 +4,10 @@ import { isMap, isScalar, isSeq, parseAllDocuments, type Document, type Node, ty
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
 import type { ConfigChange } from "../../core/sections.js";
-import type { OpLog } from "../../providers/oplog.js";
+import type { OpLog } from "../../store/oplog.js";
 import type { ObjectRef, KubernetesRollout } from "../rollout/k8s.js";
-import { FileConfigStore, isSecretLiteral, secretMarker, type ConfigLayout, type ConfigSnapshot } from "./file.js";
+import { FileConfigStore, type ConfigLayout, type ConfigSnapshot } from "./file.js";
+import { isSecretLiteral, secretMarker } from "../../core/secrets.js";
 import { appendEnvItem, columnOf, eolOf, insertPair, newEnvBlock, removePair, removeSeqItem, renderKey, renderScalar, replaceScalar, seqIndentOf } from "./yamledit.js";
 
 /** Which object in the manifests is the configured target: where a key that is set nowhere yet is added. */

@@ -1,4 +1,4 @@
-import type { Monitoring } from "../../config.js";
+import type { Monitoring } from "../../core/monitoring.js";
 import type { Verdict } from "../../core/metrics.js";
 import type { MetricsSummary } from "../../core/metrics.js";
 import type { DeploymentAdapters, MetricSample } from "../types.js";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AgentError, parseOptions } from "../../core/errors.js";
-import { maskUrl } from "../config/file.js";
+import { maskUrl } from "../../core/secrets.js";
 import type { MetricSample, MetricsQueryLog, MetricsSource } from "../types.js";
 import { noDataHint } from "./no-data.js";
 

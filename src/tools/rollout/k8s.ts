@@ -2,8 +2,8 @@ import { existsSync } from "node:fs";
 import type { AppsV1Api, CoreV1Api, KubeConfig, V1Deployment } from "@kubernetes/client-node";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
-import type { OpLog } from "../../providers/oplog.js";
-import { maskUrl } from "../config/file.js";
+import type { OpLog } from "../../store/oplog.js";
+import { maskUrl } from "../../core/secrets.js";
 import { systemClock, type Clock } from "../../core/clock.js";
 
 type Client = typeof import("@kubernetes/client-node");

@@ -3,10 +3,10 @@ import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
-import type { OpLog } from "../../providers/oplog.js";
+import type { OpLog } from "../../store/oplog.js";
 import { RespBulkWriter, redisIdOf, withRedis, type RedisCacheOptions } from "../cache/redis.js";
 import { settingValue } from "../config/keys.js";
-import { maskUrl } from "../config/file.js";
+import { maskUrl } from "../../core/secrets.js";
 import type { ConfigStore, TileOperations, TileRef } from "../types.js";
 import { countAccessLog, tileId, tileOf, tilePath, type Popularity, type Tile } from "./popular.js";
 

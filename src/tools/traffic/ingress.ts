@@ -1,8 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
-import type { OpLog } from "../../providers/oplog.js";
-import { atomicWrite, sha256, textDiff } from "../config/file.js";
+import type { OpLog } from "../../store/oplog.js";
+import { atomicWrite, textDiff } from "../config/file.js";
+import { sha256 } from "../../core/secrets.js";
 import { findObject, parseManifest } from "../config/k8s.js";
 import type { TrafficRouter } from "../types.js";
 import { VerifyOptions, verifyShare } from "./nginx.js";

@@ -2,8 +2,9 @@ import { spawn } from "node:child_process";
 import { readFile, unlink } from "node:fs/promises";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
-import type { OpLog } from "../../providers/oplog.js";
-import { atomicWrite, maskUrl } from "../config/file.js";
+import type { OpLog } from "../../store/oplog.js";
+import { atomicWrite } from "../config/file.js";
+import { maskUrl } from "../../core/secrets.js";
 import type { TrafficRouter } from "../types.js";
 
 /** Sampling real requests through the splitter to check the share it serves. */
