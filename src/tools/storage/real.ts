@@ -2,7 +2,7 @@ import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
-import type { OpLog } from "../../providers/oplog.js";
+import type { OpLog } from "../../store/oplog.js";
 import { AzureBlobStore, azureService, createContainer, deleteContainer, inspectContainer } from "./azure.js";
 import { PostgresStacCatalog } from "./catalog.js";
 import { FilesystemStore, createDirectory, inspectDirectory } from "./filesystem.js";
