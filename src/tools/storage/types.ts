@@ -1,6 +1,9 @@
 import type { Readable } from "node:stream";
 import { z } from "zod";
 
+/** The traffic feature a new storage backend's routing moves (its own split on a router that has one). */
+export const STORAGE_ROUTING = "storage-routing";
+
 export const BackendKind = z.enum(["filesystem", "s3", "azure-blob", "gcs"]);
 export type BackendKind = z.infer<typeof BackendKind>;
 
