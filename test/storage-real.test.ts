@@ -30,7 +30,7 @@ async function corruptingProxy(target: string): Promise<{ url: string; server: S
     req.on("data", (c: Buffer) => parts.push(c));
     req.on("end", () => {
       const body = Buffer.concat(parts);
-      if (req.method === "PUT" && req.url?.includes("corrupt") && body.length > 0) body[body.length >> 1] ^= 0xff;
+      if (req.method === "PUT" && req.url?.includes("corrupt") && body.length > 0) body[body.length >> 1]! ^= 0xff;
       const up = request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
         r.pipe(res);
@@ -155,7 +155,7 @@ describe("storage adapters against real servers (s3rver, Azurite, the filesystem
     // Same size, other bytes at the destination (e.g. an earlier bad copy): the hash catches it and it is rewritten.
     const cold = storage.store(target("cold", "s3", "cold-rasters"));
     const bad = Buffer.from(files.get("imagery/scene-09.tif")!);
-    bad[10] ^= 1;
+    bad[10]! ^= 1;
     await cold.write("imagery/scene-09.tif", Readable.from([bad]), bad.length);
     const c2 = await copyAll(storage, planTo(storage, target("cold", "s3", "cold-rasters"), ["imagery/scene-09.tif"]), "copy3");
     expect(c2).toMatchObject({ copied: 1, alreadyThere: 0, failed: [] });
