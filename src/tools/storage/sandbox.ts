@@ -73,6 +73,7 @@ function sandboxBackends(deployment: string): BackendInfo[] {
   const b = (name: string, kind: BackendKind, container: string, region: string | null, notes: string[] = []): BackendInfo => ({
     name, kind, container, region, prefix: "", provider: kind === "filesystem" ? "Local" : kind === "azure-blob" ? "AzureBlob" : "AwsS3", honuaKeys: keys(kind, region), notes,
     monthlyUsdPerGb: kind === "filesystem" ? (name === "primary" ? 0.1 : 0.08) : priceOfBackend(kind, undefined, undefined),
+    anyRegion: kind !== "filesystem",
   });
   return [
     b("primary", "filesystem", PRIMARY_DIR, null),

@@ -114,6 +114,8 @@ export interface BackendInfo {
   notes: string[];
   /** USD per GB-month of what it stores; null where unknown. */
   monthlyUsdPerGb: number | null;
+  /** A bucket may be made in any region the request names (the sandbox); else only in the backend's own. */
+  anyRegion?: boolean;
 }
 
 /** One asset of a STAC item in the catalog. */

@@ -50,10 +50,10 @@ export function chooseBackend(storage: StorageCapability, cfg: Record<string, st
     throw new AgentError("bad-input", kind === "filesystem" ? "which directory? give the path of the share (e.g. /mnt/rasters)" : `which ${kind === "azure-blob" ? "container" : "bucket"}? give its name (backend ${backend.name} names none)`);
   }
   if (sameAsCurrent(backend, container)) throw new AgentError("in-place", `Honua already stores its rasters in ${backend.name} (${container}): nothing to add`);
-  if (p.region && backend.region && p.region !== backend.region && backend.kind !== "filesystem" && storage.backends.length > 0 && !candidates.some((b) => b.region === p.region)) {
+  if (p.region && backend.region && p.region !== backend.region && !backend.anyRegion && backend.kind !== "filesystem" && !candidates.some((b) => b.region === p.region)) {
     throw new AgentError("bad-input", `${deployment}'s ${kind} backend ${backend.name} is in ${backend.region}, not ${p.region}: add a backend for ${p.region} to the storage section`);
   }
-  const region = candidates.find((b) => b.region === p.region)?.region ?? backend.region;
+  const region = backend.anyRegion && p.region ? p.region : (candidates.find((b) => b.region === p.region)?.region ?? backend.region);
   return { backend, target: BackendTarget.parse({ backend: backend.name, kind: backend.kind, container, region, prefix: backend.prefix }), current, notes };
 }
 
