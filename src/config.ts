@@ -9,6 +9,7 @@ import { CacheSection } from "./tools/cache/section.js";
 import { ConfigSection } from "./tools/config/section.js";
 import { CostSection } from "./tools/cost/section.js";
 import { MetricsSection } from "./tools/metrics/section.js";
+import { StorageSection } from "./tools/storage/section.js";
 import { TilesSection } from "./tools/tiles/section.js";
 import { TrafficSection } from "./tools/traffic/section.js";
 
@@ -53,7 +54,8 @@ export const Deployment = z
     metadata: z.object({ store: z.string(), url: z.string().optional() }).passthrough().optional(),
     /** Real providers: the cache (Redis, ElastiCache, CloudFront or Varnish). */
     cache: CacheSection.optional(),
-    storage: z.record(z.string(), z.unknown()).optional(),
+    /** Real providers: the raster backends, the STAC catalog that points at them, Honua's URL. */
+    storage: StorageSection.optional(),
     metrics: MetricsSection.optional(),
     /** The Honua configuration the agent edits (env file, Kubernetes manifest, appsettings.json). */
     config: ConfigSection.optional(),

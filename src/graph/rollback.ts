@@ -28,7 +28,22 @@ export async function rollbackFromJournal(ctx: StepContext): Promise<RollbackRes
   const undo = undoOf(entries);
   const restored: string[] = [];
   const failed: string[] = [];
+  // A capability that restores many targets at once (storage: asset hrefs, one catalog transaction) is asked once, at
+  // the place of its newest restore, with every value it must put back.
+  type Bulk = { restoreAll?: (items: { target: string; value: string }[], key: string) => Promise<void> };
+  const bulkOf = (capability: string) => (ctx.adapters as unknown as Record<string, Bulk | undefined>)[capability];
+  const bulk = new Map<string, { target: string; value: string }[]>();
+  for (const s of undo.steps) if (s.kind === "restore" && bulkOf(s.capability)?.restoreAll) bulk.set(s.capability, [...(bulk.get(s.capability) ?? []), { target: s.target, value: s.to }]);
+  for (const [capability, items] of bulk) {
+    try {
+      await bulkOf(capability)!.restoreAll!(items, ctx.idempotencyKey(`restore:${capability}`));
+      restored.push(`${capability}: ${items.length} value(s) restored in one call (${items.slice(0, 3).map((i) => i.target).join(", ")}${items.length > 3 ? ", ..." : ""})`);
+    } catch (e) {
+      failed.push(`${capability} (${items.length} values): ${errorText(e)}`);
+    }
+  }
   for (const s of undo.steps) {
+    if (s.kind === "restore" && bulk.has(s.capability)) continue;
     try {
       switch (s.kind) {
         case "share": {

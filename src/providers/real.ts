@@ -22,6 +22,8 @@ import type { CacheSection } from "../tools/cache/section.js";
 import type { ConfigSection } from "../tools/config/section.js";
 import type { MetricsSection } from "../tools/metrics/section.js";
 import { composeRouters } from "../tools/traffic/composite.js";
+import { RealStorage } from "../tools/storage/real.js";
+import { WholeStorageRouting } from "../tools/storage/routing.js";
 import type { TrafficRouterSection, TrafficSection } from "../tools/traffic/section.js";
 
 export interface RealContext {
@@ -73,8 +75,11 @@ function router(name: string, section: TrafficRouterSection, ctx: RealContext): 
 }
 
 /** One router, or several keyed by the feature each moves. */
-function traffic(name: string, section: TrafficSection, ctx: RealContext): TrafficRouter {
-  return composeRouters((Array.isArray(section) ? section : [section]).map((r) => router(name, r, ctx)));
+function traffic(name: string, section: TrafficSection, ctx: RealContext, storage = false): TrafficRouter {
+  const routers = (Array.isArray(section) ? section : [section]).map((r) => router(name, r, ctx));
+  // A storage backend's routing moves whole with Honua's config where no router splits it.
+  if (storage && !routers.some((r) => r.features?.().includes("storage-routing"))) routers.push(new WholeStorageRouting(ctx.log, name));
+  return composeRouters(routers);
 }
 
 function metrics(section: MetricsSection): { metrics: MetricsSource; clock: Clock } {
@@ -119,8 +124,9 @@ export function realAdapters(name: string, d: Deployment, ctx: RealContext): Dep
     metrics: m.metrics,
     config,
     cache: d.cache ? cacheInfra(name, d.cache, ctx) : { engines: [], provision: noSection(name, "cache"), deprovision: noSection(name, "cache") },
-    traffic: d.traffic ? traffic(name, d.traffic, ctx) : { share: noSection(name, "traffic"), setShare: noSection(name, "traffic") },
+    traffic: d.traffic ? traffic(name, d.traffic, ctx, d.storage !== undefined) : d.storage ? new WholeStorageRouting(ctx.log, name) : { share: noSection(name, "traffic"), setShare: noSection(name, "traffic") },
     tiles,
     cost: cost(d, config),
+    ...(d.storage ? { storage: new RealStorage(d.storage, ctx.log, name, ctx.env) } : {}),
   };
 }

@@ -15,7 +15,7 @@ export const StageOutput = z.object({
 });
 export type StageOutput = z.infer<typeof StageOutput>;
 
-const StageInput = z.object({ percent: z.number().int().min(1).max(100), feature: z.string(), baseline: MetricsSummary });
+const StageInput = z.object({ percent: z.number().int().min(1).max(100), feature: z.string(), baseline: MetricsSummary, watch: z.unknown().optional() });
 
 /** The share the run found on `feature` before it first moved it: where a rollback puts it back. */
 export async function foundShare(ctx: StepContext, feature: string): Promise<number | null> {
@@ -32,8 +32,12 @@ export interface StagedShiftOptions {
   stages(view: RunView): number[];
   /** What each stage's window is judged against. */
   baseline(view: RunView): MetricsSummary;
+  /** What the signals and the stage hook need from the run so far (JSON-plain; kept in the stage's input). */
+  watch?(view: RunView): unknown;
   /** Signals watched besides Honua's serving metrics (they read the deployment's own capabilities). */
-  signals?(ctx: StepContext): Signal[];
+  signals?(ctx: StepContext, watch: unknown): Signal[];
+  /** Runs after the share is set and before the stage is watched (e.g. Honua's config for the new path at 100%); journals what it changes. */
+  onStage?(ctx: StepContext, percent: number, watch: unknown): Promise<void>;
   /** What the gate card says moves ("the redis cache", "reads from the new store"). */
   what(view: RunView): string;
   /** More for the card (notes from the design step, mismatch figures). */
@@ -55,14 +59,15 @@ export function stagedShift(o: StagedShiftOptions): TypedStep<z.infer<typeof Sta
     input: StageInput,
     output: StageOutput,
     stages: (view) => o.stages(view),
-    prepare: (view, stage) => ({ percent: stage ?? 100, feature: o.feature(view), baseline: o.baseline(view) }),
-    async run(ctx, { percent, feature, baseline }, _stage) {
+    prepare: (view, stage) => ({ percent: stage ?? 100, feature: o.feature(view), baseline: o.baseline(view), ...(o.watch ? { watch: o.watch(view) } : {}) }),
+    async run(ctx, { percent, feature, baseline, watch }, _stage) {
       const from = await ctx.adapters.traffic.share(feature);
       const { key } = await ctx.journal.intend(null, [{ kind: "share", feature, before: from, after: percent }]);
       await ctx.adapters.traffic.setShare(feature, percent, key);
       await ctx.journal.done(null);
+      await o.onStage?.(ctx, percent, watch);
       const minutes = o.minutes?.(ctx) ?? ctx.deploymentConfig.monitoring.stageMinutes;
-      const w = await monitorWindow(ctx, { minutes, baseline, trafficShare: percent, signals: o.signals?.(ctx) ?? [] });
+      const w = await monitorWindow(ctx, { minutes, baseline, trafficShare: percent, signals: o.signals?.(ctx, watch) ?? [] });
       ctx.progress(`${percent}% on ${feature}: ${w.reason}`);
       return {
         output: { percent, window: w.window, verdict: w.verdict, reason: w.reason, evidence: w.evidence, signals: w.signals },
