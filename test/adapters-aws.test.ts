@@ -10,10 +10,13 @@ const files = (dir: string): string[] =>
     return statSync(p).isDirectory() ? files(p) : p.endsWith(".ts") ? [p] : [];
   });
 
-/** The class method (two-space indent) a position in a source file lies in. */
+/** The class method (two-space indent) or top-level function a position in a source file lies in, whichever starts last. */
 function methodAt(text: string, index: number): string | undefined {
   const before = text.slice(0, index);
-  const all = [...before.matchAll(/^ {2}(?:(?:private|public|protected|static|async|readonly) )*([A-Za-z_]\w*)\s*\(/gm)];
+  const all = [
+    ...before.matchAll(/^ {2}(?:(?:private|public|protected|static|async|readonly) )*(?!for\b|if\b|while\b|switch\b|catch\b)([A-Za-z_]\w*)\s*\(/gm),
+    ...before.matchAll(/^(?:export )?(?:async )?function\*? ([A-Za-z_]\w*)\s*\(/gm),
+  ].sort((a, b) => a.index - b.index);
   return all.at(-1)?.[1];
 }
 
@@ -29,6 +32,9 @@ describe("AWS: nothing is deleted except by deprovision, which only the delete g
       "src/tools/cache/cloudfront.ts:deprovision:DeleteDistributionCommand",
       "src/tools/cache/elasticache.ts:deprovision:DeleteCacheParameterGroupCommand",
       "src/tools/cache/elasticache.ts:deprovision:DeleteReplicationGroupCommand",
+      "src/tools/storage/s3.ts:deleteBucket:DeleteBucketCommand",
+      "src/tools/storage/s3.ts:deleteBucket:DeleteObjectCommand",
+      "src/tools/storage/s3.ts:remove:DeleteObjectCommand",
       "src/tools/traffic/cloudfront.ts:deletePolicy:DeleteContinuousDeploymentPolicyCommand",
       "src/tools/traffic/cloudfront.ts:deleteStaging:DeleteDistributionCommand",
     ]);
@@ -38,6 +44,22 @@ describe("AWS: nothing is deleted except by deprovision, which only the delete g
     const cft = readFileSync("src/tools/traffic/cloudfront.ts", "utf8");
     expect([...cft.matchAll(/this\.deleteStaging\(/g)].map((m) => methodAt(cft, m.index))).toEqual(["deprovision"]);
     expect([...cft.matchAll(/this\.deletePolicy\(/g)].map((m) => methodAt(cft, m.index)).sort()).toEqual(["deleteStaging", "deprovision"]);
+    // Storage: a bucket is deleted only by deprovision (of a bucket honua-agent created); single objects are removed
+    // only where the run wrote them (its probe object, a copy that failed verification, a deprovisioned copy) or, for
+    // an approved move, the sources after the delete gate (MigrateExistingData's gate is a delete gate on a move).
+    const at = (re: RegExp) =>
+      files("src").flatMap((f) => {
+        const text = readFileSync(f, "utf8");
+        return [...text.matchAll(re)].map((m) => `${f}:${methodAt(text, m.index)}`);
+      });
+    expect(at(/(?<!function )\bdeleteBucket\(/g)).toEqual(["src/tools/storage/real.ts:deprovision"]);
+    expect(at(/\.remove\(/g).sort()).toEqual([
+      "src/graph/workflows/add-storage-backend/steps/monitor-storage-performance.ts:run",
+      "src/tools/storage/copy.ts:copyOne",
+      "src/tools/storage/copy.ts:copyOne",
+      "src/tools/storage/probe.ts:connectivityProbe",
+      "src/tools/storage/real.ts:deprovision",
+    ]);
     // And deprovision is only called from the cleanup behind the delete gate.
     const callers = files("src").flatMap((f) => {
       const text = readFileSync(f, "utf8");
