@@ -66,7 +66,10 @@ describe("AWS: nothing is deleted except by deprovision, which only the delete g
       return [...text.matchAll(/\.deprovision\(/g)].map((m) => `${f}:${[...text.slice(0, m.index).matchAll(/function (\w+)\(/g)].at(-1)?.[1]}`);
     });
     expect(callers.length).toBeGreaterThan(0);
-    for (const c of callers) expect(c).toMatch(/:cleanup\w*$/); // a workflow's cleanup: the step behind the delete gate
+    // A workflow's cleanup (the step behind the delete gate), or a composite router's own deprovision handing the
+    // call to the router that made the resource.
+    for (const c of callers) expect(c).toMatch(/:cleanup\w*$|^src\/tools\/traffic\/composite\.ts:composeRouters$/);
+    expect(readFileSync("src/tools/traffic/composite.ts", "utf8")).toMatch(/deprovision: async \(id, key\) => \{[^}]*r\.deprovision\(id, key\)/);
     expect(readFileSync("src/graph/builder.ts", "utf8")).toMatch(/kind: "delete"/);
   });
 
