@@ -2,6 +2,7 @@ import { END, START, StateGraph, interrupt, type BaseCheckpointSaver } from "@la
 import { z } from "zod";
 import { expandApprovers, type AgentConfig } from "../config.js";
 import { AgentError } from "../core/errors.js";
+import { parseProgress, renderProgress } from "../core/progress.js";
 import type { AgentStore, StoredDecision } from "../store/store.js";
 import { snapshot } from "../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../tools/types.js";
@@ -110,7 +111,11 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         done: (name, effects = []) => deps.store.journalDone(state.run, keyOf(name), effects),
         entries: () => deps.store.journal(state.run),
       },
-      progress: (message) => emit({ type: "progress", run: state.run, step, message }),
+      progress: (message) => {
+        if (typeof message === "string") return emit({ type: "progress", run: state.run, step, message });
+        const progress = parseProgress(step, message);
+        emit({ type: "progress", run: state.run, step, message: renderProgress(progress), progress });
+      },
       remember: (name, value) => deps.store.remember(state.run, [step, stage ?? 0, name].join(":"), value),
       attach: async (name, body) => {
         const key = [step, stage ?? 0, name].join(":");
