@@ -40,7 +40,11 @@ export interface StepContext {
 
 /** Read-only view of the run for building a step's input. */
 export class RunView {
-  constructor(readonly state: RunStateValue) {}
+  readonly state: RunStateValue;
+  /** The run's state with its whole transcript in `steps` (the builder reads the records kept beside the checkpoints first). */
+  constructor(state: Omit<RunStateValue, "recorded" | "decided"> & { recorded?: number; decided?: number }) {
+    this.state = { ...state, recorded: state.recorded, decided: state.decided };
+  }
   get params(): Record<string, unknown> {
     return this.state.params;
   }

@@ -17,6 +17,7 @@ import type { CardRef, SlackStore, ThreadRef } from "./store.js";
 import type { Tasks } from "./tasks.js";
 import { workflowModule } from "../graph/workflows/registry.js";
 import type { Progress } from "../core/progress.js";
+import type { RunStateValue } from "../graph/state.js";
 
 type WebClient = webApi.WebClient;
 
@@ -192,7 +193,7 @@ export class ThreadNotifier {
   /** The run's recorded steps (as in its transcript), from one state snapshot, read like any other engine read. */
   private async stepsOf(run: string, workflow: string): Promise<Transcript["steps"]> {
     const snap = await this.o.tasks.cpu(() => this.o.engine.graph(workflow).getState({ configurable: { thread_id: run } }), "read");
-    return (snap.values as { steps?: Transcript["steps"] }).steps ?? [];
+    return (await this.o.engine.recordsOf(run, snap.values as Partial<RunStateValue>)).steps;
   }
 
   private async costPlan(run: string, t: ThreadRef): Promise<void> {
