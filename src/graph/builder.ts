@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { Command, END, START, StateGraph, interrupt, type BaseCheckpointSaver } from "@langchain/langgraph";
 import { z } from "zod";
 import { expandApprovers, type AgentConfig } from "../config.js";
@@ -422,14 +423,15 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
   }
   assertRoutes(def.id, routed, steps);
 
+  const records = recordsBeside(deps.store);
   const graph = new StateGraph<typeof RunState, RunStateValue, RunStateUpdate, string>(RunState).addNode("finish", finishNode);
   for (const r of routed) {
     const ends = new Set(r.ends);
     graph.addNode(
       r.name,
       async (stored: RunStateValue) => {
-        const state = await withRecords(deps.store, stored);
-        const update = await keepRecordsBeside(deps.store, state, await r.run(state));
+        const state = await records.read(stored);
+        const update = await records.keep(state, await r.run(state));
         const goto = r.router(update.next ?? state.next);
         // Unreachable after the build-time check; kept because it costs one Set lookup and a wrong edge would skip a gate.
         if (goto === null || !ends.has(goto)) throw new AgentError("forbidden", `${r.name} tried to go to ${goto}, which is not one of its declared ends (${r.ends.join(", ")})`);
@@ -487,21 +489,53 @@ function appended<T>(value: T[] | { value: T[] } | undefined, list: string): T[]
   return value;
 }
 
+/** Runs whose records one graph keeps in memory (most recently used); older ones are read from the store again. */
+const CACHED_RUNS = 64;
+
 /**
- * What a node appended to the transcript goes to the agent's store, at the places after the records the node saw, and
- * the update carries only the new counts: a checkpoint's size no longer grows with the transcript.
+ * The transcript kept beside the checkpoints, for the nodes of one graph: `read` gives a node the state with its whole
+ * transcript, `keep` sends what a node appended to the agent's store (at the places after the records the node saw)
+ * and leaves only the new counts in the update, so a checkpoint's size no longer grows with the transcript. What this
+ * process wrote is cached under the write's token and used only for a state that carries that token.
  */
-async function keepRecordsBeside(store: AgentStore, state: RunStateValue, update: RunStateUpdate): Promise<RunStateUpdate> {
-  if (update.steps === undefined && update.decisions === undefined) return update;
-  const steps = appended(update.steps as StepRecord[] | { value: StepRecord[] } | undefined, "steps");
-  const decisions = appended(update.decisions as DecisionRecord[] | { value: DecisionRecord[] } | undefined, "decisions");
-  const { steps: _steps, decisions: _decisions, ...rest } = update;
-  for (const [i, r] of steps.entries()) await store.putRecord(state.run, "steps", state.steps.length + i, r.name, StepRecord.parse(r));
-  for (const [i, d] of decisions.entries()) await store.putRecord(state.run, "decisions", state.decisions.length + i, d.step, DecisionRecord.parse(d));
+function recordsBeside(store: AgentStore) {
+  const cache = new Map<string, { tip: string; steps: StepRecord[]; decisions: DecisionRecord[] }>();
+  const remember = (run: string, entry: { tip: string; steps: StepRecord[]; decisions: DecisionRecord[] }) => {
+    cache.delete(run);
+    cache.set(run, entry);
+    if (cache.size > CACHED_RUNS) cache.delete(cache.keys().next().value!);
+  };
   return {
-    ...rest,
-    ...(steps.length ? { recorded: (state.recorded ?? 0) + steps.length } : {}),
-    ...(decisions.length ? { decided: (state.decided ?? 0) + decisions.length } : {}),
+    async read(state: RunStateValue): Promise<RunStateValue> {
+      if ((state.recorded ?? 0) === 0 && (state.decided ?? 0) === 0) return state;
+      const hit = state.recordsTip === undefined ? undefined : cache.get(state.run);
+      if (hit && hit.tip === state.recordsTip && hit.steps.length === state.recorded && hit.decisions.length === state.decided) {
+        return { ...state, steps: [...state.steps, ...hit.steps], decisions: [...state.decisions, ...hit.decisions] };
+      }
+      const full = await withRecords(store, state);
+      if (state.recordsTip !== undefined) remember(state.run, { tip: state.recordsTip, steps: full.steps.slice(state.steps.length), decisions: full.decisions.slice(state.decisions.length) });
+      return full;
+    },
+    /** `state` is what `read` gave the node: its lists hold the whole transcript. */
+    async keep(state: RunStateValue, update: RunStateUpdate): Promise<RunStateUpdate> {
+      if (update.steps === undefined && update.decisions === undefined) return update;
+      const steps = appended(update.steps as StepRecord[] | { value: StepRecord[] } | undefined, "steps");
+      const decisions = appended(update.decisions as DecisionRecord[] | { value: DecisionRecord[] } | undefined, "decisions");
+      const { steps: _steps, decisions: _decisions, ...rest } = update;
+      if (steps.length === 0 && decisions.length === 0) return rest;
+      for (const [i, r] of steps.entries()) await store.putRecord(state.run, "steps", state.steps.length + i, r.name, r);
+      for (const [i, d] of decisions.entries()) await store.putRecord(state.run, "decisions", state.decisions.length + i, d.step, d);
+      const legacy = { steps: state.steps.length - (state.recorded ?? 0), decisions: state.decisions.length - (state.decided ?? 0) };
+      const tip = randomBytes(6).toString("hex");
+      remember(state.run, { tip, steps: [...state.steps.slice(legacy.steps), ...steps], decisions: [...state.decisions.slice(legacy.decisions), ...decisions] });
+      // Only the counts that changed: every channel written is one more pending-write row per step.
+      return {
+        ...rest,
+        ...(steps.length ? { recorded: (state.recorded ?? 0) + steps.length } : {}),
+        ...(decisions.length ? { decided: (state.decided ?? 0) + decisions.length } : {}),
+        recordsTip: tip,
+      };
+    },
   };
 }
 

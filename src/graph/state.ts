@@ -125,6 +125,12 @@ export const RunState = new StateSchema({
   decisions: append(DecisionRecord),
   /** How many applied decisions this run keeps in the agent's store (places `decisions.length` onwards); absent: none. */
   decided: z.number().int().min(0).optional(),
+  /**
+   * Names the last write of records beside the checkpoints (a fresh random token each time): a process that cached the
+   * records it wrote uses the cache only while the state it reads carries the same token, so a write whose checkpoint
+   * never committed, or one another process made since, is read again from the store.
+   */
+  recordsTip: z.string().optional(),
   /** The gate currently being asked, prepared before the interrupt so the interrupt node is deterministic. */
   gate: PendingGate.nullable().default(null),
   next: Next.default({ to: "step", index: 0, stage: 0 }),

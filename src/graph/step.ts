@@ -42,8 +42,8 @@ export interface StepContext {
 export class RunView {
   readonly state: RunStateValue;
   /** The run's state with its whole transcript in `steps` (the builder reads the records kept beside the checkpoints first). */
-  constructor(state: Omit<RunStateValue, "recorded" | "decided"> & { recorded?: number; decided?: number }) {
-    this.state = { ...state, recorded: state.recorded, decided: state.decided };
+  constructor(state: Omit<RunStateValue, "recorded" | "decided" | "recordsTip"> & Partial<Pick<RunStateValue, "recorded" | "decided" | "recordsTip">>) {
+    this.state = { ...state, recorded: state.recorded, decided: state.decided, recordsTip: state.recordsTip };
   }
   get params(): Record<string, unknown> {
     return this.state.params;
