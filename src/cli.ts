@@ -1,4 +1,5 @@
 import { requestTooLong } from "./core/text.js";
+import { doctor, renderDoctor } from "./doctor.js";
 import { createInterface } from "node:readline";
 import { Command, Option } from "commander";
 import { Engine, type RunSummary } from "./engine.js";
@@ -23,7 +24,7 @@ const summaryJson = (s: RunSummary) => ({
 });
 
 const exitFor = (s: RunSummary): number =>
-  s.status === "done" ? EXIT.done : s.status === "waiting" || s.status === "paused" ? EXIT.waiting : EXIT.failed;
+  s.status === "done" ? EXIT.done : s.status === "waiting" || s.status === "paused" || s.status === "running" || s.status === "interrupted" ? EXIT.waiting : EXIT.failed;
 
 const exitForPlan = (r: PlanResult): number =>
   isPlan(r) ? EXIT.done : isClarify(r) ? (r.unknownDeployment ? EXIT.badInput : EXIT.clarify) : EXIT.badInput;
@@ -339,6 +340,26 @@ program
       say(!!o.json, renderTranscript(t), t);
       return EXIT.done;
     });
+  });
+
+program
+  .command("doctor")
+  .description("the state of every store file and deployment lock; --release frees a lock whose run is provably dead")
+  .option("--release <deployment>", "free this deployment's lock when its run ended or never started (recorded)")
+  .option("--as <user>", "who releases it (recorded)")
+  .option("--json", "print JSON")
+  .action(async (o: { release?: string; as?: string; json?: boolean }) => {
+    let code: number;
+    try {
+      if (o.release && !o.as) throw new AgentError("bad-input", "--release needs --as <user>: who released the lock is recorded");
+      const r = await doctor(process.env, process.cwd(), o.release ? { deployment: o.release, by: o.as!, at: new Date().toISOString() } : undefined);
+      say(!!o.json, renderDoctor(r), r);
+      code = r.healthy ? EXIT.done : EXIT.badInput;
+    } catch (e) {
+      code = exitCodeFor(e);
+      process.stderr.write(`honua-agent: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+    process.exit(code);
   });
 
 program

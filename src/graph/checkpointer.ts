@@ -5,6 +5,8 @@ import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import Database from "better-sqlite3";
 import pg from "pg";
+import { AgentError } from "../core/errors.js";
+import { STORE_FILES, checkStoreFile, recordStoreFile } from "../store/files.js";
 import { postgresSql, sqliteSql } from "../store/sql.js";
 import { AgentStore } from "../store/store.js";
 
@@ -67,35 +69,120 @@ async function setupPostgresSaver(pool: pg.Pool): Promise<void> {
 }
 
 /**
+ * Checkpoints of a run the agent's records do not know: the records were lost, truncated or replaced while the
+ * checkpoints stayed. Starting would accept a second run on a deployment another run is part-way through, so it
+ * is refused (exit 2) until an operator restores the records or looks with `honua-agent doctor`.
+ */
+export async function orphanCheckpoints(store: AgentStore, checkpointRuns: () => string[] | Promise<string[]>): Promise<string[]> {
+  const runs = await checkpointRuns();
+  if (runs.length === 0) return [];
+  const known = new Set((await store.sql.query<{ run: string }>("SELECT run FROM honua_runs")).map((r) => r.run));
+  return runs.filter((r) => !known.has(r));
+}
+
+async function checkPairing(store: AgentStore, checkpointRuns: () => string[] | Promise<string[]>, checkpoints: string, records: string): Promise<void> {
+  const orphans = await orphanCheckpoints(store, checkpointRuns);
+  if (orphans.length === 0) return;
+  throw new AgentError(
+    "bad-input",
+    `${checkpoints} holds ${orphans.length} run(s) that ${records} do not know (${orphans.slice(0, 3).join(", ")}${orphans.length > 3 ? ", …" : ""}): the agent's records were lost or replaced, and a deployment one of them was changing would look free. Nothing was changed. Restore the records from a backup, or run \`honua-agent doctor\``,
+    { orphans },
+  );
+}
+
+/** A PostgreSQL store that cannot be reached or set up: the setting named, what failed, exit 2. */
+export function storeConnectionError(e: unknown, url: string): unknown {
+  if (e instanceof AgentError) return e;
+  const err = e as { code?: string; message?: string };
+  const shown = redactUrl(url);
+  const why =
+    err.code === "ECONNREFUSED" ? "nothing accepts connections there"
+    : err.code === "ENOTFOUND" || err.code === "EAI_AGAIN" ? "the host name does not resolve"
+    : err.code === "ETIMEDOUT" ? "the connection timed out"
+    : err.code === "28P01" || err.code === "28000" ? "the server refused the credentials"
+    : err.code === "3D000" ? "the database does not exist"
+    : err.code === "42501" ? "the user may not create or read the agent's tables"
+    : e instanceof TypeError || /invalid url|Invalid URL/i.test(err.message ?? "") ? "it is not a valid postgres:// URL"
+    : null;
+  const message = `HONUA_AGENT_DATABASE_URL (${shown}): cannot open the agent's store: ${why ? `${why} (${err.message})` : (err.message ?? String(e))}. Nothing was changed; check the setting.`;
+  return new AgentError("bad-input", message, { setting: "HONUA_AGENT_DATABASE_URL", code: err.code ?? null });
+}
+
+/** The URL with its password hidden. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url.replace(/:\/\/([^:@/]*):[^@/]*@/, "://$1:***@");
+  }
+}
+
+/**
  * The official savers only: SQLite at `$HONUA_AGENT_HOME/checkpoints.sqlite` by default,
  * PostgreSQL when `HONUA_AGENT_DATABASE_URL` is set. Their tables are created in one transaction each.
  */
-export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Promise<Persistence> {
+export interface OpenOptions {
+  /** Refuse checkpoints the records do not know (default). `doctor` opens without it, to report them. */
+  checkPairing?: boolean;
+}
+
+export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd(), opts: OpenOptions = {}): Promise<Persistence & { checkpointRuns(): Promise<string[]> }> {
+  const pairing = opts.checkPairing ?? true;
   const url = env.HONUA_AGENT_DATABASE_URL;
   if (url) {
-    const pool = new pg.Pool({ connectionString: url, max: 4 });
+    if (!/^(?:postgres(?:ql)?:\/\/|socket:|\/)/.test(url)) {
+      throw new AgentError("bad-input", `HONUA_AGENT_DATABASE_URL (${redactUrl(url)}) is not a postgres:// URL (e.g. postgres://honua@db.internal:5432/honua_agent). Nothing was changed; check the setting.`, { setting: "HONUA_AGENT_DATABASE_URL" });
+    }
+    let pool: pg.Pool;
+    try {
+      pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 15_000 });
+    } catch (e) {
+      throw storeConnectionError(e, url);
+    }
     // An idle connection dropped by the server (restart, failover, admin) is emitted here; unhandled, it would
     // kill the process. The pool replaces it; the next query that cannot connect fails with its own error.
     pool.on("error", (e) => process.stderr.write(`honua-agent: idle PostgreSQL connection lost: ${e.message}\n`));
     const sql = postgresSql(pool);
+    const pgRuns = async () => (await pool.query<{ run: string }>("SELECT DISTINCT thread_id AS run FROM checkpoints")).rows.map((r) => r.run);
     const checkpointer = new PostgresSaver(pool);
     const store = new AgentStore(sql);
-    await setupPostgresSaver(pool);
-    await store.setup();
-    return { checkpointer, store, location: "postgres", close: () => store.close() };
+    try {
+      await setupPostgresSaver(pool);
+      await store.setup();
+      if (pairing) await checkPairing(store, pgRuns, "the checkpoints table", "the honua_* tables");
+    } catch (e) {
+      await pool.end().catch(() => undefined);
+      throw storeConnectionError(e, url);
+    }
+    return { checkpointer, store, location: "postgres", close: () => store.close(), checkpointRuns: pgRuns };
   }
   const home = agentHome(env, cwd);
   mkdirSync(home, { recursive: true });
+  // Checked before either is opened: a damaged, replaced or vanished file is refused by name, never recreated.
+  for (const [file, f] of Object.entries(STORE_FILES)) checkStoreFile(home, file, f.role, f.tables);
   const db = new Database(join(home, "checkpoints.sqlite"));
   db.pragma("journal_mode = WAL");
   db.pragma("busy_timeout = 10000");
   const checkpointer = new AtomicSetupSqliteSaver(db);
   const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")));
-  await store.setup();
+  const sqliteRuns = async () => (db.prepare("SELECT DISTINCT thread_id AS run FROM checkpoints").all() as { run: string }[]).map((r) => r.run);
+  try {
+    await store.setup();
+    (checkpointer as unknown as { setup(): void }).setup();
+    for (const file of Object.keys(STORE_FILES)) recordStoreFile(home, file);
+    if (pairing) await checkPairing(store, sqliteRuns, join(home, "checkpoints.sqlite"), join(home, "agent.sqlite"));
+  } catch (e) {
+    await store.close();
+    db.close();
+    throw e;
+  }
   return {
     checkpointer,
     store,
     location: home,
+    checkpointRuns: sqliteRuns,
     close: async () => {
       await store.close();
       checkpointer.db.close();

@@ -86,6 +86,8 @@ const SCHEMA = [
      run TEXT NOT NULL, interrupt TEXT NOT NULL, step TEXT NOT NULL, kind TEXT NOT NULL, plan_hash TEXT NOT NULL,
      asked_at TEXT NOT NULL, expires_at TEXT, warned_at TEXT, expired_at TEXT, closed_at TEXT,
      PRIMARY KEY (run, interrupt))`,
+  `CREATE TABLE IF NOT EXISTS honua_operator_actions (
+     at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, deployment TEXT, run TEXT, detail TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS honua_journal (
      run TEXT NOT NULL, key TEXT NOT NULL, step TEXT NOT NULL, stage INTEGER, seq INTEGER NOT NULL,
      effects TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, at TEXT NOT NULL, PRIMARY KEY (run, key))`,
