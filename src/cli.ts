@@ -1,3 +1,4 @@
+import { requestTooLong } from "./core/text.js";
 import { createInterface } from "node:readline";
 import { Command, Option } from "commander";
 import { Engine, type RunSummary } from "./engine.js";
@@ -117,6 +118,11 @@ async function chat(engine: Engine, user: string): Promise<number> {
     const line = await ask("honua> ");
     if (line === null || line === "quit" || line === "exit") break;
     if (!line) continue;
+    const tooLong = requestTooLong(line);
+    if (tooLong) {
+      process.stdout.write(`I didn't read that: ${tooLong}.\n`);
+      continue;
+    }
     try {
       if (line === "runs") {
         for (const r of await engine.runs()) process.stdout.write(`${r.run}  ${r.workflow}  ${r.deployment}  ${r.status}  ${r.requestedBy}  ${r.startedAt}\n`);
