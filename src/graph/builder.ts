@@ -489,6 +489,10 @@ function appended<T>(value: T[] | { value: T[] } | undefined, list: string): T[]
   return value;
 }
 
+/** Write tokens: unique to this process (a random prefix) and to each write in it (a counter). */
+const TIP_PREFIX = randomBytes(6).toString("hex");
+let tips = 0;
+
 /** Runs whose records one graph keeps in memory (most recently used); older ones are read from the store again. */
 const CACHED_RUNS = 64;
 
@@ -508,12 +512,12 @@ function recordsBeside(store: AgentStore) {
   return {
     async read(state: RunStateValue): Promise<RunStateValue> {
       if ((state.recorded ?? 0) === 0 && (state.decided ?? 0) === 0) return state;
-      const hit = state.recordsTip === undefined ? undefined : cache.get(state.run);
+      const hit = state.recordsTip ? cache.get(state.run) : undefined;
       if (hit && hit.tip === state.recordsTip && hit.steps.length === state.recorded && hit.decisions.length === state.decided) {
         return { ...state, steps: [...state.steps, ...hit.steps], decisions: [...state.decisions, ...hit.decisions] };
       }
       const full = await withRecords(store, state);
-      if (state.recordsTip !== undefined) remember(state.run, { tip: state.recordsTip, steps: full.steps.slice(state.steps.length), decisions: full.decisions.slice(state.decisions.length) });
+      if (state.recordsTip) remember(state.run, { tip: state.recordsTip, steps: full.steps.slice(state.steps.length), decisions: full.decisions.slice(state.decisions.length) });
       return full;
     },
     /** `state` is what `read` gave the node: its lists hold the whole transcript. */
@@ -526,7 +530,7 @@ function recordsBeside(store: AgentStore) {
       for (const [i, r] of steps.entries()) await store.putRecord(state.run, "steps", state.steps.length + i, r.name, r);
       for (const [i, d] of decisions.entries()) await store.putRecord(state.run, "decisions", state.decisions.length + i, d.step, d);
       const legacy = { steps: state.steps.length - (state.recorded ?? 0), decisions: state.decisions.length - (state.decided ?? 0) };
-      const tip = randomBytes(6).toString("hex");
+      const tip = `${TIP_PREFIX}-${++tips}`;
       remember(state.run, { tip, steps: [...state.steps.slice(legacy.steps), ...steps], decisions: [...state.decisions.slice(legacy.decisions), ...decisions] });
       // Only the counts that changed: every channel written is one more pending-write row per step.
       return {

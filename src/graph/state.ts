@@ -119,18 +119,18 @@ export const RunState = new StateSchema({
    * these followed by the `recorded` records at places `steps.length ...` in the store.
    */
   steps: append(StepRecord),
-  /** How many step records this run keeps in the agent's store (places `steps.length` onwards); absent: none. */
-  recorded: z.number().int().min(0).optional(),
+  /** How many step records this run keeps in the agent's store (places `steps.length` onwards). */
+  recorded: z.number().int().min(0).default(0),
   /** Every gate decision, human or policy, as applied: as runs started by earlier versions kept them (see `steps`). */
   decisions: append(DecisionRecord),
-  /** How many applied decisions this run keeps in the agent's store (places `decisions.length` onwards); absent: none. */
-  decided: z.number().int().min(0).optional(),
+  /** How many applied decisions this run keeps in the agent's store (places `decisions.length` onwards). */
+  decided: z.number().int().min(0).default(0),
   /**
    * Names the last write of records beside the checkpoints (a fresh random token each time): a process that cached the
    * records it wrote uses the cache only while the state it reads carries the same token, so a write whose checkpoint
    * never committed, or one another process made since, is read again from the store.
    */
-  recordsTip: z.string().optional(),
+  recordsTip: z.string().nullable().default(null),
   /** The gate currently being asked, prepared before the interrupt so the interrupt node is deterministic. */
   gate: PendingGate.nullable().default(null),
   next: Next.default({ to: "step", index: 0, stage: 0 }),

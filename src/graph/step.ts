@@ -43,7 +43,7 @@ export class RunView {
   readonly state: RunStateValue;
   /** The run's state with its whole transcript in `steps` (the builder reads the records kept beside the checkpoints first). */
   constructor(state: Omit<RunStateValue, "recorded" | "decided" | "recordsTip"> & Partial<Pick<RunStateValue, "recorded" | "decided" | "recordsTip">>) {
-    this.state = { ...state, recorded: state.recorded, decided: state.decided, recordsTip: state.recordsTip };
+    this.state = { ...state, recorded: state.recorded ?? 0, decided: state.decided ?? 0, recordsTip: state.recordsTip ?? null };
   }
   get params(): Record<string, unknown> {
     return this.state.params;
