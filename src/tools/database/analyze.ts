@@ -334,6 +334,20 @@ export async function analyze(sql: string, snapshot: SchemaSnapshot): Promise<An
   const stmts = await parseStatements(sql);
   const c: Ctx = { snapshot, table: (schema, name) => snapshot.tables.find((t) => t.schema === schema && t.name === name) };
   return stmts.map(({ text, stmt }) => {
+    const a = analyzeOne(text, stmt, c);
+    // A rewrite that only respells the statement (quoting, spacing) is no rewrite.
+    let canonical: string | null = null;
+    try {
+      canonical = deparseSync(node(stmt) as never, { pretty: false });
+    } catch {
+      canonical = null;
+    }
+    return a.rewritten !== null && a.rewritten === canonical ? { ...a, rewritten: null } : a;
+  });
+}
+
+function analyzeOne(text: string, stmt: unknown, c: Ctx): Analyzed {
+  {
     const [kind, body] = unwrap(stmt);
     switch (kind) {
       case "IndexStmt":
@@ -354,7 +368,7 @@ export async function analyze(sql: string, snapshot: SchemaSnapshot): Promise<An
       default:
         throw new AgentError("bad-input", `${text.slice(0, 80)}: ${kind.replace(/Stmt$/, "")} is not a schema change this agent runs (it runs CREATE INDEX, ALTER TABLE ADD/ALTER/DROP COLUMN and constraints, CREATE/DROP EXTENSION, CREATE TABLE, DROP INDEX/TABLE); nothing was changed`);
     }
-  });
+  }
 }
 
 /** The lock level names a gate shows, strongest first. */
