@@ -52,6 +52,7 @@ describe("database capability on real PostgreSQL + PostGIS", () => {
     expect(s.indexes.find((i) => i.name === "features_pkey")).toMatchObject({ valid: true, method: "btree", columns: ["id"] });
     expect(s.extensions.map((e) => e.name)).toContain("postgis");
     expect(s.availableExtensions).toContain("postgis_raster");
+    expect(s.serverVersion).toMatch(/^1[5-9]/);
   });
 
   it("unsafe DDL is rewritten and shown: CONCURRENTLY, CHECK NOT VALID + VALIDATE for SET NOT NULL, NOT VALID + VALIDATE for a foreign key, a volatile default flagged", async () => {

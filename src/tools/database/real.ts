@@ -81,7 +81,7 @@ export class PgDatabase implements DatabaseCapability {
 
   async introspect(): Promise<SchemaSnapshot> {
     return this.withClient(async (c) => {
-      const version = (await c.query<{ v: string }>("SHOW server_version")).rows[0]!.v;
+      const version = (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
       const tables = await c.query<{ oid: number; schema: string; name: string; rows: number; bytes: string }>(
         `SELECT c.oid::int AS oid, n.nspname AS schema, c.relname AS name, GREATEST(c.reltuples, 0)::float8 AS rows, pg_total_relation_size(c.oid)::text AS bytes
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -288,7 +288,7 @@ export class PgDatabase implements DatabaseCapability {
     let queryMs: number | null = null;
     if (this.smokeQueries.length) {
       const ts: number[] = [];
-      for (const q of this.smokeQueries) ts.push(await this.time(q.sql, 1).catch(() => Number.NaN));
+      for (const q of this.smokeQueries) ts.push(await this.time(q.sql, 3).catch(() => Number.NaN));
       const ok = ts.filter((t) => Number.isFinite(t));
       queryMs = ok.length ? Number((ok.reduce((a, b) => a + b, 0) / ok.length).toFixed(3)) : null;
     }
