@@ -136,6 +136,32 @@ describe("database capability on real PostgreSQL + PostGIS", () => {
     expect((await db.apply(op, "run-l:ApplySchemaChanges:1:op:0.0", applyOpts(db))).outcome).toBe("applied");
   }, 60_000);
 
+  it("a CONCURRENTLY build that gives up waiting for an old transaction gives up after its retries; the INVALID index it left is named, offered to the delete gate, and rebuilt by the next round", async () => {
+    const old = new pg.Client({ connectionString: pgdb.url });
+    await old.connect();
+    await old.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
+    await old.query("SELECT count(*) FROM layers");
+    const op = await one("CREATE INDEX layers_title_idx ON layers (title)");
+    let r: Awaited<ReturnType<typeof db.apply>>;
+    let left: boolean[];
+    try {
+      r = await db.apply(op, "run-o:ApplySchemaChanges:0:op:0.0", applyOpts(db));
+      left = (await admin.query(`SELECT i.indisvalid AS v FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'layers_title_idx'`)).rows.map((x) => x.v as boolean);
+    } finally {
+      await old.query("ROLLBACK");
+      await old.end();
+    }
+    // Each try waited at most lock_timeout for the old transaction, then gave up; the timed-out build's INVALID
+    // index cannot be dropped while that transaction lasts either, and is named for the next round.
+    expect(r).toMatchObject({ outcome: "lock-busy", attempts: 3, lockTimeouts: 3 });
+    expect(left).toEqual([false]);
+    expect(r.note).toMatch(/INVALID index the timed-out build left .* the next round \(or the rollback's delete gate\) drops it/);
+    expect(await db.provisioned("run-o:ApplySchemaChanges:0:op:0.0")).toMatchObject({ id: "ddl:run-o:ApplySchemaChanges:0:op:0.0" });
+    // Once it has ended, the next round drops the INVALID index and builds a valid one.
+    expect((await db.apply(op, "run-o:ApplySchemaChanges:1:op:0.0", applyOpts(db))).outcome).toBe("repaired");
+    expect((await admin.query(`SELECT i.indisvalid AS v FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'layers_title_idx'`)).rows.map((x) => x.v as boolean)).toEqual([true]);
+  }, 60_000);
+
   it("an INVALID index (a forced one) is dropped and rebuilt; a valid one is kept", async () => {
     await admin.query(`CREATE INDEX layers_name_idx ON layers (name)`);
     await admin.query(`UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'layers_name_idx'::regclass`);

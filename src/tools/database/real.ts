@@ -164,15 +164,6 @@ export class PgDatabase implements DatabaseCapability {
     return { ok: false, attempts: o.retries.attempts, lockTimeouts, lastError: `lock not granted within ${o.lockTimeoutMs} ms, ${o.retries.attempts} times` };
   }
 
-  private async dropInvalid(op: Op, tag: string, o: ApplyOptions): Promise<boolean> {
-    if (op.expect.kind !== "index") return true;
-    const name = `${pg.escapeIdentifier(op.expect.schema)}.${pg.escapeIdentifier(op.expect.name)}`;
-    const snap = await this.introspect();
-    if (check(op.expect, snap) !== "invalid") return true;
-    const r = await this.withRetries(`DROP INDEX CONCURRENTLY IF EXISTS ${name}`, tag, o);
-    return r.ok;
-  }
-
   async apply(op: Op, key: string, o: ApplyOptions): Promise<ApplyOutcome> {
     const prior = this.log.get(this.deployment, "ddl", key, ApplyOutcome);
     if (prior) return prior;
@@ -181,29 +172,44 @@ export class PgDatabase implements DatabaseCapability {
     const waited = await this.waitForEarlier(tag, o);
     const found = check(op.expect, await this.introspect());
     // What was there before this operation first ran: a replay after a crash keeps the first record.
-    const intent = this.log.get(this.deployment, "ddl-intent", key, Intent) ?? { op, found };
-    if (!this.log.get(this.deployment, "ddl-intent", key, Intent)) this.log.put(this.deployment, "ddl-intent", key, intent);
+    const recorded = this.log.get(this.deployment, "ddl-intent", key, Intent);
+    const intent = recorded ?? { op, found };
+    if (!recorded) this.log.put(this.deployment, "ddl-intent", key, intent);
     const finish = (r: ApplyOutcome): ApplyOutcome => {
       if (r.outcome !== "lock-busy") this.log.put(this.deployment, "ddl", key, r);
       return r;
     };
     const ms = () => this.clock.now().getTime() - started;
     if (found === "holds") return finish({ sql: op.sql, outcome: intent.found === "holds" ? "already" : "applied", attempts: 0, lockTimeouts: 0, ms: ms(), note: waited ? "finished by the session that was running before the restart" : `${describeExpect(op.expect)} already` });
-    let repaired = false;
-    if (found === "invalid") {
-      o.progress?.(`${describeExpect(op.expect).replace(" exists and is valid", "")} is INVALID (an interrupted CONCURRENTLY build): dropping it to rebuild`);
-      if (!(await this.dropInvalid(op, tag, o))) return finish({ sql: op.sql, outcome: "lock-busy", attempts: o.retries.attempts, lockTimeouts: o.retries.attempts, ms: ms(), note: "could not drop the INVALID index: its table's lock was not granted" });
-      repaired = true;
+    const dropIndex = op.expect.kind === "index" ? `DROP INDEX CONCURRENTLY IF EXISTS ${pg.escapeIdentifier(op.expect.schema)}.${pg.escapeIdentifier(op.expect.name)}` : null;
+    let state: "holds" | "missing" | "invalid" = found;
+    let lockTimeouts = 0;
+    for (let attempt = 0; attempt < o.retries.attempts; attempt++) {
+      if (attempt > 0) state = check(op.expect, await this.introspect());
+      if (state === "holds") return finish({ sql: op.sql, outcome: found === "invalid" ? "repaired" : "applied", attempts: attempt, lockTimeouts, ms: ms(), note: null });
+      try {
+        // An INVALID index (an interrupted or timed-out CONCURRENTLY build) is dropped first, then built again.
+        if (state === "invalid" && dropIndex) {
+          o.progress?.(`${describeExpect(op.expect).replace(" exists and is valid", "")} is INVALID (an interrupted CONCURRENTLY build): dropping it to rebuild`);
+          await this.session(dropIndex, tag, o);
+        }
+        await this.session(op.sql, tag, o);
+      } catch (e) {
+        if (codeOf(e) !== LOCK_TIMEOUT) throw new AgentError("failed", `${op.sql}: ${msgOf(e)}`);
+        lockTimeouts++;
+        const wait = backoffMs(attempt, o.retries, this.random);
+        o.progress?.(`lock not granted within ${o.lockTimeoutMs} ms (attempt ${attempt + 1} of ${o.retries.attempts})${attempt + 1 < o.retries.attempts ? `; retrying in ${wait} ms` : ""}`);
+        if (attempt + 1 < o.retries.attempts) await this.clock.sleep(wait);
+        continue;
+      }
+      const after = check(op.expect, await this.introspect());
+      if (after !== "holds") throw new AgentError("failed", `${op.sql} ran, but ${describeExpect(op.expect)} does not hold (${after})`);
+      const rebuilt = found === "invalid" || state === "invalid";
+      return finish({ sql: op.sql, outcome: rebuilt ? "repaired" : "applied", attempts: attempt + 1, lockTimeouts, ms: ms(), note: rebuilt ? "an INVALID index was dropped and rebuilt" : null });
     }
-    // A CONCURRENTLY build that gives up on a lock leaves an INVALID index behind: drop it before trying again.
-    const r = await this.withRetries(op.sql, tag, o, op.concurrent ? async () => void (await this.dropInvalid(op, tag, o)) : undefined);
-    if (!r.ok) {
-      if (op.concurrent) await this.dropInvalid(op, tag, o);
-      return finish({ sql: op.sql, outcome: "lock-busy", attempts: r.attempts, lockTimeouts: r.lockTimeouts, ms: ms(), note: r.lastError });
-    }
-    const after = check(op.expect, await this.introspect());
-    if (after !== "holds") throw new AgentError("failed", `${op.sql} ran, but ${describeExpect(op.expect)} does not hold (${after})`);
-    return finish({ sql: op.sql, outcome: repaired ? "repaired" : "applied", attempts: r.attempts, lockTimeouts: r.lockTimeouts, ms: ms(), note: repaired ? "an INVALID index was dropped and rebuilt" : null });
+    const left = check(op.expect, await this.introspect());
+    const note = `lock not granted within ${o.lockTimeoutMs} ms, ${o.retries.attempts} times${left === "invalid" ? "; the INVALID index the timed-out build left cannot be dropped while the blocking transaction lasts: the next round (or the rollback's delete gate) drops it" : ""}`;
+    return finish({ sql: op.sql, outcome: "lock-busy", attempts: o.retries.attempts, lockTimeouts, ms: ms(), note });
   }
 
   async backup(key: string): Promise<BackupResult> {
