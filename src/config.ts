@@ -10,6 +10,7 @@ import { ConfigSection } from "./tools/config/section.js";
 import { CostSection } from "./tools/cost/section.js";
 import { MetricsSection } from "./tools/metrics/section.js";
 import { StorageSection } from "./tools/storage/section.js";
+import { DatabaseSection } from "./tools/database/section.js";
 import { TilesSection } from "./tools/tiles/section.js";
 import { TrafficSection } from "./tools/traffic/section.js";
 
@@ -50,7 +51,8 @@ export const Deployment = z
     monitoring: Monitoring.default(Monitoring.parse({})),
     /** Seed of the simulated deployment (sandbox provider only). */
     seed: z.number().int().optional(),
-    database: z.object({ url: z.string().min(1) }).strict().optional(),
+    /** Real providers: Honua's PostgreSQL/PostGIS and how schema changes run on it. */
+    database: DatabaseSection.optional(),
     metadata: z.object({ store: z.string(), url: z.string().optional() }).passthrough().optional(),
     /** Real providers: the cache (Redis, ElastiCache, CloudFront or Varnish). */
     cache: CacheSection.optional(),

@@ -60,7 +60,8 @@ describe("decisions, policy and the deployment lock", () => {
     const e = await open();
     await expect(e.start({ ...CACHING_PLAN, deployment: "qa" }, "carol", "x")).rejects.toThrow(/unknown deployment "qa"; known: prod, staging/);
     await expect(e.start({ ...CACHING_PLAN, params: { rolloutSteps: [50, 10] } }, "carol", "x")).rejects.toThrow(/rollout steps must increase/);
-    await expect(e.start({ workflow: "upgrade-database-schema", deployment: "prod", params: {} }, "carol", "x")).rejects.toThrow(/cannot run in this version/);
+    await expect(e.start({ workflow: "upgrade-database-schema", deployment: "prod", params: {} }, "carol", "x")).rejects.toThrow(/no schema change was given/);
+    await expect(e.start({ workflow: "upgrade-database-schema", deployment: "prod", params: { changes: ["CREAT INDX oops"] } }, "carol", "x")).rejects.toThrow(/does not parse/);
     expect(await e.runs()).toEqual([]);
     expect(await e.store.lockHolder("prod")).toBeUndefined();
   });

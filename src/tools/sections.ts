@@ -3,6 +3,7 @@ import { AgentError } from "../core/errors.js";
 import { CACHE_EXAMPLE } from "./cache/section.js";
 import { CONFIG_EXAMPLE } from "./config/section.js";
 import { COST_EXAMPLE } from "./cost/section.js";
+import { DATABASE_EXAMPLE } from "./database/section.js";
 import { METRICS_EXAMPLE } from "./metrics/section.js";
 import { STORAGE_EXAMPLE } from "./storage/section.js";
 import { TILES_EXAMPLE } from "./tiles/section.js";
@@ -17,6 +18,7 @@ const SECTIONS: Partial<Record<CapabilityId, { what: string; example: string; op
   config: { what: "the Honua configuration the agent edits", example: CONFIG_EXAMPLE },
   cache: { what: "the cache", example: CACHE_EXAMPLE },
   traffic: { what: "how traffic moves onto the change", example: TRAFFIC_EXAMPLE },
+  database: { what: "Honua's PostgreSQL/PostGIS, whose schema the change reads and alters", example: DATABASE_EXAMPLE },
   storage: { what: "the raster storage backends and the STAC catalog that points at them", example: STORAGE_EXAMPLE },
   // Without these the run still works: nothing is warmed, cost counts only what the price table knows.
   tiles: { what: "which tiles are popular, for warming", example: TILES_EXAMPLE, optional: true },
