@@ -23,6 +23,7 @@ import type { ConfigSection } from "../tools/config/section.js";
 import type { MetricsSection } from "../tools/metrics/section.js";
 import { composeRouters } from "../tools/traffic/composite.js";
 import { RealStorage } from "../tools/storage/real.js";
+import { RealObservability } from "../tools/observability/real.js";
 import { WholeStorageRouting } from "../tools/storage/routing.js";
 import type { TrafficRouterSection, TrafficSection } from "../tools/traffic/section.js";
 
@@ -128,5 +129,6 @@ export function realAdapters(name: string, d: Deployment, ctx: RealContext): Dep
     tiles,
     cost: cost(d, config),
     ...(d.storage ? { storage: new RealStorage(d.storage, ctx.log, name, ctx.env) } : {}),
+    ...(d.observability ? { observability: new RealObservability(d.observability, name, ctx.env, ctx.cwd) } : {}),
   };
 }
