@@ -8,6 +8,8 @@ export const dashboardRestoreTarget = (uid: string): string => `grafana:${uid}`;
 /** The rollback half every adapter shares: files back byte for byte, one reload per service, then dashboards. */
 export abstract class ObservabilityBase implements ObservabilityCapability {
   abstract describe(): string;
+  abstract readonly confirmSeconds: number;
+  abstract layout(): { agentRulesPath: string; manifests: boolean };
   abstract files(): Promise<ObsFile[]>;
   abstract file(target: FileTarget): Promise<ObsFile>;
   abstract write(target: FileTarget, content: string | null, idempotencyKey: string): Promise<boolean>;

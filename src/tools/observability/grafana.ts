@@ -57,8 +57,9 @@ export class GrafanaClient {
     const mine = (await this.versions(model.uid)).find((v) => v.message === key);
     if (mine) return { uid: model.uid, version: mine.version };
     const current = await this.get(model.uid);
-    // The version Grafana holds now is sent back: a dashboard someone saved in between is refused (412), never overwritten.
-    const dashboard = { ...model, ...(current ? { version: current.version } : {}), id: null };
+    if (current && typeof model.version !== "number") throw new AgentError("conflict", `dashboard ${model.uid} was created in Grafana since the change was designed; nothing was overwritten`);
+    // The version it was designed against goes back: one someone saved in between is refused (412), never overwritten.
+    const dashboard = { ...model, id: null };
     const body = { dashboard, overwrite: false, message: key, ...(this.folderUid ? { folderUid: this.folderUid } : {}) };
     const r = await call("Grafana", this.url("/api/dashboards/db"), { method: "POST", headers: this.headers(true), body: JSON.stringify(body) });
     if (r.status === 412) throw new AgentError("conflict", `dashboard ${model.title} changed in Grafana since it was read (${r.text.slice(0, 200)}); ask again to design against what it holds now`);
@@ -67,7 +68,13 @@ export class GrafanaClient {
   }
 
   /** Back to `version` (Grafana writes it as a new version), or deleted when the run created it; a replay changes nothing. */
-  async restore(uid: string, state: DashboardState): Promise<void> {
+  async restore(uid: string, state: DashboardState, key: string): Promise<void> {
+    if ("recreate" in state) {
+      if (await this.get(state.recreate.uid)) return;
+      const { version: _v, id: _i, ...model } = state.recreate;
+      await this.save(DashboardModel.parse(model), key);
+      return;
+    }
     if ("absent" in state) {
       const r = await call("Grafana", this.url(`/api/dashboards/uid/${encodeURIComponent(uid)}`), { method: "DELETE", headers: this.headers() });
       if (r.status !== 200 && r.status !== 404) throw new AgentError("failed", `Grafana did not delete dashboard ${uid}: ${r.status} ${r.text.slice(0, 200)}`);

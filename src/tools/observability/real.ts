@@ -1,5 +1,5 @@
 import { readdir } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
 import { ObservabilityBase } from "./base.js";
@@ -39,6 +39,13 @@ export class RealObservability extends ObservabilityBase {
       if (g.token && !token) throw new AgentError("bad-input", `deployment ${deployment}: observability.grafana.token names ${g.token}, which is not set in honua-agent's environment`);
       this.grafana = new GrafanaClient(g.url, token ?? null, g.folderUid ?? null);
     } else this.grafana = null;
+  }
+
+  get confirmSeconds(): number {
+    return this.section.confirmSeconds;
+  }
+  layout() {
+    return { agentRulesPath: this.pathOf("rules:honua-agent.rules.yml"), manifests: this.section.prometheus.manifestsDir !== undefined };
   }
 
   describe(): string {
@@ -152,8 +159,8 @@ export class RealObservability extends ObservabilityBase {
   async saveDashboard(model: DashboardModel, idempotencyKey: string) {
     return this.needGrafana().save(model, idempotencyKey);
   }
-  async restoreDashboard(uid: string, state: DashboardState) {
-    return this.needGrafana().restore(uid, state);
+  async restoreDashboard(uid: string, state: DashboardState, idempotencyKey: string) {
+    return this.needGrafana().restore(uid, state, idempotencyKey);
   }
 
   private needAm(): string {
@@ -178,5 +185,3 @@ export class RealObservability extends ObservabilityBase {
     return out;
   }
 }
-
-export const rulesPath = (section: ObservabilitySection, name: string, cwd = process.cwd()): string => join(resolve(cwd, section.prometheus.rulesDir), name);

@@ -153,6 +153,10 @@ class SandboxObservability extends ObservabilityBase {
   private setState(key: string, value: string): void {
     this.db.prepare(`INSERT INTO obs_state (deployment, key, value) VALUES (?, ?, ?) ON CONFLICT (deployment, key) DO UPDATE SET value = excluded.value`).run(this.dep, key, value);
   }
+  readonly confirmSeconds = 30;
+  layout() {
+    return { agentRulesPath: pathOf("rules:honua-agent.rules.yml"), manifests: false };
+  }
   describe(): string {
     return `the sandbox's Prometheus, Alertmanager and Grafana (${this.dep})`;
   }
@@ -255,12 +259,21 @@ class SandboxObservability extends ObservabilityBase {
     if (!model.uid) throw new AgentError("bad-input", `dashboard ${model.title} has no uid`);
     const mine = this.db.prepare(`SELECT version FROM obs_dashboards WHERE deployment = ? AND uid = ? AND message = ?`).get(this.dep, model.uid, key) as { version: number } | undefined;
     if (mine) return { uid: model.uid, version: mine.version };
-    const version = (this.latest(model.uid)?.version ?? 0) + 1;
+    const latest = this.latest(model.uid);
+    const found = latest?.model ? latest.version : null;
+    if (found !== null && model.version !== found) throw new AgentError("conflict", `dashboard ${model.title} is at version ${found} in Grafana, not ${String(model.version ?? "(new)")} as designed; nothing was overwritten`);
+    const version = (latest?.version ?? 0) + 1;
     this.db.prepare(`INSERT INTO obs_dashboards (deployment, uid, version, model, message) VALUES (?, ?, ?, ?, ?)`).run(this.dep, model.uid, version, JSON.stringify({ ...model, version }), key);
     return { uid: model.uid, version };
   }
   async restoreDashboard(uid: string, state: DashboardState, key: string) {
     const l = this.latest(uid);
+    if ("recreate" in state) {
+      if (l?.model) return;
+      const { version: _v, ...model } = state.recreate;
+      await this.saveDashboard(DashboardModel.parse(model), key);
+      return;
+    }
     if ("absent" in state) {
       if (l?.model) this.db.prepare(`INSERT INTO obs_dashboards (deployment, uid, version, model, message) VALUES (?, ?, ?, NULL, ?)`).run(this.dep, uid, l.version + 1, key);
       return;

@@ -30,7 +30,12 @@ export function decodeFile(value: string): string | null {
 }
 
 /** A dashboard's version as the journal keeps it: the version to restore, or absent (delete what the run created). */
-export const DashboardState = z.union([z.object({ absent: z.literal(true) }).strict(), z.object({ version: z.number().int().positive() }).strict()]);
+export const DashboardState = z.union([
+  z.object({ absent: z.literal(true) }).strict(),
+  z.object({ version: z.number().int().positive() }).strict(),
+  /** A dashboard the run deleted: Grafana drops its versions with it, so the model itself is kept. */
+  z.object({ recreate: z.looseObject({ uid: z.string(), title: z.string() }) }).strict(),
+]);
 export type DashboardState = z.infer<typeof DashboardState>;
 
 /** The output of promtool or amtool: what ran, whether it passed, what it said. */
@@ -69,6 +74,10 @@ export type Deliveries = Record<string, { sent: number; failed: number }>;
  */
 export interface ObservabilityCapability {
   describe(): string;
+  /** How long a reload or a test alert's delivery is waited for, in seconds. */
+  readonly confirmSeconds: number;
+  /** Where the agent's own rule file is, and whether PrometheusRule manifests are written too (GitOps). */
+  layout(): { agentRulesPath: string; manifests: boolean };
   /** Every file the agent may edit, with what it holds now (the rules folder, the Alertmanager config, the retention file). */
   files(): Promise<ObsFile[]>;
   /** One file now (null content: absent). */
@@ -98,7 +107,10 @@ export interface ObservabilityCapability {
   /** Grafana's dashboards; null when the deployment has no Grafana. */
   dashboards(): Promise<DashboardSummary[] | null>;
   dashboard(uid: string): Promise<{ model: DashboardModel; version: number } | null>;
-  /** Saves (creating or updating) with `idempotencyKey` as the version message: a replay finds its version and saves nothing. */
+  /**
+   * Saves (creating or updating) with `idempotencyKey` as the version message: a replay finds its version and saves
+   * nothing. `model.version` is the version it was designed against: one saved in between is refused, never overwritten.
+   */
   saveDashboard(model: DashboardModel, idempotencyKey: string): Promise<{ uid: string; version: number }>;
   /** Puts the dashboard back to `version` (a new version with that content), or deletes it when the run created it. */
   restoreDashboard(uid: string, state: DashboardState, idempotencyKey: string): Promise<void>;
