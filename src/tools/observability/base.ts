@@ -18,6 +18,7 @@ export abstract class ObservabilityBase implements ObservabilityCapability {
   abstract checkAlertmanager(content: string): Promise<ToolRun>;
   abstract routeReceivers(content: string, labels: Record<string, string>): Promise<{ receivers: string[]; run: ToolRun }>;
   abstract series(metrics: readonly string[]): Promise<Record<string, number>>;
+  abstract declared(metrics: readonly string[]): Promise<string[]>;
   abstract reloadPrometheus(): Promise<ReloadResult>;
   abstract reloadAlertmanager(): Promise<ReloadResult>;
   abstract loadedRules(): Promise<LoadedRule[]>;

@@ -113,6 +113,12 @@ export class RealObservability extends ObservabilityBase {
     return out;
   }
 
+  async declared(metrics: readonly string[]): Promise<string[]> {
+    const body = z.object({ data: z.record(z.string(), z.array(z.unknown())) }).parse(await callJson("Prometheus", `${this.prom}/api/v1/metadata`));
+    const family = (m: string) => [m, m.replace(/_(?:bucket|count|sum)$/, "")];
+    return metrics.filter((m) => family(m).some((f) => (body.data[f]?.length ?? 0) > 0));
+  }
+
   private async reload(what: string, base: string, metric: string): Promise<ReloadResult> {
     const r = await call(what, `${base}/-/reload`, { method: "POST" });
     if (r.status === 403 || (r.status === 404 && /lifecycle/i.test(r.text))) return { ok: false, detail: `${what} refused the reload (${r.status}: ${r.text.trim().slice(0, 200)}); start it with --web.enable-lifecycle` };

@@ -204,6 +204,9 @@ class SandboxObservability extends ObservabilityBase {
     const none = this.ctx.faults.has("no-data");
     return Object.fromEntries(metrics.map((m) => [m, none ? 0 : SANDBOX_SERIES[m] ?? 0]));
   }
+  async declared(metrics: readonly string[]): Promise<string[]> {
+    return this.ctx.faults.has("no-data") ? [] : metrics.filter((m) => m in SANDBOX_SERIES);
+  }
   private rulesNow(): string {
     const rows = this.db.prepare(`SELECT content FROM obs_files WHERE deployment = ? AND target LIKE 'rules:%' AND content IS NOT NULL ORDER BY target`).all(this.dep) as { content: string }[];
     return rows.map((r) => r.content).join("\n---\n");

@@ -94,6 +94,11 @@ export interface ObservabilityCapability {
   routeReceivers(content: string, labels: Record<string, string>): Promise<{ receivers: string[]; run: ToolRun }>;
   /** How many series each metric name has in the target Prometheus now (0: none, which is no data). */
   series(metrics: readonly string[]): Promise<Record<string, number>>;
+  /**
+   * The metric names some scrape target declares (`# TYPE` in its exposition, Prometheus's `/api/v1/metadata`) even
+   * without a sample yet: a labelled counter that has not counted, such as errors before the first error.
+   */
+  declared(metrics: readonly string[]): Promise<string[]>;
   /** POST /-/reload and confirm with `prometheus_config_last_reload_successful`. */
   reloadPrometheus(): Promise<ReloadResult>;
   /** POST /-/reload and confirm with `alertmanager_config_last_reload_successful`. */

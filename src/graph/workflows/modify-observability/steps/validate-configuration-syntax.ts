@@ -54,8 +54,17 @@ export const ValidateConfigurationSyntax = defineStep({
 
     // A rule over a series Prometheus does not have returns an empty vector and never fires: no data is refused.
     const series = await obs.series(design.metrics);
-    const missing = design.metrics.filter((m) => (series[m] ?? 0) === 0);
-    checks.push({ check: "series exist", command: `count by (__name__) ({__name__=~"${design.metrics.join("|")}"})`, ok: missing.length === 0, output: design.metrics.map((m) => `${m}: ${series[m] ?? 0} series`).join("\n") });
+    const empty = design.metrics.filter((m) => (series[m] ?? 0) === 0);
+    // A labelled counter has no series until it first counts (errors before the first error); a scrape target that
+    // declares it is not no data. A name no target declares is.
+    const declared = empty.length ? await obs.declared(empty) : [];
+    const missing = empty.filter((m) => !declared.includes(m));
+    checks.push({
+      check: "series exist",
+      command: `count by (__name__) ({__name__=~"${design.metrics.join("|")}"})${empty.length ? " and /api/v1/metadata" : ""}`,
+      ok: missing.length === 0,
+      output: design.metrics.map((m) => `${m}: ${series[m] ?? 0} series${declared.includes(m) ? " (declared by a scrape target; no sample yet)" : ""}`).join("\n"),
+    });
     if (missing.length) {
       throw new AgentError("bad-input", `refused as no data: ${missing.join(", ")} ${missing.length === 1 ? "has" : "have"} no series in ${obs.describe()}; a rule or panel on ${missing.length === 1 ? "it" : "them"} would stay empty and never fire. Check the metric name (Honua exports honua_serving_request_duration_ms_*, honua_request_error_total, honua_cache_hits_total/misses_total) and that /metrics is on (HONUA_OBSERVABILITY=true)`);
     }
