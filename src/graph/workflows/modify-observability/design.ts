@@ -405,6 +405,12 @@ function designRetention(c: ObservabilityChange, file: ObsFile | undefined): { c
   return { change: { target: "retention", path: file.path, before: file.content, after, diff: fileDiff(file.path, file.content, after) }, restart: `Prometheus reads --storage.tsdb.retention.* only at start: restart it (${file.path}) for the new retention to take effect` };
 }
 
+/** The expressions of panels a dashboard change adds (panels it already had are not this change's to check). */
+function newPanelExprs(d: DashboardChange): string[] {
+  const had = new Set((d.before?.panels ?? []).map((p) => JSON.stringify(p)));
+  return (d.after?.panels ?? []).filter((p) => !had.has(JSON.stringify(p))).flatMap((p) => ((p as { targets?: { expr?: string }[] }).targets ?? []).map((t) => t.expr ?? ""));
+}
+
 /** A PrometheusRule manifest (prometheus-operator) holding a rule file's groups, for GitOps. */
 export function prometheusRule(name: string, ruleFile: string): string {
   const groups = (parseDocument(ruleFile).toJSON() as { groups?: unknown } | null)?.groups ?? [];
@@ -493,7 +499,7 @@ export function designChanges(changes: readonly ObservabilityChange[], found: Fo
   files.push(...retention);
   for (const d of dashboards) if (d.after === null) notes.push(`Deleting "${d.title}" drops its version history in Grafana; a rollback re-creates it from the model kept in the run's journal.`);
   const recorded = [...rules.recorded(), ...ruleChanges.filter((r) => r.type === "record" && r.action !== "remove").map((r) => r.name)];
-  const exprs = [...ruleChanges.filter((r) => r.action !== "remove" && r.expr).map((r) => r.expr!), ...dashboards.flatMap((d) => (d.after?.panels ?? []).flatMap((p) => ((p as { targets?: { expr?: string }[] }).targets ?? []).map((t) => t.expr ?? "")))];
+  const exprs = [...ruleChanges.filter((r) => r.action !== "remove" && r.expr).map((r) => r.expr!), ...dashboards.flatMap((d) => newPanelExprs(d))];
   const metrics = [...new Set(exprs.flatMap((e) => (e ? metricNames(e) : [])))].filter((m) => !recorded.includes(m) && m !== "ALERTS" && m !== "ALERTS_FOR_STATE").sort();
   return {
     files,
