@@ -209,8 +209,9 @@ describe("the observability section", () => {
     expect(() => ObservabilitySection.parse({ prometheus: { url: "http://p:9090", rulesDir: "/r" }, grafana: { url: "http://g", token: "glsa_literal" } })).toThrow(/by reference only: env:VARIABLE/);
     expect(() => ObservabilitySection.parse({ prometheus: { url: "http://p:9090", rulesDir: "/r", rulez: 1 } })).toThrow(/rulez/);
   });
-  it("a token reference whose variable is unset is named when the adapter is built", () => {
+  it("a token reference whose variable is unset is named when Grafana is first called", async () => {
     const s = ObservabilitySection.parse({ prometheus: { url: "http://p:9090", rulesDir: "/r" }, grafana: { url: "http://g", token: "env:NO_SUCH_GRAFANA_TOKEN" } });
-    expect(() => new RealObservability(s, "prod", {})).toThrow(/names env:NO_SUCH_GRAFANA_TOKEN, which is not set/);
+    const obs = new RealObservability(s, "prod", {});
+    await expect(obs.dashboards()).rejects.toThrow(/names env:NO_SUCH_GRAFANA_TOKEN, which is not set/);
   });
 });

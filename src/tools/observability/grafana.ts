@@ -18,9 +18,13 @@ const comparable = (m: Record<string, unknown>): string => {
 
 /** Grafana's HTTP API: `/api/search`, `/api/dashboards/db`, `/api/dashboards/uid/:uid` with its versions and restore. */
 export class GrafanaClient {
-  constructor(private readonly base: string, private readonly token: string | null, private readonly folderUid: string | null) {}
+  constructor(private readonly base: string, token: string | null | (() => string | null), private readonly folderUid: string | null) {
+    this.token = typeof token === "function" ? token : () => token;
+  }
+  private readonly token: () => string | null;
   private headers(json = false): Record<string, string> {
-    return { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(json ? { "content-type": "application/json" } : {}), accept: "application/json" };
+    const token = this.token();
+    return { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(json ? { "content-type": "application/json" } : {}), accept: "application/json" };
   }
   private url(path: string): string {
     return `${this.base.replace(/\/$/, "")}${path}`;

@@ -34,11 +34,15 @@ export class RealObservability extends ObservabilityBase {
     this.prom = section.prometheus.url.replace(/\/$/, "");
     this.am = section.alertmanager ? section.alertmanager.url.replace(/\/$/, "") : null;
     const g = section.grafana;
-    if (g) {
-      const token = g.token ? env[g.token.slice("env:".length)] : undefined;
-      if (g.token && !token) throw new AgentError("bad-input", `deployment ${deployment}: observability.grafana.token names ${g.token}, which is not set in honua-agent's environment`);
-      this.grafana = new GrafanaClient(g.url, token ?? null, g.folderUid ?? null);
-    } else this.grafana = null;
+    // The token is read when Grafana is first called, so a deployment that never touches a dashboard needs none set.
+    const ref = g?.token;
+    const token = (): string | null => {
+      if (!ref) return null;
+      const value = env[ref.slice("env:".length)];
+      if (!value) throw new AgentError("bad-input", `deployment ${deployment}: observability.grafana.token names ${ref}, which is not set in honua-agent's environment`);
+      return value;
+    };
+    this.grafana = g ? new GrafanaClient(g.url, token, g.folderUid ?? null) : null;
   }
 
   get confirmSeconds(): number {
