@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { MemoryJournal, undoOf } from "../src/core/journal.js";
 import { AgentError } from "../src/core/errors.js";
 import type { StepContext } from "../src/graph/step.js";
@@ -101,6 +102,15 @@ describe("design: bad input is refused with a clear message", () => {
     expect(d.restart[0]).toMatch(/only at start: restart it/);
     const size = designChanges([{ kind: "retention", action: "modify", spec: { size: "50GB" } }], found());
     expect(size.files[0]!.after).toMatch(/- --storage\.tsdb\.retention\.time=15d\n\s+- --storage\.tsdb\.retention\.size=50GB|--config\.file=\/etc\/prometheus\/prometheus\.yml\n\s+- --storage\.tsdb\.retention\.size=50GB/);
+  });
+
+  it("with a manifests folder, each changed rule file also gets a PrometheusRule manifest holding the same groups", () => {
+    const d = designChanges([{ kind: "alert-rule", action: "add", spec: { metric: "error_rate", severity: "critical" } }], found({ manifests: true }));
+    expect(d.files.map((f) => f.target)).toEqual(["rules:honua-agent.rules.yml", "manifest:honua-agent.rules.yml"]);
+    const m = parseYaml(d.files[1]!.after!) as { apiVersion: string; kind: string; metadata: { name: string }; spec: { groups: { name: string; rules: { alert: string }[] }[] } };
+    expect(m).toMatchObject({ apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: { name: "honua-agent-rules" } });
+    expect(m.spec.groups).toEqual((parseYaml(d.files[0]!.after!) as { groups: unknown }).groups);
+    expect(m.spec.groups[0]!.rules[0]!.alert).toBe("HonuaErrorRateHigh");
   });
 
   it("removing a rule edits only its lines: comments and the other rule stay byte for byte", () => {

@@ -58,6 +58,18 @@ describe("modify-observability on the sandbox", () => {
     expect(after).toBe(before.replace("[5m]))) > 500", "[5m]))) > 800").replace("above 500 ms", "above 800 ms"));
   });
 
+  it("retention is changed in the compose file that holds it, and the card and the change log say a restart is needed", async () => {
+    const engine = await suite.open();
+    let s = await engine.start({ workflow: WF, deployment: "prod", params: { changes: [{ kind: "retention", action: "modify", spec: { retention: "30d" } }] } }, "carol", "keep 30 days");
+    expect(s.pending!.gate.risk).toMatch(/restart it \(\/srv\/prometheus\/compose\.yml\)/);
+    expect(s.pending!.gate.change.sections?.[0]).toMatchObject({ kind: "textDiff", title: "Prometheus retention (needs a restart)" });
+    s = await decideAll(engine, s);
+    expect(s.status).toBe("done");
+    expect(files(engine).retention).toMatch(/--storage\.tsdb\.retention\.time=30d/);
+    const doc = (await engine.transcript(s.run)).steps.find((x) => x.name === "DocumentChanges")!.output as { markdown: string };
+    expect(doc.markdown).toMatch(/\*\*Restart needed:\*\*/);
+  });
+
   it("removing DiskAlmostFull is a delete gate; rejecting it leaves every file as found", async () => {
     const engine = await suite.open();
     let s = await engine.start({ workflow: WF, deployment: "prod", params: { changes: [{ kind: "alert-rule", action: "remove", name: "DiskAlmostFull" }] } }, "carol", "remove it");
