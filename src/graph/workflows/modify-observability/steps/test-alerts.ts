@@ -23,26 +23,30 @@ export const TestAlerts = defineStep({
       const now = ctx.adapters.clock.now();
       const annotations = { summary: `honua-agent test alert for run ${ctx.run} (${e.why}); resolves by itself` };
       await obs.postAlert({ labels, annotations, startsAt: now.toISOString(), endsAt: new Date(now.getTime() + 5 * 60_000).toISOString() });
-      const seen = await within(ctx.adapters, obs.confirmSeconds, async () => (await obs.alerts(labels)).find((a) => a.receivers.length > 0) ?? null);
-      if (!seen) throw new AgentError("failed", `the test alert ${JSON.stringify(labels)} did not show in Alertmanager within ${obs.confirmSeconds}s`);
-      const routedTo = [...seen.receivers].sort();
-      const wrong = routedTo.filter((r) => !e.receivers.includes(r));
-      const lacking = e.receivers.filter((r) => !routedTo.includes(r));
-      if (wrong.length || lacking.length) {
-        throw new AgentError("failed", `the test alert ${JSON.stringify(e.labels)} went to ${routedTo.join(", ")}, expected ${e.receivers.join(", ")} (${e.why})`);
+      // Resolved however the check ends: a test alert never lingers as if something were wrong.
+      const resolve = () => obs.postAlert({ labels, annotations, startsAt: now.toISOString(), endsAt: ctx.adapters.clock.now().toISOString() }).catch(() => undefined);
+      try {
+        const seen = await within(ctx.adapters, obs.confirmSeconds, async () => (await obs.alerts(labels)).find((a) => a.receivers.length > 0) ?? null);
+        if (!seen) throw new AgentError("failed", `the test alert ${JSON.stringify(labels)} did not show in Alertmanager within ${obs.confirmSeconds}s`);
+        const routedTo = [...seen.receivers].sort();
+        const wrong = routedTo.filter((r) => !e.receivers.includes(r));
+        const lacking = e.receivers.filter((r) => !routedTo.includes(r));
+        if (wrong.length || lacking.length) {
+          throw new AgentError("failed", `the test alert ${JSON.stringify(e.labels)} went to ${routedTo.join(", ")}, expected ${e.receivers.join(", ")} (${e.why})`);
+        }
+        // Delivery: Alertmanager's own notification counters for these receivers (per receiver where it labels them, else per integration).
+        const delivered = await within(ctx.adapters, obs.confirmSeconds, async () => {
+          const after = await obs.deliveries();
+          const keys = e.receivers.some((r) => r in after) ? e.receivers : Object.keys(after);
+          const sent = keys.reduce((a, k) => a + ((after[k]?.sent ?? 0) - (before[k]?.sent ?? 0)), 0);
+          const failed = keys.reduce((a, k) => a + ((after[k]?.failed ?? 0) - (before[k]?.failed ?? 0)), 0);
+          return sent > 0 || failed > 0 ? { sent, failed } : null;
+        });
+        if (delivered && delivered.failed > 0 && delivered.sent <= delivered.failed) throw new AgentError("failed", `Alertmanager routed the test alert to ${routedTo.join(", ")} but the notification failed (${delivered.failed} failed); check the receiver's credentials`);
+        out.push({ labels, expected: e.receivers, routedTo, delivered: delivered !== null, detail: delivered ? `${delivered.sent} notification(s) sent` : `routed; no notification seen within ${obs.confirmSeconds}s (group_wait?)` });
+      } finally {
+        await resolve();
       }
-      // Delivery: Alertmanager's own notification counters for these receivers (per receiver where it labels them, else per integration).
-      const delivered = await within(ctx.adapters, obs.confirmSeconds, async () => {
-        const after = await obs.deliveries();
-        const keys = e.receivers.some((r) => r in after) ? e.receivers : Object.keys(after);
-        const sent = keys.reduce((a, k) => a + ((after[k]?.sent ?? 0) - (before[k]?.sent ?? 0)), 0);
-        const failed = keys.reduce((a, k) => a + ((after[k]?.failed ?? 0) - (before[k]?.failed ?? 0)), 0);
-        return sent > 0 || failed > 0 ? { sent, failed } : null;
-      });
-      const end = ctx.adapters.clock.now().toISOString();
-      await obs.postAlert({ labels, annotations, startsAt: now.toISOString(), endsAt: end });
-      if (delivered && delivered.failed > 0 && delivered.sent <= delivered.failed) throw new AgentError("failed", `Alertmanager routed the test alert to ${routedTo.join(", ")} but the notification failed (${delivered.failed} failed); check the receiver's credentials`);
-      out.push({ labels, expected: e.receivers, routedTo, delivered: delivered !== null, detail: delivered ? `${delivered.sent} notification(s) sent` : `routed; no notification seen within ${obs.confirmSeconds}s (group_wait?)` });
     }
     ctx.progress(out.map((a) => `${a.labels.alertname} -> ${a.routedTo.join(",")} (${a.detail})`).join("; ") || "no alert to test");
     const undelivered = out.filter((a) => !a.delivered);
