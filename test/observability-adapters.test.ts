@@ -95,6 +95,10 @@ describe("design: bad input is refused with a clear message", () => {
     });
   }
 
+  it("a dashboard change on a deployment without Grafana names the section it needs", () => {
+    expect(() => designChanges([{ kind: "dashboard", action: "modify", spec: { panels: ["error rate"] } }], found({ grafana: false }))).toThrow(/no Grafana configured \(observability\.grafana/);
+  });
+
   it("retention is changed where the compose file holds it and flagged as needing a restart", () => {
     const d = designChanges([{ kind: "retention", action: "modify", spec: { retention: "30d" } }], found());
     expect(d.files).toHaveLength(1);

@@ -425,6 +425,8 @@ export interface Found {
   agentRulesPath: string;
   /** Write PrometheusRule manifests beside the rule files (GitOps). */
   manifests: boolean;
+  /** False when the deployment has no Grafana configured. */
+  grafana?: boolean;
 }
 
 /**
@@ -461,6 +463,7 @@ export function designChanges(changes: readonly ObservabilityChange[], found: Fo
         break;
       }
       case "dashboard": {
+        if (found.grafana === false) throw new AgentError("bad-input", "the deployment has no Grafana configured (observability.grafana { url, token: env:VAR }): dashboards cannot be changed from here");
         const d = designDashboard(c, found.dashboards.map((x) => {
           const already = dashboards.find((y) => y.uid === x.summary.uid);
           return already?.after ? { summary: x.summary, model: already.after } : x;

@@ -12,13 +12,14 @@ export function observabilityOf(adapters: DeploymentAdapters, deployment: string
 /** What the deployment holds now: every file the agent may edit and every dashboard with its model. */
 export async function readFound(obs: ObservabilityCapability): Promise<Found> {
   const files = await obs.files();
-  const list = (await obs.dashboards()) ?? [];
+  const listed = await obs.dashboards();
+  const list = listed ?? [];
   const dashboards = [];
   for (const summary of list) {
     const d = await obs.dashboard(summary.uid);
     if (d) dashboards.push({ summary: { ...summary, version: d.version }, model: d.model });
   }
-  return { files, dashboards, ...obs.layout() };
+  return { files, dashboards, ...obs.layout(), grafana: listed !== null };
 }
 
 /** Waits up to `seconds` (the deployment's clock: simulated in the sandbox) for `check` to give a value. */
