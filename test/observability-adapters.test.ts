@@ -12,7 +12,7 @@ import { unitTests } from "../src/graph/workflows/modify-observability/unit-test
 import { writeAtomic } from "../src/tools/observability/files.js";
 import { GrafanaClient } from "../src/tools/observability/grafana.js";
 import { RealObservability } from "../src/tools/observability/real.js";
-import { routeReceivers } from "../src/tools/observability/routes.js";
+import { integrationsOf, routeReceivers } from "../src/tools/observability/routes.js";
 import { SEED_ALERTMANAGER, SEED_RETENTION, SEED_RULES } from "../src/tools/observability/sandbox.js";
 import { ObservabilitySection } from "../src/tools/observability/section.js";
 import { ObservabilityTools, toolMissing, DEFAULT_TOOLS } from "../src/tools/observability/tools.js";
@@ -127,6 +127,11 @@ describe("design: bad input is refused with a clear message", () => {
 });
 
 describe("the route tree walk the sandbox uses agrees with amtool", () => {
+  it("names the integrations a receiver notifies through (Alertmanager 0.25 counts notifications per integration)", () => {
+    expect(integrationsOf(SEED_ALERTMANAGER, ["honua-oncall"])).toEqual(["slack"]);
+    expect(integrationsOf("receivers:\n  - name: a\n    webhook_configs: [{url: 'http://x'}]\n    email_configs: [{to: a@b}]\n  - name: b\n    pagerduty_configs: [{}]\n", ["a"])).toEqual(["email", "webhook"]);
+  });
+
   const noAmtool = toolMissing(DEFAULT_TOOLS.amtool, "prometheus-alertmanager");
   it.skipIf(noAmtool !== null)("for every label set tried", async () => {
     const routed = designChanges([{ kind: "alert-route", action: "add", spec: { severity: "critical", receiver: "#honua-oncall" } }], found()).files[0]!.after!;

@@ -60,3 +60,15 @@ export function routeReceivers(config: string, labels: Record<string, string>): 
   const doc = z.looseObject({ route: Route }).parse(parse(config));
   return [...new Set(walk(doc.route, labels, doc.route.receiver ?? ""))];
 }
+
+/** The integrations (`webhook`, `slack`, `email`, ...) the named receivers notify through: Alertmanager counts notifications per integration. */
+export function integrationsOf(config: string, receivers: readonly string[]): string[] {
+  const doc = z.looseObject({ receivers: z.array(z.looseObject({ name: z.string() })).default([]) }).safeParse(parse(config));
+  if (!doc.success) return [];
+  const out = new Set<string>();
+  for (const r of doc.data.receivers) {
+    if (!receivers.includes(r.name)) continue;
+    for (const k of Object.keys(r)) if (k.endsWith("_configs")) out.add(k.slice(0, -"_configs".length));
+  }
+  return [...out].sort();
+}

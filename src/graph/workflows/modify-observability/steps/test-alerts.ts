@@ -3,6 +3,7 @@ import { AgentError } from "../../../../core/errors.js";
 import { defineStep } from "../../../step.js";
 import { observabilityOf, within } from "../observability.js";
 import { RouteExpectation } from "../design.js";
+import { integrationsOf } from "../../../../tools/observability/routes.js";
 import { ValidateConfigurationSyntax } from "./validate-configuration-syntax.js";
 
 const Delivered = z.object({ labels: z.record(z.string(), z.string()), expected: z.array(z.string()), routedTo: z.array(z.string()), delivered: z.boolean(), detail: z.string() });
@@ -16,6 +17,7 @@ export const TestAlerts = defineStep({
   async run(ctx, { expectations }) {
     const obs = observabilityOf(ctx.adapters, ctx.deployment);
     const out: z.infer<typeof Delivered>[] = [];
+    const config = expectations.length ? ((await obs.file("alertmanager").catch(() => null))?.content ?? "") : "";
     for (const [i, e] of expectations.entries()) {
       // The test label names the run: the alert is told apart from real ones, and a replay re-sends the same alert (Alertmanager deduplicates it).
       const labels = { ...e.labels, honua_agent_test: `${ctx.run}-${i}` };
@@ -37,7 +39,9 @@ export const TestAlerts = defineStep({
         // Delivery: Alertmanager's own notification counters for these receivers (per receiver where it labels them, else per integration).
         const delivered = await within(ctx.adapters, obs.confirmSeconds, async () => {
           const after = await obs.deliveries();
-          const keys = e.receivers.some((r) => r in after) ? e.receivers : Object.keys(after);
+          // Per receiver where Alertmanager labels its counters so; else (0.25) per integration the receivers use.
+          const via = integrationsOf(config, e.receivers);
+          const keys = e.receivers.some((r) => r in after) ? e.receivers : via.length ? via : Object.keys(after);
           const sent = keys.reduce((a, k) => a + ((after[k]?.sent ?? 0) - (before[k]?.sent ?? 0)), 0);
           const failed = keys.reduce((a, k) => a + ((after[k]?.failed ?? 0) - (before[k]?.failed ?? 0)), 0);
           return sent > 0 || failed > 0 ? { sent, failed } : null;
