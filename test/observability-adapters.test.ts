@@ -172,6 +172,16 @@ describe("generated promtool unit tests (real promtool)", () => {
     expect(bad.output).toMatch(/HonuaErrorRateHigh fires on a bad series[\s\S]*TileLatencyHigh/);
   });
 
+  it.skipIf(noPromtool !== null || toolMissing(DEFAULT_TOOLS.amtool, "prometheus-alertmanager") !== null)("promtool and amtool refuse broken files, saying why", async () => {
+    const tools = new ObservabilityTools();
+    const rules = await tools.checkRules({ "bad.yml": "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: rate(honua_cache_hits_total) > 1\n" });
+    expect(rules.ok).toBe(false);
+    expect(rules.output).toMatch(/range vector/);
+    const am = await tools.checkAlertmanager("route:\n  receiver: nobody\nreceivers:\n  - name: somebody\n");
+    expect(am.ok).toBe(false);
+    expect(am.output).toMatch(/undefined receiver "nobody"/);
+  });
+
   it("says which rules cannot get synthetic series, and why", () => {
     const t = unitTests(["a.yml"], [{ name: "Odd", expr: 'sum by (job) (rate(honua_cache_hits_total{cache_name=~"t.*"}[5m])) > 1', for: null, labels: {}, annotations: {} }, { name: "Tmpl", expr: "max(honua_db_pool_utilization_ratio) > 0.9", for: null, labels: {}, annotations: { summary: "{{ $value }}" } }]);
     expect(t.yaml).toBeNull();
