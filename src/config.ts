@@ -11,6 +11,7 @@ import { CostSection } from "./tools/cost/section.js";
 import { MetricsSection } from "./tools/metrics/section.js";
 import { StorageSection } from "./tools/storage/section.js";
 import { DatabaseSection } from "./tools/database/section.js";
+import { ObservabilitySection } from "./tools/observability/section.js";
 import { TilesSection } from "./tools/tiles/section.js";
 import { TrafficSection } from "./tools/traffic/section.js";
 
@@ -66,7 +67,8 @@ export const Deployment = z
     traffic: TrafficSection.optional(),
     tiles: TilesSection.optional(),
     cost: CostSection.optional(),
-    observability: z.record(z.string(), z.unknown()).optional(),
+    /** Real providers: the Prometheus, Alertmanager and Grafana whose rules, routes and dashboards the agent edits. */
+    observability: ObservabilitySection.optional(),
   })
   .strict()
   .superRefine((d, ctx) => {

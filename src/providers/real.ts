@@ -24,6 +24,7 @@ import type { MetricsSection } from "../tools/metrics/section.js";
 import { composeRouters } from "../tools/traffic/composite.js";
 import { RealStorage } from "../tools/storage/real.js";
 import { PgDatabase } from "../tools/database/real.js";
+import { RealObservability } from "../tools/observability/real.js";
 import { WholeStorageRouting } from "../tools/storage/routing.js";
 import type { TrafficRouterSection, TrafficSection } from "../tools/traffic/section.js";
 
@@ -130,5 +131,6 @@ export function realAdapters(name: string, d: Deployment, ctx: RealContext): Dep
     cost: cost(d, config),
     ...(d.storage ? { storage: new RealStorage(d.storage, ctx.log, name, ctx.env) } : {}),
     ...(d.database ? { database: new PgDatabase(d.database, ctx.log, name, ctx.env, ctx.cwd, config) } : {}),
+    ...(d.observability ? { observability: new RealObservability(d.observability, name, ctx.env, ctx.cwd) } : {}),
   };
 }

@@ -1,36 +1,44 @@
 import type { WorkflowModule } from "../module.js";
+import { observabilityFacets } from "./facets.js";
 import { intent } from "./intent.js";
 import { tool } from "./tool.js";
 import { ObservabilityParams } from "./params.js";
-import { hasRemoval, notYetAvailable } from "../planned.js";
+import { rollbackObservability } from "./rollback.js";
+import { ApplyPrometheusChanges } from "./steps/apply-prometheus-changes.js";
+import { DesignObservabilityChanges } from "./steps/design-observability-changes.js";
+import { DocumentChanges } from "./steps/document-changes.js";
+import { IdentifyObservabilityGap } from "./steps/identify-observability-gap.js";
+import { MonitorObservabilityHealth } from "./steps/monitor-observability-health.js";
+import { TestAlerts } from "./steps/test-alerts.js";
+import { UpdateAlertmanagerRoutes } from "./steps/update-alertmanager-routes.js";
+import { UpdateGrafanaDashboards } from "./steps/update-grafana-dashboards.js";
+import { ValidateConfigurationSyntax } from "./steps/validate-configuration-syntax.js";
+import { WaitForConfigReload } from "./steps/wait-for-config-reload.js";
 
-const id = "modify-observability";
-/** Workflow 20: Prometheus rules, Grafana dashboards, Alertmanager routes; a removal is a delete gate. */
-const def = {
-  id,
-  title: "Modify observability",
-  params: ObservabilityParams,
-  unavailable: "the observability adapters (promtool, Prometheus reload, Grafana, amtool) are not in this version",
-  steps: [
-    notYetAvailable(id, "IdentifyObservabilityGap"),
-    notYetAvailable(id, "DesignObservabilityChanges"),
-    notYetAvailable(id, "ValidateConfigurationSyntax"),
-    notYetAvailable(id, "ApplyPrometheusChanges", (view) => (hasRemoval(view) ? "delete" : "provision")),
-    notYetAvailable(id, "WaitForConfigReload"),
-    notYetAvailable(id, "UpdateGrafanaDashboards"),
-    notYetAvailable(id, "UpdateAlertmanagerRoutes"),
-    notYetAvailable(id, "TestAlerts"),
-    notYetAvailable(id, "MonitorObservabilityHealth"),
-    notYetAvailable(id, "DocumentChanges"),
-  ],
-  rollback: async () => ({ restored: [], leftovers: [] }),
-} satisfies WorkflowModule["def"];
-
+/** Workflow 20: Prometheus rules, Alertmanager routes, Grafana dashboards, retention; proved before applied; a removal is a delete gate. */
 export const workflow: WorkflowModule = {
   summary: "change alerts, dashboards or retention",
   capabilities: ["observability", "metrics"],
   priority: 10,
   intent,
   tool,
-  def,
+  facets: observabilityFacets,
+  def: {
+    id: "modify-observability",
+    title: "Modify observability",
+    params: ObservabilityParams,
+    steps: [
+      IdentifyObservabilityGap,
+      DesignObservabilityChanges,
+      ValidateConfigurationSyntax,
+      ApplyPrometheusChanges,
+      WaitForConfigReload,
+      UpdateGrafanaDashboards,
+      UpdateAlertmanagerRoutes,
+      TestAlerts,
+      MonitorObservabilityHealth,
+      DocumentChanges,
+    ],
+    rollback: rollbackObservability,
+  },
 };

@@ -198,9 +198,49 @@ function observabilityChange(c: Text): ObservabilityChange | undefined {
 export const CHANGES_QUESTION =
   "What should change? I can add, modify or remove alert rules, recording rules, dashboards and alert routes, or set Prometheus retention.";
 
+/** "raise it to 800 ms", "lower it to 0.1": a new threshold for the alert the clause before named. */
+const RETUNE = /\b(raise|increase|bump|lower|decrease|reduce|set|change|move|make)\b.*?\bto\s+(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|%)?/;
+/** What an alert or panel watches when the request names it without a condition ("a high error rate alert"). */
+const MEASURE_WORDS: readonly (readonly [RegExp, string])[] = [
+  [/\berror(?:s| rate)?\b|\b5xx\b/, "error_rate"],
+  [/\bcache hit (?:rate|ratio)\b|\bhit (?:rate|ratio)\b/, "cache_hit_ratio"],
+  [/\bp99\b/, "p99_latency_ms"],
+  [/\btiles?\b.*\blatency\b/, "tile_latency_ms"],
+  [/\bp95\b|\blatency\b/, "p95_latency_ms"],
+];
+const PAGES = /\bpages?\s+(?:on-?call|oncall|someone|us|me)\b|\bpaging\b|\bwake\b/;
+
+/** Reads what a clause leaves implicit: the measure of "a high error rate alert", "pages on-call" as critical, "a cache hit rate panel". */
+function implicit(c: Text, change: ObservabilityChange): ObservabilityChange {
+  if (change.kind === "alert-rule" && change.action === "add" && change.spec?.metric === undefined && change.spec?.expr === undefined) {
+    const metric = MEASURE_WORDS.find(([re]) => re.test(c.lower))?.[1];
+    if (metric && !change.name) change = { ...change, spec: { ...change.spec, metric } };
+    if (PAGES.test(c.lower) && change.spec?.severity === undefined) change = { ...change, spec: { ...change.spec, severity: "critical" } };
+  }
+  if (change.kind === "dashboard" && change.spec?.panels === undefined) {
+    const panel = /\b(?:an?|new)\s+(.+?)\s+panels?\b/.exec(c.lower)?.[1]?.replace(/\b(?:grafana|new)\b/g, "").trim();
+    if (panel) change = { ...change, action: change.action === "add" ? "modify" : change.action, spec: { ...change.spec, panels: [panel] } };
+  }
+  return change;
+}
+
 function extract(t: Text): Extraction {
+  const found: ObservabilityChange[] = [];
+  for (const c of clauses(t)) {
+    const change = observabilityChange(c);
+    if (change) {
+      found.push(implicit(c, change));
+      continue;
+    }
+    // "the TileLatencyHigh alert is too noisy, raise it to 800 ms": the second clause retunes the first one's alert.
+    const prev = found.at(-1);
+    const m = RETUNE.exec(c.lower);
+    if (prev && m && prev.kind === "alert-rule" && prev.name) {
+      found[found.length - 1] = { ...prev, action: "modify", spec: { ...prev.spec, threshold: threshold(/latency|tile/i.test(prev.name) ? "_ms" : "", m[2] ?? "", m[3]) } };
+    }
+  }
   // A change with neither a name nor a spec ("set up alerting") says nothing the Design step could act on.
-  const changes = clauses(t).flatMap((c) => observabilityChange(c) ?? []).filter((c) => c.name !== undefined || c.spec !== undefined);
+  const changes = found.filter((c) => c.name !== undefined || c.spec !== undefined);
   if (changes.length === 0) return { params: {}, missing: [{ param: "changes", question: CHANGES_QUESTION }], claimed: [] };
   const claimed = changes
     .flatMap((c) => [c.name, c.spec?.receiver, c.spec?.alertname])
@@ -211,7 +251,7 @@ function extract(t: Text): Extraction {
 export const intent: WorkflowIntent = {
   signals: [
     // Outweighs every other workflow's words together: in "a dashboard for storage backend latency" they are the subject.
-    [/\b(?:alerts?|alerting|alertmanager|dashboards?|grafana|prometheus|recording rules?|retention|alarms?)\b/, 12],
+    [/\b(?:alerts?|alerting|alertmanager|dashboards?|panels?|grafana|prometheus|recording rules?|retention|alarms?)\b/, 12],
     [/\bpage (?:me|us|oncall|on-call|the)\b|\bnotify (?:me|us)\b|\bthreshold\b/, 3],
   ],
   sqlScore: 0,
