@@ -7,6 +7,7 @@ import type { DeploymentAdapters } from "../tools/types.js";
 import { parseFaults } from "./faults.js";
 import { SandboxWorld } from "./sandbox.js";
 import "../tools/storage/sandbox.js"; // the storage capability's sandbox twin
+import "../tools/metadata/sandbox.js"; // the metadata capability's sandbox twin
 
 /**
  * Adapters per deployment, by provider. The sandbox is built in; `local` and `aws` get the real adapters

@@ -49,8 +49,15 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.o.label ?? `SQLite ${this.o.path ?? "(sandbox)"} table ${this.t.replace(/"/g, "")}`;
   }
 
-  private exists(): boolean {
+  private tableExists(): boolean {
     return this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(this.t.replace(/"/g, "")) !== undefined;
+  }
+
+  /** Scoped stores share one table: a scope exists once provisioned (a mark of its own). */
+  private exists(): boolean {
+    if (!this.tableExists()) return false;
+    if (!this.o.scope) return true;
+    return this.db.prepare(`SELECT 1 FROM ${this.marks} WHERE ${this.where} AND name = '__provisioned'`).get(...this.scopeParams) !== undefined;
   }
 
   private layout(): void {
@@ -58,7 +65,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS ${this.t} (${this.scopeCols}collection TEXT NOT NULL, id TEXT NOT NULL, content TEXT NOT NULL CHECK (json_valid(content)), PRIMARY KEY (${pk}));
       CREATE TABLE IF NOT EXISTS ${this.marks} (${this.scopeCols}name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (${this.o.scope ? "deployment, store, " : ""}name));
-      CREATE TABLE IF NOT EXISTS ${this.changesTable} (seq INTEGER PRIMARY KEY AUTOINCREMENT, capture TEXT NOT NULL, op TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS ${this.changesTable} (seq INTEGER PRIMARY KEY AUTOINCREMENT, deployment TEXT NOT NULL DEFAULT '', capture TEXT NOT NULL, op TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL);
     `);
   }
 
@@ -69,12 +76,15 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async provision(): Promise<Provisioning> {
     const creates = !this.exists();
-    this.db.transaction(() => this.layout()).immediate();
+    this.db.transaction(() => {
+      this.layout();
+      if (this.o.scope) this.setMark({ name: "__provisioned", value: "1" });
+    }).immediate();
     return { created: creates, details: [creates ? `created ${this.describe()}` : `adopted ${this.describe()}`] };
   }
 
   async deprovision(): Promise<void> {
-    if (!this.exists()) return;
+    if (!this.tableExists()) return;
     if (this.o.scope) {
       this.db.transaction(() => {
         this.db.prepare(`DELETE FROM ${this.t} WHERE ${this.where}`).run(...this.scopeParams);
@@ -179,11 +189,13 @@ export class SqliteMetadataStore implements MetadataStore {
       const when = this.o.scope ? (row: string) => `WHEN ${row}.deployment = '${this.o.scope!.deployment.replace(/'/g, "''")}' AND ${row}.store = '${this.o.scope!.store.replace(/'/g, "''")}'` : () => "";
       const tn = (op: string) => ident(`honua_capture_${this.triggerName(name)}_${op}`);
       const lit = name.replace(/'/g, "''");
+      // Scoped (the sandbox): each change row carries its deployment, so a sandbox reset clears it with the rest.
+      const dep = (row: string) => (this.o.scope ? `${row}.deployment` : "''");
       this.db.transaction(() => {
         this.db.exec(`
-          CREATE TRIGGER IF NOT EXISTS ${tn("ins")} AFTER INSERT ON ${this.t} ${when("NEW")} BEGIN INSERT INTO ${this.changesTable} (capture, op, collection, id) VALUES ('${lit}', 'upsert', NEW.collection, NEW.id); END;
-          CREATE TRIGGER IF NOT EXISTS ${tn("upd")} AFTER UPDATE ON ${this.t} ${when("NEW")} BEGIN INSERT INTO ${this.changesTable} (capture, op, collection, id) VALUES ('${lit}', 'delete', OLD.collection, OLD.id); INSERT INTO ${this.changesTable} (capture, op, collection, id) VALUES ('${lit}', 'upsert', NEW.collection, NEW.id); END;
-          CREATE TRIGGER IF NOT EXISTS ${tn("del")} AFTER DELETE ON ${this.t} ${when("OLD")} BEGIN INSERT INTO ${this.changesTable} (capture, op, collection, id) VALUES ('${lit}', 'delete', OLD.collection, OLD.id); END;
+          CREATE TRIGGER IF NOT EXISTS ${tn("ins")} AFTER INSERT ON ${this.t} ${when("NEW")} BEGIN INSERT INTO ${this.changesTable} (deployment, capture, op, collection, id) VALUES (${dep("NEW")}, '${lit}', 'upsert', NEW.collection, NEW.id); END;
+          CREATE TRIGGER IF NOT EXISTS ${tn("upd")} AFTER UPDATE ON ${this.t} ${when("NEW")} BEGIN INSERT INTO ${this.changesTable} (deployment, capture, op, collection, id) VALUES (${dep("OLD")}, '${lit}', 'delete', OLD.collection, OLD.id); INSERT INTO ${this.changesTable} (deployment, capture, op, collection, id) VALUES (${dep("NEW")}, '${lit}', 'upsert', NEW.collection, NEW.id); END;
+          CREATE TRIGGER IF NOT EXISTS ${tn("del")} AFTER DELETE ON ${this.t} ${when("OLD")} BEGIN INSERT INTO ${this.changesTable} (deployment, capture, op, collection, id) VALUES (${dep("OLD")}, '${lit}', 'delete', OLD.collection, OLD.id); END;
         `);
       }).immediate();
     },

@@ -126,6 +126,8 @@ export interface ChangeCapture {
 
 /** The `metadata` capability: the deployment's current store and the stores it can move to. */
 export interface MetadataCapability {
+  /** Makes the source reachable before the first read (the sandbox seeds its catalog here); absent: nothing to do. */
+  ready?(): Promise<void>;
   /** The store Honua's catalog lives in now. */
   source(): MetadataStore;
   readonly sourceKind: MetadataStoreKind;
