@@ -21,6 +21,8 @@ export interface PgLayout {
   datetime: string | null;
   /** True when the key columns compare in byte order already (C collation), so keyset reads use the primary key. */
   byteOrder: boolean;
+  /** PostGIS is installed in the database (else bbox reads compare the item's bbox numbers). */
+  postgis: boolean;
 }
 
 const CONTENT_NAMES = ["content", "item", "data", "doc", "document", "json"];
@@ -77,7 +79,7 @@ export class PostgresMetadataStore implements MetadataStore {
       const geometry = cs.find((c) => c.udt === "geometry")?.column ?? null;
       const datetime = cs.find((c) => (c.column === "datetime" || c.column === "start_datetime") && c.type.startsWith("timestamp"))?.column ?? null;
       const c = (x: { collation: string | null }) => x.collation === "C" || x.collation === "POSIX";
-      return { table: `${cs[0]!.schema}.${cs[0]!.table}`, id: id.column, collection: collection.column, content: content.column, geometry, datetime, byteOrder: c(id) && c(collection) };
+      return { table: `${cs[0]!.schema}.${cs[0]!.table}`, id: id.column, collection: collection.column, content: content.column, geometry, datetime, byteOrder: c(id) && c(collection), postgis: false };
     };
     let found: PgLayout | null = null;
     if (wanted) found = fit(wanted);
@@ -98,6 +100,7 @@ export class PostgresMetadataStore implements MetadataStore {
       const db = await this.pool.query<{ c: string }>(`SELECT datcollate AS c FROM pg_database WHERE datname = current_database()`);
       found.byteOrder = /^(C|POSIX|C\.UTF-?8)$/i.test(db.rows[0]?.c ?? "");
     }
+    found.postgis = (await this.q(`SELECT 1 FROM pg_extension WHERE extname = 'postgis'`)).length > 0;
     this.layoutCache = found;
     return found;
   }
@@ -115,7 +118,7 @@ export class PostgresMetadataStore implements MetadataStore {
   private geomExpr(l: PgLayout): string {
     if (l.geometry) return ident(l.geometry);
     const c = ident(l.content);
-    return `coalesce(ST_SetSRID(ST_GeomFromGeoJSON(${c}->'geometry'), 4326), ST_MakeEnvelope((${c}->'bbox'->>0)::float8, (${c}->'bbox'->>1)::float8, (${c}->'bbox'->>2)::float8, (${c}->'bbox'->>3)::float8, 4326))`;
+    return `coalesce(CASE WHEN jsonb_typeof(${c}->'geometry') = 'object' THEN ST_SetSRID(ST_GeomFromGeoJSON((${c}->'geometry')::text), 4326) END, ST_MakeEnvelope((${c}->'bbox'->>0)::float8, (${c}->'bbox'->>1)::float8, (${c}->'bbox'->>2)::float8, (${c}->'bbox'->>3)::float8, 4326))`;
   }
 
   private dtExpr(l: PgLayout): string {
@@ -237,7 +240,7 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   private geomExprOn(v: string): string {
-    return `coalesce(ST_SetSRID(ST_GeomFromGeoJSON(${v}->'geometry'), 4326), ST_MakeEnvelope((${v}->'bbox'->>0)::float8, (${v}->'bbox'->>1)::float8, (${v}->'bbox'->>2)::float8, (${v}->'bbox'->>3)::float8, 4326))`;
+    return `coalesce(CASE WHEN jsonb_typeof(${v}->'geometry') = 'object' THEN ST_SetSRID(ST_GeomFromGeoJSON((${v}->'geometry')::text), 4326) END, ST_MakeEnvelope((${v}->'bbox'->>0)::float8, (${v}->'bbox'->>1)::float8, (${v}->'bbox'->>2)::float8, (${v}->'bbox'->>3)::float8, 4326))`;
   }
 
   async mark(name: string): Promise<string | null> {
@@ -267,8 +270,11 @@ export class PostgresMetadataStore implements MetadataStore {
         return this.q(`${base} WHERE ${ident(l.collection)} = $1 AND ${ident(l.id)} = $2`, [q.collection, q.id]);
       case "collection":
         return this.q(`${base} WHERE ${ident(l.collection)} = $1 ${order} LIMIT $2`, [q.collection, q.limit]);
-      case "bbox":
-        return this.q(`${base} WHERE ${this.geomExpr(l)} && ST_MakeEnvelope($1, $2, $3, $4, 4326) ${order} LIMIT $5`, [...q.bbox, q.limit]);
+      case "bbox": {
+        if (l.postgis) return this.q(`${base} WHERE ${this.geomExpr(l)} && ST_MakeEnvelope($1, $2, $3, $4, 4326) ${order} LIMIT $5`, [...q.bbox, q.limit]);
+        const b = (i: number) => `(${ident(l.content)}->'bbox'->>${i})::float8`;
+        return this.q(`${base} WHERE jsonb_typeof(${ident(l.content)}->'bbox') = 'array' AND ${b(0)} <= $3 AND ${b(2)} >= $1 AND ${b(1)} <= $4 AND ${b(3)} >= $2 ${order} LIMIT $5`, [...q.bbox, q.limit]);
+      }
       case "datetime":
         return this.q(`${base} WHERE ${this.dtExpr(l)} BETWEEN $1::timestamptz AND $2::timestamptz ${order} LIMIT $3`, [q.from, q.to, q.limit]);
       case "text":
