@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Engine, RunSummary } from "../src/engine.js";
+import type { RunEvent } from "../src/graph/events.js";
 import { engineSuite } from "./helpers.js";
 
 const PLAN = { workflow: "modify-metadata-storage", deployment: "staging", params: { toStore: "sqlite" } } as const;
@@ -70,5 +71,31 @@ describe("modify-metadata-storage on the sandbox", () => {
     expect(rows(engine, "current").length).toBeGreaterThan(590);
     const triggers = engine.sandbox().db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'honua_capture_%'`).all();
     expect(triggers).toEqual([]);
+  });
+
+  it("prod: 2400 records in three keyset batches with progress (records copied / total), the delete gate under the two-person rule: the requester may not retire the old store", async () => {
+    const events: RunEvent[] = [];
+    const engine = await suite.open({}, events);
+    let s = await engine.start({ workflow: "modify-metadata-storage", deployment: "prod", params: { toStore: "postgres", batchSize: 1000 } }, "alice", "move prod's metadata to a new postgres");
+    const seen: string[] = [];
+    s = await until(engine, s, (x) => x.pending?.kind === "delete", seen, "bob");
+    expect(s.pending).toMatchObject({ step: "DisableOldStore", kind: "delete" });
+    expect(s.pending!.gate.risk).toMatch(/Irreversible.*Refused without a verified backup/);
+    await expect(engine.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash })).rejects.toThrow(/two-person rule|may not decide/);
+    expect(rows(engine, "current", "prod").length).toBeGreaterThan(2390);
+    s = await engine.decide(s.run, "bob", "approve", { planHash: s.pending!.planHash });
+    expect(s.status).toBe("done");
+    const progress = events.flatMap((e) => (e.type === "progress" && e.step === "MigrateMetadataIncrementally" ? [e.message] : []));
+    expect(progress.filter((m) => /^copied \d+\/\d+ records/.test(m))).toEqual([
+      expect.stringMatching(/^copied 1000\/2400 records \(batch 1, size 1000\)/),
+      expect.stringMatching(/^copied 2000\/2400 records \(batch 2, size 1000\)/),
+      expect.stringMatching(/^copied 240\d\/240\d records \(batch 3, size 1000\)/),
+      expect.stringMatching(/^copied 240\d\/240\d records \(batch 3, size 1000\)/),
+    ]);
+    const stages = events.flatMap((e) => (e.type === "gate" && e.payload.step === "SwitchReadTrafficGradually" ? [e.payload] : []));
+    expect(stages.map((g) => g.change.traffic?.to)).toEqual([10, 50, 100]);
+    const first = stages[0]!.change.sections![0]!;
+    expect(JSON.stringify(first)).toMatch(/mismatch rate.*0\.000% \(0 of 24\d\d records\).*new store read p95/);
+    expect(engine.sandbox().config("prod").ConnectionStrings__DefaultConnection).toBe("env:HONUA_PROD_NEW_CATALOG_URL");
   });
 });
