@@ -3,9 +3,12 @@ import { performance } from "node:perf_hooks";
 import { AgentError, parseOptions } from "../../core/errors.js";
 import { FilesMetadataStore } from "./files.js";
 import { PostgresMetadataStore } from "./postgres.js";
-import { MetadataSection, type MetadataStoreConfig } from "./section.js";
+import { describeSection } from "../sections.js";
+import { METADATA_EXAMPLE, MetadataSection, type MetadataStoreConfig } from "./section.js";
 import { SqliteMetadataStore } from "./sqlite.js";
 import type { MetadataCapability, MetadataStore, MetadataStoreKind, SampleQuery } from "./types.js";
+
+describeSection("metadata", { what: "the STAC metadata catalog's store and the stores it may move to", example: METADATA_EXAMPLE });
 
 /** How reads really move to a new store, per target kind: Honua reads its STAC catalog from PostgreSQL only. */
 export function readPathOf(kind: MetadataStoreKind, honuaConnection: string | undefined): { how: string; config: Record<string, string> } {
@@ -57,7 +60,10 @@ export class RealMetadata implements MetadataCapability {
   private readonly stores = new Map<string, MetadataStore>();
   readonly backupDir: string;
 
-  constructor(raw: unknown, private readonly deployment: string, private readonly o: { env: NodeJS.ProcessEnv; cwd: string; stateDir: string }) {
+  readonly splitReads: boolean;
+
+  constructor(raw: unknown, private readonly deployment: string, private readonly o: { env: NodeJS.ProcessEnv; cwd: string; stateDir: string; splitReads?: boolean }) {
+    this.splitReads = o.splitReads ?? false;
     this.section = parseOptions(MetadataSection, raw, `deployment ${deployment} metadata`);
     this.backupDir = isAbsolute(this.section.backupDir) ? this.section.backupDir : resolve(o.cwd, this.section.backupDir);
   }

@@ -97,6 +97,7 @@ function sandboxMetadata(ctx: TwinContext): MetadataCapability {
   const cap: MetadataCapability = {
     sourceKind: "postgres",
     targets: MetadataStoreKind.options,
+    splitReads: true,
     backupDir: join(dirname(db.name), "metadata-backups", dep),
     async ready() {
       await seed();

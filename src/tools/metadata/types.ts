@@ -138,6 +138,8 @@ export interface MetadataCapability {
   readPath(kind: MetadataStoreKind): { how: string; config: Record<string, string> };
   /** Timings of sampled reads on one store, for the cutover signal: p95 in ms and failed reads; the sandbox simulates them. */
   probe(store: MetadataStore, queries: readonly SampleQuery[]): Promise<{ p95Ms: number | null; errors: number; reads: number }>;
+  /** A traffic router splits Honua's STAC read paths (reads move in stages); false: they move whole. */
+  readonly splitReads: boolean;
   /** Where backups of a retired store go. */
   readonly backupDir: string;
   /** Deletes a provisioned target (`target:<kind>`), after a delete decision. */

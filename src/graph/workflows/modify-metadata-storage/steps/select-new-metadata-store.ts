@@ -53,7 +53,7 @@ export const SelectNewMetadataStore = defineStep({
     if (target.describe() === analysis.store.location) throw new AgentError("in-place", `the catalog is already in ${target.describe()}: nothing to move`);
     const batchSize = params.batchSize ?? 1000;
     // A router that splits the metadata read paths moves reads in stages; without one they move whole, watched.
-    const split = ctx.adapters.provider === "sandbox" || (ctx.adapters.traffic.features?.() ?? []).includes(METADATA_READS);
+    const split = cap.splitReads;
     const stages = split ? [10, 50, 100] : [100];
     if (!split) reasons.push(`no traffic router splits ${METADATA_READS} on ${ctx.deployment}: reads move in one stage (100%), watched, rolled back on a regression`);
     const readPath = cap.readPath(kind);
