@@ -13,7 +13,7 @@
  *     which derives no geometry or datetime and keeps no cursor.
  * Target: copy >= 0.5x the baseline (records/s). Then the change-capture overhead: BENCH_WRITES single-row UPDATEs
  * on the source with and without the capture trigger, alternating in rounds; p50 and p99 of each.
- * Prints ONE JSON object (progress on stderr). Knobs: BENCH_RECORDS (1000000), BENCH_BATCH (5000), BENCH_WRITES (2000).
+ * Prints ONE JSON object (progress on stderr). Knobs: BENCH_RECORDS (1000000), BENCH_BATCH (5000), BENCH_WRITES (2000), BENCH_CONCURRENCY (2: the next page is read while the last batch is written).
  */
 import { randomBytes } from "node:crypto";
 import { cpus, loadavg } from "node:os";
@@ -29,6 +29,7 @@ import type { MetaRecord, RecordKey } from "../src/tools/metadata/types.js";
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 5000);
 const WRITES = Number(process.env.BENCH_WRITES ?? 2000);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 2);
 const admin = process.env.HONUA_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const name = `honua_w17_bench_${randomBytes(3).toString("hex")}`;
 const urlOf = (db: string) => {
@@ -98,7 +99,7 @@ try {
     name: "bench", read: (after, limit) => source.page(after, limit), keyOf: (x) => ({ collection: x.collection, id: x.id }),
     write: (rs, mark) => a.upsert(rs, mark ?? undefined), targetMark: (n) => a.mark(n),
     cursor: { load: async (n) => cursor.get(n) ?? null, save: async (n, v) => void cursor.set(n, v) },
-    clock: systemClock, total: RECORDS, batchSize: BATCH, targetBatchMs: 2000, concurrency: 1,
+    clock: systemClock, total: RECORDS, batchSize: BATCH, targetBatchMs: 2000, concurrency: CONCURRENCY,
     progress: (p) => p.done % (BATCH * 20) < p.batchSize && log(`copy ${p.done}/${p.total} ${p.rate ?? ""} rec/s (batch ${p.batchSize})`),
   });
   const copyMs = performance.now() - t0;
@@ -137,7 +138,7 @@ try {
     records: RECORDS,
     machine: { cpus: cpus().length, loadavg: loadavg().map((x) => Number(x.toFixed(2))) },
     seedSeconds: Number((seedMs / 1000).toFixed(1)),
-    copy: { recordsPerSecond: copyRate, seconds: Number((copyMs / 1000).toFixed(1)), batches: r.batches, finalBatchSize: r.batchSize, copied: r.copied, onTarget: counts[0]!.a },
+    copy: { concurrency: CONCURRENCY, recordsPerSecond: copyRate, seconds: Number((copyMs / 1000).toFixed(1)), batches: r.batches, finalBatchSize: r.batchSize, copied: r.copied, onTarget: counts[0]!.a },
     baseline: { recordsPerSecond: baseRate, seconds: Number((baseMs / 1000).toFixed(1)), onTarget: counts[0]!.b, what: "COPY TO STDOUT | COPY FROM STDIN (no geometry/datetime derived, no cursor)" },
     ratio: Number((copyRate / baseRate).toFixed(3)),
     target: ">= 0.5",
