@@ -4,14 +4,15 @@
  *   node --expose-gc --import tsx bench/engine.bench.ts      (preferred: precise heap numbers)
  *   npx tsx bench/engine.bench.ts                           (works; heap numbers without forced GC)
  *
- * Prints ONE JSON object to stdout (progress goes to stderr). Three measurements, all in the same process:
+ * Prints ONE JSON object to stdout (progress goes to stderr). Four measurements, all in the same process:
  *   1. per-step engine overhead: N trivial ungated steps through buildWorkflowGraph + the real SqliteSaver
  *      vs the same N trivial nodes in a bare StateGraph + MemorySaver;
  *   2. disk bytes per completed add-caching-layer run (K runs on `prod`, through the Engine);
- *   3. memory per paused run (runs paused at their first gate, one per deployment).
+ *   3. memory per paused run (runs paused at their first gate, one per deployment);
+ *   4. checkpoint bytes of one add-caching-layer run rolled out in 3, 25 and 100 stages (linear growth expected).
  *
  * Knobs (environment): BENCH_STEPS (50), BENCH_REPS (9), BENCH_RUNS (5), BENCH_PAUSED (1000),
- * BENCH_PAUSED_BUDGET_S (180), BENCH_KEEP=1 keeps the temp directories.
+ * BENCH_PAUSED_BUDGET_S (180), BENCH_KEEP=1 keeps the temp directories, BENCH_ONLY=perStep,disk,memory,growth picks parts.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -19,6 +20,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Annotation, END, MemorySaver, START, StateGraph, type BaseCheckpointSaver } from "@langchain/langgraph";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
+import type Database from "better-sqlite3";
 import { z } from "zod";
 import { BUILTIN_CONFIG, parseConfig, type AgentConfig } from "../src/config.js";
 import { Engine } from "../src/engine.js";
@@ -43,6 +45,10 @@ const RUNS = intEnv("BENCH_RUNS", 5);
 const PAUSED = intEnv("BENCH_PAUSED", 1000);
 const PAUSED_BUDGET_MS = intEnv("BENCH_PAUSED_BUDGET_S", 180) * 1000;
 const KEEP = process.env.BENCH_KEEP === "1";
+const PARTS = ["perStep", "disk", "memory", "growth"] as const;
+/** BENCH_ONLY=perStep,growth runs only those parts (all by default). */
+const ONLY = new Set<string>(process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(",").map((x) => x.trim()) : PARTS);
+for (const p of ONLY) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p}; parts: ${PARTS.join(", ")}`);
 
 const TARGETS = { ratioMax: 1.3, msPerStepMax: 2, bytesPerPausedRunMax: 1024 * 1024 } as const;
 
@@ -205,7 +211,9 @@ async function measurePerStep() {
   const engineOnce = (graph: typeof engineSqlite, durability: Durability, tag: string) => async () => {
     const run = `${tag}-${thread++}`;
     const out = await graph.invoke(input(run), { configurable: { thread_id: run }, durability, recursionLimit: 500 });
-    if (out.status !== "done" || out.steps.length !== STEPS) throw new Error(`bench: engine run ${run} ended ${out.status} after ${out.steps.length} steps`);
+    // The state counts the step records kept beside the checkpoints (`recorded`); none are in it for a new run.
+    const records = out.steps.length + (out.recorded ?? 0);
+    if (out.status !== "done" || records !== STEPS) throw new Error(`bench: engine run ${run} ended ${out.status} after ${records} steps`);
   };
   const bareOnce = async () => {
     const run = `bare-${thread++}`;
@@ -433,6 +441,65 @@ async function measurePaused() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 4. Checkpoint growth with the number of stages
+// ---------------------------------------------------------------------------------------------------------
+
+const GROWTH_STAGES = [3, 25, 100] as const;
+
+/** Rollout percentages for `n` stages, increasing, ending at 100. */
+const rolloutOf = (n: number): number[] => Array.from({ length: n }, (_, i) => Math.max(1, Math.round(((i + 1) * 100) / n)));
+
+/** Bytes one thread holds in a SQLite table, by the columns that carry its data. */
+function threadBytes(db: Database.Database, table: "checkpoints" | "writes", run: string): { rows: number; bytes: number } {
+  const cols = table === "checkpoints" ? "LENGTH(checkpoint) + LENGTH(metadata)" : "LENGTH(value)";
+  return db.prepare(`SELECT COUNT(*) AS rows, COALESCE(SUM(${cols}), 0) AS bytes FROM ${table} WHERE thread_id = ?`).get(run) as { rows: number; bytes: number };
+}
+
+/**
+ * One add-caching-layer run per stage count (rollout in 3, 25 and 100 stages, every gate approved), each in its own home,
+ * and what it leaves: checkpoint rows and bytes, pending-write bytes, and the step inputs/outputs kept beside the
+ * checkpoints in the agent's store. Linear growth: bytes per stage stay flat as the stage count grows.
+ */
+async function measureGrowth() {
+  const out: Record<string, unknown>[] = [];
+  for (const stages of GROWTH_STAGES) {
+    const home = tempHome(`growth${stages}`);
+    const env: NodeJS.ProcessEnv = { HONUA_AGENT_HOME: home, HONUA_SANDBOX_EPOCH: EPOCH };
+    const engine = await Engine.open({ env, config: parseConfig(BUILTIN_CONFIG, "built-in", env) });
+    const t0 = performance.now();
+    let s = await engine.start({ workflow: "add-caching-layer", deployment: "prod", params: { rolloutSteps: rolloutOf(stages) } }, "carol", `add redis caching to prod in ${stages} stages`);
+    let gates = 0;
+    while (s.pending) {
+      gates++;
+      s = await engine.decide(s.run, "alice", "approve", { planHash: s.pending.planHash });
+    }
+    const ms = performance.now() - t0;
+    const tr = await engine.transcript(s.run);
+    const cp = engine.persistence.checkpointer;
+    if (!(cp instanceof SqliteSaver)) throw new Error("bench: growth needs the SQLite saver");
+    const checkpoints = threadBytes(cp.db, "checkpoints", s.run);
+    const writes = threadBytes(cp.db, "writes", s.run);
+    const beside = await engine.store.recordBytes(s.run);
+    await engine.close();
+    log(`growth: ${stages} stages ${s.status} after ${gates} gates, ${tr.steps.length} step records, ${checkpoints.rows} checkpoints, ${checkpoints.bytes} bytes in ${round(ms, 0)} ms`);
+    out.push({
+      stages, status: s.status, gates, stepRecords: tr.steps.length, ms: round(ms, 0),
+      checkpoints: checkpoints.rows, checkpointBytes: checkpoints.bytes, writeBytes: writes.bytes, recordBytesBeside: beside,
+      totalBytes: checkpoints.bytes + writes.bytes + beside,
+      checkpointBytesPerStage: Math.round(checkpoints.bytes / stages),
+    });
+  }
+  const by = (n: number) => out.find((o) => o.stages === n) as { checkpointBytes: number; totalBytes: number };
+  const growth = (a: number, b: number) => round(by(b).checkpointBytes / by(a).checkpointBytes, 2);
+  return {
+    runs: out,
+    checkpointBytesRatio100to25: growth(25, 100),
+    checkpointBytesRatio25to3: growth(3, 25),
+    note: "linear growth puts checkpointBytesRatio100to25 near 4 (the stage ratio) and quadratic near 16; totalBytes adds the pending writes and the step records and decisions kept in the agent's store",
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
@@ -440,9 +507,10 @@ async function main(): Promise<void> {
   const loadStart = loadavg().map((x) => round(x, 2));
   log(`node ${process.version}, gc ${gcFn ? "exposed" : "not exposed"}; steps=${STEPS} reps=${REPS} runs=${RUNS} paused=${PAUSED}`);
   try {
-    const perStep = await measurePerStep();
-    const disk = await measureDisk();
-    const memory = await measurePaused();
+    const perStep = ONLY.has("perStep") ? await measurePerStep() : null;
+    const disk = ONLY.has("disk") ? await measureDisk() : null;
+    const memory = ONLY.has("memory") ? await measurePaused() : null;
+    const growth = ONLY.has("growth") ? await measureGrowth() : null;
     const result = {
       benchmark: "honua-agent engine",
       startedAt,
@@ -450,15 +518,17 @@ async function main(): Promise<void> {
       platform: `${process.platform}-${process.arch}`,
       gcExposed: gcFn !== undefined,
       machine: { cpus: cpus().length, loadavgAtStart: loadStart, loadavgAtEnd: loadavg().map((x) => round(x, 2)), tempDir: tmpdir(), tempFs: fsOf(tmpdir()) },
-      counts: { steps: STEPS, repetitions: REPS, completedRuns: RUNS, pausedRunsRequested: PAUSED, pausedRunsStarted: memory.started },
+      counts: { steps: STEPS, repetitions: REPS, completedRuns: RUNS, pausedRunsRequested: PAUSED, pausedRunsStarted: memory?.started ?? 0 },
       perStep,
       diskPerCompletedRun: disk,
       memoryPerPausedRun: memory,
+      checkpointGrowth: growth,
       pass: {
-        perStepRatio: perStep.ratioMet,
-        perStepMs: perStep.msPerStepMet,
-        memoryPerPausedRunHeap: memory.heapMet,
-        memoryPerPausedRunRss: memory.rssMet,
+        perStepRatio: perStep?.ratioMet ?? null,
+        perStepMs: perStep?.msPerStepMet ?? null,
+        memoryPerPausedRunHeap: memory?.heapMet ?? null,
+        memoryPerPausedRunRss: memory?.rssMet ?? null,
+        checkpointGrowthLinear: growth ? growth.checkpointBytesRatio100to25 < 6 : null,
       },
       totalSeconds: round((performance.now() - t0) / 1000, 1),
     };

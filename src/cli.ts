@@ -1,3 +1,4 @@
+import { requestTooLong } from "./core/text.js";
 import { createInterface } from "node:readline";
 import { Command, Option } from "commander";
 import { Engine, type RunSummary } from "./engine.js";
@@ -8,7 +9,7 @@ import { workflowModule } from "./graph/workflows/registry.js";
 import { SqlCallLog, modelSettings, planOnly, planRequest } from "./planner/index.js";
 import { planOffline } from "./planner/offline.js";
 import { isClarify, isPlan, type Plan, type PlanResult } from "./planner/plan.js";
-import { renderEvent, renderGate, renderPlan, renderSummary, renderTranscript } from "./render.js";
+import { TerminalEvents, renderGate, renderPlan, renderSummary, renderTranscript } from "./render.js";
 
 const defaultUser = (): string => process.env.HONUA_AGENT_USER ?? process.env.USER ?? "unknown";
 
@@ -34,15 +35,17 @@ function say(json: boolean, human: string, value: unknown): void {
 async function withEngine(json: boolean, fn: (engine: Engine) => Promise<number>): Promise<never> {
   let engine: Engine | undefined;
   let code: number;
+  const terminal = new TerminalEvents((s) => process.stderr.write(s), process.stderr.isTTY === true);
   try {
     engine = await Engine.open({
       onEvent: (e) => {
-        const line = renderEvent(e);
-        if (line && !json) process.stderr.write(`${line}\n`);
+        if (!json) terminal.event(e);
       },
     });
     code = await fn(engine);
+    terminal.end();
   } catch (e) {
+    terminal.end();
     code = exitCodeFor(e);
     const message = e instanceof Error ? e.message : String(e);
     if (json) process.stdout.write(`${JSON.stringify({ error: message, code: e instanceof AgentError ? e.code : "internal" })}\n`);
@@ -115,6 +118,11 @@ async function chat(engine: Engine, user: string): Promise<number> {
     const line = await ask("honua> ");
     if (line === null || line === "quit" || line === "exit") break;
     if (!line) continue;
+    const tooLong = requestTooLong(line);
+    if (tooLong) {
+      process.stdout.write(`I didn't read that: ${tooLong}.\n`);
+      continue;
+    }
     try {
       if (line === "runs") {
         for (const r of await engine.runs()) process.stdout.write(`${r.run}  ${r.workflow}  ${r.deployment}  ${r.status}  ${r.requestedBy}  ${r.startedAt}\n`);

@@ -4,7 +4,7 @@ import { Command } from "@langchain/langgraph";
 import { z } from "zod";
 import { loadConfig, requireDeployment, type LoadedConfig } from "./config.js";
 import { AgentError, describeIssues } from "./core/errors.js";
-import { CLEANUP, buildWorkflowGraph, gateNode, type WorkflowGraph } from "./graph/builder.js";
+import { CLEANUP, buildWorkflowGraph, graphSteps, routeTo, withRecords, type WorkflowGraph } from "./graph/builder.js";
 import { openPersistence, agentHome, type Persistence } from "./graph/checkpointer.js";
 import type { EventSink } from "./graph/events.js";
 import { identity, isApprover, approverList, mayDecide, type Actor, type Identity } from "./graph/gates.js";
@@ -397,24 +397,19 @@ export class Engine {
     if (values.status && TERMINAL.includes(values.status)) return this.summary(run);
     const saved = snap.tasks.some((t) => t.result !== undefined);
     if (snap.next.length > 0 || saved) return this.drive(run, row.workflow, () => g.invoke(null, this.cfg(run)));
-    return this.drive(run, row.workflow, async () => {
-      await g.updateState(this.cfg(run), {}, this.routerFor(row.workflow, values));
-      await g.invoke(null, this.cfg(run));
-    });
+    return this.drive(run, row.workflow, () => g.invoke(new Command({ goto: this.stalledTarget(row.workflow, values) }), this.cfg(run)));
   }
 
   /**
-   * The node whose outgoing edge takes a stalled run where its state's `next` says. Every node but a gate routes by
-   * `next` alone; after a gate was answered (its prepared gate cleared) the way on is that gate's own edge, into the
-   * step it guards, which re-reads the recorded decision before it acts. Nothing here can skip a gate.
+   * Where a stalled run goes on, by its state's `next` alone, as every node routes. After a gate was answered (its
+   * prepared gate cleared) the way on is that gate's own way out, into the step it guards, which re-reads the recorded
+   * decision before it acts. Nothing here can skip a gate.
    */
-  private routerFor(workflow: string, values: Partial<RunStateValue>): string {
-    const next = values.next;
-    if (next?.to === "step" && values.gate === null) {
-      const step = this.workflow(workflow).steps[next.index];
-      if (step?.gated) return gateNode(step.name);
-    }
-    return "init";
+  private stalledTarget(workflow: string, values: Partial<RunStateValue>): string {
+    const next = values.next ?? { to: "step" as const, index: 0, stage: 0 };
+    const steps = graphSteps(this.workflow(workflow));
+    if (next.to === "step" && values.gate === null && steps[next.index]?.gated) return steps[next.index]!.name;
+    return routeTo(steps, next);
   }
 
   /** A run with no checkpoint starts again from its beginning; nothing of it ran. */
@@ -571,10 +566,20 @@ export class Engine {
     const s = await this.summary(run);
     return {
       run, workflow: row.workflow, deployment: row.deployment, status: s.status, requestedBy: row.requestedBy, request: row.request,
-      steps: v.steps ?? [], decisions: v.decisions ?? [], metrics: v.metrics ?? { before: null, after: null }, outcome: v.outcome ?? null,
+      ...(await this.recordsOf(run, v)), metrics: v.metrics ?? { before: null, after: null }, outcome: v.outcome ?? null,
       evidence: await this.store.evidence(run),
       modelCalls: await (await SqlCallLog.open(this.store.sql)).forRun(run),
     };
+  }
+
+  /**
+   * The run's step records and applied decisions, from one state snapshot (or `values` already read): those an earlier
+   * version kept in the state, then those kept in the agent's store that the snapshot counts.
+   */
+  async recordsOf(run: string, values?: Partial<RunStateValue>): Promise<{ steps: StepRecord[]; decisions: DecisionRecord[] }> {
+    const v = values ?? ((await this.graph((await this.requireRun(run)).workflow).getState(this.cfg(run))).values as Partial<RunStateValue>);
+    const { steps, decisions } = await withRecords(this.store, { run, steps: v.steps ?? [], decisions: v.decisions ?? [], recorded: v.recorded, decided: v.decided });
+    return { steps, decisions };
   }
 
   async close(): Promise<void> {

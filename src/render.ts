@@ -4,6 +4,7 @@ import type { MetricsSummary } from "./core/metrics.js";
 import type { WorkflowDef } from "./graph/step.js";
 import type { Plan } from "./planner/plan.js";
 import { renderSection } from "./core/sections.js";
+import { percentDone, type Progress } from "./core/progress.js";
 import { workflowModule } from "./graph/workflows/registry.js";
 import { renderDiff } from "./tools/config/diff.js";
 
@@ -70,7 +71,7 @@ export function renderEvent(e: RunEvent): string | null {
       // A stage whose window rolled the run back is not a success: it gets the failure mark, whatever it returned.
       return `${e.status === "done" && e.verdict !== "degraded" ? (e.verdict === "inconclusive" ? "?" : "✔") : "✖"} ${e.step}${e.stage !== null ? ` ${stageName(e.stage, e.stageValue)}` : ""}${e.note ? `: ${e.note}` : ""}`;
     case "progress":
-      return `  ${e.message.split("\n").join("\n  ")}`;
+      return e.progress ? `  … ${e.step}: ${e.message}` : `  ${e.message.split("\n").join("\n  ")}`;
     case "rollback":
       return e.automatic ? `!!! AUTOMATIC ROLLBACK on run ${e.run}: ${e.reason}` : `!!! ROLLING BACK run ${e.run}: ${e.reason}`;
     case "decision":
@@ -79,6 +80,60 @@ export function renderEvent(e: RunEvent): string | null {
       return `■ ${e.status}: ${e.reason}`;
     case "gate":
       return null;
+  }
+}
+
+/**
+ * Prints run events to a terminal. Structured progress (a batch copy's `{done, total, unit, rate}`) does not scroll a
+ * line per batch: on a TTY one status line is rewritten in place and cleared before the next line; elsewhere (a log, a
+ * pipe) a step's progress is printed when it starts, at each further tenth done and when it completes.
+ */
+export class TerminalEvents {
+  /** Per running step: the last tenth printed (not a TTY). */
+  private readonly tenths = new Map<string, number>();
+  /** A progress line is on screen without its newline (TTY). */
+  private transient = false;
+
+  constructor(
+    private readonly write: (s: string) => void,
+    private readonly tty: boolean,
+  ) {}
+
+  event(e: RunEvent): void {
+    if (e.type === "progress" && e.progress) return this.progress(e, e.progress);
+    if (e.type === "step-start" || e.type === "step-end" || e.type === "finish") this.tenths.delete(`${e.run}:${"step" in e ? e.step : ""}`);
+    const line = renderEvent(e);
+    // A gate prints nothing here (the front shows it after the call returns): the status line is cleared for it too.
+    const out = `${this.clear()}${line === null ? "" : `${line}\n`}`;
+    if (out) this.write(out);
+  }
+
+  /** Ends a transient progress line (before the process prints anything else). */
+  end(): void {
+    const c = this.clear();
+    if (c) this.write(c);
+  }
+
+  private clear(): string {
+    if (!this.transient) return "";
+    this.transient = false;
+    return "\r\x1b[2K";
+  }
+
+  private progress(e: Extract<RunEvent, { type: "progress" }>, p: Progress): void {
+    const line = renderEvent(e)!;
+    if (this.tty) {
+      this.write(`\r\x1b[2K${line}`);
+      this.transient = true;
+      return;
+    }
+    const key = `${e.run}:${e.step}`;
+    const pct = percentDone(p);
+    const tenth = p.done === p.total ? 10 : pct === null ? 0 : Math.floor(pct / 10);
+    const last = this.tenths.get(key);
+    if (last !== undefined && tenth <= last) return;
+    this.tenths.set(key, tenth);
+    this.write(`${line}\n`);
   }
 }
 

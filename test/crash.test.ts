@@ -142,7 +142,10 @@ describe("a run survives the process being killed (SIGKILL)", () => {
       const snap = await reader.graph("add-caching-layer").getState({ configurable: { thread_id: s.run } });
       expect(snap.next).toEqual([]);
       expect(snap.tasks.flatMap((x) => x.interrupts)).toEqual([]);
-      const saved = snap.tasks.flatMap((x) => (x.result as { steps?: StepRecord[] } | undefined)?.steps ?? []);
+      // The step's saved writes count its record; the record itself is kept beside the checkpoints, at the place counted.
+      const counted = snap.tasks.flatMap((x) => (x.result as { recorded?: number } | undefined)?.recorded ?? []);
+      expect(counted).toHaveLength(1);
+      const saved = (await reader.store.records(s.run, "steps", counted[0]! - 1, counted[0]!)) as StepRecord[];
       expect(saved.map((r) => r.name)).toEqual(["ProvisionCacheInfrastructure"]);
       expect((await reader.summary(s.run)).status).toBe("interrupted");
     } finally {

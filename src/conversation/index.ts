@@ -3,6 +3,7 @@
  * loop (bindTools, strict schemas, a hard cap on model calls per turn); without one, a rule-based intent matcher
  * over the same tools. Neither can approve, reject or skip a gate: there is no such tool.
  */
+import { requestTooLong } from "../core/text.js";
 import { AIMessage, HumanMessage, SystemMessage, ToolMessage, type BaseMessage } from "@langchain/core/messages";
 import { converseSystemPrompt, converseUserMessage, version as CONVERSE_PROMPT_VERSION } from "../../prompts/converse.js";
 import type { Engine } from "../engine.js";
@@ -99,6 +100,8 @@ async function answerByRules(deps: ExecutorDeps, text: string, ran: Ran = new Ma
 export async function converse(engine: Engine, input: ConverseInput, opts: ConverseOptions = {}): Promise<ConverseReply> {
   const env = opts.env ?? process.env;
   const deps: ExecutorDeps = { engine, run: input.run, actor: { user: input.user, groups: input.groups }, env };
+  const tooLong = requestTooLong(input.text);
+  if (tooLong) return { text: `I didn't read that: ${tooLong}.`, actions: [], answeredBy: "rules", modelCalls: 0 };
   try {
     await engine.summary(input.run);
   } catch (e) {

@@ -3,6 +3,72 @@
  * word lists compiled to regexes, and an edit distance for typos. Nothing here knows about workflows.
  */
 
+/**
+ * The longest request read, in characters, in every front (command line, chat, Slack, thread questions). Longer
+ * text is refused before any pattern, model or store sees it: reading stays bounded in time whatever is sent.
+ */
+export const MAX_REQUEST_CHARS = 4000;
+
+/** Why a request is not read (too long), or null when it may be. */
+export function requestTooLong(text: string): string | null {
+  if (text.length <= MAX_REQUEST_CHARS) return null;
+  return `the request is ${text.length.toLocaleString("en-US")} characters; requests are read up to ${MAX_REQUEST_CHARS.toLocaleString("en-US")}. Nothing was planned or changed: ask again in fewer words`;
+}
+
+/** Something that says whether a text matches: a RegExp, or a composition of them like `inOrder`. */
+export interface Matcher {
+  test(text: string): boolean;
+}
+
+/**
+ * `a.*b.*c` without its backtracking: each pattern found after the previous one's match ends. One left-to-right
+ * pass (the earliest-ending match of each is the best start for the next), where the regex would rescan the
+ * rest of the text from every place the first word occurs.
+ */
+export function inOrder(...patterns: readonly RegExp[]): Matcher {
+  const searches = patterns.map((p) => new RegExp(p.source, p.flags.includes("g") ? p.flags : `${p.flags}g`));
+  return {
+    test(text: string): boolean {
+      let from = 0;
+      for (const re of searches) {
+        re.lastIndex = from;
+        const m = re.exec(text);
+        if (!m) return false;
+        from = m.index + Math.max(m[0].length, 1);
+      }
+      return true;
+    },
+  };
+}
+
+/** What `between` found: the prefix's start, the text between prefix and suffix, the suffix match and where it ends. */
+export interface Between {
+  index: number;
+  inner: string;
+  suffix: RegExpExecArray;
+  end: number;
+}
+
+/**
+ * `prefix(.+?)suffix` without its backtracking: the first prefix match, then the first suffix match at least one
+ * character after it. The regex would, for every place the prefix occurs, walk the rest of the text trying the
+ * suffix at each character (quadratic on text that repeats the prefix and never completes it).
+ */
+export function between(text: string, prefix: RegExp, suffix: RegExp): Between | null {
+  const p = new RegExp(prefix.source, prefix.flags.replace("g", ""));
+  const m = p.exec(text);
+  if (!m) return null;
+  const from = m.index + m[0].length;
+  const s = new RegExp(suffix.source, suffix.flags.includes("g") ? suffix.flags : `${suffix.flags}g`);
+  s.lastIndex = from + 1;
+  const t = s.exec(text);
+  if (!t) return null;
+  return { index: m.index, inner: text.slice(from, t.index), suffix: t, end: t.index + t[0].length };
+}
+
+/** Any of the matchers. */
+export const anyOf = (...ms: readonly Matcher[]): Matcher => ({ test: (text) => ms.some((m) => m.test(text)) });
+
 /** `[start, end)` in a Text's strings. */
 export type Span = readonly [number, number];
 

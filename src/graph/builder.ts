@@ -1,14 +1,17 @@
-import { END, START, StateGraph, interrupt, type BaseCheckpointSaver } from "@langchain/langgraph";
+import { randomBytes } from "node:crypto";
+import { Command, END, START, StateGraph, interrupt, type BaseCheckpointSaver } from "@langchain/langgraph";
 import { z } from "zod";
 import { expandApprovers, type AgentConfig } from "../config.js";
 import { AgentError } from "../core/errors.js";
+import { parseProgress, renderProgress } from "../core/progress.js";
 import type { AgentStore, StoredDecision } from "../store/store.js";
 import { snapshot } from "../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../tools/types.js";
 import type { EventSink } from "./events.js";
 import { autoApproves, mayDecide, planHash } from "./gates.js";
-import { GatePayload, GateResume, RunState, type Next, type PendingGate, type RunStateUpdate, type RunStateValue, type StepRecord } from "./state.js";
+import { GatePayload, GateResume, RunState, StepRecord, type Next, type PendingGate, type RunStateUpdate, type RunStateValue } from "./state.js";
 import { type DecisionKind } from "../core/gates.js";
+import { DecisionRecord } from "../core/records.js";
 import { RunView, defineStep, type RollbackResult, type Step, type StepContext, type WorkflowDef } from "./step.js";
 
 export interface GraphDeps {
@@ -21,6 +24,8 @@ export interface GraphDeps {
   failpoint?(name: string): void;
   /** The wall clock, recorded beside the run's own clock (simulated in the sandbox) where the two differ. */
   wallClock?: () => Date;
+  /** Test seam: every routing decision, as it is taken (from node, to node). */
+  onRoute?(from: string, to: string): void;
 }
 
 export const ROLLBACK = "Rollback";
@@ -80,7 +85,7 @@ function isControlFlow(e: unknown): boolean {
  * or user text can reach it another way. The step node checks the recorded decision again before acting.
  */
 export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
-  const steps: Step[] = [...def.steps, ...(def.cleanup ? [cleanupStep(def)] : [])];
+  const steps: Step[] = graphSteps(def);
   const coreCount = def.steps.length;
   const names = new Set<string>();
   for (const s of steps) {
@@ -110,7 +115,11 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         done: (name, effects = []) => deps.store.journalDone(state.run, keyOf(name), effects),
         entries: () => deps.store.journal(state.run),
       },
-      progress: (message) => emit({ type: "progress", run: state.run, step, message }),
+      progress: (message) => {
+        if (typeof message === "string") return emit({ type: "progress", run: state.run, step, message });
+        const progress = parseProgress(step, message);
+        emit({ type: "progress", run: state.run, step, message: renderProgress(progress), progress });
+      },
       remember: (name, value) => deps.store.remember(state.run, [step, stage ?? 0, name].join(":"), value),
       cursor: {
         load: (name) => deps.store.cursor(state.run, [step, stage ?? 0, name].join(":")),
@@ -387,24 +396,17 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
   const init = async (state: RunStateValue): Promise<RunStateUpdate> => advance(state, { to: "step", index: 0, stage: 0 });
 
   /** Where `next` leads. A gated step is only ever reached through its approval node. */
-  const route = (state: RunStateValue): string => {
-    const n = state.next;
-    switch (n.to) {
-      case "step": {
-        const step = steps[n.index]!;
-        return step.gated ? gateNode(step.name) : step.name;
-      }
-      case "inconclusive":
-        return INCONCLUSIVE_GATE;
-      case "hold":
-        return HOLD_GATE;
-      case "rollback":
-        return ROLLBACK;
-      case "finish":
-        return "finish";
-    }
-  };
+  const route = (n: Next): string => routeTo(steps, n);
+  /**
+   * From a step's approval node: into that step (the one way in), or to the rollback or the end; null for a `next` that
+   * node never sets (a hold or an inconclusive gate is asked by its own node), refused if it ever came.
+   */
+  const routeFromGate = (step: string) => (n: Next): string | null => (n.to === "step" ? step : n.to === "rollback" || n.to === "finish" ? route(n) : null);
 
+  // Every node routes itself by returning `Command({ goto })` (no conditional edge after each node: one runnable, one
+  // config merge and one channel read less per step). The targets each node may go to are declared as its `ends`, and
+  // checked here, at build time, against everything its router can answer, so the gates stay structure: a gated step
+  // is among the ends of its own approval node only.
   const targets = [
     ...steps.map((s) => (s.gated ? gateNode(s.name) : s.name)),
     INCONCLUSIVE_GATE,
@@ -412,24 +414,38 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
     ROLLBACK,
     "finish",
   ];
-  const graph = new StateGraph<typeof RunState, RunStateValue, RunStateUpdate, string>(RunState)
-    .addNode("init", init)
-    .addNode(ROLLBACK, rollbackNode)
-    .addNode("finish", finishNode)
-    .addNode(INCONCLUSIVE_GATE, approvalNodeForPrepared("inconclusive"))
-    .addNode(HOLD_GATE, approvalNodeForPrepared("hold"));
+  type Router = (n: Next) => string | null;
+  const routed: { name: string; run: (state: RunStateValue) => Promise<RunStateUpdate>; router: Router; ends: string[] }[] = [
+    { name: "init", run: init, router: route, ends: targets },
+    { name: ROLLBACK, run: rollbackNode, router: route, ends: targets },
+    { name: INCONCLUSIVE_GATE, run: approvalNodeForPrepared("inconclusive"), router: route, ends: targets },
+    { name: HOLD_GATE, run: approvalNodeForPrepared("hold"), router: route, ends: targets },
+  ];
   for (const [i, s] of steps.entries()) {
-    graph.addNode(s.name, stepNode(i));
-    if (s.gated) graph.addNode(gateNode(s.name), approvalNode(s.name));
+    routed.push({ name: s.name, run: stepNode(i), router: route, ends: targets });
+    if (s.gated) routed.push({ name: gateNode(s.name), run: approvalNode(s.name), router: routeFromGate(s.name), ends: [s.name, ROLLBACK, "finish"] });
+  }
+  assertRoutes(def.id, routed, steps);
+
+  const records = recordsBeside(deps.store);
+  const graph = new StateGraph<typeof RunState, RunStateValue, RunStateUpdate, string>(RunState).addNode("finish", finishNode);
+  for (const r of routed) {
+    const ends = new Set(r.ends);
+    graph.addNode(
+      r.name,
+      async (stored: RunStateValue) => {
+        const state = await records.read(stored);
+        const update = await records.keep(state, await r.run(state));
+        const goto = r.router(update.next ?? state.next);
+        // Unreachable after the build-time check; kept because it costs one Set lookup and a wrong edge would skip a gate.
+        if (goto === null || !ends.has(goto)) throw new AgentError("forbidden", `${r.name} tried to go to ${goto}, which is not one of its declared ends (${r.ends.join(", ")})`);
+        deps.onRoute?.(r.name, goto);
+        return new Command({ update, goto });
+      },
+      { ends: r.ends },
+    );
   }
   graph.addEdge(START, "init");
-  for (const from of ["init", ROLLBACK, INCONCLUSIVE_GATE, HOLD_GATE, ...steps.map((s) => s.name)]) {
-    graph.addConditionalEdges(from, route, targets);
-  }
-  for (const s of steps.filter((s) => s.gated)) {
-    // The one edge into a gated step.
-    graph.addConditionalEdges(gateNode(s.name), (state: RunStateValue) => (state.next.to === "step" ? s.name : route(state)), [s.name, ROLLBACK, "finish"]);
-  }
   graph.addEdge("finish", END);
   return graph.compile({ checkpointer: deps.checkpointer });
 
@@ -445,3 +461,139 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
 }
 
 export type WorkflowGraph = ReturnType<typeof buildWorkflowGraph>;
+
+type Transcribed = Pick<RunStateValue, "run" | "steps" | "decisions"> & { recorded?: number; decided?: number };
+
+/**
+ * The run's state with its whole transcript in `steps` and `decisions`: the records an earlier version kept in the state,
+ * then the `recorded` and `decided` ones kept in the agent's store. Nodes see the transcript as before; checkpoints
+ * hold only the counts.
+ */
+export async function withRecords<S extends Transcribed>(store: AgentStore, state: S): Promise<S> {
+  const recorded = state.recorded ?? 0;
+  const decided = state.decided ?? 0;
+  if (recorded === 0 && decided === 0) return state;
+  const steps = state.steps ?? [];
+  const decisions = state.decisions ?? [];
+  const [moreSteps, moreDecisions] = await Promise.all([
+    store.records(state.run, "steps", steps.length, steps.length + recorded),
+    store.records(state.run, "decisions", decisions.length, decisions.length + decided),
+  ]);
+  return {
+    ...state,
+    steps: moreSteps.length ? [...steps, ...moreSteps.map((r) => StepRecord.parse(r))] : steps,
+    decisions: moreDecisions.length ? [...decisions, ...moreDecisions.map((r) => DecisionRecord.parse(r))] : decisions,
+  };
+}
+
+/** What a node appended to one list, or nothing; a node never overwrites a list. */
+function appended<T>(value: T[] | { value: T[] } | undefined, list: string): T[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new Error(`a node may only append to ${list}, not overwrite it`);
+  return value;
+}
+
+/** Runs whose records one graph keeps in memory (most recently used); older ones are read from the store again. */
+const CACHED_RUNS = 64;
+
+/**
+ * The transcript kept beside the checkpoints, for the nodes of one graph: `read` gives a node the state with its whole
+ * transcript, `keep` sends what a node appended to the agent's store (at the places after the records the node saw)
+ * and leaves only the new counts in the update, so a checkpoint's size no longer grows with the transcript. What this
+ * process wrote is cached under the write's token and used only for a state that carries that token.
+ */
+function recordsBeside(store: AgentStore) {
+  const cache = new Map<string, { tip: string; steps: StepRecord[]; decisions: DecisionRecord[] }>();
+  const remember = (run: string, entry: { tip: string; steps: StepRecord[]; decisions: DecisionRecord[] }) => {
+    cache.delete(run);
+    cache.set(run, entry);
+    if (cache.size > CACHED_RUNS) cache.delete(cache.keys().next().value!);
+  };
+  return {
+    async read(state: RunStateValue): Promise<RunStateValue> {
+      if ((state.recorded ?? 0) === 0 && (state.decided ?? 0) === 0) return state;
+      const hit = state.recordsTip === undefined ? undefined : cache.get(state.run);
+      if (hit && hit.tip === state.recordsTip && hit.steps.length === state.recorded && hit.decisions.length === state.decided) {
+        return { ...state, steps: [...state.steps, ...hit.steps], decisions: [...state.decisions, ...hit.decisions] };
+      }
+      const full = await withRecords(store, state);
+      if (state.recordsTip !== undefined) remember(state.run, { tip: state.recordsTip, steps: full.steps.slice(state.steps.length), decisions: full.decisions.slice(state.decisions.length) });
+      return full;
+    },
+    /** `state` is what `read` gave the node: its lists hold the whole transcript. */
+    async keep(state: RunStateValue, update: RunStateUpdate): Promise<RunStateUpdate> {
+      if (update.steps === undefined && update.decisions === undefined) return update;
+      const steps = appended(update.steps as StepRecord[] | { value: StepRecord[] } | undefined, "steps");
+      const decisions = appended(update.decisions as DecisionRecord[] | { value: DecisionRecord[] } | undefined, "decisions");
+      const { steps: _steps, decisions: _decisions, ...rest } = update;
+      if (steps.length === 0 && decisions.length === 0) return rest;
+      for (const [i, r] of steps.entries()) await store.putRecord(state.run, "steps", state.steps.length + i, r.name, r);
+      for (const [i, d] of decisions.entries()) await store.putRecord(state.run, "decisions", state.decisions.length + i, d.step, d);
+      const legacy = { steps: state.steps.length - (state.recorded ?? 0), decisions: state.decisions.length - (state.decided ?? 0) };
+      const tip = randomBytes(6).toString("hex");
+      remember(state.run, { tip, steps: [...state.steps.slice(legacy.steps), ...steps], decisions: [...state.decisions.slice(legacy.decisions), ...decisions] });
+      // Only the counts that changed: every channel written is one more pending-write row per step.
+      return {
+        ...rest,
+        ...(steps.length ? { recorded: (state.recorded ?? 0) + steps.length } : {}),
+        ...(decisions.length ? { decided: (state.decided ?? 0) + decisions.length } : {}),
+        recordsTip: tip,
+      };
+    },
+  };
+}
+
+/** The steps a workflow's graph runs: its own, then the cleanup after a rollback when it has one. */
+export function graphSteps(def: WorkflowDef): Step[] {
+  return [...def.steps, ...(def.cleanup ? [cleanupStep(def)] : [])];
+}
+
+/** The node `next` leads to from any node but a step's approval node: a gated step's own approval node, never the step. */
+export function routeTo(steps: readonly Pick<Step, "name" | "gated">[], n: Next): string {
+  switch (n.to) {
+    case "step": {
+      const step = steps[n.index];
+      if (!step) throw new Error(`no step at index ${n.index}`);
+      return step.gated ? gateNode(step.name) : step.name;
+    }
+    case "inconclusive":
+      return INCONCLUSIVE_GATE;
+    case "hold":
+      return HOLD_GATE;
+    case "rollback":
+      return ROLLBACK;
+    case "finish":
+      return "finish";
+  }
+}
+
+/** Every `Next` a node can set, as the routers see it (they read only `to` and `index`). */
+function everyNext(stepCount: number): Next[] {
+  const out: Next[] = [];
+  for (let index = 0; index < stepCount; index++) {
+    out.push({ to: "step", index, stage: 0 }, { to: "inconclusive", index, stage: 0, reason: "" });
+    out.push({ to: "hold", kind: "paused", by: "", reason: "", resume: { index, stage: 0 } });
+  }
+  out.push({ to: "rollback", reason: "", then: "failed" }, { to: "finish", status: "done", reason: "" });
+  return out;
+}
+
+/**
+ * The build-time check behind routing with `Command({ goto })`: every target any node's router can answer is one of
+ * that node's declared ends and a node of the graph, and a gated step is an end of its own approval node and of no
+ * other node, so no route, model output or user text reaches a gated step except through its gate.
+ */
+export function assertRoutes(workflow: string, routed: readonly { name: string; router: (n: Next) => string | null; ends: readonly string[] }[], steps: readonly Pick<Step, "name" | "gated">[]): void {
+  const nodes = new Set([...routed.map((r) => r.name), "finish"]);
+  for (const r of routed) {
+    for (const end of r.ends) if (!nodes.has(end)) throw new Error(`${workflow}: ${r.name} declares end ${end}, which is not a node`);
+    for (const n of everyNext(steps.length)) {
+      const to = r.router(n);
+      if (to !== null && !r.ends.includes(to)) throw new Error(`${workflow}: ${r.name} can go to ${to} (next ${JSON.stringify(n)}), which is not among its declared ends`);
+    }
+  }
+  for (const s of steps.filter((x) => x.gated)) {
+    const into = routed.filter((r) => r.ends.includes(s.name)).map((r) => r.name);
+    if (into.length !== 1 || into[0] !== gateNode(s.name)) throw new Error(`${workflow}: gated step ${s.name} is reachable from ${into.join(", ") || "nothing"}, not only from ${gateNode(s.name)}`);
+  }
+}

@@ -112,10 +112,25 @@ export const RunState = new StateSchema({
   request: z.string(),
   /** Plan params as validated by the workflow's param schema. */
   params: z.record(z.string(), z.unknown()),
-  /** Executed steps in order: the transcript. */
+  /**
+   * Executed steps in order, as runs started by earlier versions kept them (the whole transcript in every checkpoint).
+   * A run now keeps them in the agent's store beside the checkpoints and counts them in `recorded` (each checkpoint
+   * copying the whole transcript made a run's checkpoint bytes grow with the square of its stages); its transcript is
+   * these followed by the `recorded` records at places `steps.length ...` in the store.
+   */
   steps: append(StepRecord),
-  /** Every gate decision, human or policy. */
+  /** How many step records this run keeps in the agent's store (places `steps.length` onwards); absent: none. */
+  recorded: z.number().int().min(0).optional(),
+  /** Every gate decision, human or policy, as applied: as runs started by earlier versions kept them (see `steps`). */
   decisions: append(DecisionRecord),
+  /** How many applied decisions this run keeps in the agent's store (places `decisions.length` onwards); absent: none. */
+  decided: z.number().int().min(0).optional(),
+  /**
+   * Names the last write of records beside the checkpoints (a fresh random token each time): a process that cached the
+   * records it wrote uses the cache only while the state it reads carries the same token, so a write whose checkpoint
+   * never committed, or one another process made since, is read again from the store.
+   */
+  recordsTip: z.string().optional(),
   /** The gate currently being asked, prepared before the interrupt so the interrupt node is deterministic. */
   gate: PendingGate.nullable().default(null),
   next: Next.default({ to: "step", index: 0, stage: 0 }),

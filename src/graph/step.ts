@@ -6,6 +6,7 @@ import type { DeploymentAdapters } from "../tools/types.js";
 import type { GatePayload, RunStateValue, StepRecord } from "./state.js";
 import type { ChangeSection, ConfigChange } from "../core/sections.js";
 import type { MetricsSummary, Verdict } from "../core/metrics.js";
+import type { Progress } from "../core/progress.js";
 
 /** What a step may use: its deployment's adapters and the run's identity. Nothing else. */
 export interface StepContext {
@@ -23,8 +24,12 @@ export interface StepContext {
    * then carries. The rollback restores from this alone.
    */
   journal: Journal;
-  /** Progress text for whoever watches (terminal, Slack). */
-  progress(message: string): void;
+  /**
+   * Progress for whoever watches (terminal, Slack): a line of text, or how far a long step is
+   * (`{ done, total, unit: records|bytes|objects|statements, rate }`, validated; a bad value throws). Shown, never
+   * recorded: the step still leaves one record however often it reports.
+   */
+  progress(message: string | Progress): void;
   /** The first value ever recorded under `name` for this step and stage: survives a crash and a replay. */
   remember(name: string, value: string): Promise<string>;
   /**
@@ -40,7 +45,11 @@ export interface StepContext {
 
 /** Read-only view of the run for building a step's input. */
 export class RunView {
-  constructor(readonly state: RunStateValue) {}
+  readonly state: RunStateValue;
+  /** The run's state with its whole transcript in `steps` (the builder reads the records kept beside the checkpoints first). */
+  constructor(state: Omit<RunStateValue, "recorded" | "decided" | "recordsTip"> & Partial<Pick<RunStateValue, "recorded" | "decided" | "recordsTip">>) {
+    this.state = { ...state, recorded: state.recorded, decided: state.decided, recordsTip: state.recordsTip };
+  }
   get params(): Record<string, unknown> {
     return this.state.params;
   }

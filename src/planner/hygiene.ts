@@ -12,7 +12,8 @@ export const normalizeChars = (s: string): string =>
     .replace(/[\u201c\u201d]/g, '"')
     .replace(/[\u2192\u21d2\u27f6]/g, "->")
     .replace(/[\u2013\u2014]/g, "-")
-    .replace(/\s*(?:percent|pct)\b/gi, "%")
+    // Starting only where a run of spaces starts: a match tried inside a long run would rescan it (quadratic).
+    .replace(/(?<!\s)\s*(?:percent|pct)\b/gi, "%")
     .replace(/<@[\w]+>|(?<!\w)@honua[\w-]*/gi, " ");
 
 // ---------------------------------------------------------------------------------------------- typos
@@ -84,15 +85,37 @@ const PREAMBLE = new RegExp(
     "we want to", "go ahead and", "time to", "need to", "want to", "help me", "quick one", "then", "and", "also",
   ])}\\b[\\s,:;!.-]*)+`,
 );
-const TRAILER = /(?:[\s,;:!?.]+|\b(?:please|pls|plz|thanks|thank you|thx|ty|asap|cheers|kthx|and|then)\b)+$/;
+const SIGN_OFFS = ["please", "pls", "plz", "thanks", "thank you", "thx", "ty", "asap", "cheers", "kthx", "and", "then"];
+const isTrailingPunctuation = (c: string): boolean => /[\s,;:!?.]/.test(c);
+const isWordChar = (c: string | undefined): boolean => c !== undefined && /\w/.test(c);
+
+/**
+ * Where the sign-offs and punctuation at the end of the text begin (its length when there are none). Read from
+ * the end, one token at a time: linear in the text, where an end-anchored regex would be tried from every
+ * position and rescan the tail each time (a long "please please … plea" took seconds).
+ */
+function trailerStart(lower: string): number {
+  let end = lower.length;
+  for (;;) {
+    let i = end;
+    while (i > 0 && isTrailingPunctuation(lower[i - 1]!)) i--;
+    if (i < end) {
+      end = i;
+      continue;
+    }
+    const word = SIGN_OFFS.find((w) => end >= w.length && lower.endsWith(w, end) && !isWordChar(lower[end - w.length - 1]));
+    if (!word) return end;
+    end -= word.length;
+  }
+}
 
 /** The request without greetings, politeness and sign-offs at either end. */
 export function tidy(t: Text): Text {
   const lead = PREAMBLE.exec(t.lower);
-  const trail = TRAILER.exec(t.lower);
+  const trail = trailerStart(t.lower);
   const spans: Span[] = [];
   if (lead) spans.push([0, lead[0].length]);
-  if (trail) spans.push([trail.index, t.lower.length]);
+  if (trail < t.lower.length) spans.push([trail, t.lower.length]);
   const leadingPunctuation = /^[\s,;:.!-]+/.exec(t.lower);
   if (leadingPunctuation) spans.push([0, leadingPunctuation[0].length]);
   return spans.length ? tidy(t.without(spans)) : t;

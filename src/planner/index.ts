@@ -3,6 +3,7 @@
  * OPENAI_BASE_URL is set, else the offline rules. Both answer the same PlanResult contract.
  */
 import type { AgentConfig } from "../config.js";
+import { requestTooLong } from "../core/text.js";
 import type { ModelCallRecord, ModelCallSink } from "./calls.js";
 import { modelSettings, type ModelSettings } from "./llm.js";
 import { ModelPlanner, type PlanAttempt, type Planner } from "./model.js";
@@ -63,7 +64,9 @@ let rulesAnnounced = false;
 
 export async function planRequest(text: string, config: AgentConfig, env: NodeJS.ProcessEnv, opts: PlanRequestOptions = {}): Promise<Planned> {
   const planner = opts.planner ?? createPlanner(env, opts.model);
-  const attempt = await planner.plan(text, config);
+  // Too long for any planner: refused before a pattern runs over it or a model is paid to read it.
+  const tooLong = requestTooLong(text);
+  const attempt: PlanAttempt = tooLong ? { result: { refuse: tooLong }, planner: planner.kind, fallback: null, calls: [] } : await planner.plan(text, config);
   for (const c of attempt.calls) await opts.sink?.record(c);
   let notice: string | null = null;
   if (attempt.fallback) {

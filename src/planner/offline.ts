@@ -5,7 +5,7 @@
  * This file is the generic engine; what each workflow's requests look like is its folder's intent.
  */
 import type { AgentConfig } from "../config.js";
-import { Text, spansOf } from "../core/text.js";
+import { Text, requestTooLong, spansOf } from "../core/text.js";
 import { chooseWorkflow } from "./choose.js";
 import { knownDeployments, unknownDeployment } from "./deployment.js";
 import { MANIPULATION, fixTypos, normalizeChars, tidy } from "./hygiene.js";
@@ -16,6 +16,15 @@ import { clarify, type DeploymentResolution } from "./resolve.js";
 import { extractSql } from "./sql.js";
 
 export function planOffline(request: string, config: AgentConfig): PlanResult {
+  const tooLong = requestTooLong(request);
+  return tooLong ? { refuse: tooLong } : readRequest(request, config);
+}
+
+/**
+ * The reading itself, for text of any length: every pass over it is linear (the hostile-input property test runs
+ * it on Slack-sized text, ten times the request limit, to show that).
+ */
+export function readRequest(request: string, config: AgentConfig): PlanResult {
   const keep = new Set(Object.entries(config.deployments).flatMap(([n, d]) => [n, ...d.aliases].map((w) => w.toLowerCase())));
   const { statements, rest } = extractSql(normalizeChars(request), config);
   const typed = Text.of(fixTypos(rest, keep));

@@ -1,5 +1,5 @@
 /** Requests refused before any workflow is chosen: destructive ones, and ones that are not changes at all. */
-import { matchAll, oneOf } from "../core/text.js";
+import { inOrder, matchAll, oneOf, type Matcher } from "../core/text.js";
 import { derived } from "../graph/workflows/registry.js";
 import { byPriority, type RefusalReason } from "./registered.js";
 
@@ -13,9 +13,9 @@ const NOT_A_CHANGE = new RegExp(
     "were", "how", "give me",
   ])}\\b`,
 );
-const OFF_TOPIC = [
+const OFF_TOPIC: readonly Matcher[] = [
   /\b(?:replicas?|poems?|haikus?|jokes?|songs?|stor(?:y|ies)|essays?|limericks?|recipes?|weather|bitcoin|autoscal\w*)\b/,
-  /\b(?:show|give|send|tell|print|dump|reveal|leak|post)\b.*\b(?:passwords?|credentials?|secrets?|keys?|tokens?)\b/,
+  inOrder(/\b(?:show|give|send|tell|print|dump|reveal|leak|post)\b/, /\b(?:passwords?|credentials?|secrets?|keys?|tokens?)\b/),
   // Software upgrades ("upgrade redis to 7.2"), not schema upgrades.
   /\b(?:upgrade|update|bump|patch|downgrade)\s+(?:the\s+)?(?:[\w-]+\s+){0,2}(?:to\s+(?:version\s+|v)?\d+(?:\.\d+)*(?![\w%])|version\b)/,
 ];

@@ -10,6 +10,7 @@ import type { MetricsSummary } from "../core/metrics.js";
 import type { CostEstimate } from "../graph/workflows/module.js";
 import { renderMetrics, stageName } from "../render.js";
 import { renderSection, type ChangeSection } from "../core/sections.js";
+import { renderProgress, type Progress } from "../core/progress.js";
 import { renderDiff } from "../tools/config/diff.js";
 import { LIMIT, clip, codePoints, fitList } from "./limits.js";
 
@@ -153,7 +154,7 @@ const MARK: Record<StepMark, string> = {
 export function progressLines(
   planned: readonly { name: string }[],
   records: readonly Pick<StepRecord, "name" | "stage" | "stageValue" | "status" | "verdict">[],
-  running: { step: string; stage: number | null } | null,
+  running: { step: string; stage: number | null; progress?: Progress | null } | null,
   waiting: { step: string; stage: number | null } | null,
 ): ProgressLine[] {
   const names = [...planned.map((s) => s.name), ...records.map((r) => r.name).filter((n) => !planned.some((s) => s.name === n))];
@@ -170,6 +171,7 @@ export function progressLines(
     if (running?.step === name) {
       mark = "running";
       if (running.stage !== null) detail.push(`${running.stage}% running`);
+      if (running.progress) detail.push(renderProgress(running.progress));
     } else if (waiting?.step === name) {
       mark = "waiting";
       detail.push(waiting.stage !== null ? `waiting for approval (${waiting.stage}%)` : "waiting for approval");

@@ -20,6 +20,16 @@ export const LIMIT = {
   confirmText: 300,
 } as const;
 
+/**
+ * Slack's rate limits that the bot's own pacing keeps under. chat.update is a Tier 3 method (about 50 calls a minute
+ * per workspace); the progress message is edited at most once per `progressEditMs`, which keeps a run that reports
+ * progress continuously at 50 edits a minute.
+ */
+export const RATE = {
+  chatUpdatePerMinute: 50,
+  progressEditMs: 60_000 / 50,
+} as const;
+
 /** Length as Slack counts it: code points, so an emoji is one character, not two UTF-16 units. */
 export function codePoints(s: string, from = 0, to = s.length): number {
   let n = 0;

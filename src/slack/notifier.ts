@@ -16,6 +16,8 @@ import type { SlackMetrics } from "./metrics.js";
 import type { CardRef, SlackStore, ThreadRef } from "./store.js";
 import type { Tasks } from "./tasks.js";
 import { workflowModule } from "../graph/workflows/registry.js";
+import type { Progress } from "../core/progress.js";
+import type { RunStateValue } from "../graph/state.js";
 
 type WebClient = webApi.WebClient;
 
@@ -53,7 +55,8 @@ export interface NotifierOptions {
  */
 export class ThreadNotifier {
   private readonly threads = new Map<string, ThreadRef>();
-  private readonly running = new Map<string, { step: string; stage: number | null }>();
+  /** The step each run is running, with the last structured progress it reported (live events; never recorded). */
+  private readonly running = new Map<string, { step: string; stage: number | null; progress: Progress | null }>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly cardViews = new Map<string, CardView>();
   /** Runs whose plan message already shows the cost (the store decides who edits it; this only saves reads). */
@@ -95,9 +98,19 @@ export class ThreadNotifier {
     }
     switch (e.type) {
       case "step-start":
-        this.running.set(e.run, { step: e.step, stage: e.stageValue });
+        this.running.set(e.run, { step: e.step, stage: e.stageValue, progress: null });
         this.scheduleProgress(e.run);
         break;
+      case "progress": {
+        // Batches report far faster than Slack lets a message be edited: the latest count replaces the last one and
+        // the edit waits for the progress timer, so a copy of any size edits the one message at most once an interval.
+        const r = this.running.get(e.run);
+        if (e.progress && r && r.step === e.step) {
+          r.progress = e.progress;
+          this.scheduleProgress(e.run);
+        }
+        break;
+      }
       case "step-end":
         this.running.delete(e.run);
         this.scheduleProgress(e.run);
@@ -180,7 +193,7 @@ export class ThreadNotifier {
   /** The run's recorded steps (as in its transcript), from one state snapshot, read like any other engine read. */
   private async stepsOf(run: string, workflow: string): Promise<Transcript["steps"]> {
     const snap = await this.o.tasks.cpu(() => this.o.engine.graph(workflow).getState({ configurable: { thread_id: run } }), "read");
-    return (snap.values as { steps?: Transcript["steps"] }).steps ?? [];
+    return (await this.o.engine.recordsOf(run, snap.values as Partial<RunStateValue>)).steps;
   }
 
   private async costPlan(run: string, t: ThreadRef): Promise<void> {

@@ -1,4 +1,5 @@
 import { AgentError } from "../core/errors.js";
+import { requestTooLong } from "../core/text.js";
 import { isClarify, isPlan } from "../planner/plan.js";
 import { buildClarifyMessage, buildError, buildHelpMessage, buildNotice, buildPlanMessage, buildProgressMessage, escapeText, progressLines } from "./blocks.js";
 import { reply, type Place, type SlackDeps } from "./context.js";
@@ -10,6 +11,11 @@ import { reply, type Place, type SlackDeps } from "./context.js";
 export async function handleRequest(d: SlackDeps, at: Place, text: string): Promise<void> {
   if (!text || /^(help|\?)$/i.test(text)) {
     await reply(d, at, buildHelpMessage());
+    return;
+  }
+  const tooLong = requestTooLong(text);
+  if (tooLong) {
+    await reply(d, at, buildNotice(`I didn't read that: ${escapeText(tooLong)}.`, ":no_entry:"));
     return;
   }
   const planned = await d.plan(text);

@@ -14,6 +14,7 @@ import { loadConverse } from "./controls.js";
 import { GateWatcher } from "./expiry.js";
 import { createHttpServer } from "./http.js";
 import { slackMetrics } from "./metrics.js";
+import { RATE } from "./limits.js";
 import { ThreadNotifier } from "./notifier.js";
 import { slackSettings } from "./settings.js";
 import { SlackStore } from "./store.js";
@@ -30,7 +31,7 @@ export interface ServeOptions {
   host?: string;
   /** Expiry timer period; 0 disables the timer (tests call tick()). Default 30 s. */
   expiryIntervalMs?: number;
-  /** Minimum time between two edits of a progress message. Default 1 s. */
+  /** Minimum time between two edits of a progress message. Default 1.2 s (chat.update's Tier 3: 50 a minute). */
   progressIntervalMs?: number;
   /** Web API retries (Slack's client default when unset). */
   clientRetries?: number;
@@ -92,7 +93,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
     const tasks = new Tasks((e, label) => console.error(`honua-agent slack: ${label}: ${e instanceof Error ? e.stack : String(e)}`));
     const directory = new ApproverDirectory(client, engine.config.config);
     const paced = oneAtATime(engine, tasks);
-    notifier = new ThreadNotifier({ client, engine: paced, store, directory, tasks, metrics, now, progressIntervalMs: opts.progressIntervalMs ?? 1000 });
+    notifier = new ThreadNotifier({ client, engine: paced, store, directory, tasks, metrics, now, progressIntervalMs: opts.progressIntervalMs ?? RATE.progressEditMs });
     let converse: Promise<Converse | null> | undefined;
     const deps: SlackDeps = {
       engine: paced, client, store, notifier, directory, tasks, metrics, now, env, botUserId: identity.botUserId,

@@ -78,6 +78,8 @@ const SCHEMA = [
      at TEXT NOT NULL, resolved_at TEXT, PRIMARY KEY (run, id))`,
   `CREATE TABLE IF NOT EXISTS honua_evidence (
      run TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run, key))`,
+  `CREATE TABLE IF NOT EXISTS honua_records (
+     run TEXT NOT NULL, list TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run, list, seq))`,
   `CREATE TABLE IF NOT EXISTS honua_memo (
      run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run, key))`,
   `CREATE TABLE IF NOT EXISTS honua_gates (
@@ -144,6 +146,9 @@ function toJournal(r: Row): JournalEntry {
     effects: z.array(Effect).parse(JSON.parse(str(r.effects))), done: Number(r.done) === 1, at: str(r.at),
   });
 }
+
+/** The lists of a run's transcript kept beside its checkpoints. */
+export type RecordList = "steps" | "decisions";
 
 /** Runs, per-deployment locks and decisions: the records that must be atomic across processes. */
 export class AgentStore {
@@ -369,6 +374,37 @@ export class AgentStore {
   /** Raw data behind a decision (metric queries and values), kept beside the checkpoints rather than in them. */
   async putEvidence(run: string, key: string, body: unknown): Promise<void> {
     await this.sql.query(`INSERT INTO honua_evidence (run, key, body) VALUES (?, ?, ?) ON CONFLICT (run, key) DO UPDATE SET body = excluded.body`, [run, key, JSON.stringify(body)]);
+  }
+
+  /**
+   * One record of a run's transcript (`steps`: a step record, `decisions`: a decision as applied) at its place (`seq`,
+   * 0-based), kept beside the checkpoints: the graph state holds only how many there are, so a checkpoint does not copy
+   * the whole transcript. Written before the checkpoint that counts it; a node replayed after a crash before that
+   * checkpoint writes its place again (the last write wins, and only a counted place is ever read).
+   */
+  async putRecord(run: string, list: RecordList, seq: number, name: string, record: unknown): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO honua_records (run, list, seq, name, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (run, list, seq) DO UPDATE SET name = excluded.name, body = excluded.body`,
+      [run, list, seq, name, JSON.stringify(record)],
+    );
+  }
+
+  /** The records of `list` at places `from` (inclusive) to `to` (exclusive), in order; a missing place is an error. */
+  async records(run: string, list: RecordList, from: number, to: number): Promise<unknown[]> {
+    if (to <= from) return [];
+    const rows = await this.sql.query(`SELECT seq, body FROM honua_records WHERE run = ? AND list = ? AND seq >= ? AND seq < ? ORDER BY seq`, [run, list, from, to]);
+    if (rows.length !== to - from) {
+      const have = new Set(rows.map((r) => Number(r.seq)));
+      const missing = Array.from({ length: to - from }, (_, i) => from + i).filter((i) => !have.has(i));
+      throw new AgentError("failed", `run ${run}: ${list} record(s) ${missing.join(", ")} counted by its checkpoint are missing from the agent store (was it replaced or pruned?)`);
+    }
+    return rows.map((r) => JSON.parse(str(r.body)) as unknown);
+  }
+
+  /** Bytes of the records kept for a run (the benchmark's account of what moved out of the checkpoints). */
+  async recordBytes(run: string): Promise<number> {
+    const rows = await this.sql.query(`SELECT COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM honua_records WHERE run = ?`, [run]);
+    return Number(rows[0]?.bytes ?? 0);
   }
 
   async evidence(run: string): Promise<Record<string, unknown>> {

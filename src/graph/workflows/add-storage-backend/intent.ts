@@ -26,9 +26,16 @@ const NOT_BUCKET_NAMES = new Set([
   "for", "on", "in", "to", "the", "with", "named", "called", "and", "at", "per", "a", "an", "new", "our", "my", "of",
   "s3", "gcs", "azure", "blob", "that", "this",
 ]);
-const BUCKET = [
-  /\b(?:bucket|container)\s+(?:named\s+|called\s+)?["'`]?([a-z0-9][a-z0-9._-]{1,61}[a-z0-9])/i,
-  /["'`]?([a-z0-9][a-z0-9._-]*[-_.0-9][a-z0-9._-]*)["'`]?\s+(?:bucket|container)\b/i,
+const BUCKET_AFTER = /\b(?:bucket|container)\s+(?:named\s+|called\s+)?["'`]?([a-z0-9][a-z0-9._-]{1,61}[a-z0-9])/i;
+/**
+ * "<name> bucket": a name that looks like one (a digit, dot, dash or underscore in it). Tried only where a name
+ * starts, with the look of it checked afterwards: a regex requiring the separator inside the name
+ * (`[a-z0-9._-]*[-_.0-9][a-z0-9._-]*`) backtracks cubically over one long token.
+ */
+const BUCKET_BEFORE = /(?<![a-z0-9._-])["'`]?([a-z0-9][a-z0-9._-]*)["'`]?\s+(?:bucket|container)\b/gi;
+const BUCKET: readonly ((s: string) => string | undefined)[] = [
+  (s) => BUCKET_AFTER.exec(s)?.[1],
+  (s) => [...s.matchAll(BUCKET_BEFORE)].map((m) => m[1] ?? "").find((name) => /[-_.0-9]/.test(name)),
 ];
 const URL = /\b(?:s3|gs):\/\/([a-z0-9][a-z0-9._-]+)(?:\/(\S*))?/i;
 const PATH = /(?:^|\s)(\.?\/[\w.-]+(?:\/[\w.-]*)*)/;
@@ -52,7 +59,7 @@ function extract(t: Text): Extraction {
 
   const url = URL.exec(t.orig);
   const region = REGION.exec(t.lower);
-  const bucket = url?.[1] ?? BUCKET.map((re) => re.exec(t.orig)?.[1]).find((b) => b && !NOT_BUCKET_NAMES.has(b.toLowerCase()));
+  const bucket = url?.[1] ?? BUCKET.map((find) => find(t.orig)).find((b) => b && !NOT_BUCKET_NAMES.has(b.toLowerCase()));
   const path = url?.[2] || PATH.exec(t.orig)?.[1];
   const placement = PLACEMENT.map((re) => re.exec(t.orig)).find((m) => m);
   if (region) params.region = region[0];

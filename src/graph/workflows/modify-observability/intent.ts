@@ -1,4 +1,4 @@
-import { Text, escapeRe, matchAll } from "../../../core/text.js";
+import { Text, anyOf, between, escapeRe, inOrder, matchAll, type Matcher } from "../../../core/text.js";
 import { UNIT, clauses, promDuration } from "../../../planner/grammar.js";
 import type { Extraction, WorkflowIntent } from "../module.js";
 import type { ObservabilityChange } from "./params.js";
@@ -7,12 +7,16 @@ type ObservabilityKind = ObservabilityChange["kind"];
 type ObservabilityAction = ObservabilityChange["action"];
 
 /** First match wins: the most specific kind of change a clause talks about. */
-const KINDS: readonly (readonly [ObservabilityKind, RegExp])[] = [
+const KINDS: readonly (readonly [ObservabilityKind, Matcher])[] = [
   ["recording-rule", /\brecording rules?\b/],
   ["retention", /\bretention\b|\bkeep (?:prometheus |the )?metrics\b/],
   [
     "alert-route",
-    /\b(?:route|routes|routed|routing|reroute|receivers?)\b|\b(?:send|forward|pipe|deliver|direct)\b.*\b(?:alerts?|notifications?)\b.*\bto\b|\balerts?\b.*\b(?:go|goes|should go)\s+to\b/,
+    anyOf(
+      /\b(?:route|routes|routed|routing|reroute|receivers?)\b/,
+      inOrder(/\b(?:send|forward|pipe|deliver|direct)\b/, /\b(?:alerts?|notifications?)\b/, /\bto\b/),
+      inOrder(/\balerts?\b/, /\b(?:go|goes|should go)\s+to\b/),
+    ),
   ],
   ["dashboard", /\b(?:dashboards?|panels?)\b/],
   ["alert-rule", /\b(?:alerts?|alerting|alarms?|threshold)\b|\bpage (?:me|us|oncall|on-call|the)\b|\bnotify (?:me|us)\b/],
@@ -28,11 +32,17 @@ const COMPARATORS: Record<string, string> = {
   "higher than": ">", crosses: ">", ">": ">", ">=": ">=", below: "<", under: "<", "less than": "<",
   "lower than": "<", "<": "<", "<=": "<=",
 };
-const CONDITION = new RegExp(
-  String.raw`\b(?:when|if|whenever|once|on|for)\s+(?:the\s+)?(.+?)\s*(?:is\s+|are\s+|goes\s+|gets\s+|rises\s+|climbs\s+|jumps\s+|spikes\s+|stays\s+|drops\s+|falls\s+|dips\s+)?(` +
+const CONDITION_START = /\b(?:when|if|whenever|once|on|for)\s+(?:the\s+)?/;
+const CONDITION_END = new RegExp(
+  String.raw`\s*(?:is\s+|are\s+|goes\s+|gets\s+|rises\s+|climbs\s+|jumps\s+|spikes\s+|stays\s+|drops\s+|falls\s+|dips\s+)?(` +
     Object.keys(COMPARATORS).sort((a, b) => b.length - a.length).map(escapeRe).join("|") +
     String.raw`)\s*(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|%)?`,
 );
+/** "when <subject> <comparator> <number><unit>": subject, comparator, number, unit, and where it ends. */
+function condition(lower: string): { subject: string; op: string; value: string; unit: string | undefined; end: number } | null {
+  const b = between(lower, CONDITION_START, CONDITION_END);
+  return b ? { subject: b.inner, op: b.suffix[1] ?? "", value: b.suffix[2] ?? "", unit: b.suffix[3], end: b.end } : null;
+}
 const SUBJECT = /\b(?:when|if|whenever|on|for)\s+(?:the\s+)?(?:high|low|elevated|increased|rising|spiking|slow)?\s*(.+)$/;
 const FOR_DURATION = new RegExp(String.raw`\bfor\s+(\d+)\s*${UNIT}\b`);
 const SEVERITY = /\b(critical|warning|info)\b/;
@@ -73,12 +83,12 @@ function threshold(metric: string, value: string, unit = ""): number {
 
 function alertRuleSpec(c: Text, action: ObservabilityAction): Record<string, unknown> {
   const spec: Record<string, unknown> = {};
-  const cond = CONDITION.exec(c.lower);
+  const cond = condition(c.lower);
   if (cond) {
-    const metric = metricName(cond[1] ?? "");
-    if (metric && (action === "add" || !/\b(?:threshold|alert)\b/.test(cond[1] ?? ""))) spec.metric = metric;
-    spec.op = COMPARATORS[cond[2] ?? ""];
-    spec.threshold = threshold(metric, cond[3] ?? "", cond[4]);
+    const metric = metricName(cond.subject);
+    if (metric && (action === "add" || !/\b(?:threshold|alert)\b/.test(cond.subject))) spec.metric = metric;
+    spec.op = COMPARATORS[cond.op];
+    spec.threshold = threshold(metric, cond.value, cond.unit);
   } else if (action === "modify") {
     const to = new RegExp(String.raw`\b(?:to|at|of)\s+(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|%)?`).exec(c.lower);
     if (to) spec.threshold = threshold(/latency/.test(c.lower) ? "_ms" : "", to[1] ?? "", to[2]);
@@ -87,7 +97,7 @@ function alertRuleSpec(c: Text, action: ObservabilityAction): Record<string, unk
     const metric = metricName(subject?.[1] ?? "");
     if (metric) spec.metric = metric;
   }
-  const duration = FOR_DURATION.exec(c.lower.slice(cond ? cond.index + cond[0].length : 0));
+  const duration = FOR_DURATION.exec(c.lower.slice(cond ? cond.end : 0));
   if (duration && cond) spec.for = promDuration(duration[1] ?? "", duration[2] ?? "m");
   const severity = SEVERITY.exec(c.lower);
   if (severity) spec.severity = severity[1];
@@ -106,17 +116,33 @@ function routeSpec(c: Text): Record<string, unknown> {
   return spec;
 }
 
+/**
+ * "… for <subject> [to|on|in|into <a dashboard>]": what the panels show, without the dashboard they go on. Linear:
+ * the first "to/on/in/into" with the word dashboard somewhere after it ends the subject (as the lazy regex
+ * `for\s+(.+?)(?:\s+(?:to|on|in|into)\s+\S.*\bdashboard\b.*)?$` did, without trying every position).
+ */
+function panelSubject(orig: string): string | undefined {
+  const start = /\b(?:for|showing|with|tracking)\s+/.exec(orig);
+  if (!start) return undefined;
+  const rest = orig.slice(start.index + start[0].length);
+  if (rest === "") return undefined;
+  let lastDashboard = -1;
+  for (const m of rest.matchAll(/\bdashboard\b/g)) lastDashboard = m.index;
+  const into = /\s+(?:to|on|in|into)\s+(?=\S)/g;
+  into.lastIndex = 1;
+  const m = into.exec(rest);
+  return m && lastDashboard >= m.index + m[0].length + 1 ? rest.slice(0, m.index) : rest;
+}
+
 function dashboardParts(c: Text, action: ObservabilityAction): Pick<ObservabilityChange, "name" | "spec"> {
   const out: Pick<ObservabilityChange, "name" | "spec"> = {};
   const called = /\b(?:called|named|titled)\s+("[^"]+"|`[^`]+`|[\w-]+(?:\s+[A-Z][\w-]*)*)/.exec(c.orig);
-  const the = /\bthe\s+(.+?)\s+(?:grafana\s+)?dashboard\b/.exec(c.orig);
-  const name = called?.[1]?.replace(/^["`]|["`]$/g, "") ?? (action !== "add" && the && !/^(?:grafana|new)$/i.test(the[1] ?? "") ? the[1] : undefined);
+  const the = between(c.orig, /\bthe\s+/, /\s+(?:grafana\s+)?dashboard\b/)?.inner;
+  const name = called?.[1]?.replace(/^["`]|["`]$/g, "") ?? (action !== "add" && the && !/^(?:grafana|new)$/i.test(the) ? the : undefined);
   if (name) out.name = name;
   const word = /\b(?:dashboards?|panels?)\b/.exec(c.lower);
   const after = word ? c.slice(word.index) : c;
-  const subject =
-    /\b(?:for|showing|with|tracking)\s+(.+?)(?:\s+(?:to|on|in|into)\s+(?:the\s+)?\S.*\bdashboard\b.*)?$/.exec(after.orig)?.[1] ??
-    (action === "add" && !name ? /\b(?:an?|new)\s+(.+?)\s+(?:grafana\s+)?dashboard\b/.exec(c.orig)?.[1] : undefined);
+  const subject = panelSubject(after.orig) ?? (action === "add" && !name ? between(c.orig, /\b(?:an?|new)\s+/, /\s+(?:grafana\s+)?dashboard\b/)?.inner : undefined);
   const panels = subject
     ?.split(/\s*(?:,|\band\b|&)\s*/)
     .map((p) => p.replace(/\b(?:panels?|grafana|new)\b/gi, "").trim())
@@ -145,14 +171,14 @@ function observabilityChange(c: Text): ObservabilityChange | undefined {
   }
   if (kind === "dashboard") {
     // Adding a panel changes an existing dashboard.
-    if (action === "add" && /\bpanels?\b/.test(c.lower) && /\b(?:to|on|in|into)\s+(?:the|our|an?\s+existing)\b.*\bdashboard\b/.test(c.lower)) action = "modify";
+    if (action === "add" && /\bpanels?\b/.test(c.lower) && inOrder(/\b(?:to|on|in|into)\s+(?:the|our|an?\s+existing)\b/, /\bdashboard\b/).test(c.lower)) action = "modify";
     return { ...change, action, ...dashboardParts(c, action) };
   }
   if (kind === "alert-route") {
     const spec = routeSpec(c);
     return Object.keys(spec).length ? { ...change, spec } : change;
   }
-  const name = ruleName(c) ?? (action !== "add" ? /\bthe\s+(.+?)\s+(?:alert(?:ing)? rule|alert|alarm|recording rule)s?\b/.exec(c.orig)?.[1] : undefined);
+  const name = ruleName(c) ?? (action !== "add" ? between(c.orig, /\bthe\s+/, /\s+(?:alert(?:ing)? rule|alert|alarm|recording rule)s?\b/)?.inner : undefined);
   if (name) change.name = name;
   if (kind === "recording-rule") {
     const idName = /\b([a-z_][a-z0-9_]*(?::[a-z0-9_]+)+)\b/i.exec(c.orig)?.[1];
