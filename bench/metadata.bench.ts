@@ -100,7 +100,7 @@ try {
     write: (rs, mark) => a.upsert(rs, mark ?? undefined), targetMark: (n) => a.mark(n),
     cursor: { load: async (n) => cursor.get(n) ?? null, save: async (n, v) => void cursor.set(n, v) },
     clock: systemClock, total: RECORDS, batchSize: BATCH, targetBatchMs: 2000, concurrency: CONCURRENCY,
-    progress: (p) => p.done % (BATCH * 20) < p.batchSize && log(`copy ${p.done}/${p.total} ${p.rate ?? ""} rec/s (batch ${p.batchSize})`),
+    progress: (p) => p.done % (BATCH * 20) < p.batchSize && log(`copy ${p.done}/${p.total} ${p.rate} rec/s (batch ${p.batchSize})`),
   });
   const copyMs = performance.now() - t0;
   const counts = await q(dst, `SELECT (SELECT count(*) FROM copy_a.items)::int AS a, (SELECT count(*) FROM copy_b.items)::int AS b`);

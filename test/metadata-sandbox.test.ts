@@ -85,13 +85,11 @@ describe("modify-metadata-storage on the sandbox", () => {
     expect(rows(engine, "current", "prod").length).toBeGreaterThan(2390);
     s = await engine.decide(s.run, "bob", "approve", { planHash: s.pending!.planHash });
     expect(s.status).toBe("done");
-    const progress = events.flatMap((e) => (e.type === "progress" && e.step === "MigrateMetadataIncrementally" ? [e.message] : []));
-    expect(progress.filter((m) => /^copied \d+\/\d+ records/.test(m))).toEqual([
-      expect.stringMatching(/^copied 1000\/2400 records \(batch 1, size 1000\)/),
-      expect.stringMatching(/^copied 2000\/2400 records \(batch 2, size 1000\)/),
-      expect.stringMatching(/^copied 240\d\/240\d records \(batch 3, size 1000\)/),
-      expect.stringMatching(/^copied 240\d\/240\d records \(batch 3, size 1000\)/),
-    ]);
+    const progress = events.flatMap((e) => (e.type === "progress" && e.step === "MigrateMetadataIncrementally" && e.progress ? [e.progress] : []));
+    // Structured progress per batch: records copied of the total (the sandbox's Honua adds records as it goes).
+    expect(progress.map((p) => p.done)).toEqual([1000, 2000, expect.any(Number), expect.any(Number)]);
+    expect(progress.every((p) => p.unit === "records" && p.done <= p.total && p.total >= 2400)).toBe(true);
+    expect(progress.at(-1)!.done).toBeGreaterThan(2400);
     const stages = events.flatMap((e) => (e.type === "gate" && e.payload.step === "SwitchReadTrafficGradually" ? [e.payload] : []));
     expect(stages.map((g) => g.change.traffic?.to)).toEqual([10, 50, 100]);
     const first = stages[0]!.change.sections![0]!;

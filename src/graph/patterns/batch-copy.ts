@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Clock } from "../../core/clock.js";
 import { AgentError } from "../../core/errors.js";
+import type { Progress, ProgressUnit } from "../../core/progress.js";
 
 /** Where a batch copy has got to: the last key copied (keyset), counts, the batch size it adapted to. Saved after every batch. */
 export const CopyCursor = z.object({
@@ -14,13 +15,8 @@ export const CopyCursor = z.object({
 });
 export type CopyCursor = z.infer<typeof CopyCursor>;
 
-export interface CopyProgress {
-  done: number;
-  total: number;
-  unit: string;
-  /** Records per second on the injected clock; null before any time has passed. */
-  rate: number | null;
-}
+/** The structured progress a step reports (`ctx.progress`): records per second on the injected clock, 0 before any time passed. */
+export type CopyProgress = Progress;
 
 /** Durable cursor storage (the agent's store through the step context). */
 export interface CursorStore {
@@ -52,7 +48,7 @@ export interface BatchCopyOptions<R, K> {
   maxBatch?: number;
   /** Batches written at once (reads stay in key order); 1 writes each batch with its cursor in one transaction. */
   concurrency: number;
-  unit?: string;
+  unit?: ProgressUnit;
   progress?(p: CopyProgress & { batchSize: number; batches: number }): void;
   /** Asked between batches: a reason stops the copy at a batch boundary (the cursor is saved). */
   stop?(): Promise<string | null>;
@@ -85,8 +81,8 @@ export async function batchCopy<R, K>(o: BatchCopyOptions<R, K>): Promise<CopyCu
   const resumed = saved !== null || marked !== null;
   if (cur.done) return { ...cur, resumed };
   if (marked && (!saved || marked.copied > saved.copied)) await o.cursor.save(o.name, JSON.stringify(marked));
-  const unit = o.unit ?? "records";
-  const report = () => o.progress?.({ done: cur.copied, total: Math.max(o.total, cur.copied), unit, rate: cur.elapsedMs > 0 ? Math.round((cur.copied / cur.elapsedMs) * 1000) : null, batchSize: cur.batchSize, batches: cur.batches });
+  const unit: ProgressUnit = o.unit ?? "records";
+  const report = () => o.progress?.({ done: cur.copied, total: Math.max(o.total, cur.copied), unit, rate: cur.elapsedMs > 0 ? Math.round((cur.copied / cur.elapsedMs) * 1000) : 0, batchSize: cur.batchSize, batches: cur.batches });
 
   type InFlight = { next: CopyCursor; write: Promise<void> };
   const inflight: InFlight[] = [];

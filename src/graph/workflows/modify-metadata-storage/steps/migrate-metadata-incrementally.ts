@@ -50,7 +50,7 @@ export const MigrateMetadataIncrementally = defineStep({
       batchSize: s.batchSize,
       targetBatchMs: TARGET_BATCH_MS,
       concurrency,
-      progress: (p) => ctx.progress(`copied ${p.done}/${p.total} records${p.rate === null ? "" : `, ${p.rate} records/s`} (batch ${p.batches}, size ${p.batchSize})`),
+      progress: ({ done, total, unit, rate }) => ctx.progress({ done, total, unit, rate }),
       stop: () => ctx.stopRequested(),
     });
     const c = await catchUp(source, target, s.capture);
