@@ -97,3 +97,33 @@ describe("modify-metadata-storage on the sandbox", () => {
     expect(engine.sandbox().config("prod").ConnectionStrings__DefaultConnection).toBe("env:HONUA_PROD_NEW_CATALOG_URL");
   });
 });
+
+describe("modify-metadata-storage from the command line (npm start's honua-agent on the sandbox)", () => {
+  it("plans, runs to each gate and approves through to done; the transcript lists the ten steps", async () => {
+    const { tempHome, cli } = await import("./helpers.js");
+    const t = tempHome();
+    try {
+      const plan = cli(t.home, ["plan", "switch the staging catalog to sqlite with 500 records per batch", "--json"]).json();
+      expect(plan).toEqual({ workflow: "modify-metadata-storage", deployment: "staging", params: { toStore: "sqlite", batchSize: 500 } });
+      let r = cli(t.home, ["run", "switch the staging catalog to sqlite with 500 records per batch", "--as", "carol", "--json"]);
+      expect(r.code).toBe(3);
+      let out = r.json() as { run: string; status: string; pending: { step: string; kind: string } | null };
+      const seen: string[] = [];
+      while (out.pending) {
+        seen.push(`${out.pending.step}:${out.pending.kind}`);
+        r = cli(t.home, ["approve", out.run, "--as", "alice", "--json"]);
+        out = r.json() as typeof out;
+      }
+      expect(r.code).toBe(0);
+      expect(out.status).toBe("done");
+      expect(seen).toEqual(["ProvisionNewStore:provision", "SwitchReadTrafficGradually:traffic", "SwitchReadTrafficGradually:traffic", "SwitchReadTrafficGradually:traffic", "DisableOldStore:delete"]);
+      const tr = cli(t.home, ["transcript", out.run, "--json"]).json() as { steps: { name: string; status: string; output: unknown }[] };
+      const done = [...new Set(tr.steps.filter((x) => x.status === "done").map((x) => x.name))];
+      expect(done).toEqual(["AnalyzeCurrentMetadataStore", "SelectNewMetadataStore", "ProvisionNewStore", "DefineDataMapping", "MigrateMetadataIncrementally", "ValidateDataIntegrity", "SwitchReadTrafficGradually", "MonitorNewStore", "DisableOldStore", "UpdateDocumentation"]);
+      const mig = tr.steps.find((x) => x.name === "MigrateMetadataIncrementally")!.output as { batches: number };
+      expect(mig.batches).toBe(2);
+    } finally {
+      t.cleanup();
+    }
+  }, 120_000);
+});
