@@ -14,6 +14,9 @@ import { sandboxItem } from "../src/tools/metadata/sandbox.js";
 import { SqliteMetadataStore } from "../src/tools/metadata/sqlite.js";
 import { catchUp, compareStores, sampleQueries } from "../src/tools/metadata/sync.js";
 import type { MetaRecord, MetadataStore, RecordKey } from "../src/tools/metadata/types.js";
+import { parseConfig } from "../src/config.js";
+import { realAdapters } from "../src/providers/real.js";
+import { OpLog } from "../src/store/oplog.js";
 import { postgresTestDatabase } from "./helpers.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -268,5 +271,27 @@ describe("metadata stores on real PostgreSQL, SQLite and files", () => {
     expect((await target.plan()).creates).toBe(true);
     const qs = await sampleQueries(source, target);
     expect(qs.length).toBeGreaterThan(5);
+  });
+
+  it("a local deployment gets the metadata capability from its section; with no router splitting the STAC read paths, reads move whole (0 or 100%), recorded", async () => {
+    const log = new OpLog(join(db.home, "ops.sqlite"));
+    try {
+      const { config } = parseConfig({ deployments: { x: {
+        provider: "local", approvers: ["a"],
+        metrics: { source: "probe", urls: ["http://127.0.0.1:9/stac"] },
+        config: { kind: "envfile", path: "x.env" },
+        metadata: { store: "postgres", url: "env:CATALOG_URL", targets: [{ store: "sqlite", path: "new-catalog.sqlite" }], backupDir: "backups" },
+      } } }, "t", {});
+      const a = realAdapters("x", config.deployments.x!, { log, env: { CATALOG_URL: db.url }, cwd: db.home });
+      expect(a.metadata).toMatchObject({ sourceKind: "postgres", targets: ["sqlite"], splitReads: false, backupDir: join(db.home, "backups") });
+      const source = keep(a.metadata!.source());
+      expect(await source.count()).toBeGreaterThan(2900);
+      expect(await a.traffic.share("metadata-reads")).toBe(0);
+      await expect(a.traffic.setShare("metadata-reads", 10, "k1")).rejects.toThrow(/no router that splits metadata-reads.*move whole, 0 or 100%, not 10%/);
+      await a.traffic.setShare("metadata-reads", 100, "k2");
+      expect(await a.traffic.share("metadata-reads")).toBe(100);
+    } finally {
+      log.close();
+    }
   });
 });
