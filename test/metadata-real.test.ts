@@ -164,6 +164,23 @@ describe("metadata stores on real PostgreSQL, SQLite and files", () => {
     expect(e.message).toMatch(/reads stay on the old store/);
   });
 
+  it("a write that lands while the stores are walked is settled through capture, not reported; a corrupted record still is", async () => {
+    const source = keep(new PostgresMetadataStore({ url: db.url, role: "source" }));
+    const target = keep(new PostgresMetadataStore({ url: urlOf(targetDb), role: "target", schema: "cat_c" }));
+    await target.provision();
+    await source.capture.start("cap_c");
+    await copyAll(source, target, "cap_c", 1000);
+    await catchUp(source, target, "cap_c");
+    const [first, second] = await source.page(null, 2);
+    await sql(db.url, `UPDATE public.stac_items SET content = jsonb_set(content, '{properties,title}', '"edited in flight"') WHERE collection = $1 AND id = $2`, [first!.collection, first!.id]);
+    await sql(urlOf(targetDb), `UPDATE cat_c.items SET content = jsonb_set(content, '{properties,title}', '"tampered"') WHERE collection = $1 AND id = $2`, [second!.collection, second!.id]);
+    expect((await compareStores(source, target, { queries: [] })).mismatches.map((m) => m.key)).toEqual([`${first!.collection}/${first!.id}`, `${second!.collection}/${second!.id}`]);
+    const settled = await compareStores(source, target, { queries: [], capture: "cap_c" });
+    expect(settled.mismatches).toEqual([{ key: `${second!.collection}/${second!.id}`, problem: "content differs" }]);
+    expect(settled.ok).toBe(false);
+    await source.capture.stop("cap_c");
+  });
+
   it("a child process killed -9 mid-copy resumes in another process: every record on the target, none inserted or rewritten twice", async () => {
     const total = await keep(new PostgresMetadataStore({ url: db.url, role: "source" })).count();
     for (const [i, killAfter] of [[1, 3], [2, 9]] as const) {

@@ -375,7 +375,7 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   readonly capture: ChangeCapture = {
-    method: "a row trigger (insert, update, delete) into honua_agent_changes, read up to the oldest open transaction",
+    method: "a row trigger (insert, update, delete) into honua_agent_changes, read up to the oldest transaction open in the database",
     start: async (name) => {
       const l = await this.layout();
       const ct = ident(this.changesTable(l));
@@ -406,10 +406,13 @@ export class PostgresMetadataStore implements MetadataStore {
       const l = await this.layout();
       const ct = ident(this.changesTable(l));
       if (!(await this.q<{ r: string | null }>(`SELECT to_regclass($1) AS r`, [this.changesTable(l)]))[0]!.r) return { changes: [], next: after };
-      // Only transactions older than every open one are read: a write still in flight can never land behind the watermark.
+      // Only transactions older than every one still open in this database are read: a write in flight can never land
+      // behind the watermark. Transactions of other databases cannot write this table, so they do not hold it back.
       const c = await this.pool.connect();
       try {
-        const h = (await c.query<{ h: string }>(`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS h`)).rows[0]!.h;
+        const h = (await c.query<{ h: string }>(`WITH s AS (SELECT pg_current_snapshot() AS snap)
+          SELECT least(pg_snapshot_xmax(snap)::text::bigint, (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap) x
+            WHERE EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = current_database() AND a.backend_xid = x::xid)))::text AS h FROM s`)).rows[0]!.h;
         const horizon = Number(h);
         const xids = (await c.query<{ x: string }>(`SELECT DISTINCT xid::text::bigint AS x FROM ${ct} WHERE capture = $1 AND xid >= $2::text::xid8 AND xid < $3::text::xid8 ORDER BY 1 LIMIT $4`, [name, String(after), h, limit])).rows.map((r) => Number(r.x));
         if (!xids.length) return { changes: [], next: Math.max(after, horizon) };

@@ -191,9 +191,37 @@ export async function compareQueries(source: MetadataStore, target: MetadataStor
   return out;
 }
 
+/**
+ * Writes that land while the stores are walked show as mismatches that are only in flight. With `capture`, the
+ * captured writes are applied once more and each mismatching key is compared again on its own: only the keys that
+ * still differ count (a corrupted record stays; a write in flight does not).
+ */
+async function settle(source: MetadataStore, target: MetadataStore, sums: Omit<Comparison, "queries" | "ok">, capture: string): Promise<Omit<Comparison, "queries" | "ok">> {
+  if (sums.mismatchCount === 0 || sums.mismatchCount > sums.mismatches.length) return sums;
+  await catchUp(source, target, capture);
+  const keys = sums.mismatches.map((m) => {
+    const i = m.key.indexOf("/");
+    return { collection: m.key.slice(0, i), id: m.key.slice(i + 1) };
+  });
+  const [a, b] = await Promise.all([source.get(keys), target.get(keys)]);
+  const da = new Map(a.map((r) => [keyText(r), recordDigest(r)]));
+  const db = new Map(b.map((r) => [keyText(r), recordDigest(r)]));
+  const still = sums.mismatches.flatMap((m): Mismatch[] => {
+    const x = da.get(m.key);
+    const y = db.get(m.key);
+    if (x === y) return [];
+    return [{ key: m.key, problem: x === undefined ? "not on the source" : y === undefined ? "missing on the target" : "content differs" }];
+  });
+  if (still.length === sums.mismatches.length) return sums;
+  const [sourceCount, targetCount] = await Promise.all([source.count(), target.count()]);
+  const inRange = (r: z.infer<typeof RangeSum>) => still.some((m) => m.key >= r.from && m.key <= r.to);
+  return { ...sums, sourceCount, targetCount, mismatches: still, mismatchCount: still.length, badRanges: sums.badRanges.filter(inRange) };
+}
+
 /** Counts, checksums per key range and the sampled reads: the whole comparison, `ok` only when all agree. */
-export async function compareStores(source: MetadataStore, target: MetadataStore, o: { rangeSize?: number; queries?: readonly SampleQuery[] } = {}): Promise<Comparison> {
-  const sums = await checksums(source, target, { rangeSize: o.rangeSize ?? 1000 });
+export async function compareStores(source: MetadataStore, target: MetadataStore, o: { rangeSize?: number; queries?: readonly SampleQuery[]; capture?: string } = {}): Promise<Comparison> {
+  const walked = await checksums(source, target, { rangeSize: o.rangeSize ?? 1000 });
+  const sums = o.capture ? await settle(source, target, walked, o.capture) : walked;
   const queries = await compareQueries(source, target, o.queries ?? (await sampleQueries(source, target)));
   const ok = sums.mismatchCount === 0 && sums.sourceCount === sums.targetCount && queries.every((q) => q.ok);
   return { ...sums, queries, ok };

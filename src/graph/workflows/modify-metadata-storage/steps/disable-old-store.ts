@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AgentError } from "../../../../core/errors.js";
 import { Backup, type MetadataStore } from "../../../../tools/metadata/types.js";
-import { catchUp, checksums } from "../../../../tools/metadata/sync.js";
+import { catchUp, compareStores } from "../../../../tools/metadata/sync.js";
 import { defineStep, type StepContext } from "../../../step.js";
 import { metadataOf } from "../stores.js";
 import { AnalyzeCurrentMetadataStore } from "./analyze-current-metadata-store.js";
@@ -18,7 +18,7 @@ export function requireVerified(b: Backup, store: string): void {
  */
 export async function retireOldStore(ctx: StepContext, source: MetadataStore, target: MetadataStore, capture: string, backupDir: string): Promise<{ backup: Backup; retired: string[] }> {
   await catchUp(source, target, capture);
-  const sums = await checksums(source, target);
+  const sums = await compareStores(source, target, { queries: [], capture });
   if (sums.mismatchCount || sums.sourceCount !== sums.targetCount) {
     throw new AgentError("failed", `refused to retire ${source.describe()}: the new store differs (${sums.mismatchCount} mismatching record(s): ${sums.mismatches.slice(0, 5).map((m) => m.key).join(", ")}); nothing was removed`);
   }

@@ -20,7 +20,7 @@ export async function recheck(ctx: StepContext, w: Watch) {
   const source = cap.source();
   const target = cap.target(w.kind);
   const caught = await catchUp(source, target, w.capture);
-  const c = await compareStores(source, target, { queries: w.queries, rangeSize: w.rangeSize });
+  const c = await compareStores(source, target, { queries: w.queries, rangeSize: w.rangeSize, capture: w.capture });
   const probe = await cap.probe(target, w.queries);
   return { c, caught, probe };
 }

@@ -42,7 +42,7 @@ export const ValidateDataIntegrity = defineStep({
     const target = cap.target(s.target.kind);
     const caught = await catchUp(source, target, s.capture);
     const queries = await sampleQueries(source, target);
-    const c = await compareStores(source, target, { queries, rangeSize: Math.max(100, s.batchSize) });
+    const c = await compareStores(source, target, { queries, rangeSize: Math.max(100, s.batchSize), capture: s.capture });
     const table = validationTable(c, `Integrity: ${source.describe()} vs ${target.describe()}`);
     await ctx.attach("comparison", c);
     if (!c.ok) throw mismatchError(c, "validation");
