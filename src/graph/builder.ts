@@ -121,6 +121,10 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         emit({ type: "progress", run: state.run, step, message: renderProgress(progress), progress });
       },
       remember: (name, value) => deps.store.remember(state.run, [step, stage ?? 0, name].join(":"), value),
+      cursor: {
+        load: (name) => deps.store.cursor(state.run, [step, stage ?? 0, name].join(":")),
+        save: (name, value) => deps.store.saveCursor(state.run, [step, stage ?? 0, name].join(":"), value, now(state)),
+      },
       attach: async (name, body) => {
         const key = [step, stage ?? 0, name].join(":");
         await deps.store.putEvidence(state.run, key, body);

@@ -32,6 +32,11 @@ export interface StepContext {
   progress(message: string | Progress): void;
   /** The first value ever recorded under `name` for this step and stage: survives a crash and a replay. */
   remember(name: string, value: string): Promise<string>;
+  /**
+   * An updatable cursor for this step and stage, durable in the agent's store (a long step's place between
+   * checkpoints: a batch copy saves it after every batch). Absent where no store backs the context.
+   */
+  cursor?: { load(name: string): Promise<string | null>; save(name: string, value: string): Promise<void> };
   /** Keeps raw data behind a decision out of graph state; returns the key the transcript lists it under. */
   attach(name: string, body: unknown): Promise<string>;
   /** Why the run should stop what it is doing (a cancel or an approver's rollback), or null. */

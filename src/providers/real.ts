@@ -26,6 +26,9 @@ import { RealStorage } from "../tools/storage/real.js";
 import { PgDatabase } from "../tools/database/real.js";
 import { RealObservability } from "../tools/observability/real.js";
 import { WholeStorageRouting } from "../tools/storage/routing.js";
+import { RealMetadata } from "../tools/metadata/capability.js";
+import { WholeMetadataReads } from "../tools/metadata/routing.js";
+import { METADATA_READS } from "../tools/metadata/types.js";
 import type { TrafficRouterSection, TrafficSection } from "../tools/traffic/section.js";
 
 export interface RealContext {
@@ -77,11 +80,19 @@ function router(name: string, section: TrafficRouterSection, ctx: RealContext): 
 }
 
 /** One router, or several keyed by the feature each moves. */
-function traffic(name: string, section: TrafficSection, ctx: RealContext, storage = false): TrafficRouter {
+function traffic(name: string, section: TrafficSection, ctx: RealContext, storage = false, metadata = false): TrafficRouter {
   const routers = (Array.isArray(section) ? section : [section]).map((r) => router(name, r, ctx));
   // A storage backend's routing moves whole with Honua's config where no router splits it.
   if (storage && !routers.some((r) => r.features?.().includes("storage-routing"))) routers.push(new WholeStorageRouting(ctx.log, name));
+  // Metadata reads likewise, where no router splits Honua's STAC read paths.
+  if (metadata && !routers.some((r) => r.features?.().includes(METADATA_READS))) routers.push(new WholeMetadataReads(ctx.log, name));
   return composeRouters(routers);
+}
+
+/** Whether a configured router splits Honua's STAC read paths (else metadata reads move whole). */
+function splitsMetadataReads(name: string, section: TrafficSection | undefined, ctx: RealContext): boolean {
+  if (!section) return false;
+  return (Array.isArray(section) ? section : [section]).some((r) => router(name, r, ctx).features?.().includes(METADATA_READS));
 }
 
 function metrics(section: MetricsSection): { metrics: MetricsSource; clock: Clock } {
@@ -126,11 +137,17 @@ export function realAdapters(name: string, d: Deployment, ctx: RealContext): Dep
     metrics: m.metrics,
     config,
     cache: d.cache ? cacheInfra(name, d.cache, ctx) : { engines: [], provision: noSection(name, "cache"), deprovision: noSection(name, "cache") },
-    traffic: d.traffic ? traffic(name, d.traffic, ctx, d.storage !== undefined) : d.storage ? new WholeStorageRouting(ctx.log, name) : { share: noSection(name, "traffic"), setShare: noSection(name, "traffic") },
+    traffic: d.traffic
+      ? traffic(name, d.traffic, ctx, d.storage !== undefined, d.metadata !== undefined)
+      : d.storage && d.metadata ? composeRouters([new WholeStorageRouting(ctx.log, name), new WholeMetadataReads(ctx.log, name)])
+      : d.storage ? new WholeStorageRouting(ctx.log, name)
+      : d.metadata ? new WholeMetadataReads(ctx.log, name)
+      : { share: noSection(name, "traffic"), setShare: noSection(name, "traffic") },
     tiles,
     cost: cost(d, config),
     ...(d.storage ? { storage: new RealStorage(d.storage, ctx.log, name, ctx.env) } : {}),
     ...(d.database ? { database: new PgDatabase(d.database, ctx.log, name, ctx.env, ctx.cwd, config) } : {}),
     ...(d.observability ? { observability: new RealObservability(d.observability, name, ctx.env, ctx.cwd) } : {}),
+    ...(d.metadata ? { metadata: new RealMetadata(d.metadata, name, { env: ctx.env, cwd: ctx.cwd, stateDir: resolve(ctx.cwd, ctx.env.HONUA_AGENT_HOME ?? ".honua-agent"), splitReads: splitsMetadataReads(name, d.traffic, ctx) }) } : {}),
   };
 }

@@ -9,6 +9,7 @@ import { SandboxWorld } from "./sandbox.js";
 import "../tools/storage/sandbox.js"; // the storage capability's sandbox twin
 import "../tools/database/sandbox.js"; // the database capability's sandbox twin
 import "../tools/observability/sandbox.js"; // the observability capability's sandbox twin
+import "../tools/metadata/sandbox.js"; // the metadata capability's sandbox twin
 
 /**
  * Adapters per deployment, by provider. The sandbox is built in; `local` and `aws` get the real adapters

@@ -88,6 +88,8 @@ const SCHEMA = [
      PRIMARY KEY (run, interrupt))`,
   `CREATE TABLE IF NOT EXISTS honua_operator_actions (
      at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, deployment TEXT, run TEXT, detail TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS honua_cursors (
+     run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (run, key))`,
   `CREATE TABLE IF NOT EXISTS honua_journal (
      run TEXT NOT NULL, key TEXT NOT NULL, step TEXT NOT NULL, stage INTEGER, seq INTEGER NOT NULL,
      effects TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, at TEXT NOT NULL, PRIMARY KEY (run, key))`,
@@ -316,6 +318,19 @@ export class AgentStore {
    * The first value recorded under `key` for a run, forever: how a step that re-runs after a crash finds
    * what it decided before (e.g. when its monitoring window started) instead of starting over.
    */
+  /**
+   * An updatable per-run cursor (e.g. where a batch copy has got to): LangGraph checkpoints only between steps, so a
+   * long step keeps its place here, saved after every batch.
+   */
+  async saveCursor(run: string, key: string, value: string, at: string): Promise<void> {
+    await this.sql.query(`INSERT INTO honua_cursors (run, key, value, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (run, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, [run, key, value, at]);
+  }
+
+  async cursor(run: string, key: string): Promise<string | null> {
+    const rows = await this.sql.query(`SELECT value FROM honua_cursors WHERE run = ? AND key = ?`, [run, key]);
+    return rows[0] ? str(rows[0].value) : null;
+  }
+
   async remember(run: string, key: string, value: string): Promise<string> {
     await this.sql.query(`INSERT INTO honua_memo (run, key, value) VALUES (?, ?, ?) ON CONFLICT (run, key) DO NOTHING`, [run, key, value]);
     const rows = await this.sql.query(`SELECT value FROM honua_memo WHERE run = ? AND key = ?`, [run, key]);

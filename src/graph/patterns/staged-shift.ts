@@ -36,6 +36,8 @@ export interface StagedShiftOptions {
   watch?(view: RunView): unknown;
   /** Signals watched besides Honua's serving metrics (they read the deployment's own capabilities). */
   signals?(ctx: StepContext, watch: unknown): Signal[];
+  /** Runs before the share moves: a check that throws (e.g. the stores disagree) keeps the share where it is. */
+  beforeStage?(ctx: StepContext, percent: number, watch: unknown): Promise<void>;
   /** Runs after the share is set and before the stage is watched (e.g. Honua's config for the new path at 100%); journals what it changes. */
   onStage?(ctx: StepContext, percent: number, watch: unknown): Promise<void>;
   /** What the gate card says moves ("the redis cache", "reads from the new store"). */
@@ -61,6 +63,7 @@ export function stagedShift(o: StagedShiftOptions): TypedStep<z.infer<typeof Sta
     stages: (view) => o.stages(view),
     prepare: (view, stage) => ({ percent: stage ?? 100, feature: o.feature(view), baseline: o.baseline(view), ...(o.watch ? { watch: o.watch(view) } : {}) }),
     async run(ctx, { percent, feature, baseline, watch }, _stage) {
+      await o.beforeStage?.(ctx, percent, watch);
       const from = await ctx.adapters.traffic.share(feature);
       const { key } = await ctx.journal.intend(null, [{ kind: "share", feature, before: from, after: percent }]);
       await ctx.adapters.traffic.setShare(feature, percent, key);
