@@ -97,6 +97,13 @@ async function runRequest(engine: Engine, request: string, user: string, json: b
   return showSummary(s, json);
 }
 
+const CHAT_HELP = [
+  "Ask for a change in words: \"add redis caching to prod\", \"add a GIST index on features.geom in staging\".",
+  "Commands: runs · status [RUN] · approve [RUN] · reject [RUN] · resume RUN · transcript RUN · help · quit.",
+  "About the current run (the one you started or attached last): \"why did it pause?\", \"what's the hit rate now?\", \"roll it back\".",
+  "At a gate: approve, reject, later (leave it waiting), or ask a question about it: the gate is asked again.",
+].join("\n");
+
 /** The terminal conversation: requests in, plans and progress out, approvals asked inline. */
 async function chat(engine: Engine, user: string): Promise<number> {
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
@@ -106,90 +113,170 @@ async function chat(engine: Engine, user: string): Promise<number> {
     const r = await lines.next();
     return r.done ? null : String(r.value).trim();
   };
+  const out = (text: string) => process.stdout.write(`${text}\n`);
   const cfg = engine.config.config;
-  process.stdout.write(
+  out(
     `honua-agent — deployments: ${Object.entries(cfg.deployments).map(([n, d]) => `${n}${d.aliases.length ? ` (${d.aliases.join(", ")})` : ""} [${d.provider}]`).join(", ")}\n` +
       `config: ${engine.config.source} · you are ${user} · ${modelSettings(process.env) ? `model ${modelSettings(process.env)?.model}` : "answers are rule-based (no model configured)"}\n` +
-      `Try: "add redis caching to prod". Commands: runs, transcript RUN, quit. About the current run: "why did it pause?", "what's the hit rate now?", "roll it back".\n`,
+      `Try: "add redis caching to prod". Type help for commands.`,
   );
+  // What waits from before: a gate nobody decided, a run no process drives. Named on start, attached on request.
+  const open = (await engine.runs()).filter((r) => r.status === "waiting" || r.status === "paused" || r.status === "interrupted" || r.status === "running");
+  for (const r of open) out(`waiting from before: ${r.run} ${r.workflow} on ${r.deployment} (${r.status}, requested by ${r.requestedBy}) — type "status ${r.run}" to attach`);
   const log = await SqlCallLog.open(engine.store.sql);
-  /** The run this session started last: thread-style questions and controls are about it. */
+  /** The run this session started or attached last: thread-style questions and controls are about it. */
   let current: string | undefined;
+  /** Who decides in this chat when the user may not: asked once, then kept. */
+  let approver: string | undefined;
+  /** A clarifying question asked of the last request: the next line may be its answer. */
+  let clarifying: string | undefined;
+  const decideLater = (run: string) => `Left waiting. Decide later: type "approve ${run}" here, or npx honua-agent approve ${run} --as ${user} (or reject)`;
+
+  /** Asks the open gate until it is decided or left; questions are answered and the gate asked again. */
+  const atGate = async (first: RunSummary): Promise<RunSummary> => {
+    let s = first;
+    current = s.run;
+    let shown = "";
+    while (s.pending) {
+      if (shown !== s.pending.interrupt) out(renderGate(s.pending));
+      shown = s.pending.interrupt;
+      const answer = (await ask(`[${s.run} ${s.pending.step}] approve / reject / later? `)) ?? "later";
+      if (/^(later|l|)$/i.test(answer)) {
+        out(decideLater(s.run));
+        break;
+      }
+      if (/^(help|\?)$/i.test(answer)) {
+        out(CHAT_HELP);
+        continue;
+      }
+      if (!/^(a|approve|y|yes|r|reject|n|no)$/i.test(answer)) {
+        if (requestTooLong(answer)) {
+          out(`I didn't read that: ${requestTooLong(answer)}.`);
+          continue;
+        }
+        // A new change while this one waits: the deployment stays with this run until it is decided.
+        if (isPlan(planOffline(answer, cfg))) {
+          out(`Run ${s.run} (${s.workflow} on ${s.deployment}) is waiting for this decision. Answer it, or "later" to leave it waiting and then ask for the new change.`);
+          continue;
+        }
+        out((await converse(engine, { run: s.run, user, groups: [], text: answer })).text);
+        s = await engine.summary(s.run);
+        continue;
+      }
+      const decision = /^(a|approve|y|yes)$/i.test(answer) ? "approve" : "reject";
+      let by = approver ?? user;
+      const policy = mayDecide(cfg, s.deployment, { kind: s.pending.kind, requestedBy: s.pending.gate.requestedBy }, by, decision);
+      if (!policy.ok) {
+        out(policy.reason);
+        const named = (await ask(`${decision} as (approver name, empty to leave it waiting): `)) ?? "";
+        if (!named) {
+          out(decideLater(s.run));
+          break;
+        }
+        by = named;
+        approver = named;
+      }
+      try {
+        s = await engine.decide(s.run, by, decision, { planHash: s.pending.planHash });
+      } catch (e) {
+        out(e instanceof Error ? e.message : String(e));
+        s = await engine.summary(s.run);
+      }
+    }
+    out(renderSummary(s));
+    if (s.status === "done") {
+      const tr = await engine.transcript(s.run);
+      const report = workflowModule(tr.workflow)?.facets?.report?.(tr.steps) ?? null;
+      if (report) out(report);
+    }
+    return s;
+  };
+
   for (;;) {
     const line = await ask("honua> ");
     if (line === null || line === "quit" || line === "exit") break;
     if (!line) continue;
     const tooLong = requestTooLong(line);
     if (tooLong) {
-      process.stdout.write(`I didn't read that: ${tooLong}.\n`);
+      out(`I didn't read that: ${tooLong}.`);
       continue;
     }
     try {
+      if (/^(help|\?)$/i.test(line)) {
+        out(CHAT_HELP);
+        continue;
+      }
       if (line === "runs") {
-        for (const r of await engine.runs()) process.stdout.write(`${r.run}  ${r.workflow}  ${r.deployment}  ${r.status}  ${r.requestedBy}  ${r.startedAt}\n`);
+        for (const r of await engine.runs()) out(`${r.run}  ${r.workflow}  ${r.deployment}  ${r.status}  ${r.requestedBy}  ${r.startedAt}`);
         continue;
       }
       const t = /^transcript\s+(\S+)$/.exec(line);
       if (t) {
-        process.stdout.write(`${renderTranscript(await engine.transcript(t[1]!))}\n`);
+        out(renderTranscript(await engine.transcript(t[1]!)));
         continue;
+      }
+      // Run commands typed in the chat: on the run named, else the current one.
+      const cmd = /^(status|approve|reject|resume|attach)(?:\s+(\S+))?$/i.exec(line);
+      if (cmd) {
+        const run = cmd[2] ?? current;
+        if (!run) {
+          out(`Which run? Type "${cmd[1]!.toLowerCase()} RUN" (runs lists them).`);
+          continue;
+        }
+        const verb = cmd[1]!.toLowerCase();
+        let s = verb === "resume" ? await engine.resume(run) : await engine.summary(run);
+        current = s.run;
+        if (verb === "status" || verb === "attach") {
+          if (s.status === "interrupted" || s.status === "running") s = await engine.resume(run); // attached: continued
+          if (!s.pending) out(renderSummary(s));
+        }
+        if (s.pending) {
+          if (verb === "approve" || verb === "reject") {
+            const policy = mayDecide(cfg, s.deployment, { kind: s.pending.kind, requestedBy: s.pending.gate.requestedBy }, approver ?? user, verb);
+            if (policy.ok) s = await engine.decide(s.run, approver ?? user, verb, { planHash: s.pending.planHash });
+            else out(policy.reason);
+          }
+          await atGate(s);
+        } else if (verb === "approve" || verb === "reject" || verb === "resume") out(renderSummary(s));
+        continue;
+      }
+      // The answer to a clarifying question: read together with the request it answers.
+      let request = line;
+      if (clarifying && !isPlan(planOffline(line, cfg))) {
+        const joined = `${clarifying} ${line}`;
+        const r = planOffline(joined, cfg);
+        if (isPlan(r) || isClarify(r)) request = joined;
       }
       // A line that is not a new change (the rules say so without a model call) is about the current run.
-      if (current && matchIntent(line).kind !== "help" && !isPlan(planOffline(line, engine.config.config))) {
-        process.stdout.write(`${(await converse(engine, { run: current, user, groups: [], text: line })).text}\n`);
+      if (request === line && current && matchIntent(line).kind !== "help" && !isPlan(planOffline(line, cfg))) {
+        out((await converse(engine, { run: current, user, groups: [], text: line })).text);
         continue;
       }
+      clarifying = undefined;
       // The header already said whether answers are rule-based; only a fallback is worth a line here.
-      const made = await planRequest(line, engine.config.config, process.env, { sink: log, announceRules: false });
-      if (made.notice) process.stdout.write(`(${made.notice})\n`);
+      const made = await planRequest(request, cfg, process.env, { sink: log, announceRules: false });
+      if (made.notice) out(`(${made.notice})`);
       const planned = planOnly(made);
       if (!isPlan(planned)) {
-        process.stdout.write(`${isClarify(planned) ? planned.clarify : `I can't do that: ${planned.refuse}`}\n`);
+        if (isClarify(planned)) clarifying = request;
+        out(isClarify(planned) ? planned.clarify : `I can't do that: ${planned.refuse}`);
         continue;
       }
       const pre = await engine.preflight(planned);
       if (pre.inPlace) {
-        process.stdout.write(`Already in place: ${pre.inPlace.summary}\n${pre.inPlace.evidence.map((e) => `  - ${e}`).join("\n")}\nNothing to do.\n`);
+        out(`Already in place: ${pre.inPlace.summary}\n${pre.inPlace.evidence.map((e) => `  - ${e}`).join("\n")}\nNothing to do.`);
         continue;
       }
       if (pre.refuse) {
-        process.stdout.write(`I can't do that here: ${pre.refuse}\n`);
+        out(`I can't do that here: ${pre.refuse}`);
         continue;
       }
-      process.stdout.write(`${[renderPlan(planned, engine.workflow(planned.workflow)), ...pre.notes.map((n) => `note: ${n}`)].join("\n")}\n`);
-      let s = await engine.start(planned, user, line);
-      current = s.run;
+      out([renderPlan(planned, engine.workflow(planned.workflow)), ...pre.notes.map((n) => `note: ${n}`)].join("\n"));
+      const s = await engine.start(planned, user, request);
       await log.attach(made.calls.map((c) => c.id), s.run);
-      while (s.pending) {
-        process.stdout.write(`${renderGate(s.pending)}\n`);
-        const answer = (await ask("approve / reject / later? ")) ?? "later";
-        if (!/^(a|approve|y|yes|r|reject|n|no)$/i.test(answer)) {
-          process.stdout.write(`Left waiting. Decide later: honua-agent approve ${s.run} (or reject)\n`);
-          break;
-        }
-        const decision = /^(a|approve|y|yes)$/i.test(answer) ? "approve" : "reject";
-        let by = user;
-        const policy = mayDecide(cfg, s.deployment, { kind: s.pending.kind, requestedBy: user }, user, decision);
-        if (!policy.ok) {
-          process.stdout.write(`${policy.reason}\n`);
-          by = (await ask(`${decision} as (approver name, empty to leave it waiting): `)) ?? "";
-          if (!by) break;
-        }
-        try {
-          s = await engine.decide(s.run, by, decision, { planHash: s.pending.planHash });
-        } catch (e) {
-          process.stdout.write(`${e instanceof Error ? e.message : String(e)}\n`);
-          s = await engine.summary(s.run);
-        }
-      }
-      process.stdout.write(`${renderSummary(s)}\n`);
-      if (s.status === "done") {
-        const tr = await engine.transcript(s.run);
-        const report = workflowModule(tr.workflow)?.facets?.report?.(tr.steps) ?? null;
-        if (report) process.stdout.write(`${report}\n`);
-      }
+      await atGate(s);
     } catch (e) {
-      process.stdout.write(`${e instanceof Error ? e.message : String(e)}\n`);
+      out(e instanceof Error ? e.message : String(e));
     }
   }
   rl.close();

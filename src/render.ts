@@ -1,3 +1,4 @@
+import { usd } from "./core/text.js";
 import type { Pending, RunSummary, Transcript } from "./engine.js";
 import type { RunEvent } from "./graph/events.js";
 import type { MetricsSummary } from "./core/metrics.js";
@@ -29,7 +30,7 @@ export function renderMetrics(m: MetricsSummary | null): string {
   if (m.samples === 0) return `NO DATA (0 samples in ${m.windowMinutes} min)`;
   // A hit ratio read from responses that went through the cache says nothing about the requests that did not.
   const hit = m.hitRatio === null ? "hit ratio n/a" : `hit ratio ${pct(m.hitRatio)}${m.trafficShare !== null && m.trafficShare !== undefined && m.trafficShare < 100 ? " (of the requests through a cache)" : ""}`;
-  const cost = m.monthlyCostUsd === null ? "" : ` · $${m.monthlyCostUsd.toFixed(2)}/month`;
+  const cost = m.monthlyCostUsd === null ? "" : ` · ${usd(m.monthlyCostUsd)}/month`;
   return `p95 ${m.p95Ms} ms · errors ${pct(m.errorRate)} · ${hit} · origin ${m.originRequestsPerSecond} req/s${cost} (${measuredOver(m)})`;
 }
 

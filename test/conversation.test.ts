@@ -51,7 +51,7 @@ describe("conversation without a model (rule-based)", () => {
     expect(hit.text).not.toMatch(/rule-based/);
     expect(hit.text).toMatch(/Now on prod: hit ratio n\/a/); // no cache yet: the sandbox reports no hit ratio
     expect(hit.text).toMatch(/Before the change: p95 \d+/);
-    expect((await ask(engine, s.run, "how much will this cost?")).text).toMatch(/net \$-?\d+\.\d\d\/month/);
+    expect((await ask(engine, s.run, "how much will this cost?")).text).toMatch(/net -?\$[\d,]+\.\d\d\/month/);
     expect((await ask(engine, s.run, "show me the plan again")).text).toMatch(/add-caching-layer on prod[\s\S]*ProvisionCacheInfrastructure \[gate\][\s\S]*Waiting for approval: .*Cache__DefaultTtlSeconds: 300 -> 3600.*\{"kind":"redis"/);
     expect((await ask(engine, s.run, "what's up with the deployments")).text).toMatch(/prod \(production\): sandbox, approvers oncall, locked by run-/);
   });

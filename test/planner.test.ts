@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import { describe, expect, it } from "vitest";
 import { BUILTIN_CONFIG, parseConfig } from "../src/config.js";
-import { Text, editDistance, lexicon, matchAll } from "../src/core/text.js";
+import { Text, editDistance, lexicon, matchAll, usd } from "../src/core/text.js";
 import { planOffline } from "../src/planner/offline.js";
 import { Plan, PlanResult } from "../src/planner/plan.js";
 
@@ -300,5 +300,16 @@ describe("text utilities", () => {
       { value: "elasticsearch", start: 24, end: 26 },
     ]);
     expect(matchAll(/x*/, "ab").map((m) => m.index)).toEqual([0, 1, 2]);
+  });
+});
+
+describe("money as people write it", () => {
+  it("signs before the dollar, thousands separated, two decimals; more digits for small amounts only where asked", () => {
+    expect(usd(-264.29)).toBe("-$264.29");
+    expect(usd(1636.9)).toBe("$1,636.90");
+    expect(usd(0)).toBe("$0.00");
+    expect(usd(1234567.891)).toBe("$1,234,567.89");
+    expect(usd(0.0042, { smallDigits: 4 })).toBe("$0.0042");
+    expect(usd(12.5, { smallDigits: 4 })).toBe("$12.50");
   });
 });

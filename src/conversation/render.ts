@@ -1,4 +1,5 @@
 /** Plain-text answers from tool results: what the rule-based conversation says, and the fallback when a model cannot. */
+import { usd as dollars } from "../core/text.js";
 import type { MetricsSummary } from "../core/metrics.js";
 import type { CostEstimate } from "../graph/workflows/module.js";
 import { renderMetrics, stageName } from "../render.js";
@@ -6,7 +7,7 @@ import type { ToolCall, ToolResult } from "./tools.js";
 
 type Data = Record<string, unknown>;
 const pct = (x: unknown) => (typeof x === "number" ? `${(x * 100).toFixed(1)}%` : "n/a");
-const usd = (x: unknown) => (typeof x === "number" ? `$${x.toFixed(2)}` : "n/a");
+const usd = (x: unknown) => (typeof x === "number" ? dollars(x) : "n/a");
 const asMetrics = (x: unknown): MetricsSummary | null => (x && typeof x === "object" ? (x as MetricsSummary) : null);
 
 function status(d: Data): string {

@@ -174,3 +174,9 @@ export function editDistance(a: string, b: string): number {
   }
   return at(a.length, b.length);
 }
+
+/** Money as people write it: `-$264.29`, `$1,636.90`; small amounts with more digits when asked (`$0.0042`). */
+export function usd(x: number, opts: { smallDigits?: number } = {}): string {
+  const digits = opts.smallDigits !== undefined && Math.abs(x) < 1 ? opts.smallDigits : 2;
+  return `${x < 0 ? "-" : ""}$${Math.abs(x).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })}`;
+}

@@ -2,6 +2,7 @@
  * Block Kit for every message the bot sends, as pure functions of plain data: no Slack client, no engine,
  * no clock. Each returns the blocks and the fallback `text` (notifications, screen readers, old clients).
  */
+import { usd } from "../core/text.js";
 import { z } from "zod";
 import type { types } from "@slack/bolt";
 import type { GatePayload, StepRecord } from "../graph/state.js";
@@ -106,7 +107,7 @@ export interface PlanView {
   unavailable?: string;
 }
 
-const usd = (x: number): string => `${x < 0 ? "-" : ""}$${Math.abs(x).toFixed(2)}`;
+
 
 export function buildPlanMessage(p: PlanView): SlackMessage {
   const entries = Object.entries(p.params);

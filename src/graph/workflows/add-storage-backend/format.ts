@@ -1,3 +1,5 @@
+import { usd as dollars } from "../../../core/text.js";
+
 /** 1536 -> "1.5 KiB". */
 export function bytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -10,4 +12,4 @@ export function bytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
 }
 
-export const usd = (x: number): string => `$${x.toFixed(x < 1 ? 4 : 2)}`;
+export const usd = (x: number): string => dollars(x, { smallDigits: 4 });
