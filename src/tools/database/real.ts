@@ -40,7 +40,17 @@ export class PgDatabase implements DatabaseCapability {
   readonly smokeQueries: readonly SmokeQuery[];
   readonly options: DatabaseCapability["options"];
   readonly honuaVersion: string | null;
-  private readonly url: string;
+  private readonly env: NodeJS.ProcessEnv;
+  /**
+   * The database URL, resolved when first used: a deployment whose `env:` reference is unset can still run its
+   * other workflows, and the schema workflow is refused with the reason when it reaches the database.
+   */
+  private get url(): string {
+    const ref = /^env:(.+)$/.exec(this.section.url);
+    const url = ref ? this.env[ref[1]!] : this.section.url;
+    if (!url) throw new AgentError("bad-input", `deployment ${this.deployment}: database.url names ${this.section.url}, which is not set in the environment`);
+    return url;
+  }
   private readonly backupDir: string;
 
   constructor(
@@ -53,10 +63,7 @@ export class PgDatabase implements DatabaseCapability {
     private readonly clock: Clock = systemClock,
     private readonly random: () => number = Math.random,
   ) {
-    const ref = /^env:(.+)$/.exec(section.url);
-    const url = ref ? env[ref[1]!] : section.url;
-    if (!url) throw new AgentError("bad-input", `deployment ${deployment}: database.url names ${section.url}, which is not set in the environment`);
-    this.url = url;
+    this.env = env;
     this.smokeQueries = section.smokeQueries;
     this.options = { lockTimeoutMs: section.lockTimeoutMs, statementTimeoutMs: section.statementTimeoutMs, retries: section.retries, backup: { mode: section.backup.mode } };
     this.honuaVersion = section.honuaVersion ?? null;
