@@ -13,7 +13,7 @@ import { Engine, type RunSummary } from "../engine.js";
 import { AgentError, describeIssues } from "../core/errors.js";
 import { MemoryCallSink, planOnly, planRequest, type Planner } from "../planner/index.js";
 import { isClarify, isPlan } from "../planner/plan.js";
-import { SandboxFault } from "../sandbox/faults.js";
+import { SandboxFault } from "../core/faults.js";
 
 /** `Step:kind` for gates, `Step:decision:by` for decisions: short enough to read in a scenario file. */
 const Action = z.discriminatedUnion("do", [

@@ -4,7 +4,7 @@
  * whose clauses pick different workflows asks for more than one change.
  */
 import { Text, unique } from "../core/text.js";
-import { clauses } from "./grammar.js";
+import { clauses } from "../core/grammar.js";
 import { byPriority, type Plannable } from "./registered.js";
 
 const MIN_SCORE = 3;

@@ -10,7 +10,7 @@ import { planSystemPrompt, planUserMessage, version as PLAN_PROMPT_VERSION } fro
 import type { AgentConfig } from "../config.js";
 import type { ModelCallRecord } from "./calls.js";
 import { callModel, createChatModel, printable, type ModelSettings } from "./llm.js";
-import { InvalidModelAnswer } from "./evidence.js";
+import { InvalidModelAnswer } from "../core/evidence.js";
 import { planOffline } from "./offline.js";
 import { Clarify, Plan, isPlan, type PlanResult, type WorkflowId } from "./plan.js";
 import { listed, plannableWorkflow, refusalText } from "./registered.js";

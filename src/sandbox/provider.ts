@@ -4,7 +4,7 @@ import { AgentError } from "../core/errors.js";
 import { OpLog } from "../store/oplog.js";
 import { realAdapters } from "../providers/real.js";
 import type { DeploymentAdapters } from "../tools/types.js";
-import { parseFaults } from "./faults.js";
+import { parseFaults } from "../core/faults.js";
 import { SandboxWorld } from "./sandbox.js";
 import "../tools/storage/sandbox.js"; // the storage capability's sandbox twin
 import "../tools/database/sandbox.js"; // the database capability's sandbox twin

@@ -6,8 +6,8 @@ import { settingValue } from "../tools/config/keys.js";
 import type { CacheEngine, CacheResource, CacheSpec, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef } from "../tools/types.js";
 import type { Clock } from "../core/clock.js";
 import { AgentError } from "../core/errors.js";
-import type { SandboxFault, SandboxFaults } from "./faults.js";
-import { SANDBOX_TWINS } from "./twins.js";
+import type { SandboxFault, SandboxFaults } from "../core/faults.js";
+import { SANDBOX_TWINS } from "../tools/twins.js";
 
 /** Deterministic noise in [-1, 1] for (seed, minute): the same seed gives the same series. */
 function noise(seed: number, minute: number, channel: number): number {

@@ -1,28 +1,11 @@
-import type { Monitoring } from "../../core/monitoring.js";
 import type { MetricsSummary, Verdict } from "../../core/metrics.js";
 import { judge, summarize } from "../../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../../tools/types.js";
+import type { Signal } from "../../tools/signal.js";
 import type { StepContext } from "../step.js";
 
 /** What one signal says about the window so far. */
-export interface SignalReading {
-  verdict: Verdict;
-  reason: string;
-  /** The figures behind the verdict, for the transcript and the cards. */
-  figures: Record<string, number | null>;
-}
-
-/**
- * Something a monitoring window watches: serving latency and errors, database query latency and locks, scrape and
- * rule-evaluation health, per-backend storage latency. Each signal has its own no-data rule, and no data is never
- * healthy: a signal that cannot read says `inconclusive`.
- */
-export interface Signal {
-  name: string;
-  read(adapters: DeploymentAdapters, from: Date, to: Date, o: { monitoring: Monitoring; final: boolean }): Promise<SignalReading>;
-  /** The raw data behind the last reading, kept beside the checkpoints (returns what to attach, or null). */
-  evidence?(adapters: DeploymentAdapters): unknown;
-}
+export type { Signal, SignalReading } from "../../tools/signal.js";
 
 /** Honua's serving metrics against the baseline: p95 over baseline x factor, or errors over the threshold, is degraded. */
 export function servingSignal(baseline: MetricsSummary, minutes: number): Signal & { last(): MetricsSummary | null } {

@@ -1,8 +1,8 @@
 import type { Database } from "better-sqlite3";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
-import type { TwinContext } from "../../sandbox/twins.js";
-import { SANDBOX_TWINS } from "../../sandbox/twins.js";
+import type { TwinContext } from "../twins.js";
+import { SANDBOX_TWINS } from "../twins.js";
 import { ApplyOutcome, BackupResult, Op, SchemaSnapshot, backoffMs, check, ddlId, describeExpect, type ApplyOptions, type DatabaseCapability, type DbStats, type TableInfo } from "./types.js";
 
 const GB = 1024 ** 3;

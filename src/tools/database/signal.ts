@@ -1,4 +1,4 @@
-import type { Signal } from "../../graph/patterns/monitor-window.js";
+import type { Signal } from "../signal.js";
 import type { DatabaseCapability, DbStats } from "./types.js";
 
 /** What the database looked like before the change: the smoke queries' mean time. */

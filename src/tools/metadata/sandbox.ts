@@ -1,7 +1,7 @@
 import { dirname, join } from "node:path";
 import { AgentError } from "../../core/errors.js";
-import type { TwinContext } from "../../sandbox/twins.js";
-import { SANDBOX_TWINS } from "../../sandbox/twins.js";
+import type { TwinContext } from "../twins.js";
+import { SANDBOX_TWINS } from "../twins.js";
 import { readPathOf } from "./capability.js";
 import { SqliteMetadataStore } from "./sqlite.js";
 import { METADATA_READS, MetadataStoreKind, type MetaRecord, type MetadataCapability, type MetadataStore, type SampleQuery } from "./types.js";

@@ -1,4 +1,4 @@
-import type { Signal } from "../../graph/patterns/monitor-window.js";
+import type { Signal } from "../signal.js";
 import type { MetadataStoreKind, SampleQuery } from "./types.js";
 
 /**

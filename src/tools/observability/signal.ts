@@ -1,4 +1,4 @@
-import type { Signal } from "../../graph/patterns/monitor-window.js";
+import type { Signal } from "../signal.js";
 import type { ObservabilityCapability } from "./types.js";
 
 /** What the change is judged against: the targets that were already down and the evaluation failures so far. */

@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { Database } from "better-sqlite3";
 import { AgentError } from "../../core/errors.js";
-import type { TwinContext } from "../../sandbox/twins.js";
-import { SANDBOX_TWINS } from "../../sandbox/twins.js";
+import type { TwinContext } from "../twins.js";
+import { SANDBOX_TWINS } from "../twins.js";
 import { assetsOfItem } from "./catalog.js";
 import { priceOfBackend } from "./real.js";
 import {

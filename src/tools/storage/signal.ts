@@ -1,4 +1,4 @@
-import type { Signal } from "../../graph/patterns/monitor-window.js";
+import type { Signal } from "../signal.js";
 import type { BackendTarget, ProbeReading, StorageCapability } from "./types.js";
 
 /** One backend the storage signal reads: a few of its objects, and what it read like before the change. */

@@ -1,5 +1,5 @@
 import { Text, lexicon, unique } from "../../../core/text.js";
-import { UNIT, seconds, unitSeconds } from "../../../planner/grammar.js";
+import { UNIT, seconds, unitSeconds } from "../../../core/grammar.js";
 import { HONUA_MAX_TTL_SECONDS, HONUA_TTL_RULE, ttlProblem } from "../../../tools/cache/honua-options.js";
 import type { Extraction, Missing, WorkflowIntent } from "../module.js";
 import { CacheType } from "./params.js";

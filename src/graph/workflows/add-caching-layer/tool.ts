@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { numberIn, said, withoutNulls } from "../../../planner/evidence.js";
+import { numberIn, said, withoutNulls } from "../../../core/evidence.js";
 import { HONUA_MAX_TTL_SECONDS } from "../../../tools/cache/honua-options.js";
 import { defineTool } from "../module.js";
 import { CacheType } from "./params.js";

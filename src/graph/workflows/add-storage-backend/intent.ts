@@ -1,5 +1,5 @@
 import { Text, collapse, lexicon, unique } from "../../../core/text.js";
-import { FROM_MARK, MOVE } from "../../../planner/grammar.js";
+import { FROM_MARK, MOVE } from "../../../core/grammar.js";
 import type { Extraction, Missing, WorkflowIntent } from "../module.js";
 import { StorageBackendKind } from "./params.js";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { said, withoutNulls } from "../../../planner/evidence.js";
+import { said, withoutNulls } from "../../../core/evidence.js";
 import { defineTool } from "../module.js";
 import { StorageBackendKind } from "./params.js";
 

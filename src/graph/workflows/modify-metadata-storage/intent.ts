@@ -1,5 +1,5 @@
 import { Text, lexicon } from "../../../core/text.js";
-import { FROM_MARK, MOVE, count } from "../../../planner/grammar.js";
+import { FROM_MARK, MOVE, count } from "../../../core/grammar.js";
 import type { Extraction, Missing, WorkflowIntent } from "../module.js";
 import { MetadataStoreKind } from "./params.js";
 

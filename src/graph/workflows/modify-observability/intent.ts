@@ -1,5 +1,5 @@
 import { Text, anyOf, between, escapeRe, inOrder, matchAll, type Matcher } from "../../../core/text.js";
-import { UNIT, clauses, promDuration } from "../../../planner/grammar.js";
+import { UNIT, clauses, promDuration } from "../../../core/grammar.js";
 import type { Extraction, WorkflowIntent } from "../module.js";
 import type { ObservabilityChange } from "./params.js";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { InvalidModelAnswer, hasEnvelope } from "../../../planner/evidence.js";
+import { InvalidModelAnswer, hasEnvelope } from "../../../core/evidence.js";
 import { defineTool } from "../module.js";
 import { CHANGES_QUESTION } from "./intent.js";
 import { ObservabilityChange } from "./params.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { sqlText } from "../../../planner/evidence.js";
+import { sqlText } from "../../../core/evidence.js";
 import { defineTool } from "../module.js";
 import { CHANGES_QUESTION } from "./intent.js";
 

@@ -4,7 +4,7 @@ import { Design, designChanges } from "../design.js";
 import { observabilityOf, readFound } from "../observability.js";
 import { ObservabilityParams } from "../params.js";
 import { AgentError } from "../../../../core/errors.js";
-import { hasEnvelope } from "../../../../planner/evidence.js";
+import { hasEnvelope } from "../../../../core/evidence.js";
 
 export const DesignObservabilityChanges = defineStep({
   name: "DesignObservabilityChanges",

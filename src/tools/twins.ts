@@ -1,14 +1,14 @@
 import type { Database } from "better-sqlite3";
-import type { Deployment } from "../config.js";
 import type { Clock } from "../core/clock.js";
-import type { DeploymentAdapters } from "../tools/types.js";
-import type { SandboxFaults } from "./faults.js";
+import type { DeploymentAdapters } from "./types.js";
+import type { SandboxFaults } from "../core/faults.js";
 
 /** What a capability's sandbox twin is given: the sandbox's own database (its tables are the twin's to create), the deployment, its clock and faults. */
 export interface TwinContext {
   world: { readonly db: Database };
   deployment: string;
-  config: Deployment;
+  /** The deployment's sandbox settings the twins read (its seed). */
+  config: { readonly seed?: number | undefined };
   clock: Clock;
   faults: SandboxFaults;
 }

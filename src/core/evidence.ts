@@ -2,7 +2,7 @@
  * What a workflow's tool checks a model's answer against: the request as the user typed it. A value the user never
  * said is the model's invention (or something steered into the answer), and the answer is not used.
  */
-import { editDistance } from "../core/text.js";
+import { editDistance } from "./text.js";
 
 /** The model's answer does not fit the contract; the rules answer instead. */
 export class InvalidModelAnswer extends Error {

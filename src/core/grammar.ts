@@ -2,7 +2,7 @@
  * The grammar a workflow's intent is written with, shared by the offline planner: clauses, durations, counts and
  * the words that mark a source ("from postgres") or a move. It imports nothing that knows about workflows.
  */
-import { Text, matchAll, oneOf } from "../core/text.js";
+import { Text, matchAll, oneOf } from "./text.js";
 
 /** Verbs that start a new request inside one message: "add redis, then move metadata to opensearch". */
 const CLAUSE_VERBS = [

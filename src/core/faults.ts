@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AgentError } from "../core/errors.js";
+import { AgentError } from "./errors.js";
 
 export const SandboxFault = z.enum(["latency-regression", "error-spike", "no-data", "provision-failure"]);
 export type SandboxFault = z.infer<typeof SandboxFault>;
