@@ -97,7 +97,7 @@ export const ${o.exportName ?? "workflow"} = {
     join(folder, "tool.ts"),
     `import { z } from "zod";
 import { defineTool } from ${project("src/graph/workflows/module.ts")};
-import { numberIn, said, withoutNulls } from ${project("src/planner/evidence.ts")};
+import { numberIn, said, withoutNulls } from ${project("src/core/evidence.ts")};
 
 export const tool = defineTool({
   args: z.strictObject({ size: z.number().int().nullable().describe("connections in the pool") }),
