@@ -192,6 +192,10 @@ describe("offline planner: deployments", () => {
       unknownDeployment: "qa",
     });
     expect(plan("add varnish on the uat environment")).toMatchObject({ unknownDeployment: "uat" });
+    // The name is taken where the grammar puts it, never the preposition before "deployment".
+    expect(plan("add redis caching to deployment qa-7")).toMatchObject({ unknownDeployment: "qa-7" });
+    expect(plan("add redis caching to the deployment qa-7 please")).toMatchObject({ unknownDeployment: "qa-7" });
+    expect(plan("add redis caching in deployment prod")).toMatchObject({ deployment: "prod" });
   });
 
   it("changes one deployment at a time", () => {

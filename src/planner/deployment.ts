@@ -106,8 +106,13 @@ function phraseSpan(t: Text, tok: Token): Span {
 export function unknownDeployment(t: Text, claimed: ReadonlySet<string>): string | undefined {
   const { notDeployments, things } = words();
   const toks = tokenize(t);
+  const nameLike = (w: string) => /^[a-z][a-z0-9_-]{0,39}$/i.test(w);
+  // "to deployment qa-7", "on the staging-2 environment": the grammar says where the name is. A name after the
+  // environment word wins; a preposition or an article is never the name.
+  const named = toks.findIndex((tok, i) => ENVIRONMENT_WORDS.has(tok.lower) && (PREPOSITIONS.has(toks[i - 1]?.lower ?? "") || DETERMINERS.has(toks[i - 1]?.lower ?? "")) && nameLike(toks[i + 1]?.word ?? "") && !notDeployments.has(toks[i + 1]!.lower) && !PREPOSITIONS.has(toks[i + 1]!.lower));
+  if (named >= 0 && !claimed.has(toks[named + 1]!.lower)) return toks[named + 1]!.word;
   const hit = toks.find((tok, i) => {
-    if (!/^[a-z][a-z0-9_-]{0,39}$/i.test(tok.word) || notDeployments.has(tok.lower) || claimed.has(tok.lower)) return false;
+    if (!nameLike(tok.word) || notDeployments.has(tok.lower) || claimed.has(tok.lower) || PREPOSITIONS.has(tok.lower) || DETERMINERS.has(tok.lower)) return false;
     const next = tok.next.replace(/[.,!?;:]+$/, "");
     if (tok.possessive || ENVIRONMENT_WORDS.has(next) || (i === 0 && tok.colon)) return true;
     const prev = toks[i - 1]?.lower ?? "";
