@@ -55,7 +55,8 @@ export const MigrateExistingData = defineStep({
       });
       cursor = b.cursor;
       const p = b.progress;
-      ctx.progress(`copied ${p.done}/${p.total} objects, ${bytes(p.bytes.done)}${p.bytes.total ? ` of ${bytes(p.bytes.total)}` : ""}${p.rate ? `, ${bytes(p.rate)}/s` : ""}`);
+      // Bytes are what a copy's time depends on: shown as done/total and rate in the terminal and the Slack progress message.
+      ctx.progress({ done: p.bytes.done, total: Math.max(p.bytes.total ?? p.bytes.done, p.bytes.done), unit: "bytes", rate: p.rate ?? 0 });
       if (b.done) break;
     }
     if (cursor.failed.length) {
