@@ -9,24 +9,13 @@ import { ConfigureCaching } from "../src/graph/workflows/add-caching-layer/steps
 import { DesignCachingStrategy } from "../src/graph/workflows/add-caching-layer/steps/design-caching-strategy.js";
 import { OptimizeCacheSettings } from "../src/graph/workflows/add-caching-layer/steps/optimize-cache-settings.js";
 import type { DeploymentAdapters } from "../src/tools/types.js";
+import { seeded } from "./fixtures/random.js";
 
-/** Seeded, so a failure names the case that broke. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)) };
-}
 
 const KEYS = ["Cache__DefaultTtlSeconds", "Cache__ServiceTtlSeconds", "Cache__LayerTtlSeconds", "Cache__QueryTtlSeconds", "Cache__NegativeTtlSeconds"];
 
 /** A config Honua starts with (the steps start from a running deployment), each TTL unset or set within its rules. */
-function startingConfig(r: ReturnType<typeof rng>): Record<string, string> {
+function startingConfig(r: ReturnType<typeof seeded>): Record<string, string> {
   for (;;) {
     const cfg: Record<string, string> = { Cache__Enabled: "true" };
     for (const k of KEYS) if (r.next() < 0.6) cfg[r.next() < 0.3 ? k.toLowerCase() : k] = String(r.int(1, k.includes("Query") || k.includes("Negative") ? 3600 : 86_400));
@@ -76,7 +65,7 @@ const honuaStarts = (cfg: Record<string, string>) => {
 
 describe("the design and optimize steps never write a cache config Honua refuses at startup", () => {
   it("for random TTL requests on random valid configs, design then optimize leave a config Honua starts with", async () => {
-    const r = rng(20261202);
+    const r = seeded(20261202);
     let refused = 0;
     for (let i = 0; i < 400; i++) {
       const h = harness(startingConfig(r));

@@ -4,24 +4,9 @@ import { planOffline } from "../src/planner/offline.js";
 import { isClarify, isPlan } from "../src/planner/plan.js";
 import { CACHE_OPTION_KEYS, CODE_DEFAULTS, SHIPPED_DEFAULTS, checkCacheOptions, planCacheTtls, readCacheOptions, ttlProblem, type CacheTtls } from "../src/tools/cache/honua-options.js";
 import { findSetting, findSettings } from "../src/tools/config/keys.js";
+import { seeded } from "./fixtures/random.js";
 
-/** Small deterministic PRNG (mulberry32): every failure is reproducible from its seed. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
-  /** Spread over orders of magnitude, so small and huge values are both common. */
-  const logInt = (hi: number) => Math.max(1, Math.round(Math.exp(next() * Math.log(hi))));
-  return { next, int, pick, logInt };
-}
-type Rng = ReturnType<typeof rng>;
+type Rng = ReturnType<typeof seeded>;
 
 type Field = keyof CacheTtls;
 const FIELDS = Object.keys(CACHE_OPTION_KEYS) as Field[];
@@ -81,7 +66,7 @@ describe("planCacheTtls over random configs and TTLs (seeded)", () => {
     let planned = 0;
     let refusedForTtl = 0;
     for (let seed = 1; seed <= 3000; seed++) {
-      const r = rng(seed);
+      const r = seeded(seed);
       const current = randomConfig(r);
       const ttl = randomTtl(r);
       const p = planCacheTtls(current, ttl);
@@ -122,7 +107,7 @@ describe("planCacheTtls over random configs and TTLs (seeded)", () => {
 
   it("the same seed gives the same answer", () => {
     const once = (seed: number) => {
-      const r = rng(seed);
+      const r = seeded(seed);
       return planCacheTtls(randomConfig(r), randomTtl(r));
     };
     for (const seed of [1, 17, 2024]) expect(once(seed)).toEqual(once(seed));
@@ -148,7 +133,7 @@ describe("the offline planner never plans a TTL Honua refuses (seeded phrasings)
     let plans = 0;
     let asked = 0;
     for (let seed = 1; seed <= 1500; seed++) {
-      const r = rng(seed * 31);
+      const r = seeded(seed * 31);
       const [unit, factor] = r.pick(UNITS);
       const n = r.next() < 0.8 ? String(r.logInt(unit.trim() === "" || factor === 1 ? 10_000_000 : 200)) : r.pick(["0", "1.5", "0.5", "2.25", "100000", "86400", "86401", "24", "1"]);
       const request = r.pick(PHRASES)(n, unit);

@@ -9,19 +9,8 @@ import { planRequest, type Planner } from "../src/planner/index.js";
 import { planOffline, readRequest } from "../src/planner/offline.js";
 import { byPriority } from "../src/planner/registered.js";
 import { CACHING_PLAN, cli, engineSuite, testEnv } from "./helpers.js";
+import { seeded } from "./fixtures/random.js";
 
-/** Seeded, so a failure names the case that broke. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  return { next, pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]! };
-}
 
 const { config } = loadConfig({});
 /** Slack's message limit: the most text one message can put in front of the planner, ten times the request limit. */
@@ -43,7 +32,7 @@ function units(): string[] {
   ];
   const out = new Set<string>(fixed);
   // A seeded sample of the vocabulary keeps the suite quick; the seed changes nothing between runs.
-  const r = rng(7);
+  const r = seeded(7);
   const sample = [...words].sort().filter(() => r.next() < 0.5);
   for (const w of sample) {
     out.add(`${w} `);
@@ -61,7 +50,7 @@ function adversarial(n: number): { name: string; text: string }[] {
   const out: { name: string; text: string }[] = [];
   for (const u of us) out.push({ name: `${JSON.stringify(u)} repeated`, text: fill(u, n) });
   for (const u of us.filter((x) => x.length > 3).slice(0, 60)) out.push({ name: `${JSON.stringify(u)} repeated, ending mid-word`, text: fill(u, n - 2) + u.slice(0, 2) });
-  const r = rng(20261202);
+  const r = seeded(20261202);
   for (let i = 0; i < 20; i++) {
     const parts: string[] = [];
     let len = 0;
