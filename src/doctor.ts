@@ -1,7 +1,7 @@
 import { AgentError } from "./core/errors.js";
 import { TERMINAL, type RunStatus } from "./core/records.js";
 import { agentHome, openPersistence, redactUrl } from "./graph/checkpointer.js";
-import { STORE_FILES, inspectStoreFile, type FileState } from "./store/files.js";
+import { ADAPTER_FILES, STORE_FILES, inspectStoreFile, type FileState } from "./store/files.js";
 
 /** One deployment lock and what is known of the run holding it. */
 export interface LockState {
@@ -34,7 +34,10 @@ export interface DoctorReport {
 export async function doctor(env: NodeJS.ProcessEnv, cwd: string, release?: { deployment: string; by: string; at: string }): Promise<DoctorReport> {
   const url = env.HONUA_AGENT_DATABASE_URL;
   const home = agentHome(env, cwd);
-  const files = url ? [] : Object.entries(STORE_FILES).map(([f, d]) => inspectStoreFile(home, f, d.role, d.tables));
+  const files = [
+    ...(url ? [] : Object.entries(STORE_FILES)),
+    ...Object.entries(ADAPTER_FILES),
+  ].map(([f, d]) => inspectStoreFile(home, f, d.role, d.tables));
   const location = url ? redactUrl(url) : home;
   if (files.some((f) => f.state !== "ok" && f.state !== "new")) {
     if (release) throw new AgentError("bad-input", `no lock is released while a store file is damaged or missing: ${files.filter((f) => f.state !== "ok" && f.state !== "new").map((f) => f.detail).join("; ")}`);

@@ -98,6 +98,31 @@ describe("store files damaged, replaced or gone: refused by name, exit 2, nothin
   });
 });
 
+describe("the sandbox's and the real adapters' files, opened when a deployment is first used", () => {
+  it("a damaged or vanished sandbox.sqlite is refused by name with exit 2 when a run needs it, and never recreated", async () => {
+    const base = await homeWithRun();
+    try {
+      for (const [how, damage] of Object.entries(DAMAGE)) {
+        const t = tempHome();
+        try {
+          cpSync(base.home, t.home, { recursive: true });
+          const path = join(t.home, "sandbox.sqlite");
+          damage(path);
+          const before = snapshot(path);
+          const r = cli(t.home, ["run", "add redis caching to staging", "--json", "--as", "alice"]);
+          expect(r.code, `${how}: ${r.stderr}`).toBe(2);
+          expect(r.stderr).toContain(path);
+          expect(snapshot(path)).toEqual(before);
+        } finally {
+          t.cleanup();
+        }
+      }
+    } finally {
+      base.cleanup();
+    }
+  });
+});
+
 describe("doctor: the state of stores and locks; a lock is released only when its run is provably dead", () => {
   it("keeps a waiting run's lock, releases one whose run never started, and records who", async () => {
     const base = await homeWithRun();

@@ -1,6 +1,6 @@
-import { join } from "node:path";
 import type { AgentConfig } from "../config.js";
 import { AgentError } from "../core/errors.js";
+import { openChecked } from "../store/files.js";
 import { OpLog } from "../store/oplog.js";
 import { realAdapters } from "../providers/real.js";
 import type { DeploymentAdapters } from "../tools/types.js";
@@ -30,18 +30,18 @@ export function adapterFactory(config: AgentConfig, home: string, env: NodeJS.Pr
       if (!d) throw new AgentError("bad-input", `unknown deployment ${name}`);
       if (d.provider !== "sandbox") {
         // local/aws: each capability from the deployment's own section (Redis, probes/Prometheus, config file, nginx, ...).
-        opLog ??= new OpLog(join(home, "real-adapters.sqlite"));
+        opLog ??= openChecked(home, "real-adapters.sqlite", (p) => new OpLog(p));
         const adapters = realAdapters(name, d, { log: opLog, env, cwd: process.cwd() });
         cache.set(name, adapters);
         return adapters;
       }
-      world ??= new SandboxWorld(join(home, "sandbox.sqlite"));
+      world ??= openChecked(home, "sandbox.sqlite", (p) => new SandboxWorld(p));
       const adapters = world.adapters(name, d, faults, epoch);
       cache.set(name, adapters);
       return adapters;
     },
     world(): SandboxWorld {
-      world ??= new SandboxWorld(join(home, "sandbox.sqlite"));
+      world ??= openChecked(home, "sandbox.sqlite", (p) => new SandboxWorld(p));
       return world;
     },
     close() {

@@ -36,6 +36,8 @@ export function readManifest(home: string): Manifest {
 export function recordStoreFile(home: string, file: string): void {
   const m = readManifest(home);
   if (m.files[file]) return;
+  const path = join(home, file);
+  if (!existsSync(path) || statSync(path).size === 0) return; // not made yet (opened lazily): recorded once it is
   m.files[file] = { createdAt: new Date().toISOString() };
   const p = manifestPath(home);
   writeFileSync(`${p}.tmp`, `${JSON.stringify(m, null, 2)}\n`);
@@ -107,5 +109,20 @@ export const STORE_FILES = {
   "checkpoints.sqlite": { role: "the runs' checkpoints", tables: ["checkpoints", "writes"] },
   "agent.sqlite": { role: "runs, decisions, locks and the rollback journal", tables: ["honua_runs", "honua_locks", "honua_decisions"] },
 } as const;
+
+/** The files opened when a deployment's adapters are first needed: checked then, the same way. */
+export const ADAPTER_FILES = {
+  "sandbox.sqlite": { role: "the simulated deployments", tables: ["sandbox_deployments"] },
+  "real-adapters.sqlite": { role: "the real adapters' idempotency journal", tables: ["real_ops"] },
+} as const;
+
+/** Checks `file` (one of ADAPTER_FILES), opens it with `open`, and records that it exists. */
+export function openChecked<T>(home: string, file: keyof typeof ADAPTER_FILES, open: (path: string) => T): T {
+  const f = ADAPTER_FILES[file];
+  checkStoreFile(home, file, f.role, f.tables);
+  const out = open(join(home, file));
+  recordStoreFile(home, file);
+  return out;
+}
 
 export const storeFileName = (path: string): string => basename(path);
