@@ -389,11 +389,25 @@ export const SquawkFinding = (x: unknown): { rule: string; message: string; help
   return rule && message ? { rule, message, help: str(n.help) ?? null } : null;
 };
 
-/** squawk's findings for `sql` (its binary from the squawk-cli package), minus the rules the agent enforces itself. */
+/**
+ * squawk's binary: the platform package squawk-cli publishes (`@squawk-cli/<platform>-<arch>`), a dependency of
+ * its own here because the registry this project installs from carries only the linux-x64 build, and a lock file
+ * naming the others cannot be installed with `npm ci`. Elsewhere the lint is refused with the reason.
+ */
+function squawkBinary(): string {
+  const pkg = `@squawk-cli/${process.platform}-${process.arch}`;
+  try {
+    return requireHere.resolve(`${pkg}/bin/squawk`);
+  } catch {
+    throw new AgentError("unavailable", `squawk (the migration linter) is not installed for ${process.platform}-${process.arch}: this version ships ${pkg === "@squawk-cli/linux-x64" ? "it, but it is missing: run npm ci" : "its linux-x64 build only"}`);
+  }
+}
+
+/** squawk's findings for `sql`, minus the rules the agent enforces itself. */
 export async function squawk(sql: string, pgVersion = "15"): Promise<{ rule: string; message: string; help: string | null }[]> {
-  const bin = requireHere.resolve("squawk-cli/js/bin/squawk");
+  const bin = squawkBinary();
   const out = await new Promise<string>((resolve, reject) => {
-    const child = execFile(process.execPath, [bin, "--reporter", "json", "--stdin-filepath", "change.sql", `--pg-version=${pgVersion}`, `--exclude=${HANDLED.join(",")}`], { timeout: 20_000 }, (err, stdout, stderr) => {
+    const child = execFile(bin, ["--reporter", "json", "--stdin-filepath", "change.sql", `--pg-version=${pgVersion}`, `--exclude=${HANDLED.join(",")}`], { timeout: 20_000 }, (err, stdout, stderr) => {
       // squawk exits 1 when it found something: that is an answer, not a failure.
       if (err && (err as { code?: unknown }).code !== 1) reject(new AgentError("failed", `squawk did not run: ${stderr || err.message}`));
       else resolve(stdout);
