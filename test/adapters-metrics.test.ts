@@ -7,7 +7,7 @@ import { ProbeMetrics, ProbeMetricsOptions } from "../src/tools/metrics/probe.js
 import { PrometheusMetrics } from "../src/tools/metrics/prometheus.js";
 import { freePort } from "./helpers.js";
 
-const MON = { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5 };
+const MON = { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5, latencyMinDeltaMs: 20 };
 const BASE = summarize([{ at: "x", p95Ms: 50, errorRate: 0, hitRatio: null, requestsPerSecond: 10, originRequestsPerSecond: 10 }], new Date(), 10, null);
 
 describe("no data is never healthy, whatever the metrics source", () => {
@@ -66,5 +66,18 @@ describe("no data is never healthy, whatever the metrics source", () => {
     const samples = await probe.samples(new Date(now.getTime() - 60_000), now, 0.5);
     expect(samples).toEqual([]);
     expect(judge(summarize(samples, new Date(), 1, null), BASE, MON).verdict).toBe("inconclusive");
+  });
+});
+
+describe("one latency rule: over baseline x factor and by more than the minimum delta", () => {
+  const one = (p95Ms: number) => summarize([{ at: "x", p95Ms, errorRate: 0, hitRatio: null, requestsPerSecond: 10, originRequestsPerSecond: 10 }], new Date(), 10, null);
+  it("a millisecond baseline that jitters past the factor is healthy; a real regression is degraded and says both halves", () => {
+    const m = { ...MON, latencyFactor: 4 };
+    expect(judge(one(8.3), one(1), m).verdict).toBe("healthy");
+    expect(judge(one(21.5), one(1), m).verdict).toBe("degraded");
+    expect(judge(one(21.5), one(1), m).reason).toBe("p95 21.5 ms > baseline 1 ms x 4 (and > +20 ms)");
+    expect(judge(one(80), one(50), MON).verdict).toBe("degraded");
+    expect(judge(one(74), one(50), MON).verdict).toBe("healthy");
+    expect(judge(one(21.5), one(1), { ...m, latencyMinDeltaMs: 0 }).verdict).toBe("degraded");
   });
 });

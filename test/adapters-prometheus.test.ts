@@ -31,6 +31,6 @@ describe.skipIf(unavailable !== null)(`a Honua target that went down (a real Pro
     expect(samples).toEqual([]);
     expect(metrics.lastQueries()?.noData.at(-1)?.reason).toMatch(/no live series/);
     const base = summarize(healthy, new Date(), 1, null);
-    expect(judge(summarize(samples, to, 1, null), base, { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5 }).verdict).toBe("inconclusive");
+    expect(judge(summarize(samples, to, 1, null), base, { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5, latencyMinDeltaMs: 20 }).verdict).toBe("inconclusive");
   });
 });

@@ -204,7 +204,7 @@ describe("watch (unit)", () => {
     return adapters as unknown as import("../src/tools/types.js").DeploymentAdapters;
   }
   const baseline = { at: "x", windowMinutes: 60, samples: 60, p95Ms: 100, errorRate: 0.001, hitRatio: null, requestsPerSecond: 100, originRequestsPerSecond: 100, monthlyCostUsd: 100 };
-  const monitoring = { minSamples: 3, errorRateThreshold: 0.02, latencyFactor: 1.5 };
+  const monitoring = { minSamples: 3, errorRateThreshold: 0.02, latencyFactor: 1.5, latencyMinDeltaMs: 20 };
 
   it("a stop request ends the wait between slices; a window started before a crash only waits for what is left", async () => {
     const { watch } = await import("../src/tools/metrics/observe.js");

@@ -41,7 +41,7 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 const options = (extra: Partial<ProbeMetricsOptions> = {}) =>
   ProbeMetricsOptions.parse({ source: "probe", urls: [`${base}/ogc/tiles/collections/a/tiles/WebMercatorQuad/3/1/2`], concurrency: 3, pauseMs: 0, minRequestsPerSample: 3, lookbackSeconds: 0.6, lookbackSamples: 3, ...extra });
-const monitoring = { minSamples: 3, errorRateThreshold: 0.02, latencyFactor: 1.5 };
+const monitoring = { minSamples: 3, errorRateThreshold: 0.02, latencyFactor: 1.5, latencyMinDeltaMs: 20 };
 
 describe("HTTP probe metrics (real requests to a local server)", () => {
   it("measures a window while the clock waits it out: p95 above the server's delay, sample counts on every reading", async () => {

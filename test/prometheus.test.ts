@@ -140,7 +140,7 @@ describe.skipIf(unavailable !== null)(`PrometheusMetrics against a real Promethe
       expect(r).toMatch(/HONUA_OBSERVABILITY=true.*config\.env\.HONUA_OBSERVABILITY="true"/);
     }
     // What monitoring tells the approver names the series it asked for.
-    const verdict = judge(summarize([], new Date(), 1, null), summarize([], new Date(), 1, null), { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5 }, metrics.lastQueries()?.source);
+    const verdict = judge(summarize([], new Date(), 1, null), summarize([], new Date(), 1, null), { minSamples: 1, errorRateThreshold: 0.02, latencyFactor: 1.5, latencyMinDeltaMs: 20 }, metrics.lastQueries()?.source);
     expect(verdict.reason).toMatch(/No Honua metrics from prometheus http:\/\/127\.0\.0\.1:\d+ \{job="honua-off"\}/);
   });
 

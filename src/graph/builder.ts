@@ -200,7 +200,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
           : {
               action: "Roll back this run now: restore the configuration and traffic it changed",
               why: `${next.by} asked for a rollback${next.reason ? `: ${next.reason}` : ""}`,
-              risk: `Approving stops the change and restores the last known-good state. Rejecting continues with ${before}. Approvers: ${approversOf(state.deployment).join(", ")}; thresholds for automatic rollback stay in force (errors > ${dep.monitoring.errorRateThreshold * 100}%, p95 > baseline x ${dep.monitoring.latencyFactor}).`,
+              risk: `Approving stops the change and restores the last known-good state. Rejecting continues with ${before}. Approvers: ${approversOf(state.deployment).join(", ")}; thresholds for automatic rollback stay in force (errors > ${dep.monitoring.errorRateThreshold * 100}%, p95 > baseline x ${dep.monitoring.latencyFactor} and +${dep.monitoring.latencyMinDeltaMs} ms).`,
               change: { config: [], resources: [], traffic: null },
             });
       emit({ type: "gate", run: state.run, payload: gate.payload, planHash: gate.planHash });
@@ -293,7 +293,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         const gate = await buildGate(withRecord, step.name, null, "inconclusive", `inconclusive:${step.name}:${state.steps.length}`, {
           action: "Continue the workflow with the change in place, although monitoring could not confirm it is healthy",
           why: upcoming.reason,
-          risk: `Approving keeps the change without evidence it is healthy. Rejecting rolls back (auto-rollback thresholds: errors > ${dep.monitoring.errorRateThreshold * 100}%, p95 > baseline x ${dep.monitoring.latencyFactor}).`,
+          risk: `Approving keeps the change without evidence it is healthy. Rejecting rolls back (auto-rollback thresholds: errors > ${dep.monitoring.errorRateThreshold * 100}%, p95 > baseline x ${dep.monitoring.latencyFactor} and +${dep.monitoring.latencyMinDeltaMs} ms).`,
           change: { config: [], resources: [], traffic: null },
         });
         emit({ type: "gate", run: state.run, payload: gate.payload, planHash: gate.planHash });

@@ -91,7 +91,7 @@ export function stagedShift(o: StagedShiftOptions): TypedStep<z.infer<typeof Sta
         return {
           action: `Route ${to}% of ${ctx.deployment} traffic through ${o.what(view)} (now ${from}%), then watch for ${minutes} min`,
           why: [`Stage ${stages.indexOf(to) + 1} of ${stages.length} (${stages.join(" -> ")}%).`, ...(o.why?.(view) ?? [])].join(" "),
-          risk: `Automatic rollback to ${back}% and the config this run found if errors exceed ${(m.errorRateThreshold * 100).toFixed(1)}% or p95 exceeds baseline x ${m.latencyFactor}; nothing this run did not change is touched.`,
+          risk: `Automatic rollback to ${back}% and the config this run found if errors exceed ${(m.errorRateThreshold * 100).toFixed(1)}% or p95 exceeds baseline x ${m.latencyFactor} by more than ${m.latencyMinDeltaMs} ms; nothing this run did not change is touched.`,
           change: { traffic: { from, to }, ...(o.sections ? { sections: await o.sections(ctx, view, to) } : {}) },
         };
       },

@@ -1,3 +1,4 @@
+import { slowerReason, slowerThan } from "../../core/monitoring.js";
 import type { Signal } from "../signal.js";
 import type { DatabaseCapability, DbStats } from "./types.js";
 
@@ -11,13 +12,11 @@ export interface DatabaseBaseline {
  * locks, connections against max_connections, replication lag where there is a replica. A reading with neither query
  * times nor connection counts is no data, which is inconclusive, never healthy.
  */
-export function databaseSignal(db: DatabaseCapability, baseline: DatabaseBaseline, o: { maxLockWaits?: number; maxConnectionShare?: number; maxLagSeconds?: number; minDeltaMs?: number } = {}): Signal & { last(): DbStats | null } {
+export function databaseSignal(db: DatabaseCapability, baseline: DatabaseBaseline, o: { maxLockWaits?: number; maxConnectionShare?: number; maxLagSeconds?: number } = {}): Signal & { last(): DbStats | null } {
   let last: DbStats | null = null;
   const maxLockWaits = o.maxLockWaits ?? 5;
   const maxShare = o.maxConnectionShare ?? 0.9;
   const maxLag = o.maxLagSeconds ?? 30;
-  // Millisecond queries jitter by more than any factor on a busy host: a regression must also be this many ms.
-  const minDelta = o.minDeltaMs ?? 20;
   return {
     name: "database",
     async read(_adapters, _from, _to, { monitoring }) {
@@ -31,7 +30,7 @@ export function databaseSignal(db: DatabaseCapability, baseline: DatabaseBaselin
       const figures = { queryMs: s.queryMs, baselineQueryMs: baseline.queryMs, lockWaits: s.lockWaits, connections: s.connections, replicationLagSeconds: s.replicationLagSeconds };
       if (s.queryMs === null && s.connections === null) return { verdict: "inconclusive", reason: `no database data from ${db.describe()} (no smoke query answered, no connection count)`, figures };
       const bad: string[] = [];
-      if (s.queryMs !== null && baseline.queryMs !== null && baseline.queryMs > 0 && s.queryMs > baseline.queryMs * monitoring.latencyFactor && s.queryMs - baseline.queryMs > minDelta) bad.push(`query time ${s.queryMs} ms > baseline ${baseline.queryMs} ms x ${monitoring.latencyFactor}`);
+      if (s.queryMs !== null && baseline.queryMs !== null && baseline.queryMs > 0 && slowerThan(s.queryMs, baseline.queryMs, monitoring)) bad.push(slowerReason("query time", s.queryMs, baseline.queryMs, monitoring));
       if (s.lockWaits !== null && s.lockWaits > maxLockWaits) bad.push(`${s.lockWaits} sessions waiting on locks (> ${maxLockWaits})`);
       if (s.connections !== null && s.maxConnections !== null && s.connections > s.maxConnections * maxShare) bad.push(`${s.connections} of ${s.maxConnections} connections in use`);
       if (s.replicationLagSeconds !== null && s.replicationLagSeconds > maxLag) bad.push(`replica ${s.replicationLagSeconds.toFixed(1)} s behind (> ${maxLag} s)`);

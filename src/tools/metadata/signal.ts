@@ -1,3 +1,4 @@
+import { slowerReason, slowerThan } from "../../core/monitoring.js";
 import type { Signal } from "../signal.js";
 import type { MetadataStoreKind, SampleQuery } from "./types.js";
 
@@ -17,8 +18,8 @@ export function metadataSignal(kind: MetadataStoreKind, queries: readonly Sample
       const figures = { p95Ms: r.p95Ms, baselineP95Ms, errors: r.errors, reads: r.reads };
       if (r.p95Ms === null) return { verdict: "inconclusive", reason: `new ${kind} store: no read succeeded (${r.errors} of ${r.reads} failed)`, figures };
       if (r.errors > 0) return { verdict: "degraded", reason: `new ${kind} store: ${r.errors} of ${r.reads} sampled reads failed`, figures };
-      if (baselineP95Ms !== null && r.p95Ms > baselineP95Ms * monitoring.latencyFactor) {
-        return { verdict: "degraded", reason: `new ${kind} store: read p95 ${r.p95Ms} ms > ${baselineP95Ms} ms x ${monitoring.latencyFactor}`, figures };
+      if (baselineP95Ms !== null && slowerThan(r.p95Ms, baselineP95Ms, monitoring)) {
+        return { verdict: "degraded", reason: `new ${kind} store: ${slowerReason("read p95", r.p95Ms, baselineP95Ms, monitoring)}`, figures };
       }
       return { verdict: "healthy", reason: `new ${kind} store: read p95 ${r.p95Ms} ms (validation ${baselineP95Ms ?? "n/a"} ms), ${r.reads} reads, no errors`, figures };
     },

@@ -1,4 +1,4 @@
-import type { Monitoring } from "../../core/monitoring.js";
+import { type Monitoring, slowerReason, slowerThan } from "../../core/monitoring.js";
 import type { Verdict } from "../../core/metrics.js";
 import type { MetricsSummary } from "../../core/metrics.js";
 import type { DeploymentAdapters, MetricSample } from "../types.js";
@@ -58,7 +58,7 @@ export interface WatchOptions {
   start: Date;
   /** Judged as samples arrive: a degradation ends the window at once instead of after the full hour. */
   baseline: MetricsSummary;
-  monitoring: Pick<Monitoring, "minSamples" | "errorRateThreshold" | "latencyFactor">;
+  monitoring: Pick<Monitoring, "minSamples" | "errorRateThreshold" | "latencyFactor" | "latencyMinDeltaMs">;
   /** Asked between slices: a cancel or rollback request ends the window early. */
   stopRequested?: () => Promise<string | null>;
   /** How often the window is looked at; 1/12 of it by default. */
@@ -116,12 +116,12 @@ export async function watch(adapters: DeploymentAdapters, minutes: number, sampl
 /**
  * Healthy only with enough data and both signals inside bounds. No data is inconclusive, never healthy; with not
  * one sample, the reason says how to turn Honua's /metrics on for `source` (the metrics source's description).
- * Degraded: error ratio over the threshold, or p95 over baseline x factor (DESIGN.md invariant 6).
+ * Degraded: error ratio over the threshold, or p95 over baseline x factor by more than the minimum delta (DESIGN.md invariant 6).
  */
 export function judge(
   window: MetricsSummary,
   baseline: MetricsSummary,
-  m: Pick<Monitoring, "minSamples" | "errorRateThreshold" | "latencyFactor">,
+  m: Pick<Monitoring, "minSamples" | "errorRateThreshold" | "latencyFactor" | "latencyMinDeltaMs">,
   source = "the deployment",
 ): { verdict: Verdict; reason: string } {
   if (window.samples < m.minSamples || window.p95Ms === null || window.errorRate === null) {
@@ -132,8 +132,8 @@ export function judge(
   if (window.errorRate > m.errorRateThreshold) {
     return { verdict: "degraded", reason: `error rate ${(window.errorRate * 100).toFixed(2)}% > ${(m.errorRateThreshold * 100).toFixed(2)}%` };
   }
-  if (baseline.p95Ms !== null && window.p95Ms > baseline.p95Ms * m.latencyFactor) {
-    return { verdict: "degraded", reason: `p95 ${window.p95Ms} ms > baseline ${baseline.p95Ms} ms x ${m.latencyFactor}` };
+  if (baseline.p95Ms !== null && slowerThan(window.p95Ms, baseline.p95Ms, m)) {
+    return { verdict: "degraded", reason: slowerReason("p95", window.p95Ms, baseline.p95Ms, m) };
   }
   return { verdict: "healthy", reason: `p95 ${window.p95Ms} ms (baseline ${baseline.p95Ms ?? "n/a"} ms), errors ${(window.errorRate * 100).toFixed(2)}% over ${window.samples} samples` };
 }

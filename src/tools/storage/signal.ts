@@ -1,3 +1,4 @@
+import { slowerReason, slowerThan } from "../../core/monitoring.js";
 import type { Signal } from "../signal.js";
 import type { BackendTarget, ProbeReading, StorageCapability } from "./types.js";
 
@@ -31,7 +32,7 @@ export function storageSignal(storage: StorageCapability, backends: readonly Wat
         figures[`${r.backend}.errorRate`] = r.reads ? Number((r.errors / r.reads).toFixed(4)) : null;
         if (r.reads === 0 || r.p95Ms === null) none.push(`${r.backend}: no read answered`);
         else if (r.errors / r.reads > monitoring.errorRateThreshold) bad.push(`${r.backend}: ${r.errors} of ${r.reads} reads failed`);
-        else if (base !== null && r.p95Ms > base * monitoring.latencyFactor) bad.push(`${r.backend}: read p95 ${r.p95Ms} ms > baseline ${base} ms x ${monitoring.latencyFactor}`);
+        else if (base !== null && slowerThan(r.p95Ms, base, monitoring)) bad.push(`${r.backend}: ${slowerReason("read p95", r.p95Ms, base, monitoring)}`);
       }
       if (bad.length) return { verdict: "degraded", reason: `storage degraded (${bad.join("; ")})`, figures };
       if (none.length) return { verdict: "inconclusive", reason: `no storage data (${none.join("; ")}); check the backends' reachability`, figures };

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { slowerThan } from "../../../../core/monitoring.js";
 import { defineStep } from "../../../step.js";
 import { databaseOf } from "../design.js";
 import { AnalyzeCurrentSchema, SchemaSummary } from "./analyze-current-schema.js";
@@ -10,9 +11,6 @@ export const Regression = z.object({
   failures: z.array(z.string()),
 });
 
-/** Smoke-query times this far apart are noise, whatever the ratio. */
-const NOISE_MS = 5;
-
 export const RunRegressionTests = defineStep({
   name: "RunRegressionTests",
   description: "Run the deployment's smoke queries against their timings before the change; check with EXPLAIN that the target queries use the new indexes",
@@ -21,15 +19,16 @@ export const RunRegressionTests = defineStep({
   prepare: (view) => ({ before: view.output(AnalyzeCurrentSchema), safety: view.output(ValidateMigrationSafety) }),
   async run(ctx, { before, safety }) {
     const db = databaseOf(ctx.adapters, ctx.deployment);
-    const factor = ctx.deploymentConfig.monitoring.latencyFactor;
+    const m = ctx.deploymentConfig.monitoring;
+    const factor = m.latencyFactor;
     const failures: string[] = [];
     const queries = [];
     for (const q of db.smokeQueries) {
       const b = before.smoke.find((x) => x.name === q.name)?.ms ?? null;
       try {
         const a = await db.time(q.sql, 3);
-        const regressed = b !== null && a > b * factor && a - b > NOISE_MS;
-        if (regressed) failures.push(`${q.name}: ${a} ms after vs ${b} ms before (> x${factor})`);
+        const regressed = slowerThan(a, b, m);
+        if (regressed) failures.push(`${q.name}: ${a} ms after vs ${b} ms before (> x${factor} and > +${m.latencyMinDeltaMs} ms)`);
         queries.push({ name: q.name, beforeMs: b, afterMs: a, error: null, regressed });
       } catch (e) {
         const error = e instanceof Error ? e.message : String(e);
