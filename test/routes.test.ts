@@ -10,6 +10,7 @@ import { Engine, type RunSummary } from "../src/engine.js";
 import { CLEANUP, ROLLBACK, assertRoutes, gateNode } from "../src/graph/builder.js";
 import type { Next } from "../src/graph/state.js";
 import { defineStep, type Step, type WorkflowDef } from "../src/graph/step.js";
+import { seeded } from "./fixtures/random.js";
 import { workflowDefs } from "../src/graph/workflows/registry.js";
 import { CACHING_PLAN, tempHome, testEnv } from "./helpers.js";
 
@@ -34,25 +35,15 @@ async function transitions(engine: Engine, workflow: string, run: string): Promi
   return out;
 }
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
-const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 
 /** Random steps: gates of every kind, stages, verdicts that roll back or ask, and a cleanup that is a `delete` gate. */
 function randomWorkflow(seed: number): WorkflowDef {
-  const r = rng(seed);
+  const { next: r, pick } = seeded(seed);
   const steps: Step[] = [];
   for (let i = 0; i < 2 + Math.floor(r() * 5); i++) {
-    const gate: GateKind | null = r() < 0.5 ? pick(r, ["provision", "traffic", "delete"] as const) : null;
+    const gate: GateKind | null = r() < 0.5 ? pick(["provision", "traffic", "delete"] as const) : null;
     const stages = r() < 0.35 ? [10, 50, 100].slice(0, 1 + Math.floor(r() * 3)) : null;
-    const verdict = r() < 0.15 ? pick(r, ["degraded", "inconclusive"] as const) : "healthy";
+    const verdict = r() < 0.15 ? pick(["degraded", "inconclusive"] as const) : "healthy";
     const fails = r() < 0.05;
     steps.push(defineStep({
       name: `S${i}`,
@@ -137,7 +128,7 @@ describe("every node routes only to its declared ends", () => {
     await check(CACHING_PLAN.workflow, rejected);
 
     for (let seed = 1; seed <= 40; seed++) {
-      const r = rng(seed * 104729);
+      const r = seeded(seed * 104729).next;
       const id = `routes-${seed}`;
       const s = await drive(await engine.start({ workflow: id, deployment: "staging", params: {} }, "carol", "x"), async (cur) => {
         const action = r();
