@@ -5,6 +5,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { Engine, type RunSummary } from "../src/engine.js";
+import { renderGate } from "../src/render.js";
 import { seedPostgis, startTileServer } from "./fixtures/postgis.js";
 import { postgresTestDatabase, tempHome, testEnv } from "./helpers.js";
 
@@ -124,6 +125,9 @@ describe("upgrade-database-schema on a local deployment against real PostgreSQL 
       // Continuing leads to another provision gate for the second round, never straight into the statement.
       const again = await e.decide(s.run, "alice", "approve", { planHash: paused.pending!.planHash });
       expect(again.pending).toMatchObject({ step: "ApplySchemaChanges", kind: "provision" });
+      // Retry rounds are stages, not traffic shares: "stage 2 of 2", never "(2%)".
+      expect(again.pending!.gate).toMatchObject({ stage: 1, stageValue: null, stageCount: 2 });
+      expect(renderGate(again.pending!)).toContain("(stage 2 of 2)");
       const done = await approveAll(e, again);
       expect(done.status, done.outcome ?? "").toBe("done");
       expect(await columns("layers")).toContain("last_modified");

@@ -215,7 +215,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         const stageValue = stages ? stages[next.stage]! : null;
         const described = await step.describeGate(ctxFor(state, step.name, next.stage), view, stageValue);
         const gate = await buildGate(state, step.name, stages ? next.stage : null, kind, `${step.name}#${next.stage}`, {
-          stageValue, stageCount: stages ? stages.length : null,
+          stageValue: step.shownStageValue(stageValue), stageCount: stages ? stages.length : null,
           action: described.action, why: described.why, risk: described.risk,
           change: { config: described.change.config ?? [], resources: described.change.resources ?? [], traffic: described.change.traffic ?? null, ...(described.change.sections?.length ? { sections: described.change.sections } : {}) },
         });
@@ -258,7 +258,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       const ctx = ctxFor(state, step.name, next.stage);
       const startedAt = now(state);
       const wallStart = deps.wallClock?.() ?? new Date(startedAt);
-      const tag = { stage: stageTag, stageValue };
+      const tag = { stage: stageTag, stageValue: step.shownStageValue(stageValue) };
       emit({ type: "step-start", run: state.run, step: step.name, ...tag });
       let record: StepRecord;
       let upcoming: Next;

@@ -92,6 +92,11 @@ export interface StepSpec<I, O> {
   run(ctx: StepContext, input: I, stage: number | null): Promise<StepResult<O>>;
   /** Stage values for a step that runs once per stage (a gate before each). */
   stages?: (view: RunView) => number[];
+  /**
+   * Whether stage values are traffic percentages (the default). Rounds of a retried schema change are not: their
+   * values are never recorded or shown as a share ("stage 2 of 3", not "stage 2 of 3 (2%)").
+   */
+  stagesArePercent?: boolean;
   gate?: {
     /** Static for most steps; some depend on the plan (a DROP makes a schema change a `delete`). */
     kind: GateKind | ((view: RunView) => GateKind);
@@ -107,6 +112,8 @@ export interface Step {
   /** Fixed at definition: a gated step always has an approval node in front of it (only its kind may vary). */
   gated: boolean;
   stages(view: RunView): number[] | null;
+  /** The stage value as recorded and shown (a traffic percentage), or null where stages are not percentages. */
+  shownStageValue(value: number | null): number | null;
   gateKind(view: RunView): GateKind | null;
   describeGate(ctx: StepContext, view: RunView, stage: number | null): Promise<GateDescription>;
   execute(ctx: StepContext, view: RunView, stage: number | null): Promise<{ input: unknown } & StepResult<unknown>>;
@@ -123,6 +130,7 @@ export function defineStep<I, O>(spec: StepSpec<I, O>): TypedStep<I, O> {
     output: spec.output,
     gated: spec.gate !== undefined,
     stages: (view) => (spec.stages ? spec.stages(view) : null),
+    shownStageValue: (value) => (spec.stagesArePercent === false ? null : value),
     gateKind: (view) => (spec.gate ? (typeof spec.gate.kind === "function" ? spec.gate.kind(view) : spec.gate.kind) : null),
     describeGate: async (ctx, view, stage) => {
       if (!spec.gate) throw new Error(`step ${spec.name} has no gate`);

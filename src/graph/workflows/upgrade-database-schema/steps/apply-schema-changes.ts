@@ -45,6 +45,7 @@ export const ApplySchemaChanges = defineStep({
   input: z.object({ safety: Safety, previous: Applied.nullable() }),
   output: Applied,
   stages: stagesOf,
+  stagesArePercent: false,
   prepare: (view) => ({ safety: view.output(ValidateMigrationSafety), previous: rounds(view).at(-1) ?? null }),
   async run(ctx, { safety, previous }, stage) {
     const db = databaseOf(ctx.adapters, ctx.deployment);
