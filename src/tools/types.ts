@@ -53,6 +53,11 @@ export interface ConfigStore {
   apply(changes: ConfigChange[], idempotencyKey: string): Promise<void>;
   /** The file diff `changes` would make now, credentials masked; absent for stores without a file. */
   preview?(changes: ConfigChange[]): Promise<string>;
+  /**
+   * How a new Honua image (the `@image` key, where the config holds one) becomes live and is waited for until its
+   * pods are ready; null where nothing would roll it out and wait (a manifest with no rollout configured).
+   */
+  imageRollout?(): string | null;
 }
 
 export interface CacheSpec {

@@ -60,7 +60,25 @@ interface Obj {
 type Place =
   | { kind: "data"; obj: Obj; field: "data" | "stringData"; key: string; via?: { obj: Obj; container: number; index: number } }
   | { kind: "env"; obj: Obj; container: number; index: number }
-  | { kind: "ref"; obj: Obj; ref: string };
+  | { kind: "ref"; obj: Obj; ref: string }
+  | { kind: "image"; obj: Obj; container: number };
+
+/**
+ * Honua's container image, read and written like a key of its environment (journalled, undone, diffed the same
+ * way) so a new Honua version is rolled out through the same apply-then-wait as a config change. `@` is not a
+ * character any environment key of Honua's has.
+ */
+export const IMAGE_KEY = "@image";
+
+/** `registry/honua-server:1.3.0` with its tag (or digest) replaced by `version`. */
+export function imageWithVersion(image: string, version: string): string {
+  const at = image.indexOf("@");
+  const base = at >= 0 ? image.slice(0, at) : image;
+  const slash = base.lastIndexOf("/");
+  const colon = base.lastIndexOf(":");
+  const repo = colon > slash ? base.slice(0, colon) : base;
+  return `${repo}:${version}`;
+}
 
 interface Entry {
   value: string;
@@ -168,6 +186,8 @@ export class K8sLayout implements ConfigLayout {
       return { objects, entries, target, container, unseen };
     }
     const { obj: wl, map } = container;
+    const image = map.get("image", true);
+    if (isScalar(image) && typeof image.value === "string" && image.value) entries.set(IMAGE_KEY, { value: image.value, secret: false, place: { kind: "image", obj: wl, container: container.index } });
     const envFrom = map.get("envFrom", true);
     for (const src of isSeq(envFrom) ? envFrom.items : []) {
       if (!isMap(src)) continue;
@@ -301,6 +321,12 @@ export class K8sLayout implements ConfigLayout {
     // Unset through a valueFrom: the env entry goes, not the key it names (a pod whose secretKeyRef names a
     // missing key does not start).
     const place = e?.place.kind === "data" && e.place.via && c.after === null ? { kind: "env" as const, ...e.place.via } : e?.place;
+    if (place?.kind === "image" || c.key === IMAGE_KEY) {
+      if (place?.kind !== "image" || c.after === null) throw new AgentError("bad-input", `${this.o.path}: Honua's container image can be replaced, never added or removed`);
+      const image = containerMap(place.obj, place.container).get("image", true);
+      if (!isScalar(image) || !image.range) throw new Error("image vanished between edits");
+      return { path: place.obj.path, text: replaceScalar(texts.get(place.obj.path)!, image, c.after) };
+    }
     if (place?.kind === "data") return this.editData(texts, place, c);
     if (place?.kind === "env") {
       const { obj, container, index } = place;
@@ -463,6 +489,11 @@ export class K8sConfigStore extends FileConfigStore {
     const layout = new K8sLayout({ path, target, namespace: namespace ?? (rollout ? rollout.namespace : undefined) ?? target.namespace ?? "default", workload: rollout ? rollout.deployment : undefined });
     super(path, layout, log, deployment);
     this.k8s = layout;
+  }
+
+  imageRollout(): string | null {
+    if (!this.rollout) return null;
+    return this.rollout.describe([{ kind: "Deployment", name: this.rollout.deployment, namespace: this.rollout.namespace }]);
   }
 
   protected override undoNote(): string {

@@ -2,7 +2,8 @@ import { z } from "zod";
 import { AgentError } from "../../../../core/errors.js";
 import type { Effect } from "../../../../core/journal.js";
 import { ApplyOutcome, ddlId, type Op } from "../../../../tools/database/types.js";
-import { defineStep, type RunView } from "../../../step.js";
+import { IMAGE_KEY, imageWithVersion } from "../../../../tools/config/k8s.js";
+import { defineStep, type RunView, type StepContext } from "../../../step.js";
 import { databaseOf } from "../design.js";
 import { sqlSection } from "../safety.js";
 import { hasDrop } from "../../planned.js";
@@ -103,7 +104,7 @@ export const ApplySchemaChanges = defineStep({
         action: retry
           ? `Try the ${prev.pending} remaining operation(s) on ${ctx.deployment} again (round ${stage} of ${MAX_ROUNDS})`
           : `Apply ${safety.statements.length} schema change(s) on ${ctx.deployment}'s database${safety.rewrites ? ` (${safety.rewrites} rewritten to a safe form)` : ""}`,
-        why: `${databaseOf(ctx.adapters, ctx.deployment).describe()}; backup ${backup.location} (${backup.verifiedBy}).${safety.warnings.length ? ` ${safety.warnings.join("; ")}.` : ""}`,
+        why: `${databaseOf(ctx.adapters, ctx.deployment).describe()}; backup ${backup.location} (${backup.verifiedBy}).${safety.warnings.length ? ` ${safety.warnings.join("; ")}.` : ""}${retry ? "" : await rolloutNote(ctx)}`,
         risk: irreversible.length
           ? `Destructive: ${irreversible.map((o) => o.sql).join("; ")}. This cannot be undone by a rollback; only the backup has the data.`
           : `Low: each statement takes its lock for at most ${db(ctx).options.lockTimeoutMs} ms of waiting, then gives up and retries; writes continue during index builds. Rollback runs the inverses shown.`,
@@ -114,3 +115,15 @@ export const ApplySchemaChanges = defineStep({
 });
 
 const db = (ctx: { adapters: Parameters<typeof databaseOf>[0]; deployment: string }) => databaseOf(ctx.adapters, ctx.deployment);
+
+/** What approving also leads to: the Honua version the change needs, rolled out by UpdateApplicationCode. */
+async function rolloutNote(ctx: StepContext): Promise<string> {
+  const version = db(ctx).honuaVersion;
+  if (!version) return "";
+  const from = (await ctx.adapters.config.read())[IMAGE_KEY];
+  if (from === undefined) return ` Honua ${version} is needed after it; this deployment's config holds no image to roll out, so the run will stop for you to deploy it.`;
+  const to = imageWithVersion(from, version);
+  if (to === from) return ` Honua ${version} already runs.`;
+  const how = ctx.adapters.config.imageRollout?.() ?? null;
+  return how ? ` Then Honua is rolled out: ${from} -> ${to} (${how}).` : ` Honua ${version} (${to}) is needed after it and nothing is configured to roll it out: the run will stop for you to deploy it.`;
+}

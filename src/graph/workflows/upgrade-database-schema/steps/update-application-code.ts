@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { IMAGE_KEY, imageWithVersion } from "../../../../tools/config/k8s.js";
+import { applyConfig } from "../../../patterns/config.js";
 import { defineStep } from "../../../step.js";
 import { databaseOf } from "../design.js";
 import { Safety, ValidateMigrationSafety } from "./validate-migration-safety.js";
@@ -7,6 +9,8 @@ export const CodeUpdate = z.object({
   needed: z.boolean(),
   version: z.string().nullable(),
   rolledOut: z.boolean(),
+  /** The container image before and after, where the deployment's config holds Honua's image. */
+  image: z.object({ from: z.string(), to: z.string() }).nullable().default(null),
   why: z.array(z.string()),
 });
 
@@ -25,7 +29,7 @@ function codeImpact(safety: z.infer<typeof Safety>): string[] {
 
 export const UpdateApplicationCode = defineStep({
   name: "UpdateApplicationCode",
-  description: "Say whether the change needs a new Honua version (named in the deployment's database section); an index, an extension or a nullable column needs none",
+  description: "Roll out the Honua version the change needs (named in the deployment's database section) through the config's rollout and wait until its pods are ready; an index, an extension or a nullable column needs none",
   input: z.object({ safety: Safety }),
   output: CodeUpdate,
   prepare: (view) => ({ safety: view.output(ValidateMigrationSafety) }),
@@ -36,12 +40,32 @@ export const UpdateApplicationCode = defineStep({
     if (!version) {
       const kinds = [...new Set(safety.statements.flatMap((s) => s.ops.map((o) => o.expect.kind)))].join(", ");
       const note = why.length ? why : [`the running Honua keeps working unchanged (${kinds}): it neither needs nor sees the change until it uses it`];
-      return { output: { needed: false, version: null, rolledOut: false, why: note }, reason: why.length ? `no Honua version named; check: ${why.join("; ")}` : "no new Honua version needed" };
+      return { output: { needed: false, version: null, rolledOut: false, image: null, why: note }, reason: why.length ? `no Honua version named; check: ${why.join("; ")}` : "no new Honua version needed" };
     }
-    // This version of honua-agent records the version the change needs; it does not roll application images out.
-    return {
-      output: { needed: true, version, rolledOut: false, why: [...why, `the deployment names Honua ${version} for this change: roll it out after this run (honua-agent does not change application images in this version)`] },
-      reason: `Honua ${version} is needed: not rolled out by honua-agent in this version; deploy it after the schema change`,
-    };
+    const config = ctx.adapters.config;
+    const from = (await config.read())[IMAGE_KEY];
+    if (from === undefined) {
+      return {
+        output: { needed: true, version, rolledOut: false, image: null, why: [...why, `the deployment names Honua ${version} for this change, and its config (${ctx.deploymentConfig.config?.kind ?? "sandbox"}) holds no container image to roll out: deploy ${version} with the pipeline that deploys Honua`] },
+        verdict: "inconclusive",
+        reason: `Honua ${version} is needed and this deployment's config holds no Honua image honua-agent could roll out: deploy ${version}, then continue; or roll back`,
+      };
+    }
+    const to = imageWithVersion(from, version);
+    if (from === to) {
+      return { output: { needed: true, version, rolledOut: true, image: { from, to }, why: [...why, `Honua ${version} already runs (${to})`] }, reason: `Honua ${version} already runs` };
+    }
+    const how = config.imageRollout?.() ?? null;
+    if (!how) {
+      return {
+        output: { needed: true, version, rolledOut: false, image: { from, to }, why: [...why, `nothing rolls ${to} out and waits for it (config.rollout is not configured), so it was not written`] },
+        verdict: "inconclusive",
+        reason: `Honua ${version} is needed: configure config.rollout (docs/local.md) or deploy ${to} yourself, then continue; or roll back`,
+      };
+    }
+    ctx.progress(`rolling out ${to}: ${how}`);
+    // Journalled like any config change: a replay finishes the same rollout, the rollback puts the old image back.
+    await applyConfig(ctx, { [IMAGE_KEY]: to });
+    return { output: { needed: true, version, rolledOut: true, image: { from, to }, why: [...why, `rolled out ${to} (was ${from}): ${how}`] }, reason: `Honua ${version} rolled out and ready` };
   },
 });
