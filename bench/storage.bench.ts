@@ -5,7 +5,7 @@
  *
  * Copies the same files from a directory to a real S3-compatible server (s3rver, started here on 127.0.0.1) two
  * ways in one run, alternating, and prints ONE JSON object (progress on stderr):
- *   - copy: the workflow's copy (copyBatch: streamed through SHA-256 and MD5, HEAD before and after, verified by the
+ *   - copy: the workflow's copy (copyPlan: batchCopy's batches and cursor, each object streamed through SHA-256 and MD5, HEAD before and after, verified by the
  *     store's checksum, recorded in the idempotency journal), batch 32, concurrency 4;
  *   - baseline: a plain @aws-sdk/client-s3 loop, one PutObject per file from a read stream, nothing else.
  * Each into its own fresh bucket; medians over BENCH_REPS. Target: copy >= 0.7x the baseline (MB/s and objects/s).
@@ -19,7 +19,9 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { OpLog } from "../src/store/oplog.js";
-import { copyBatch, START, type CopyItem } from "../src/tools/storage/copy.js";
+import type { CopyItem } from "../src/tools/storage/copy.js";
+import { copyPlan } from "../src/graph/workflows/add-storage-backend/copy.js";
+import { systemClock } from "../src/core/clock.js";
 import { RealStorage } from "../src/tools/storage/real.js";
 import { s3Client } from "../src/tools/storage/s3.js";
 import { StorageSection } from "../src/tools/storage/section.js";
@@ -59,12 +61,11 @@ async function viaCopy(rep: number): Promise<number> {
   const from = storage.store({ backend: "primary", kind: "filesystem", container: src, region: null, prefix: "" });
   const plan: CopyItem[] = keys.map((k) => ({ source: from.hrefOf(k), target: { backend: "s3", kind: "s3", container: bucket, region: "us-east-1", prefix: "" }, key: k, contentType: "image/tiff" }));
   const t0 = performance.now();
-  let cursor = START;
-  for (;;) {
-    const b = await copyBatch(storage, plan, cursor, { copyKey: `bench-${rep}`, batchSize: 32, concurrency: CONCURRENCY, attempts: 3, totalBytes });
-    cursor = b.cursor;
-    if (b.done) break;
-  }
+  const saved = new Map<string, string>();
+  const cursor = await copyPlan(storage, plan, {
+    copyKey: `bench-${rep}`, batchSize: 32, concurrency: CONCURRENCY, attempts: 3, totalBytes, clock: systemClock,
+    cursor: { load: async (n) => saved.get(n) ?? null, save: async (n, v) => void saved.set(n, v) },
+  });
   const s = (performance.now() - t0) / 1000;
   if (cursor.copied !== FILES || cursor.failed.length) throw new Error(`copy: ${JSON.stringify(cursor)}`);
   return s;

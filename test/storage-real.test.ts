@@ -10,7 +10,9 @@ import { MemoryJournal } from "../src/core/journal.js";
 import { rollbackFromJournal } from "../src/graph/rollback.js";
 import type { StepContext } from "../src/graph/step.js";
 import { OpLog } from "../src/store/oplog.js";
-import { copyBatch, START, type CopyCursor, type CopyItem } from "../src/tools/storage/copy.js";
+import { systemClock } from "../src/core/clock.js";
+import { copyPlan, type PlanCopy } from "../src/graph/workflows/add-storage-backend/copy.js";
+import type { CopyItem } from "../src/tools/storage/copy.js";
 import { connectivityProbe, digestOf } from "../src/tools/storage/probe.js";
 import { RealStorage } from "../src/tools/storage/real.js";
 import { StorageSection } from "../src/tools/storage/section.js";
@@ -66,13 +68,10 @@ describe("storage adapters against real servers (s3rver, Azurite, the filesystem
   const target = (backend: string, kind: BackendTarget["kind"], container: string): BackendTarget => ({ backend, kind, container, region: "us-east-1", prefix: "" });
   const planTo = (storage: StorageCapability, to: BackendTarget, keys: string[]): CopyItem[] =>
     keys.map((k) => ({ source: storage.store(target("primary", "filesystem", primary)).hrefOf(k), target: to, key: k, contentType: "image/tiff" }));
-  const copyAll = async (storage: StorageCapability, plan: CopyItem[], copyKey: string, concurrency = 3): Promise<CopyCursor> => {
-    let cursor = START;
-    for (;;) {
-      const b = await copyBatch(storage, plan, cursor, { copyKey, batchSize: 5, concurrency, attempts: 3 });
-      cursor = b.cursor;
-      if (b.done) return cursor;
-    }
+  const copyAll = (storage: StorageCapability, plan: CopyItem[], copyKey: string, concurrency = 3): Promise<PlanCopy> => {
+    // A cursor of this call's own: a second call starts over and finds what is verified in the ledger.
+    const saved = new Map<string, string>();
+    return copyPlan(storage, plan, { copyKey, batchSize: 5, concurrency, attempts: 3, clock: systemClock, cursor: { load: async (n) => saved.get(n) ?? null, save: async (n, v) => void saved.set(n, v) } });
   };
 
   beforeAll(async () => {
@@ -124,7 +123,7 @@ describe("storage adapters against real servers (s3rver, Azurite, the filesystem
     await storage.provision(to, SETTINGS, "copy1:prov");
     const keys = [...files.keys()].filter((k) => !k.includes("corrupt"));
     const cursor = await copyAll(storage, planTo(storage, to, keys), "copy1");
-    expect(cursor).toMatchObject({ next: keys.length, copied: keys.length, alreadyThere: 0, failed: [] });
+    expect(cursor).toMatchObject({ objects: keys.length, copied: keys.length, alreadyThere: 0, failed: [], batches: 5, resumed: false });
     const written = await storage.ledger.written("copy1");
     expect(written).toHaveLength(keys.length);
     for (const w of written) {
@@ -200,6 +199,32 @@ describe("storage adapters against real servers (s3rver, Azurite, the filesystem
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     expect(counts.size).toBe(plan.length);
     expect(await resumed.ledger.written("copy4")).toHaveLength(plan.length);
+  });
+
+  it("stopped between batches, the copy resumes from its saved cursor without visiting what it passed; a failure from before the restart is still reported; a cursor from another plan is refused", async () => {
+    const storage = new RealStorage(section(), log, "local", env);
+    const to = target("cold", "s3", "cursor-rasters");
+    await storage.provision(to, SETTINGS, "copy5:prov");
+    const keys = [...files.keys()].filter((k) => !k.includes("corrupt")).slice(0, 9);
+    const plan = planTo(storage, to, keys);
+    const saved = new Map<string, string>();
+    const cursor = { load: async (n: string) => saved.get(n) ?? null, save: async (n: string, v: string) => void saved.set(n, v) };
+    let asked = 0;
+    const first = await copyPlan(storage, plan, { copyKey: "copy5", batchSize: 3, concurrency: 2, attempts: 1, clock: systemClock, cursor, stop: async () => (++asked > 2 ? "stop requested" : null) }).catch((e: unknown) => e);
+    expect((first as Error).message).toMatch(/^copy stopped after 6 objects \(stop requested\); the cursor is saved/);
+    // One object of the first batches lost from the ledger (as if it had failed there): reported, not skipped in silence.
+    const lost = plan[1]!.source;
+    const heads = () => s3.puts.filter((k) => k.startsWith("cursor-rasters/")).length;
+    const before = heads();
+    const forgetful: StorageCapability = Object.assign(Object.create(storage) as StorageCapability, {
+      ledger: { written: async (k: string) => (await storage.ledger.written(k)).filter((w) => w.source !== lost), record: storage.ledger.record.bind(storage.ledger) },
+    });
+    const again = await copyPlan(forgetful, plan, { copyKey: "copy5", batchSize: 3, concurrency: 2, attempts: 1, clock: systemClock, cursor });
+    expect(again).toMatchObject({ resumed: true, copied: 3, alreadyThere: 0, batches: 3 });
+    expect(heads() - before).toBe(3); // only the last batch's objects were written
+    expect(again.failed).toEqual([{ source: lost, reason: "not verified at the destination (it failed before the copy was resumed)" }]);
+    const other = await copyPlan(storage, [...plan].reverse(), { copyKey: "copy5", batchSize: 3, concurrency: 2, attempts: 1, clock: systemClock, cursor: { load: async () => JSON.stringify({ after: { i: 5, source: "s3://elsewhere/x" }, copied: 6, batches: 2, batchSize: 3, elapsedMs: 1, done: false }), save: async () => undefined } }).catch((e: unknown) => e);
+    expect(other).toMatchObject({ code: "conflict" });
   });
 
   it("Azure Blob (Azurite): probe object, then copies verified by the service's Content-MD5; GCS through its XML API (local fake: s3rver standing in for storage.googleapis.com) gets gs:// hrefs", async () => {

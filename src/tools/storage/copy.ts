@@ -7,26 +7,15 @@ import { BackendTarget, type CopyRecord, type ObjectInfo, type ObjectStore, type
 export const CopyItem = z.object({ source: z.string(), target: BackendTarget, key: z.string(), contentType: z.string().nullable() });
 export type CopyItem = z.infer<typeof CopyItem>;
 
-/** Where a copy is: the next item, what was copied, what was already there, what failed (never skipped in silence). */
-export const CopyCursor = z.object({
-  next: z.number().int().nonnegative(),
+/** What copying a list of objects did: copied, found already there and verified, bytes written, retries, failures (never skipped in silence). */
+export const CopyTally = z.object({
   copied: z.number().int().nonnegative(),
   alreadyThere: z.number().int().nonnegative(),
   bytes: z.number().nonnegative(),
   retried: z.number().int().nonnegative(),
   failed: z.array(z.object({ source: z.string(), reason: z.string() })),
 });
-export type CopyCursor = z.infer<typeof CopyCursor>;
-export const START: CopyCursor = { next: 0, copied: 0, alreadyThere: 0, bytes: 0, retried: 0, failed: [] };
-
-export interface CopyProgress {
-  done: number;
-  total: number;
-  unit: "objects";
-  /** Bytes per second over the last batch. */
-  rate: number | null;
-  bytes: { done: number; total: number | null };
-}
+export type CopyTally = z.infer<typeof CopyTally>;
 
 export interface CopyOptions {
   /** The idempotency key of the copy: what it verified is recorded under it, so a resumed copy writes nothing twice. */
@@ -35,7 +24,6 @@ export interface CopyOptions {
   concurrency: number;
   /** Attempts per object before it is reported as failed. */
   attempts: number;
-  totalBytes?: number | null;
   onRetry?(source: string, attempt: number, reason: string): void;
 }
 
@@ -117,14 +105,12 @@ async function pool<T, R>(xs: readonly T[], n: number, f: (x: T) => Promise<R>):
 }
 
 /**
- * One batch of a copy: items `cursor.next ..` (at most `batchSize`), `concurrency` at a time, each streamed through
- * a hash, written, and verified; an object that fails is retried (`attempts`) and then reported in the cursor, never
- * dropped. Idempotent: an item the ledger has under `copyKey` is not touched again, and one found at the destination
- * is verified instead of written. Returns the cursor for the next batch.
+ * Copies `items` (one batch of a copy), `concurrency` at a time, each streamed through a hash, written, and verified;
+ * an object that fails is retried (`attempts`) and then reported, never dropped. Idempotent: an item the ledger has
+ * under `copyKey` is not touched again, and one found at the destination is verified instead of written. Where a copy
+ * is between batches is batchCopy's cursor (the add-storage-backend workflow's copyPlan).
  */
-export async function copyBatch(storage: StorageCapability, plan: readonly CopyItem[], cursor: CopyCursor, o: CopyOptions): Promise<{ cursor: CopyCursor; done: boolean; progress: CopyProgress }> {
-  const t0 = performance.now();
-  const items = plan.slice(cursor.next, cursor.next + o.batchSize);
+export async function copyObjects(storage: StorageCapability, items: readonly CopyItem[], o: CopyOptions): Promise<CopyTally> {
   const recorded = new Set((await storage.ledger.written(o.copyKey)).map((r) => r.source));
   let retried = 0;
   const results = await pool(items, o.concurrency, async (item) => {
@@ -144,19 +130,11 @@ export async function copyBatch(storage: StorageCapability, plan: readonly CopyI
     }
     return { ok: false as const, source: item.source, reason: `${last} (after ${o.attempts} attempts)` };
   });
-  const bytes = results.reduce((a, r) => a + (r.ok ? r.bytes : 0), 0);
-  const next: CopyCursor = {
-    next: cursor.next + items.length,
-    copied: cursor.copied + results.filter((r) => r.ok && r.copied).length,
-    alreadyThere: cursor.alreadyThere + results.filter((r) => r.ok && !r.copied).length,
-    bytes: cursor.bytes + bytes,
-    retried: cursor.retried + retried,
-    failed: [...cursor.failed, ...results.flatMap((r) => (r.ok ? [] : [{ source: r.source, reason: r.reason }]))],
-  };
-  const seconds = (performance.now() - t0) / 1000;
   return {
-    cursor: next,
-    done: next.next >= plan.length,
-    progress: { done: next.next, total: plan.length, unit: "objects", rate: seconds > 0 && bytes > 0 ? Math.round(bytes / seconds) : null, bytes: { done: next.bytes, total: o.totalBytes ?? null } },
+    copied: results.filter((r) => r.ok && r.copied).length,
+    alreadyThere: results.filter((r) => r.ok && !r.copied).length,
+    bytes: results.reduce((a, r) => a + (r.ok ? r.bytes : 0), 0),
+    retried,
+    failed: results.flatMap((r) => (r.ok ? [] : [{ source: r.source, reason: r.reason }])),
   };
 }

@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { AgentError } from "../../../../core/errors.js";
-import { CopyCursor, START, copyBatch, type CopyItem } from "../../../../tools/storage/copy.js";
+import type { CopyItem } from "../../../../tools/storage/copy.js";
 import { defineStep } from "../../../step.js";
 import { storageOf } from "../backends.js";
+import { copyPlan } from "../copy.js";
 import { bytes } from "../format.js";
 import { PlacementRule } from "../placement.js";
 import { currentPlan, DefineDataPlacementRules } from "./define-data-placement-rules.js";
@@ -47,18 +48,15 @@ export const MigrateExistingData = defineStep({
     const { key: copyKey } = await ctx.journal.intend("copy", input.created || items.length === 0 ? [] : [{
       kind: "resource", capability: "storage", id: null, resourceKind: "objects", description: `objects this run copied into ${input.location}`, created: true,
     }]);
-    let cursor: CopyCursor = START;
-    for (;;) {
-      const b = await copyBatch(storage, items, cursor, {
-        copyKey, batchSize: BATCH, concurrency: ctx.deploymentConfig.storage?.concurrency ?? 4, attempts: ATTEMPTS, totalBytes: plan.bytes,
-        onRetry: (source, attempt, reason) => ctx.progress(`retrying ${source} (attempt ${attempt + 1} of ${ATTEMPTS}): ${reason}`),
-      });
-      cursor = b.cursor;
-      const p = b.progress;
+    if (!ctx.cursor) throw new AgentError("unavailable", "this engine gives steps no durable cursor: a copy could not resume where it was, so nothing is copied");
+    const cursor = await copyPlan(storage, items, {
+      copyKey, batchSize: BATCH, concurrency: ctx.deploymentConfig.storage?.concurrency ?? 4, attempts: ATTEMPTS, totalBytes: plan.bytes,
+      cursor: ctx.cursor, clock: ctx.adapters.clock,
+      onRetry: (source, attempt, reason) => ctx.progress(`retrying ${source} (attempt ${attempt + 1} of ${ATTEMPTS}): ${reason}`),
       // Bytes are what a copy's time depends on: shown as done/total and rate in the terminal and the Slack progress message.
-      ctx.progress({ done: p.bytes.done, total: Math.max(p.bytes.total ?? p.bytes.done, p.bytes.done), unit: "bytes", rate: p.rate ?? 0 });
-      if (b.done) break;
-    }
+      progress: (p) => ctx.progress(p),
+      stop: () => ctx.stopRequested(),
+    });
     if (cursor.failed.length) {
       throw new AgentError("failed", `${cursor.failed.length} of ${items.length} object(s) could not be copied and verified: ${cursor.failed.slice(0, 5).map((f) => `${f.source}: ${f.reason}`).join("; ")}${cursor.failed.length > 5 ? "; ..." : ""}`);
     }
@@ -69,9 +67,12 @@ export const MigrateExistingData = defineStep({
     }]);
     const verifiedBy: Record<string, number> = {};
     for (const w of written) verifiedBy[w.verifiedBy] = (verifiedBy[w.verifiedBy] ?? 0) + 1;
+    // Objects verified before a restart are in the ledger, not in this process's tally: counted as copied by this run.
+    const alreadyThere = cursor.alreadyThere;
+    const copied = Math.max(cursor.copied, written.length - alreadyThere);
     return {
-      output: { copyKey, objects: items.length, copied: cursor.copied, alreadyThere: cursor.alreadyThere, bytes: cursor.bytes, retried: cursor.retried, verifiedBy },
-      reason: `${items.length} objects verified (${cursor.copied} copied, ${cursor.alreadyThere} already there, ${cursor.retried} retries): ${Object.entries(verifiedBy).map(([k, v]) => `${v} by ${k}`).join(", ") || "nothing to copy"}`,
+      output: { copyKey, objects: items.length, copied, alreadyThere, bytes: cursor.bytes, retried: cursor.retried, verifiedBy },
+      reason: `${items.length} objects verified (${copied} copied, ${alreadyThere} already there${cursor.resumed ? ", resumed" : ""}, ${cursor.retried} retries): ${Object.entries(verifiedBy).map(([k, v]) => `${v} by ${k}`).join(", ") || "nothing to copy"}`,
     };
   },
   gate: {
