@@ -456,7 +456,7 @@ export class Engine {
     }
   }
 
-  /** Holds the run before its next step (a running step finishes first). A run waiting at a gate stays there. */
+  /** Holds the run before its next step (a running step finishes first; a watch window is left at once and continued from its start). A run waiting at a gate stays there. */
   async pause(run: string, actor: Actor, reason = ""): Promise<RunSummary> {
     const { who, current } = await this.controllable(run, actor, "pause");
     if (current.status === "paused") return current;

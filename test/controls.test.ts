@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../src/config.js";
 import { Engine } from "../src/engine.js";
+import type { RunEvent } from "../src/graph/events.js";
 import { CACHING_PLAN, engineSuite, testEnv } from "./helpers.js";
 
 const REQUEST = "add redis caching to prod";
@@ -34,6 +35,37 @@ describe("pause, cancel, rollback requests and approval expiry", () => {
       ["traffic", "approve", "alice"],
       ["paused", "approve", "carol"],
     ]);
+  });
+
+  it("a pause during a watch window leaves the window at once (no record of the step), holds before it, and continuing watches on from the same start", async () => {
+    const events: RunEvent[] = [];
+    let e!: Engine;
+    e = await suite.open({}, events);
+    const sink = events.push.bind(events);
+    events.push = (...xs: RunEvent[]) => {
+      for (const x of xs) {
+        // The pause arrives while the window runs (as Ctrl-C in the chat does), not at a step boundary.
+        if (x.type === "step-start" && x.step === "MonitorCachePerformance") void e.store.addControl({ run: x.run, id: "pause:ctrl-c", kind: "pause", by: "carol", reason: "Ctrl-C in the chat", at: new Date(0).toISOString() });
+      }
+      return sink(...xs);
+    };
+    let s = await e.start(CACHING_PLAN, "carol", REQUEST);
+    while (s.pending && s.pending.kind !== "paused") s = await e.decide(s.run, "alice", "approve", { planHash: s.pending.planHash });
+    expect(s.status).toBe("paused");
+    expect(s.pending).toMatchObject({ kind: "paused", step: "MonitorCachePerformance" });
+    expect(s.pending!.gate.why).toBe("Paused by carol: Ctrl-C in the chat");
+    expect(events.some((x) => x.type === "progress" && /^left the watch window after [\d.]+ of \d+ min for the pause by carol; continuing watches on from the same start$/.test(x.message))).toBe(true);
+    const before = await e.transcript(s.run);
+    expect(before.steps.map((x) => x.name)).not.toContain("MonitorCachePerformance");
+    const startedOnce = await e.store.remember(s.run, "MonitorCachePerformance:0:window-start", "not-recorded");
+    expect(startedOnce).not.toBe("not-recorded");
+    const done = await e.unpause(s.run, "carol");
+    let end = done;
+    while (end.pending) end = await e.decide(end.run, "alice", "approve", { planHash: end.pending.planHash });
+    expect(end.status, end.outcome ?? "").toBe("done");
+    const after = await e.transcript(s.run);
+    expect(after.steps.filter((x) => x.name === "MonitorCachePerformance")).toHaveLength(1);
+    expect(await e.store.remember(s.run, "MonitorCachePerformance:0:window-start", "not-recorded")).toBe(startedOnce);
   });
 
   it("two pauses record one; a pause that has not acted yet can be withdrawn", async () => {

@@ -12,7 +12,7 @@ import { autoApproves, mayDecide, planHash } from "./gates.js";
 import { GatePayload, GateResume, RunState, StepRecord, type Next, type PendingGate, type RunStateUpdate, type RunStateValue } from "./state.js";
 import { type DecisionKind } from "../core/gates.js";
 import { DecisionRecord } from "../core/records.js";
-import { RunView, defineStep, type RollbackResult, type Step, type StepContext, type WorkflowDef } from "./step.js";
+import { RunView, StepPaused, defineStep, type RollbackResult, type Step, type StepContext, type WorkflowDef } from "./step.js";
 
 export interface GraphDeps {
   config: AgentConfig;
@@ -133,6 +133,11 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       stopRequested: async () => {
         const stop = (await deps.store.openControls(state.run)).find((c) => c.kind === "cancel" || c.kind === "rollback");
         return stop ? `${stop.kind === "cancel" ? "cancel" : "rollback"} requested by ${stop.by}` : null;
+      },
+      pauseRequested: async () => {
+        if (steps.find((s) => s.name === step)?.gated !== false) return null;
+        const pause = (await deps.store.openControls(state.run)).find((c) => c.kind === "pause");
+        return pause ? { by: pause.by, reason: pause.reason } : null;
       },
     };
   };
@@ -275,6 +280,11 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         emit({ type: "step-end", run: state.run, step: step.name, ...tag, status: "done", note: res.reason ?? "", verdict: res.verdict ?? null });
       } catch (e) {
         if (isControlFlow(e)) throw e;
+        if (e instanceof StepPaused) {
+          // Left for a pause: nothing recorded, the run holds before this same step and runs it again on continue.
+          emit({ type: "progress", run: state.run, step: step.name, message: e.note });
+          return advance(state, { to: "step", index, stage: next.stage });
+        }
         const endedAt = now(state);
         record = { name: step.name, ...tag, status: "failed", startedAt, endedAt, wall: wallBeside(startedAt, endedAt, wallStart), input: null, output: null, error: errorText(e) };
         upcoming = index >= coreCount

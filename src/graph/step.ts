@@ -41,6 +41,22 @@ export interface StepContext {
   attach(name: string, body: unknown): Promise<string>;
   /** Why the run should stop what it is doing (a cancel or an approver's rollback), or null. */
   stopRequested(): Promise<string | null>;
+  /**
+   * Who asked to pause the run (Ctrl-C in the chat, a pause button), for a step that may stop where it is: an
+   * ungated step that only watches. Null for a gated step, which always finishes (it pauses at the next boundary).
+   */
+  pauseRequested?(): Promise<{ by: string; reason: string } | null>;
+}
+
+/**
+ * Thrown by an ungated step that left its work for a pause (a watch window): no record is written, the run holds at
+ * the pause gate before this same step, and continuing runs it again; what it remembered (a window's start) is kept.
+ */
+export class StepPaused extends Error {
+  constructor(readonly note: string) {
+    super(note);
+    this.name = "StepPaused";
+  }
 }
 
 /** Read-only view of the run for building a step's input. */

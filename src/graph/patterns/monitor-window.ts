@@ -2,7 +2,7 @@ import type { MetricsSummary, Verdict } from "../../core/metrics.js";
 import { judge, summarize } from "../../tools/metrics/observe.js";
 import type { DeploymentAdapters } from "../../tools/types.js";
 import type { Signal } from "../../tools/signal.js";
-import type { StepContext } from "../step.js";
+import { StepPaused, type StepContext } from "../step.js";
 
 /** What one signal says about the window so far. */
 export type { Signal, SignalReading } from "../../tools/signal.js";
@@ -105,6 +105,11 @@ export async function monitorWindow(
     if (stop) {
       const final = await readAll(at, true);
       return finish(final, `window ended early: ${stop}`, stop, await attach());
+    }
+    const paused = await ctx.pauseRequested?.();
+    if (paused) {
+      const minutes = (at.getTime() - start.getTime()) / 60_000;
+      throw new StepPaused(`left the watch window after ${Number(minutes.toFixed(2))} of ${o.minutes} min for the pause by ${paused.by}; continuing watches on from the same start`);
     }
   }
   const final = await readAll(new Date(Math.max(end, start.getTime())), true);
