@@ -108,9 +108,15 @@ const CHAT_HELP = [
 async function chat(engine: Engine, user: string): Promise<number> {
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
   const lines = rl[Symbol.asyncIterator]();
+  /** Whether the chat waits for a line (else it is driving a run); Ctrl-C presses since the last line. */
+  let reading = false;
+  let interrupts = 0;
   const ask = async (prompt: string): Promise<string | null> => {
     process.stdout.write(prompt);
+    reading = true;
     const r = await lines.next();
+    reading = false;
+    interrupts = 0;
     return r.done ? null : String(r.value).trim();
   };
   const out = (text: string) => process.stdout.write(`${text}\n`);
@@ -130,6 +136,25 @@ async function chat(engine: Engine, user: string): Promise<number> {
   let approver: string | undefined;
   /** A clarifying question asked of the last request: the next line may be its answer. */
   let clarifying: string | undefined;
+  // Ctrl-C once while a run is driven: it stops at the next safe point (a side effect in flight finishes and is
+  // recorded; a watch window is left, its start kept) and its pause gate is asked here. Twice: exit at once, and
+  // the run resumes as after a crash. A terminal's Ctrl-C reaches readline; a piped one arrives as a signal.
+  const onInterrupt = () => {
+    interrupts++;
+    if (interrupts >= 2) {
+      out(`\nExiting now.${current ? ` Run ${current} continues where it stopped, as after a crash: type "status ${current}" in a new chat, or npx honua-agent resume ${current}` : ""}`);
+      process.exit(130);
+    }
+    if (reading || !current) {
+      out(`\n(Ctrl-C again, or "quit", to leave)`);
+      return;
+    }
+    const run = current;
+    out(`\nStopping ${run} at the next safe point: a step in flight finishes and is recorded, a watch window is left and its start kept. Ctrl-C again exits at once.`);
+    void engine.pause(run, approver ?? user, "Ctrl-C in the chat").catch((e: unknown) => out(`Could not pause ${run}: ${e instanceof Error ? e.message : String(e)}`));
+  };
+  rl.on("SIGINT", onInterrupt);
+  process.on("SIGINT", onInterrupt);
   const decideLater = (run: string) => `Left waiting. Decide later: type "approve ${run}" here, or npx honua-agent approve ${run} --as ${user} (or reject)`;
 
   /** Asks the open gate until it is decided or left; questions are answered and the gate asked again. */
@@ -279,6 +304,7 @@ async function chat(engine: Engine, user: string): Promise<number> {
       out(e instanceof Error ? e.message : String(e));
     }
   }
+  process.off("SIGINT", onInterrupt);
   rl.close();
   return EXIT.done;
 }

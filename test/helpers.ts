@@ -21,6 +21,7 @@ export function testEnv(home: string, extra: Record<string, string> = {}): NodeJ
   delete env.HONUA_AGENT_DATABASE_URL;
   delete env.HONUA_AGENT_CONFIG;
   delete env.HONUA_SANDBOX_FAULTS;
+  delete env.HONUA_SANDBOX_PACE_MS;
   delete env.HONUA_AGENT_FAILPOINT;
   return { ...env, ...extra };
 }

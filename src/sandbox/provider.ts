@@ -22,6 +22,9 @@ export function adapterFactory(config: AgentConfig, home: string, env: NodeJS.Pr
   const faults = parseFaults(env.HONUA_SANDBOX_FAULTS);
   const epoch = env.HONUA_SANDBOX_EPOCH ? Date.parse(env.HONUA_SANDBOX_EPOCH) : Math.floor(Date.now() / 3_600_000) * 3_600_000;
   if (Number.isNaN(epoch)) throw new AgentError("bad-input", `HONUA_SANDBOX_EPOCH is not a date: ${env.HONUA_SANDBOX_EPOCH}`);
+  // Real milliseconds per simulated minute (0: the simulated clock moves at once).
+  const pace = env.HONUA_SANDBOX_PACE_MS === undefined ? 0 : Number(env.HONUA_SANDBOX_PACE_MS);
+  if (!Number.isFinite(pace) || pace < 0 || pace > 60_000) throw new AgentError("bad-input", `HONUA_SANDBOX_PACE_MS is real milliseconds per simulated minute, 0..60000: ${env.HONUA_SANDBOX_PACE_MS}`);
   return {
     adaptersFor(name: string): DeploymentAdapters {
       const hit = cache.get(name);
@@ -36,7 +39,7 @@ export function adapterFactory(config: AgentConfig, home: string, env: NodeJS.Pr
         return adapters;
       }
       world ??= openChecked(home, "sandbox.sqlite", (p) => new SandboxWorld(p));
-      const adapters = world.adapters(name, d, faults, epoch);
+      const adapters = world.adapters(name, d, faults, epoch, pace);
       cache.set(name, adapters);
       return adapters;
     },

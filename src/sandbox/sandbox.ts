@@ -217,10 +217,15 @@ export class SandboxWorld {
   /** Deployments this process built adapters for, with what creates them again after a reset. */
   private readonly known = new Map<string, { seed: number; startMs: number }>();
 
-  clock(deployment: string): Clock {
+  /**
+   * The deployment's simulated clock: a sleep moves it on at once, or, with `paceMs` (real milliseconds per
+   * simulated minute), after that much real time, so a watch window can be watched, and interrupted, as it runs.
+   */
+  clock(deployment: string, paceMs = 0): Clock {
     return {
       now: () => new Date(this.row(deployment).clock_ms),
       sleep: async (ms) => {
+        if (paceMs > 0) await new Promise((r) => setTimeout(r, (ms / 60_000) * paceMs));
         this.db.prepare(`UPDATE sandbox_deployments SET clock_ms = clock_ms + ? WHERE name = ?`).run(Math.round(ms), deployment);
       },
     };
@@ -283,10 +288,10 @@ export class SandboxWorld {
   }
 
   /** Builds the adapters a workflow uses for this deployment. */
-  adapters(name: string, d: Deployment, faults: SandboxFaults, startMs: number): DeploymentAdapters {
+  adapters(name: string, d: Deployment, faults: SandboxFaults, startMs: number, paceMs = 0): DeploymentAdapters {
     this.ensure(name, d.seed ?? 16, startMs);
     this.known.set(name, { seed: d.seed ?? 16, startMs });
-    const clock = this.clock(name);
+    const clock = this.clock(name, paceMs);
     const at = () => clock.now().toISOString();
     const world = this;
     const profile = profileFor(this.row(name).seed);
