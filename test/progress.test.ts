@@ -61,6 +61,13 @@ describe("the progress schema and its one line", () => {
     expect(percentDone({ done: 999, total: 1000, unit: "records", rate: 1 })).toBe(99);
   });
 
+  it("a watch window: elapsed of its length, what is left, the latest readings", () => {
+    expect(renderProgress({ done: 750, total: 3600, unit: "seconds", rate: 0, note: "p95 41 ms, errors 0.10%" })).toBe("watched 12m 30s of 1h (20%), 47m 30s left · p95 41 ms, errors 0.10%");
+    expect(renderProgress({ done: 45, total: 600, unit: "seconds", rate: 0 })).toBe("watched 45s of 10m (7%), 9m 15s left");
+    expect(renderProgress({ done: 3900, total: 7200, unit: "seconds", rate: 0 })).toBe("watched 1h 5m of 2h (54%), 55m left");
+  });
+
+
   it("refuses what is not progress, naming the step and each bad field", () => {
     expect(() => parseProgress("CopyRecords", { done: 5, total: 3, unit: "records", rate: 1 })).toThrow(/step CopyRecords reported progress .*done: done must not exceed total/);
     expect(() => parseProgress("CopyRecords", { done: 1, total: 3, unit: "rows", rate: 1 })).toThrow(/unit: /);
@@ -205,5 +212,24 @@ describe("structured progress in Slack (real Bolt app, fake Web API)", () => {
     expect(edits).toBeGreaterThanOrEqual(2);
     expect(edits).toBeLessThan(20);
     expect(RATE.progressEditMs).toBeGreaterThanOrEqual(60_000 / RATE.chatUpdatePerMinute);
+  });
+});
+
+describe("a watch window as it runs", () => {
+  const suite = engineSuite();
+
+  it("the sandbox's watch window reports its place and readings as it goes (plain lines when not a TTY)", async () => {
+    const events: RunEvent[] = [];
+    const e = await suite.open({}, events);
+    let s = await e.start({ workflow: "add-caching-layer", deployment: "prod", params: {} }, "carol", "add redis caching to prod");
+    while (s.pending) s = await e.decide(s.run, "alice", "approve", { planHash: s.pending.planHash });
+    const watched = events.flatMap((x) => (x.type === "progress" && x.step === "MonitorCachePerformance" && x.progress ? [x] : []));
+    expect(watched.length).toBeGreaterThan(3);
+    expect(watched.at(-1)!.progress).toMatchObject({ unit: "seconds", total: 3600 });
+    expect(watched[0]!.message).toMatch(/^watched \d+m of 1h \(\d+%\), [\dm ]+s? ?left · p95 \d+(\.\d+)? ms, errors \d+\.\d\d%/);
+    const lines: string[] = [];
+    const t = new TerminalEvents((x) => lines.push(x), false);
+    for (const x of watched) t.event(x);
+    expect(lines.length).toBeLessThanOrEqual(11); // a tenth at a time, not a line per reading
   });
 });

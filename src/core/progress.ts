@@ -2,7 +2,7 @@ import { z } from "zod";
 import { AgentError, describeIssues } from "./errors.js";
 
 /** What a long step counts as it goes (a batch copy's rows, an upload's bytes, a bucket's objects, a migration's statements). */
-export const ProgressUnit = z.enum(["records", "bytes", "objects", "statements"]);
+export const ProgressUnit = z.enum(["records", "bytes", "objects", "statements", "seconds"]);
 export type ProgressUnit = z.infer<typeof ProgressUnit>;
 
 /**
@@ -17,12 +17,23 @@ export const Progress = z
     unit: ProgressUnit,
     /** Units per second; 0 when nothing has been measured yet. */
     rate: z.number().finite().min(0),
+    /** The latest readings behind it, for a watch window ("p95 41 ms, errors 0.10%"). */
+    note: z.string().max(300).optional(),
   })
   .strict()
   .refine((p) => p.done <= p.total, { message: "done must not exceed total", path: ["done"] });
 export type Progress = z.infer<typeof Progress>;
 
-const UNIT_SINGULAR: Record<ProgressUnit, string> = { records: "record", bytes: "byte", objects: "object", statements: "statement" };
+const UNIT_SINGULAR: Record<ProgressUnit, string> = { records: "record", bytes: "byte", objects: "object", statements: "statement", seconds: "second" };
+
+/** A span of a watch window as people say it: `45s`, `12m 30s`, `1h 5m`. */
+export function span(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return s % 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s / 60}m`;
+  const m = Math.round((s % 3600) / 60);
+  return m ? `${Math.floor(s / 3600)}h ${m}m` : `${s / 3600}h`;
+}
 
 const grouped = (n: number): string => Math.round(n).toLocaleString("en-US");
 
@@ -50,9 +61,13 @@ export function percentDone(p: Progress): number | null {
  */
 export function renderProgress(p: Progress): string {
   const pct = percentDone(p);
+  if (p.unit === "seconds") {
+    // A watch window: elapsed of its length, what is left, the latest readings.
+    return `watched ${span(p.done)} of ${span(p.total)}${pct === null ? "" : ` (${pct}%)`}, ${span(p.total - p.done)} left${p.note ? ` · ${p.note}` : ""}`;
+  }
   const noun = p.unit === "bytes" ? "" : ` ${p.total === 1 ? UNIT_SINGULAR[p.unit] : p.unit}`;
   const of = `${amount(p.done, p.unit)} of ${amount(p.total, p.unit)}${noun}${pct === null ? "" : ` (${pct}%)`}`;
-  if (p.rate <= 0) return of;
+  if (p.rate <= 0) return p.note ? `${of} · ${p.note}` : of;
   const rate = p.unit === "bytes" ? `${amount(p.rate, "bytes")}/s` : `${p.rate >= 10 ? grouped(p.rate) : p.rate.toFixed(1)} ${p.unit}/s`;
   return `${of} · ${rate}`;
 }

@@ -162,7 +162,7 @@ export function progressLines(
   const unique = [...new Set(names)];
   return unique.map((name) => {
     const mine = records.filter((r) => r.name === name);
-    const stages = mine.filter((r) => r.stage !== null).map((r) => `${r.stageValue !== null && r.stageValue !== undefined ? `${r.stageValue}%` : `round ${(r.stage ?? 0) + 1}`}${r.status === "failed" ? " failed" : r.verdict === "degraded" ? " degraded" : ""}`);
+    const stages = mine.filter((r) => r.stage !== null).map((r) => `${r.stageValue === null ? `round ${(r.stage ?? 0) + 1}` : `${r.stageValue ?? r.stage}%`}${r.status === "failed" ? " failed" : r.verdict === "degraded" ? " degraded" : ""}`);
     const detail: string[] = [];
     if (stages.length) detail.push(stages.join(" · "));
     let mark: StepMark = "pending";

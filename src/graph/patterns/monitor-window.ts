@@ -26,6 +26,18 @@ export function servingSignal(baseline: MetricsSummary, minutes: number): Signal
   };
 }
 
+/** The latest readings in a few words, for the progress line: the serving figures, and any signal not healthy. */
+function readingsNote(rs: WindowResult["signals"]): string {
+  const parts: string[] = [];
+  const serving = rs.find((r) => r.name === "serving");
+  const f = serving?.figures ?? {};
+  if (typeof f.p95Ms === "number") parts.push(`p95 ${f.p95Ms} ms`);
+  if (typeof f.errorRate === "number") parts.push(`errors ${(f.errorRate * 100).toFixed(2)}%`);
+  if (typeof f.hitRatio === "number") parts.push(`hit ratio ${(f.hitRatio * 100).toFixed(1)}%`);
+  for (const r of rs) if (r.verdict !== "healthy") parts.push(`${r.name} ${r.verdict}`);
+  return (parts.length ? parts.join(", ") : "no readings yet").slice(0, 300);
+}
+
 async function monthlyTotal(adapters: DeploymentAdapters): Promise<number | null> {
   try {
     const parts = await adapters.cost.monthly();
@@ -95,6 +107,8 @@ export async function monitorWindow(
     const at = adapters.clock.now();
     if (at.getTime() >= end) break;
     const rs = await readAll(at, false);
+    const total = Math.round(o.minutes * 60);
+    ctx.progress({ done: Math.min(total, Math.max(0, Math.round((at.getTime() - start.getTime()) / 1000))), total, unit: "seconds", rate: 0, note: readingsNote(rs) });
     const bad = rs.find((r) => r.verdict === "degraded");
     if (bad) {
       const final = await readAll(at, true);
