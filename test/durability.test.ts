@@ -55,6 +55,25 @@ describe("durable commits of decisions, controls and journal entries (SQLite)", 
   });
 });
 
+describe("prepared statements on the checkpoint path", () => {
+  const suite = engineSuite();
+
+  it("the checkpoints connection hands back the statement it prepared before for the same SQL", async () => {
+    const e = await suite.open();
+    const db = (e.persistence.checkpointer as SqliteSaver).db;
+    const insert = "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    expect(db.prepare(insert)).toBe(db.prepare(insert));
+    expect(db.prepare("SELECT 1 AS one")).not.toBe(db.prepare("SELECT 2 AS two"));
+    // Reused statements still checkpoint a run correctly.
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    const next = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(next.pending?.step).toBe("EnableCachingGradually");
+    expect((await e.transcript(s.run)).steps.map((x) => x.name).slice(0, 6)).toEqual([
+      "AnalyzeCurrentPerformance", "DesignCachingStrategy", "EstimateCostImpact", "ProvisionCacheInfrastructure", "ConfigureCaching", "WarmCache",
+    ]);
+  });
+});
+
 describe("checkpoint reads on the way from a decision to the next step", () => {
   const suite = engineSuite();
   afterEach(() => {

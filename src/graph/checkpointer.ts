@@ -9,7 +9,7 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { AgentError } from "../core/errors.js";
 import { STORE_FILES, checkStoreFile, recordStoreFile } from "../store/files.js";
-import { postgresSql, sqliteSql } from "../store/sql.js";
+import { cachedPrepare, postgresSql, sqliteSql } from "../store/sql.js";
 import { AgentStore } from "../store/store.js";
 
 export interface Persistence {
@@ -274,6 +274,11 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
   const db = new Database(join(home, "checkpoints.sqlite"));
   db.pragma("journal_mode = WAL");
   db.pragma("busy_timeout = 10000");
+  // Checkpoints stay at better-sqlite3's NORMAL: a checkpoint lost to a power cut is replayed from the one before it, and
+  // what must survive (decisions, controls, the journal of side effects, step records) is in the agent store, at FULL.
+  // The official saver prepares its INSERTs on every put and putWrites (every step); the same statements are reused instead.
+  // Its statements run to completion when called (no iterators held), so one statement per text is safe to share.
+  db.prepare = cachedPrepare(db.prepare.bind(db)) as Database.Database["prepare"];
   const checkpointer = new AtomicSetupSqliteSaver(db);
   const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")));
   const sqliteRuns = async () => (db.prepare("SELECT DISTINCT thread_id AS run FROM checkpoints").all() as { run: string }[]).map((r) => r.run);

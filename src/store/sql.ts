@@ -8,11 +8,16 @@ import type { Sql } from "./store.js";
  * and preparing on every query showed in profiles. At most 1000 are kept; past that a text is prepared each time.
  */
 export function statementCache(db: Database.Database): (sql: string) => Database.Statement {
+  return cachedPrepare(db.prepare.bind(db));
+}
+
+/** `prepare` with its statements kept per SQL text (as statementCache). */
+export function cachedPrepare(prepare: (sql: string) => Database.Statement): (sql: string) => Database.Statement {
   const statements = new Map<string, Database.Statement>();
   return (sql) => {
     let stmt = statements.get(sql);
     if (!stmt) {
-      stmt = db.prepare(sql);
+      stmt = prepare(sql);
       if (statements.size < 1000) statements.set(sql, stmt);
     }
     return stmt;
