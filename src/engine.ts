@@ -215,12 +215,16 @@ export class Engine {
     );
   }
 
-  /** Runs `step` while this process owns the run (claimed here, or already by `claimFirst`), then records where the run stands. */
-  private async drive(run: string, workflow: string, step: () => Promise<unknown>, claimed = false): Promise<RunSummary> {
-    if (!claimed) {
+  /**
+   * Runs `step` while this process owns the run (claimed here, or already by `claimFirst`), then records where the run
+   * stands. `waitForClaim`: a decision that won its gate while another click held the run's claim to check the same gate
+   * waits (a few seconds at most) for that claim to be given back, since that click has lost and lets go.
+   */
+  private async drive(run: string, workflow: string, step: () => Promise<unknown>, o: { claimed?: boolean; waitForClaim?: boolean } = {}): Promise<RunSummary> {
+    if (!o.claimed) {
       this.enter(run);
       try {
-        await this.store.claim(run, this.owner, new Date().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt));
+        await this.claimWaiting(run, o.waitForClaim ? CLAIM_WAIT_MS : 0);
       } catch (e) {
         this.leave(run);
         throw e;
@@ -234,8 +238,7 @@ export class Engine {
       await step();
     } finally {
       clearInterval(beat);
-      this.leave(run);
-      await this.store.release(run, this.owner);
+      if (this.leave(run)) await this.store.release(run, this.owner);
     }
     const summary = await this.summary(run, workflow);
     if (summary.status === "waiting" || summary.status === "paused" || summary.status === "running") await this.store.setStatus(run, summary.status, new Date().toISOString());
@@ -246,10 +249,25 @@ export class Engine {
     this.driving.set(run, (this.driving.get(run) ?? 0) + 1);
   }
 
-  private leave(run: string): void {
+  /** True when no other call of this engine still drives the run (its claim may then be given back). */
+  private leave(run: string): boolean {
     const n = (this.driving.get(run) ?? 1) - 1;
     if (n > 0) this.driving.set(run, n);
     else this.driving.delete(run);
+    return n <= 0;
+  }
+
+  /** Claims the run, trying again for up to `waitMs` while another live driver holds it. */
+  private async claimWaiting(run: string, waitMs: number): Promise<void> {
+    for (let waited = 0; ; waited += CLAIM_RETRY_MS) {
+      try {
+        await this.store.claim(run, this.owner, new Date().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt));
+        return;
+      } catch (e) {
+        if (!(e instanceof AgentError && e.code === "conflict") || waited >= waitMs) throw e;
+        await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
+      }
+    }
   }
 
   /**
@@ -273,8 +291,7 @@ export class Engine {
 
   /** Gives back a claim `claimFirst` took when the decision stopped before driving the run. */
   private async unclaim(run: string): Promise<void> {
-    this.leave(run);
-    await this.store.release(run, this.owner);
+    if (this.leave(run)) await this.store.release(run, this.owner);
   }
 
   /**
@@ -418,7 +435,7 @@ export class Engine {
       await this.store.closeTicket(run, p.interrupt, this.clock().toISOString());
       const held = claimed;
       claimed = false; // from here `drive` gives the claim back
-      return await this.drive(run, row.workflow, () => this.graph(row.workflow).invoke(new Command({ resume: { interrupt: p.interrupt, planHash: p.planHash } }), this.cfg(run)).finally(() => disarm?.()), held);
+      return await this.drive(run, row.workflow, () => this.graph(row.workflow).invoke(new Command({ resume: { interrupt: p.interrupt, planHash: p.planHash } }), this.cfg(run)).finally(() => disarm?.()), { claimed: held, waitForClaim: !held });
     } finally {
       disarm?.();
       await giveBack();
@@ -655,6 +672,9 @@ export class Engine {
 }
 
 const HEARTBEAT_MS = 30_000;
+/** How long a decision that won its gate waits for a losing click to give the run's claim back, and how often it asks. */
+const CLAIM_WAIT_MS = 5_000;
+const CLAIM_RETRY_MS = 25;
 /** A claim not renewed for this long belongs to a driver that is gone. */
 export const CLAIM_LEASE_MS = 4 * HEARTBEAT_MS;
 

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { afterEach, describe, expect, it, vi, type MockInstance } from "vitest";
@@ -5,7 +6,7 @@ import type { RunEvent } from "../src/graph/events.js";
 import { sqliteSql } from "../src/store/sql.js";
 import { OpLog } from "../src/store/oplog.js";
 import { Engine } from "../src/engine.js";
-import { CACHING_PLAN, engineSuite, testEnv } from "./helpers.js";
+import { CACHING_PLAN, EPOCH, engineSuite, testEnv } from "./helpers.js";
 
 /** SQLite's `PRAGMA synchronous` values. */
 const FULL = 2;
@@ -118,6 +119,31 @@ describe("checkpoint reads on the way from a decision to the next step", () => {
     const after = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
     expect(after.pending?.step).toBe("EnableCachingGradually");
     expect(e.sandbox().count("prod", "provision-cache")).toBe(1);
+  });
+
+  it("a click that wins its gate while another click holds the run's claim waits for that claim, then applies once", async () => {
+    const e = await suite.open();
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    // Another click is checking the same gate: it holds the run's claim (another engine in this live process).
+    const other = `${hostname()}:${process.pid}:0ther0`;
+    await e.store.claim(s.run, other, EPOCH, () => false);
+    const claim = e.store.claim.bind(e.store);
+    let conflicts = 0;
+    vi.spyOn(e.store, "claim").mockImplementation(async (...args) => {
+      try {
+        return await claim(...args);
+      } catch (err) {
+        // The first refusal is the early claim; at the second (the winner's drive) the other click has lost and lets go.
+        if (++conflicts === 2) await e.store.release(s.run, other);
+        throw err;
+      }
+    });
+    const next = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(conflicts).toBe(2);
+    expect(next.pending?.step).toBe("EnableCachingGradually");
+    expect(e.sandbox().count("prod", "provision-cache")).toBe(1);
+    expect(await e.store.listDecisions(s.run)).toHaveLength(1);
+    expect((await e.store.claimOf(s.run))?.owner).toBeNull();
   });
 
   it("a decision on a run that waits for nothing says so with its status, and claims nothing", async () => {
