@@ -1,12 +1,13 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { afterEach, describe, expect, it, vi, type MockInstance } from "vitest";
 import type { RunEvent } from "../src/graph/events.js";
 import { sqliteSql } from "../src/store/sql.js";
 import { OpLog } from "../src/store/oplog.js";
 import { Engine } from "../src/engine.js";
-import { CACHING_PLAN, EPOCH, engineSuite, testEnv } from "./helpers.js";
+import { CACHING_PLAN, EPOCH, engineSuite, postgresTestDatabase, testEnv } from "./helpers.js";
 
 /** SQLite's `PRAGMA synchronous` values. */
 const FULL = 2;
@@ -153,5 +154,45 @@ describe("checkpoint reads on the way from a decision to the next step", () => {
     const ended = await e.summary(s.run);
     await expect(e.decide(s.run, "alice", "approve")).rejects.toThrow(new RegExp(`no decision waiting \\(status ${ended.status}\\)`));
     expect((await e.store.claimOf(s.run))?.owner).toBeNull();
+  });
+});
+
+describe("checkpoint reads per decision on PostgreSQL (HONUA_AGENT_DATABASE_URL)", () => {
+  const pgdb = postgresTestDatabase("honua_agent_reads");
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("one read before the next step starts, one where the run stops; a concurrent second engine still decides nothing twice", async () => {
+    const env = { ...testEnv(pgdb.home), HONUA_AGENT_DATABASE_URL: pgdb.url };
+    let reads: MockInstance<PostgresSaver["getTuple"]> | undefined;
+    let readsBeforeNextStep: number | null = null;
+    const onEvent = (ev: RunEvent) => {
+      if (reads && ev.type === "step-start") readsBeforeNextStep ??= reads.mock.calls.length;
+    };
+    const a = await Engine.open({ env, onEvent });
+    const b = await Engine.open({ env });
+    try {
+      const s = await a.start(CACHING_PLAN, "carol", "add redis caching to prod");
+      reads = vi.spyOn(PostgresSaver.prototype, "getTuple");
+      const next = await a.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+      expect(next.pending?.step).toBe("EnableCachingGradually");
+      expect(readsBeforeNextStep).toBe(1);
+      expect(reads).toHaveBeenCalledTimes(2);
+      reads.mockRestore();
+      reads = undefined;
+
+      const both = await Promise.allSettled([
+        a.decide(s.run, "alice", "approve", { planHash: next.pending!.planHash }),
+        b.decide(s.run, "bob", "approve", { planHash: next.pending!.planHash }),
+      ]);
+      expect(both.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      expect(await a.store.listDecisions(s.run)).toHaveLength(2);
+      expect((await b.summary(s.run)).pending?.step).toBe("EnableCachingGradually");
+      expect((await a.store.claimOf(s.run))?.owner).toBeNull();
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });
