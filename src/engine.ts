@@ -396,6 +396,7 @@ export class Engine {
     const giveBack = async () => {
       if (!claimed) return;
       claimed = false;
+      disarm?.(); // without the claim, a read kept for the resume could be outdated by another process
       await this.unclaim(run);
     };
     try {
