@@ -9,10 +9,14 @@
  *      vs the same N trivial nodes in a bare StateGraph + MemorySaver;
  *   2. disk bytes per completed add-caching-layer run (K runs on `prod`, through the Engine);
  *   3. memory per paused run (runs paused at their first gate, one per deployment);
- *   4. checkpoint bytes of one add-caching-layer run rolled out in 3, 25 and 100 stages (linear growth expected).
+ *   4. checkpoint bytes of one add-caching-layer run rolled out in 3, 25 and 100 stages (linear growth expected);
+ *   5. what a durable decision costs: the agent's SQLite store commits with synchronous=FULL (an fsync of the WAL per
+ *      commit); the same decision commits, and whole decisions through the Engine (click to next gate), with the store
+ *      at NORMAL as the baseline, interleaved in the same run.
  *
  * Knobs (environment): BENCH_STEPS (50), BENCH_REPS (9), BENCH_RUNS (5), BENCH_PAUSED (1000),
- * BENCH_PAUSED_BUDGET_S (180), BENCH_KEEP=1 keeps the temp directories, BENCH_ONLY=perStep,disk,memory,growth picks parts.
+ * BENCH_PAUSED_BUDGET_S (180), BENCH_COMMITS (100), BENCH_DECISIONS (12), BENCH_KEEP=1 keeps the temp directories,
+ * BENCH_ONLY=perStep,disk,memory,growth,decisions picks parts.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -26,7 +30,10 @@ import { BUILTIN_CONFIG, parseConfig, type AgentConfig } from "../src/config.js"
 import { Engine } from "../src/engine.js";
 import { buildWorkflowGraph } from "../src/graph/builder.js";
 import { openPersistence } from "../src/graph/checkpointer.js";
+import { sqliteSql, type SqliteSynchronous } from "../src/store/sql.js";
+import { AgentStore, type Sql } from "../src/store/store.js";
 import { defineStep, type Step, type WorkflowDef } from "../src/graph/step.js";
+import type { RunEvent } from "../src/graph/events.js";
 import type { DeploymentAdapters } from "../src/tools/types.js";
 
 const EPOCH = "2026-11-26T00:00:00Z";
@@ -45,7 +52,9 @@ const RUNS = intEnv("BENCH_RUNS", 5);
 const PAUSED = intEnv("BENCH_PAUSED", 1000);
 const PAUSED_BUDGET_MS = intEnv("BENCH_PAUSED_BUDGET_S", 180) * 1000;
 const KEEP = process.env.BENCH_KEEP === "1";
-const PARTS = ["perStep", "disk", "memory", "growth"] as const;
+const COMMITS = intEnv("BENCH_COMMITS", 100);
+const DECISIONS = intEnv("BENCH_DECISIONS", 12);
+const PARTS = ["perStep", "disk", "memory", "growth", "decisions"] as const;
 /** BENCH_ONLY=perStep,growth runs only those parts (all by default). */
 const ONLY = new Set<string>(process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(",").map((x) => x.trim()) : PARTS);
 for (const p of ONLY) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`BENCH_ONLY: unknown part ${p}; parts: ${PARTS.join(", ")}`);
@@ -509,6 +518,157 @@ async function measureGrowth() {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// 5. Durable decisions: synchronous=FULL against NORMAL, same run
+// ---------------------------------------------------------------------------------------------------------
+
+const MODES = ["FULL", "NORMAL"] as const satisfies readonly SqliteSynchronous[];
+
+/** The statements a connection sent that write (each outside a transaction is its own commit, so its own fsync under FULL). */
+function countingWrites(sql: Sql): { sql: Sql; writes: () => number } {
+  let writes = 0;
+  const counted: Sql = {
+    dialect: sql.dialect,
+    query: (text, params) => {
+      if (/^\s*(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(text)) writes++;
+      return sql.query(text, params);
+    },
+    exclusive: (name, fn) => sql.exclusive(name, fn),
+    close: () => sql.close(),
+  };
+  return { sql: counted, writes: () => writes };
+}
+
+interface ModeTimes {
+  msPerOp: number;
+  cpuMsPerOp: number;
+  samplesMsPerOp: number[];
+}
+
+/** Runs `once(mode, rep)` for each mode REPS times, in an order rotated by rep; `ops` operations per call. */
+async function interleavedModes(ops: number, once: (mode: SqliteSynchronous, rep: number) => Promise<void>): Promise<Record<SqliteSynchronous, ModeTimes>> {
+  for (const m of MODES) await once(m, -1); // warm-up
+  const wall = { FULL: [] as number[], NORMAL: [] as number[] };
+  const cpu = { FULL: [] as number[], NORMAL: [] as number[] };
+  for (let rep = 0; rep < REPS; rep++) {
+    for (let j = 0; j < MODES.length; j++) {
+      const m = MODES[(rep + j) % MODES.length]!;
+      gcFn?.();
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      await once(m, rep);
+      wall[m].push((performance.now() - t0) / ops);
+      const c = process.cpuUsage(c0);
+      cpu[m].push((c.user + c.system) / 1000 / ops);
+    }
+  }
+  const out = {} as Record<SqliteSynchronous, ModeTimes>;
+  for (const m of MODES) out[m] = { msPerOp: round(median(wall[m]), 4), cpuMsPerOp: round(median(cpu[m]), 4), samplesMsPerOp: wall[m].map((x) => round(x, 4)) };
+  return out;
+}
+
+async function measureDecisions() {
+  // (a) The durable writes alone: a decision record, a control request and a journal entry, one commit each.
+  const dir = tempHome("commit");
+  const stores = {} as Record<SqliteSynchronous, AgentStore>;
+  for (const m of MODES) {
+    stores[m] = new AgentStore(sqliteSql(join(dir, `agent-${m}.sqlite`), { synchronous: m }));
+    await stores[m].setup();
+  }
+  const at = "2026-11-26T00:00:00.000Z";
+  const commit = (kind: "decision" | "control" | "journal") => async (m: SqliteSynchronous, rep: number) => {
+    const store = stores[m];
+    for (let i = 0; i < COMMITS; i++) {
+      const run = `bench-${kind}-${rep}-${i}`;
+      if (kind === "decision") {
+        const r = await store.recordDecision({ run, interrupt: "i1", step: "ProvisionCacheInfrastructure", stage: null, kind: "provision", decision: "approve", by: "alice", at, planHash: "0123456789abcdef", comment: null, groups: [] });
+        if (!r.won && rep >= 0) throw new Error(`bench: decision ${run} was not new`);
+      } else if (kind === "control") {
+        await store.addControl({ run, id: `pause:${i}`, kind: "pause", by: "alice", reason: "bench", at });
+      } else {
+        await store.journalIntend({ run, key: `${run}:k`, step: "ConfigureCaching", stage: null, effects: [], at });
+      }
+    }
+  };
+  // Warm-up runs use rep -1 and are overwritten by nothing later: the runs differ per rep, so every commit inserts.
+  const decisionCommit = await interleavedModes(COMMITS, commit("decision"));
+  const controlCommit = await interleavedModes(COMMITS, commit("control"));
+  const journalCommit = await interleavedModes(COMMITS, commit("journal"));
+  for (const m of MODES) await stores[m].close();
+  log(`decision commit: FULL ${decisionCommit.FULL.msPerOp} ms, NORMAL ${decisionCommit.NORMAL.msPerOp} ms (median of ${REPS} x ${COMMITS})`);
+
+  // (b) Whole decisions through the Engine: approve the first gate of an add-caching-layer run, to its next gate.
+  const engines = {} as Record<SqliteSynchronous, { engine: Engine; writes: () => number; waiting: { run: string; planHash: string }[] }>;
+  // From the call to the first step-start event of that run: what a click waits for before its next step has started.
+  const toStart = { FULL: [] as number[], NORMAL: [] as number[] };
+  const deciding = new Map<string, { mode: SqliteSynchronous; t0: number }>();
+  const onEvent = (ev: RunEvent) => {
+    const d = ev.type === "step-start" ? deciding.get(ev.run) : undefined;
+    if (!d) return;
+    toStart[d.mode].push(performance.now() - d.t0);
+    deciding.delete(ev.run);
+  };
+  const total = DECISIONS * (REPS + 1);
+  const { names, raw } = prodClones(total);
+  for (const m of MODES) {
+    const home = tempHome(`decide-${m}`);
+    const env: NodeJS.ProcessEnv = { HONUA_AGENT_HOME: home, HONUA_SANDBOX_EPOCH: EPOCH };
+    const engine = await Engine.open({ env, cwd: home, config: parseConfig(raw, "built-in + prod clones", env), onEvent });
+    // The baseline: the same store connection with better-sqlite3's build default (SQLite keeps this per connection).
+    if (m === "NORMAL") await engine.store.sql.query("PRAGMA synchronous = NORMAL");
+    const got = Number((await engine.store.sql.query<{ synchronous: number }>("PRAGMA synchronous"))[0]?.synchronous);
+    if (got !== (m === "FULL" ? 2 : 1)) throw new Error(`bench: ${m} store reports synchronous=${got}`);
+    const waiting: { run: string; planHash: string }[] = [];
+    for (const d of names) {
+      const s = await engine.start({ workflow: "add-caching-layer", deployment: d, params: {} }, "carol", `add redis caching to ${d}`);
+      if (!s.pending) throw new Error(`bench: run on ${d} did not reach a gate (${s.status})`);
+      waiting.push({ run: s.run, planHash: s.pending.planHash });
+    }
+    // Count the store's writes from here on (the decisions only).
+    const counted = countingWrites(engine.store.sql);
+    (engine.store as { sql: Sql }).sql = counted.sql;
+    engines[m] = { engine, writes: counted.writes, waiting };
+  }
+  log(`started ${total} runs per mode to their first gate`);
+  const decide = async (m: SqliteSynchronous) => {
+    const e = engines[m];
+    for (let i = 0; i < DECISIONS; i++) {
+      const w = e.waiting.shift()!;
+      deciding.set(w.run, { mode: m, t0: performance.now() });
+      const s = await e.engine.decide(w.run, "alice", "approve", { planHash: w.planHash });
+      if (s.pending?.step !== "EnableCachingGradually") throw new Error(`bench: decision on ${w.run} ended at ${s.pending?.step ?? s.status}`);
+    }
+  };
+  const writesBefore = { FULL: 0, NORMAL: 0 };
+  for (const m of MODES) writesBefore[m] = engines[m].writes();
+  const decision = await interleavedModes(DECISIONS, (m) => decide(m));
+  const warm = DECISIONS; // the first DECISIONS of each mode were the warm-up
+  const started = Object.fromEntries(MODES.map((m) => {
+    const xs = toStart[m].slice(warm);
+    return [m, { n: xs.length, p50Ms: round(median(xs), 3), maxMs: round(Math.max(...xs), 3) }];
+  })) as Record<SqliteSynchronous, { n: number; p50Ms: number; maxMs: number }>;
+  const writesPerDecision = Object.fromEntries(MODES.map((m) => [m, round((engines[m].writes() - writesBefore[m]) / total, 1)])) as Record<SqliteSynchronous, number>;
+  for (const m of MODES) await engines[m].engine.close();
+  log(`decision to next gate: FULL ${decision.FULL.msPerOp} ms, NORMAL ${decision.NORMAL.msPerOp} ms (median of ${REPS} x ${DECISIONS})`);
+
+  const cost = (t: Record<SqliteSynchronous, ModeTimes>) => ({
+    FULL: t.FULL,
+    NORMAL: t.NORMAL,
+    fullMinusNormalMs: round(t.FULL.msPerOp - t.NORMAL.msPerOp, 4),
+    fullOverNormal: round(t.FULL.msPerOp / t.NORMAL.msPerOp, 2),
+  });
+  return {
+    tempFs: fsOf(dir),
+    commitsPerSample: COMMITS,
+    decisionCommit: cost(decisionCommit),
+    controlCommit: cost(controlCommit),
+    journalCommit: cost(journalCommit),
+    decisionToNextStepStarted: { ...started, fullMinusNormalP50Ms: round(started.FULL.p50Ms - started.NORMAL.p50Ms, 3) },
+    decisionToNextGate: { decisionsPerSample: DECISIONS, storeWritesPerDecision: writesPerDecision, ...cost(decision) },
+    note: "msPerOp: median wall time per commit (or per whole decision) over the repetitions, FULL and NORMAL interleaved; a decision to its next gate also runs the steps in between (ProvisionCacheInfrastructure, ConfigureCaching, WarmCache) and their checkpoints, which stay at NORMAL",
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
@@ -520,6 +680,7 @@ async function main(): Promise<void> {
     const disk = ONLY.has("disk") ? await measureDisk() : null;
     const memory = ONLY.has("memory") ? await measurePaused() : null;
     const growth = ONLY.has("growth") ? await measureGrowth() : null;
+    const decisions = ONLY.has("decisions") ? await measureDecisions() : null;
     const result = {
       benchmark: "honua-agent engine",
       startedAt,
@@ -532,6 +693,7 @@ async function main(): Promise<void> {
       diskPerCompletedRun: disk,
       memoryPerPausedRun: memory,
       checkpointGrowth: growth,
+      durableDecisions: decisions,
       pass: {
         perStepRatio: perStep?.ratioMet ?? null,
         perStepMs: perStep?.msPerStepMet ?? null,

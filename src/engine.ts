@@ -82,6 +82,8 @@ const interruptedOutcome = (run: string): string =>
 export class Engine {
   private readonly graphs = new Map<string, WorkflowGraph>();
   private readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+  /** Calls of this engine driving (or about to drive) each run: a decision claims a run early only when none does. */
+  private readonly driving = new Map<string, number>();
 
   private constructor(
     readonly config: LoadedConfig,
@@ -213,9 +215,21 @@ export class Engine {
     );
   }
 
-  /** Runs `step` while this process owns the run, then records where the run stands. */
-  private async drive(run: string, workflow: string, step: () => Promise<unknown>): Promise<RunSummary> {
-    await this.store.claim(run, this.owner, new Date().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt));
+  /**
+   * Runs `step` while this process owns the run (claimed here, or already by `claimFirst`), then records where the run
+   * stands. `waitForClaim`: a decision that won its gate while another click held the run's claim to check the same gate
+   * waits (a few seconds at most) for that claim to be given back, since that click has lost and lets go.
+   */
+  private async drive(run: string, workflow: string, step: () => Promise<unknown>, o: { claimed?: boolean; waitForClaim?: boolean } = {}): Promise<RunSummary> {
+    if (!o.claimed) {
+      this.enter(run);
+      try {
+        await this.claimWaiting(run, o.waitForClaim ? CLAIM_WAIT_MS : 0);
+      } catch (e) {
+        this.leave(run);
+        throw e;
+      }
+    }
     // The claim is a lease: renewed while this process drives the run (a monitoring window can take an hour),
     // so another host can tell a crashed driver from a busy one.
     const beat = setInterval(() => void this.store.heartbeat(run, this.owner, new Date().toISOString()).catch(() => undefined), HEARTBEAT_MS);
@@ -224,11 +238,60 @@ export class Engine {
       await step();
     } finally {
       clearInterval(beat);
-      await this.store.release(run, this.owner);
+      if (this.leave(run)) await this.store.release(run, this.owner);
     }
     const summary = await this.summary(run, workflow);
     if (summary.status === "waiting" || summary.status === "paused" || summary.status === "running") await this.store.setStatus(run, summary.status, new Date().toISOString());
     return summary;
+  }
+
+  private enter(run: string): void {
+    this.driving.set(run, (this.driving.get(run) ?? 0) + 1);
+  }
+
+  /** True when no other call of this engine still drives the run (its claim may then be given back). */
+  private leave(run: string): boolean {
+    const n = (this.driving.get(run) ?? 1) - 1;
+    if (n > 0) this.driving.set(run, n);
+    else this.driving.delete(run);
+    return n <= 0;
+  }
+
+  /** Claims the run, trying again for up to `waitMs` while another live driver holds it. */
+  private async claimWaiting(run: string, waitMs: number): Promise<void> {
+    for (let waited = 0; ; waited += CLAIM_RETRY_MS) {
+      try {
+        await this.store.claim(run, this.owner, new Date().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt));
+        return;
+      } catch (e) {
+        if (!(e instanceof AgentError && e.code === "conflict") || waited >= waitMs) throw e;
+        await new Promise((r) => setTimeout(r, CLAIM_RETRY_MS));
+      }
+    }
+  }
+
+  /**
+   * Claims a run before its state is read for a decision, when no other call of this engine drives it and no other live
+   * process does (false otherwise: the decision then goes the way it always did, claiming in `drive`). While the claim
+   * is held no one else writes the run's checkpoints, so the state read to check the gate is the one the resume starts
+   * from, and is read once.
+   */
+  private async claimFirst(run: string): Promise<boolean> {
+    if (this.driving.has(run)) return false;
+    this.enter(run);
+    try {
+      await this.store.claim(run, this.owner, new Date().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt));
+      return true;
+    } catch (e) {
+      this.leave(run);
+      if (e instanceof AgentError && e.code === "conflict") return false;
+      throw e;
+    }
+  }
+
+  /** Gives back a claim `claimFirst` took when the decision stopped before driving the run. */
+  private async unclaim(run: string): Promise<void> {
+    if (this.leave(run)) await this.store.release(run, this.owner);
   }
 
   /**
@@ -327,36 +390,57 @@ export class Engine {
   async decide(run: string, actor: Actor, decision: "approve" | "reject", opts: { planHash?: string; comment?: string } = {}): Promise<RunSummary> {
     const who = identity(actor);
     const row = await this.requireRun(run);
-    const current = await this.summary(run);
-    if (!current.pending) {
-      const last = (await this.store.listDecisions(run)).at(-1);
-      const who = last ? `; last decision: ${last.decision} of ${last.step} by ${last.by} at ${last.wallAt ?? last.at}` : "";
-      throw new AgentError("stale", `run ${run} has no decision waiting (status ${current.status})${who}`);
+    // Claimed before the state is read when it can be: the read that checks the gate is then the one the resume starts from.
+    let claimed = await this.claimFirst(run);
+    const disarm = claimed ? this.persistence.carry.hold(run) : undefined;
+    const giveBack = async () => {
+      if (!claimed) return;
+      claimed = false;
+      disarm?.(); // without the claim, a read kept for the resume could be outdated by another process
+      await this.unclaim(run);
+    };
+    try {
+      let current = await this.summary(run);
+      // A run with nothing waiting is told as it stands, not as driven by this call.
+      if (!current.pending && claimed) {
+        await giveBack();
+        current = await this.summary(run);
+      }
+      if (!current.pending) {
+        const last = (await this.store.listDecisions(run)).at(-1);
+        const who = last ? `; last decision: ${last.decision} of ${last.step} by ${last.by} at ${last.wallAt ?? last.at}` : "";
+        throw new AgentError("stale", `run ${run} has no decision waiting (status ${current.status})${who}`);
+      }
+      const p = current.pending;
+      if (opts.planHash && opts.planHash !== p.planHash) {
+        const prior = await this.store.listDecisions(run);
+        const decided = prior.find((d) => d.planHash === opts.planHash);
+        throw new AgentError("stale", decided
+          ? `that gate was already decided: ${decided.decision} by ${decided.by} at ${decided.wallAt ?? decided.at}`
+          : `the plan changed since it was shown (shown ${opts.planHash}, now ${p.planHash} for ${p.step}); nothing was decided`);
+      }
+      const policy = mayDecide(this.config.config, row.deployment, { kind: p.kind, requestedBy: row.requestedBy }, who, decision);
+      if (!policy.ok) throw new AgentError("forbidden", policy.reason);
+      // Rejecting never moves a run forward (it restores), so only an approval needs a request that is still open.
+      if (decision === "approve" && this.expired(p)) {
+        throw new AgentError("stale", `the approval request for ${p.step} expired at ${p.expiresAt}; nothing proceeds on expiry. Ask again (honua-agent request-again ${run}, or "request again" in Slack), then decide`);
+      }
+      const rec = await this.store.recordDecision({
+        run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision, by: who.user,
+        ...this.decisionTimes(row.deployment), planHash: p.planHash, comment: opts.comment ?? null, groups: who.groups,
+      });
+      if (!rec.won) {
+        const d = rec.decision;
+        throw new AgentError("stale", `${p.step} was already ${d.decision === "approve" ? "approved" : d.decision === "reject" ? "rejected" : "decided"} by ${d.by} at ${d.wallAt ?? d.at}; nothing changed`);
+      }
+      await this.store.closeTicket(run, p.interrupt, this.clock().toISOString());
+      const held = claimed;
+      claimed = false; // from here `drive` gives the claim back
+      return await this.drive(run, row.workflow, () => this.graph(row.workflow).invoke(new Command({ resume: { interrupt: p.interrupt, planHash: p.planHash } }), this.cfg(run)).finally(() => disarm?.()), { claimed: held, waitForClaim: !held });
+    } finally {
+      disarm?.();
+      await giveBack();
     }
-    const p = current.pending;
-    if (opts.planHash && opts.planHash !== p.planHash) {
-      const prior = await this.store.listDecisions(run);
-      const decided = prior.find((d) => d.planHash === opts.planHash);
-      throw new AgentError("stale", decided
-        ? `that gate was already decided: ${decided.decision} by ${decided.by} at ${decided.wallAt ?? decided.at}`
-        : `the plan changed since it was shown (shown ${opts.planHash}, now ${p.planHash} for ${p.step}); nothing was decided`);
-    }
-    const policy = mayDecide(this.config.config, row.deployment, { kind: p.kind, requestedBy: row.requestedBy }, who, decision);
-    if (!policy.ok) throw new AgentError("forbidden", policy.reason);
-    // Rejecting never moves a run forward (it restores), so only an approval needs a request that is still open.
-    if (decision === "approve" && this.expired(p)) {
-      throw new AgentError("stale", `the approval request for ${p.step} expired at ${p.expiresAt}; nothing proceeds on expiry. Ask again (honua-agent request-again ${run}, or "request again" in Slack), then decide`);
-    }
-    const rec = await this.store.recordDecision({
-      run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision, by: who.user,
-      ...this.decisionTimes(row.deployment), planHash: p.planHash, comment: opts.comment ?? null, groups: who.groups,
-    });
-    if (!rec.won) {
-      const d = rec.decision;
-      throw new AgentError("stale", `${p.step} was already ${d.decision === "approve" ? "approved" : d.decision === "reject" ? "rejected" : "decided"} by ${d.by} at ${d.wallAt ?? d.at}; nothing changed`);
-    }
-    await this.store.closeTicket(run, p.interrupt, this.clock().toISOString());
-    return this.drive(run, row.workflow, () => this.graph(row.workflow).invoke(new Command({ resume: { interrupt: p.interrupt, planHash: p.planHash } }), this.cfg(run)));
   }
 
   /**
@@ -589,6 +673,9 @@ export class Engine {
 }
 
 const HEARTBEAT_MS = 30_000;
+/** How long a decision that won its gate waits for a losing click to give the run's claim back, and how often it asks. */
+const CLAIM_WAIT_MS = 5_000;
+const CLAIM_RETRY_MS = 25;
 /** A claim not renewed for this long belongs to a driver that is gone. */
 export const CLAIM_LEASE_MS = 4 * HEARTBEAT_MS;
 

@@ -1,17 +1,21 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { RunnableConfig } from "@langchain/core/runnables";
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
+import { deepCopy, type CheckpointTuple } from "@langchain/langgraph-checkpoint";
 import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { AgentError } from "../core/errors.js";
 import { STORE_FILES, checkStoreFile, recordStoreFile } from "../store/files.js";
-import { postgresSql, sqliteSql } from "../store/sql.js";
+import { cachedPrepare, postgresSql, sqliteSql } from "../store/sql.js";
 import { AgentStore } from "../store/store.js";
 
 export interface Persistence {
   checkpointer: BaseCheckpointSaver;
+  /** Hands one read of a run's latest checkpoint on to the next (see ReadCarry). */
+  carry: ReadCarry;
   store: AgentStore;
   /** Where state lives, for messages. */
   location: string;
@@ -22,11 +26,116 @@ export function agentHome(env: NodeJS.ProcessEnv = process.env, cwd = process.cw
   return resolve(cwd, env.HONUA_AGENT_HOME ?? ".honua-agent");
 }
 
+/** The thread a read of the latest (root) checkpoint is for; undefined for a read of a given checkpoint or a subgraph's. */
+const latestRead = (config: RunnableConfig): string | undefined => {
+  const c = config.configurable;
+  if (!c || c.checkpoint_id !== undefined || (c.checkpoint_ns ?? "") !== "") return undefined;
+  return typeof c.thread_id === "string" ? c.thread_id : undefined;
+};
+
+/**
+ * Hands what one read of a thread's latest checkpoint found to the next read of it, once: a decision reads the run's
+ * state to check the gate, and the resume that follows starts from that same checkpoint without reading and decoding it
+ * again. Only for a caller that holds the run's claim (no other process writes the run's checkpoints meanwhile); a
+ * write of the thread through this saver drops what is held, so the carried read is never older than the latest.
+ * The copy is taken when it is read, before the state snapshot built from it changes its version maps.
+ */
+export class ReadCarry {
+  /** null: armed, nothing read yet. */
+  private readonly held = new Map<string, CheckpointTuple | null>();
+
+  /** Arms a carry for `thread`; the returned function disarms it (a carry not taken is dropped). */
+  hold(thread: string): () => void {
+    this.held.set(thread, null);
+    return () => {
+      this.held.delete(thread);
+    };
+  }
+
+  take(config: RunnableConfig): CheckpointTuple | undefined {
+    const thread = latestRead(config);
+    const t = thread === undefined ? undefined : this.held.get(thread);
+    if (!t || thread === undefined) return undefined;
+    this.held.delete(thread);
+    return t;
+  }
+
+  offer(config: RunnableConfig, tuple: CheckpointTuple | undefined): void {
+    const thread = latestRead(config);
+    if (thread === undefined || !tuple || this.held.get(thread) !== null) return;
+    const c = tuple.checkpoint;
+    this.held.set(thread, {
+      ...tuple,
+      metadata: tuple.metadata ? { ...tuple.metadata } : undefined,
+      pendingWrites: tuple.pendingWrites ? [...tuple.pendingWrites] : undefined,
+      checkpoint: { ...c, channel_values: { ...c.channel_values }, channel_versions: { ...c.channel_versions }, versions_seen: deepCopy(c.versions_seen) },
+    });
+  }
+
+  /** A write of the thread: what is held is no longer its latest checkpoint. */
+  wrote(thread: unknown): void {
+    if (typeof thread === "string" && this.held.has(thread)) this.held.delete(thread);
+  }
+}
+
 /** The official SQLite saver, whose two tables (created lazily, one statement each) are created in one transaction. */
 class AtomicSetupSqliteSaver extends SqliteSaver {
+  readonly carry = new ReadCarry();
+
   protected override setup(): void {
     if (this.isSetup) return;
     this.db.transaction(() => super.setup()).immediate();
+  }
+
+  override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const carried = this.carry.take(config);
+    if (carried) return carried;
+    const t = await super.getTuple(config);
+    this.carry.offer(config, t);
+    return t;
+  }
+
+  override put(...args: Parameters<SqliteSaver["put"]>): ReturnType<SqliteSaver["put"]> {
+    this.carry.wrote(args[0].configurable?.thread_id);
+    return super.put(...args);
+  }
+
+  override putWrites(...args: Parameters<SqliteSaver["putWrites"]>): ReturnType<SqliteSaver["putWrites"]> {
+    this.carry.wrote(args[0].configurable?.thread_id);
+    return super.putWrites(...args);
+  }
+
+  override deleteThread(thread: string): Promise<void> {
+    this.carry.wrote(thread);
+    return super.deleteThread(thread);
+  }
+}
+
+/** The official PostgreSQL saver with the same read carry. */
+class CarryingPostgresSaver extends PostgresSaver {
+  readonly carry = new ReadCarry();
+
+  override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const carried = this.carry.take(config);
+    if (carried) return carried;
+    const t = await super.getTuple(config);
+    this.carry.offer(config, t);
+    return t;
+  }
+
+  override put(...args: Parameters<PostgresSaver["put"]>): ReturnType<PostgresSaver["put"]> {
+    this.carry.wrote(args[0].configurable?.thread_id);
+    return super.put(...args);
+  }
+
+  override putWrites(...args: Parameters<PostgresSaver["putWrites"]>): ReturnType<PostgresSaver["putWrites"]> {
+    this.carry.wrote(args[0].configurable?.thread_id);
+    return super.putWrites(...args);
+  }
+
+  override deleteThread(thread: string): Promise<void> {
+    this.carry.wrote(thread);
+    return super.deleteThread(thread);
   }
 }
 
@@ -146,7 +255,7 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
     pool.on("error", (e) => process.stderr.write(`honua-agent: idle PostgreSQL connection lost: ${e.message}\n`));
     const sql = postgresSql(pool);
     const pgRuns = async () => (await pool.query<{ run: string }>("SELECT DISTINCT thread_id AS run FROM checkpoints")).rows.map((r) => r.run);
-    const checkpointer = new PostgresSaver(pool);
+    const checkpointer = new CarryingPostgresSaver(pool);
     const store = new AgentStore(sql);
     try {
       await setupPostgresSaver(pool);
@@ -156,7 +265,7 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
       await pool.end().catch(() => undefined);
       throw storeConnectionError(e, url);
     }
-    return { checkpointer, store, location: "postgres", close: () => store.close(), checkpointRuns: pgRuns };
+    return { checkpointer, carry: checkpointer.carry, store, location: "postgres", close: () => store.close(), checkpointRuns: pgRuns };
   }
   const home = agentHome(env, cwd);
   mkdirSync(home, { recursive: true });
@@ -165,6 +274,11 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
   const db = new Database(join(home, "checkpoints.sqlite"));
   db.pragma("journal_mode = WAL");
   db.pragma("busy_timeout = 10000");
+  // Checkpoints stay at better-sqlite3's NORMAL: a checkpoint lost to a power cut is replayed from the one before it, and
+  // what must survive (decisions, controls, the journal of side effects, step records) is in the agent store, at FULL.
+  // The official saver prepares its INSERTs on every put and putWrites (every step); the same statements are reused instead.
+  // Its statements run to completion when called (no iterators held), so one statement per text is safe to share.
+  db.prepare = cachedPrepare(db.prepare.bind(db)) as Database.Database["prepare"];
   const checkpointer = new AtomicSetupSqliteSaver(db);
   const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")));
   const sqliteRuns = async () => (db.prepare("SELECT DISTINCT thread_id AS run FROM checkpoints").all() as { run: string }[]).map((r) => r.run);
@@ -180,6 +294,7 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
   }
   return {
     checkpointer,
+    carry: checkpointer.carry,
     store,
     location: home,
     checkpointRuns: sqliteRuns,

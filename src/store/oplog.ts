@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { z } from "zod";
+import { statementCache, type SqliteSynchronous } from "./sql.js";
 
 /**
  * The idempotency journal of the real adapters: one row per (deployment, operation, idempotency key),
@@ -11,36 +12,40 @@ import type { z } from "zod";
  */
 export class OpLog {
   private readonly db: Database.Database;
+  private readonly prepared: (sql: string) => Database.Statement;
 
-  constructor(path: string) {
+  /** `synchronous` as in sqliteSql: FULL, so a recorded side effect survives a power loss and is not done again. */
+  constructor(path: string, opts: { synchronous?: SqliteSynchronous } = {}) {
     mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 10000");
+    this.db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`);
     this.db.exec(`CREATE TABLE IF NOT EXISTS real_ops (
       deployment TEXT NOT NULL, op TEXT NOT NULL, key TEXT NOT NULL, result TEXT NOT NULL, at TEXT NOT NULL,
       PRIMARY KEY (deployment, op, key))`);
+    this.prepared = statementCache(this.db);
   }
 
   get<T>(deployment: string, op: string, key: string, schema: z.ZodType<T>): T | undefined {
-    const row = this.db.prepare(`SELECT result FROM real_ops WHERE deployment = ? AND op = ? AND key = ?`).get(deployment, op, key) as { result: string } | undefined;
+    const row = this.prepared(`SELECT result FROM real_ops WHERE deployment = ? AND op = ? AND key = ?`).get(deployment, op, key) as { result: string } | undefined;
     return row ? schema.parse(JSON.parse(row.result)) : undefined;
   }
 
   put(deployment: string, op: string, key: string, result: unknown): void {
-    this.db.prepare(`INSERT INTO real_ops (deployment, op, key, result, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+    this.prepared(`INSERT INTO real_ops (deployment, op, key, result, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
       .run(deployment, op, key, JSON.stringify(result ?? null), new Date().toISOString());
   }
 
   /** Every recorded result of one operation, oldest first (e.g. what was adopted, to release it later). */
   all<T>(deployment: string, op: string, schema: z.ZodType<T>): { key: string; result: T }[] {
-    const rows = this.db.prepare(`SELECT key, result FROM real_ops WHERE deployment = ? AND op = ? ORDER BY at, rowid`).all(deployment, op) as { key: string; result: string }[];
+    const rows = this.prepared(`SELECT key, result FROM real_ops WHERE deployment = ? AND op = ? ORDER BY at, rowid`).all(deployment, op) as { key: string; result: string }[];
     return rows.map((r) => ({ key: r.key, result: schema.parse(JSON.parse(r.result)) }));
   }
 
   /** The recorded results of several operations in the order they were recorded (e.g. adoptions and releases). */
   history(deployment: string, ops: string[]): { op: string; key: string; result: unknown }[] {
-    const rows = this.db.prepare(`SELECT op, key, result FROM real_ops WHERE deployment = ? AND op IN (${ops.map(() => "?").join(", ")}) ORDER BY rowid`).all(deployment, ...ops) as { op: string; key: string; result: string }[];
+    const rows = this.prepared(`SELECT op, key, result FROM real_ops WHERE deployment = ? AND op IN (${ops.map(() => "?").join(", ")}) ORDER BY rowid`).all(deployment, ...ops) as { op: string; key: string; result: string }[];
     return rows.map((r) => ({ op: r.op, key: r.key, result: JSON.parse(r.result) as unknown }));
   }
 
@@ -54,6 +59,11 @@ export class OpLog {
     const result = await fn();
     this.put(deployment, op, key, result);
     return result;
+  }
+
+  /** The connection's `PRAGMA synchronous` (2: FULL), for doctor and tests. */
+  synchronous(): number {
+    return Number(this.db.pragma("synchronous", { simple: true }));
   }
 
   close(): void {

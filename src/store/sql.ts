@@ -3,20 +3,41 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import type { Sql } from "./store.js";
 
-export function sqliteSql(path: string): Sql {
-  const db = new Database(path);
-  db.pragma("journal_mode = WAL");
-  db.pragma("busy_timeout = 10000");
-  // Prepared once per distinct SQL text: the texts are constants, and preparing on every query showed in profiles.
+/**
+ * Statements prepared once per distinct SQL text on one connection: the texts are constants (or one per list length),
+ * and preparing on every query showed in profiles. At most 1000 are kept; past that a text is prepared each time.
+ */
+export function statementCache(db: Database.Database): (sql: string) => Database.Statement {
+  return cachedPrepare(db.prepare.bind(db));
+}
+
+/** `prepare` with its statements kept per SQL text (as statementCache). */
+export function cachedPrepare(prepare: (sql: string) => Database.Statement): (sql: string) => Database.Statement {
   const statements = new Map<string, Database.Statement>();
-  const prepared = (sql: string): Database.Statement => {
+  return (sql) => {
     let stmt = statements.get(sql);
     if (!stmt) {
-      stmt = db.prepare(sql);
+      stmt = prepare(sql);
       if (statements.size < 1000) statements.set(sql, stmt);
     }
     return stmt;
   };
+}
+
+/**
+ * How a commit reaches the disk. `FULL` (the default here) fsyncs the WAL on every commit, so a decision, a control
+ * request or a journal entry that was committed survives a power loss; better-sqlite3's build default in WAL mode is
+ * `NORMAL`, which may lose the last commits. `NORMAL` is only for measuring what FULL costs (bench/).
+ */
+export type SqliteSynchronous = "FULL" | "NORMAL";
+
+export function sqliteSql(path: string, opts: { synchronous?: SqliteSynchronous } = {}): Sql {
+  const db = new Database(path);
+  db.pragma("journal_mode = WAL");
+  db.pragma("busy_timeout = 10000");
+  // Set per connection (SQLite does not store it in the file); it cannot change inside a transaction, so it is set once here.
+  db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`);
+  const prepared = statementCache(db);
   let savepoints = 0;
   return {
     dialect: "sqlite",

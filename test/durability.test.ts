@@ -1,0 +1,198 @@
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
+import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
+import { afterEach, describe, expect, it, vi, type MockInstance } from "vitest";
+import type { RunEvent } from "../src/graph/events.js";
+import { sqliteSql } from "../src/store/sql.js";
+import { OpLog } from "../src/store/oplog.js";
+import { Engine } from "../src/engine.js";
+import { CACHING_PLAN, EPOCH, engineSuite, postgresTestDatabase, testEnv } from "./helpers.js";
+
+/** SQLite's `PRAGMA synchronous` values. */
+const FULL = 2;
+const NORMAL = 1;
+
+describe("durable commits of decisions, controls and journal entries (SQLite)", () => {
+  const suite = engineSuite();
+
+  it("the agent's store connection commits with synchronous=FULL in WAL mode", async () => {
+    const e = await suite.open();
+    expect(await e.store.sql.query("PRAGMA journal_mode")).toEqual([{ journal_mode: "wal" }]);
+    expect(await e.store.sql.query("PRAGMA synchronous")).toEqual([{ synchronous: FULL }]);
+    // The same connection still commits a decision's tables after a run reached its first gate.
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(await e.store.sql.query("PRAGMA synchronous")).toEqual([{ synchronous: FULL }]);
+    expect(await e.store.listDecisions(s.run)).toHaveLength(1);
+  });
+
+  it("the journal of real side effects (OpLog) commits with synchronous=FULL", () => {
+    const log = new OpLog(join(suite.home, "ops.sqlite"));
+    try {
+      expect(log.synchronous()).toBe(FULL);
+      log.put("prod", "provision", "k1", { ref: "cache-1" });
+      expect(log.synchronous()).toBe(FULL);
+    } finally {
+      log.close();
+    }
+    const measured = new OpLog(join(suite.home, "ops-normal.sqlite"), { synchronous: "NORMAL" });
+    try {
+      expect(measured.synchronous()).toBe(NORMAL);
+    } finally {
+      measured.close();
+    }
+  });
+
+  it("sqliteSql is FULL unless NORMAL is asked for (the benchmark's baseline)", async () => {
+    const full = sqliteSql(join(suite.home, "a.sqlite"));
+    const normal = sqliteSql(join(suite.home, "b.sqlite"), { synchronous: "NORMAL" });
+    try {
+      expect(await full.query("PRAGMA synchronous")).toEqual([{ synchronous: FULL }]);
+      expect(await normal.query("PRAGMA synchronous")).toEqual([{ synchronous: NORMAL }]);
+    } finally {
+      await full.close();
+      await normal.close();
+    }
+  });
+});
+
+describe("prepared statements on the checkpoint path", () => {
+  const suite = engineSuite();
+
+  it("the checkpoints connection hands back the statement it prepared before for the same SQL", async () => {
+    const e = await suite.open();
+    const db = (e.persistence.checkpointer as SqliteSaver).db;
+    const insert = "INSERT OR REPLACE INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    expect(db.prepare(insert)).toBe(db.prepare(insert));
+    expect(db.prepare("SELECT 1 AS one")).not.toBe(db.prepare("SELECT 2 AS two"));
+    // Reused statements still checkpoint a run correctly.
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    const next = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(next.pending?.step).toBe("EnableCachingGradually");
+    expect((await e.transcript(s.run)).steps.map((x) => x.name).slice(0, 6)).toEqual([
+      "AnalyzeCurrentPerformance", "DesignCachingStrategy", "EstimateCostImpact", "ProvisionCacheInfrastructure", "ConfigureCaching", "WarmCache",
+    ]);
+  });
+});
+
+describe("checkpoint reads on the way from a decision to the next step", () => {
+  const suite = engineSuite();
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("one decision reads the run's checkpoint once before its next step starts, and once more where it stops", async () => {
+    let reads: MockInstance<SqliteSaver["getTuple"]> | undefined;
+    let readsBeforeNextStep: number | null = null;
+    const started: string[] = [];
+    const onEvent = (ev: RunEvent) => {
+      if (!reads || ev.type !== "step-start") return;
+      started.push(ev.step);
+      readsBeforeNextStep ??= reads.mock.calls.length;
+    };
+    const e = suite.track(await Engine.open({ env: testEnv(suite.home), cwd: suite.home, onEvent }));
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    expect(s.pending?.step).toBe("ProvisionCacheInfrastructure");
+
+    // The saver's own reads: what reaches the checkpoints table.
+    reads = vi.spyOn(SqliteSaver.prototype, "getTuple");
+    const next = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+
+    expect(next.pending?.step).toBe("EnableCachingGradually");
+    expect(started[0]).toBe("ProvisionCacheInfrastructure");
+    // Was three: the check of the gate, the resume's own read of the same checkpoint, and the summary at the next gate.
+    expect(readsBeforeNextStep).toBe(1);
+    expect(reads).toHaveBeenCalledTimes(2);
+    expect(e.sandbox().count("prod", "provision-cache")).toBe(1);
+    expect((await e.store.claimOf(s.run))?.owner).toBeNull();
+  });
+
+  it("a refused decision reads once and leaves the run unclaimed and waiting at the same gate", async () => {
+    const e = await suite.open();
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    const reads = vi.spyOn(SqliteSaver.prototype, "getTuple");
+    await expect(e.decide(s.run, "mallory", "approve", { planHash: s.pending!.planHash })).rejects.toThrow(/mallory may not decide/);
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect(await e.store.claimOf(s.run)).toEqual({ owner: null, claimedAt: expect.any(String) });
+    reads.mockRestore();
+    // The read kept for a resume that never came is not handed to anyone later: the next decision reads afresh and applies.
+    const after = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(after.pending?.step).toBe("EnableCachingGradually");
+    expect(e.sandbox().count("prod", "provision-cache")).toBe(1);
+  });
+
+  it("a click that wins its gate while another click holds the run's claim waits for that claim, then applies once", async () => {
+    const e = await suite.open();
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    // Another click is checking the same gate: it holds the run's claim (another engine in this live process).
+    const other = `${hostname()}:${process.pid}:0ther0`;
+    await e.store.claim(s.run, other, EPOCH, () => false);
+    const claim = e.store.claim.bind(e.store);
+    let conflicts = 0;
+    vi.spyOn(e.store, "claim").mockImplementation(async (...args) => {
+      try {
+        return await claim(...args);
+      } catch (err) {
+        // The first refusal is the early claim; at the second (the winner's drive) the other click has lost and lets go.
+        if (++conflicts === 2) await e.store.release(s.run, other);
+        throw err;
+      }
+    });
+    const next = await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    expect(conflicts).toBe(2);
+    expect(next.pending?.step).toBe("EnableCachingGradually");
+    expect(e.sandbox().count("prod", "provision-cache")).toBe(1);
+    expect(await e.store.listDecisions(s.run)).toHaveLength(1);
+    expect((await e.store.claimOf(s.run))?.owner).toBeNull();
+  });
+
+  it("a decision on a run that waits for nothing says so with its status, and claims nothing", async () => {
+    const e = await suite.open();
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    await e.decide(s.run, "alice", "reject");
+    const ended = await e.summary(s.run);
+    await expect(e.decide(s.run, "alice", "approve")).rejects.toThrow(new RegExp(`no decision waiting \\(status ${ended.status}\\)`));
+    expect((await e.store.claimOf(s.run))?.owner).toBeNull();
+  });
+});
+
+describe("checkpoint reads per decision on PostgreSQL (HONUA_AGENT_DATABASE_URL)", () => {
+  const pgdb = postgresTestDatabase("honua_agent_reads");
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("one read before the next step starts, one where the run stops; a concurrent second engine still decides nothing twice", async () => {
+    const env = { ...testEnv(pgdb.home), HONUA_AGENT_DATABASE_URL: pgdb.url };
+    let reads: MockInstance<PostgresSaver["getTuple"]> | undefined;
+    let readsBeforeNextStep: number | null = null;
+    const onEvent = (ev: RunEvent) => {
+      if (reads && ev.type === "step-start") readsBeforeNextStep ??= reads.mock.calls.length;
+    };
+    const a = await Engine.open({ env, onEvent });
+    const b = await Engine.open({ env });
+    try {
+      const s = await a.start(CACHING_PLAN, "carol", "add redis caching to prod");
+      reads = vi.spyOn(PostgresSaver.prototype, "getTuple");
+      const next = await a.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+      expect(next.pending?.step).toBe("EnableCachingGradually");
+      expect(readsBeforeNextStep).toBe(1);
+      expect(reads).toHaveBeenCalledTimes(2);
+      reads.mockRestore();
+      reads = undefined;
+
+      const both = await Promise.allSettled([
+        a.decide(s.run, "alice", "approve", { planHash: next.pending!.planHash }),
+        b.decide(s.run, "bob", "approve", { planHash: next.pending!.planHash }),
+      ]);
+      expect(both.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+      expect(await a.store.listDecisions(s.run)).toHaveLength(2);
+      expect((await b.summary(s.run)).pending?.step).toBe("EnableCachingGradually");
+      expect((await a.store.claimOf(s.run))?.owner).toBeNull();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
