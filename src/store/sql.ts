@@ -1,7 +1,18 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import Database from "better-sqlite3";
 import pg from "pg";
-import type { Sql } from "./store.js";
+
+/** A minimal SQL seam so one implementation serves SQLite and PostgreSQL. SQL uses `?` placeholders. */
+export interface Sql {
+  dialect: "sqlite" | "postgres";
+  query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * Runs `fn` in one transaction that holds an exclusive, cross-process lock named `name`: the statements `fn`
+   * sends commit together or not at all (a crash in the middle leaves nothing of them).
+   */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
 
 export function sqliteSql(path: string): Sql {
   const db = new Database(path);
@@ -18,9 +29,17 @@ export function sqliteSql(path: string): Sql {
     return stmt;
   };
   let savepoints = 0;
+  // The connection is shared by everything in the process: while one caller's transaction is open (across its awaits),
+  // another caller's statements wait for it rather than landing inside it (and being rolled back with it).
+  const inTransaction = new AsyncLocalStorage<true>();
+  let open: Promise<void> | null = null;
+  const waitForOthers = async (): Promise<void> => {
+    while (open && !inTransaction.getStore()) await open;
+  };
   return {
     dialect: "sqlite",
     async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+      if (open) await waitForOthers();
       const stmt = prepared(sql);
       if (stmt.reader) return stmt.all(...params) as T[];
       stmt.run(...params);
@@ -29,16 +48,29 @@ export function sqliteSql(path: string): Sql {
     // better-sqlite3 is synchronous and SQLite serialises writers; an immediate transaction is the cross-process lock,
     // and everything `fn` writes lands in one commit or not at all. Inside another transaction it is a savepoint.
     async exclusive<T>(_name: string, fn: () => Promise<T>): Promise<T> {
-      const nested = db.inTransaction;
+      const nested = inTransaction.getStore() === true;
+      let done: (() => void) | undefined;
+      if (!nested) {
+        // Checked and taken with no await in between, so two callers cannot both take it.
+        while (open) await open;
+        open = new Promise<void>((resolve) => (done = resolve));
+      }
       const name = `honua_${++savepoints}`;
-      db.exec(nested ? `SAVEPOINT ${name}` : "BEGIN IMMEDIATE");
       try {
-        const out = await fn();
-        db.exec(nested ? `RELEASE ${name}` : "COMMIT");
-        return out;
-      } catch (e) {
-        if (db.inTransaction) db.exec(nested ? `ROLLBACK TO ${name}; RELEASE ${name}` : "ROLLBACK");
-        throw e;
+        db.exec(nested ? `SAVEPOINT ${name}` : "BEGIN IMMEDIATE");
+        try {
+          const out = await inTransaction.run(true, fn);
+          db.exec(nested ? `RELEASE ${name}` : "COMMIT");
+          return out;
+        } catch (e) {
+          if (db.inTransaction) db.exec(nested ? `ROLLBACK TO ${name}; RELEASE ${name}` : "ROLLBACK");
+          throw e;
+        }
+      } finally {
+        if (done) {
+          open = null;
+          done();
+        }
       }
     },
     async close() {
