@@ -320,3 +320,9 @@ export async function exportAudit(sql: Sql, deployment?: string): Promise<AuditE
   // Exported as stored, even an edited entry: export is for review, verify is for judgement.
   return rows.map(toEntry);
 }
+
+/** Deployments the store knows of: those with a chain, and those with runs. */
+export async function knownDeployments(sql: Sql): Promise<string[]> {
+  const rows = await sql.query(`SELECT deployment FROM honua_audit UNION SELECT deployment FROM honua_runs`);
+  return [...new Set(rows.map((r) => text(r.deployment)))].sort();
+}
