@@ -229,11 +229,12 @@ describe("audit chain added to a store that already holds records", () => {
           expect(c.entries).toBe(1);
         }
         expect(checks.reduce((n, c) => n + c.predating, 0)).toBe(old);
-        const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
-        await approveAll(e, s, "alice");
+        const run = (await e.runs()).find((r) => r.deployment === "prod")!.run;
+        expect(await e.store.addControl({ run, id: "after", kind: "pause", by: "bob", reason: "after the chain", at: "2026-11-26T05:00:00Z" })).toBe(true);
+        await e.store.recordOperatorAction({ at: "2026-11-26T05:01:00Z", actor: "ops", action: "release-lock", deployment: "prod", run, detail: "recorded" });
         const prod = chainOf(await verifyAudit(e.store.sql), "prod");
         expect(prod.broken).toBeNull();
-        expect(prod.entries).toBeGreaterThan(1);
+        expect(prod.entries).toBe(3);
         expect(prod.predating).toBe(chainOf(checks, "prod").predating);
         // A record slipped in around the agent is not mistaken for one that predates the chain.
         await e.store.sql.query(`INSERT INTO honua_operator_actions (at, actor, action, deployment, run, detail) VALUES (?, ?, ?, ?, ?, ?)`, ["2026-11-26T04:00:00Z", "x", "release-lock", "prod", null, "sneaky"]);
