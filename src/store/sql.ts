@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { resolve } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
 
@@ -13,6 +14,16 @@ export interface Sql {
   exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/** Per database file, the transaction this process has open on it (see `sqliteSql`). */
+const gates = new Map<string, { open: Promise<void> | null }>();
+const gateFor = (path: string): { open: Promise<void> | null } => {
+  if (path === ":memory:" || path === "") return { open: null };
+  const key = resolve(path);
+  let g = gates.get(key);
+  if (!g) gates.set(key, (g = { open: null }));
+  return g;
+};
 
 export function sqliteSql(path: string): Sql {
   const db = new Database(path);
@@ -29,17 +40,19 @@ export function sqliteSql(path: string): Sql {
     return stmt;
   };
   let savepoints = 0;
-  // The connection is shared by everything in the process: while one caller's transaction is open (across its awaits),
-  // another caller's statements wait for it rather than landing inside it (and being rolled back with it).
-  const inTransaction = new AsyncLocalStorage<true>();
-  let open: Promise<void> | null = null;
+  // While one caller's transaction is open (across its awaits), every other caller in this process using the same file
+  // waits for it: on this connection its statements would land inside the transaction (and be rolled back with it); on
+  // another connection to the file they would block the thread in SQLite's busy wait, so the open transaction could
+  // never commit. Other processes wait in SQLite's busy wait, as before.
+  const gate = gateFor(path);
+  const inTransaction = new AsyncLocalStorage<Database.Database>();
   const waitForOthers = async (): Promise<void> => {
-    while (open && !inTransaction.getStore()) await open;
+    while (gate.open && inTransaction.getStore() !== db) await gate.open;
   };
   return {
     dialect: "sqlite",
     async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
-      if (open) await waitForOthers();
+      if (gate.open) await waitForOthers();
       const stmt = prepared(sql);
       if (stmt.reader) return stmt.all(...params) as T[];
       stmt.run(...params);
@@ -48,18 +61,18 @@ export function sqliteSql(path: string): Sql {
     // better-sqlite3 is synchronous and SQLite serialises writers; an immediate transaction is the cross-process lock,
     // and everything `fn` writes lands in one commit or not at all. Inside another transaction it is a savepoint.
     async exclusive<T>(_name: string, fn: () => Promise<T>): Promise<T> {
-      const nested = inTransaction.getStore() === true;
+      const nested = inTransaction.getStore() === db;
       let done: (() => void) | undefined;
       if (!nested) {
         // Checked and taken with no await in between, so two callers cannot both take it.
-        while (open) await open;
-        open = new Promise<void>((resolve) => (done = resolve));
+        while (gate.open) await gate.open;
+        gate.open = new Promise<void>((resolve) => (done = resolve));
       }
       const name = `honua_${++savepoints}`;
       try {
         db.exec(nested ? `SAVEPOINT ${name}` : "BEGIN IMMEDIATE");
         try {
-          const out = await inTransaction.run(true, fn);
+          const out = await inTransaction.run(db, fn);
           db.exec(nested ? `RELEASE ${name}` : "COMMIT");
           return out;
         } catch (e) {
@@ -68,7 +81,7 @@ export function sqliteSql(path: string): Sql {
         }
       } finally {
         if (done) {
-          open = null;
+          gate.open = null;
           done();
         }
       }
