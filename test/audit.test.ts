@@ -165,6 +165,21 @@ describe("audit chain on SQLite", () => {
   });
   tamperCases(() => ({ engine, sql: engine.store.sql }));
 
+  it("an append that fails takes its record with it: same transaction", async () => {
+    const sql = engine.store.sql;
+    const run = (await engine.runs()).find((r) => r.deployment === "prod")!.run;
+    await sql.query(`CREATE TRIGGER honua_test_refuse BEFORE INSERT ON honua_audit BEGIN SELECT RAISE(ABORT, 'audit refused'); END`);
+    try {
+      await expect(engine.store.addControl({ run, id: "lost", kind: "pause", by: "bob", reason: "", at: "2026-11-26T01:30:00Z" })).rejects.toThrow(/audit refused/);
+      await expect(engine.store.recordDecision({ run, interrupt: "lost", step: "WarmCache", stage: null, kind: "provision", decision: "approve", by: "bob", at: "2026-11-26T01:30:00Z", planHash: "h", comment: null, groups: [] })).rejects.toThrow(/audit refused/);
+    } finally {
+      await sql.query(`DROP TRIGGER honua_test_refuse`);
+    }
+    expect(await sql.query(`SELECT id FROM honua_controls WHERE run = ? AND id = 'lost'`, [run])).toEqual([]);
+    expect(await engine.store.getDecision(run, "lost")).toBeUndefined();
+    expect(chainOf(await verifyAudit(sql), "prod").broken).toBeNull();
+  });
+
   it("appends from concurrent callers in one process without forking or interleaving transactions", async () => {
     const run = (await engine.runs()).find((r) => r.deployment === "prod")!.run;
     const before = (await entries(engine.store.sql, "prod")).length;
@@ -187,6 +202,23 @@ describe("audit chain on PostgreSQL", () => {
     await engine?.close();
   });
   tamperCases(() => ({ engine, sql: engine.store.sql }));
+
+  it("an append that fails takes its record with it: same transaction", async () => {
+    const sql = engine.store.sql;
+    const run = (await engine.runs()).find((r) => r.deployment === "prod")!.run;
+    await sql.query(`CREATE FUNCTION honua_test_refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$ LANGUAGE plpgsql`);
+    await sql.query(`CREATE TRIGGER honua_test_refuse BEFORE INSERT ON honua_audit FOR EACH ROW EXECUTE FUNCTION honua_test_refuse()`);
+    try {
+      await expect(engine.store.journalIntend({ run, key: `${run}:lost`, step: "WarmCache", stage: null, effects: [], at: "2026-11-26T01:30:00Z" })).rejects.toThrow(/audit refused/);
+      await expect(engine.store.recordDecision({ run, interrupt: "lost", step: "WarmCache", stage: null, kind: "provision", decision: "approve", by: "bob", at: "2026-11-26T01:30:00Z", planHash: "h", comment: null, groups: [] })).rejects.toThrow(/audit refused/);
+    } finally {
+      await sql.query(`DROP TRIGGER honua_test_refuse ON honua_audit`);
+      await sql.query(`DROP FUNCTION honua_test_refuse()`);
+    }
+    expect(await engine.store.journalEntry(run, `${run}:lost`)).toBeUndefined();
+    expect(await engine.store.getDecision(run, "lost")).toBeUndefined();
+    expect(chainOf(await verifyAudit(sql), "prod").broken).toBeNull();
+  });
 
   it("two connections appending to one deployment at once serialise: one chain, 1..n, no fork", async () => {
     const stores = [0, 1].map(() => new AgentStore(postgresSql(new pg.Pool({ connectionString: pgdb.url, max: 4 }))));
