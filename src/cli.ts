@@ -451,6 +451,9 @@ program
     process.exit(code);
   });
 
+/** `audit verify`: a chain that does not verify (the only command that exits 1). */
+const CHAIN_BROKEN = 1;
+
 const audit = program.command("audit").description("the tamper-evident audit chain of decisions, controls, side effects and operator actions");
 
 audit
@@ -462,7 +465,7 @@ audit
     try {
       const r = await auditVerify(process.env, process.cwd(), deployment);
       say(!!o.json, r.checks.length ? renderVerify(r.checks) : "no audit entries yet", r.checks);
-      code = r.ok ? EXIT.done : 1;
+      code = r.ok ? EXIT.done : CHAIN_BROKEN;
     } catch (e) {
       code = exitCodeFor(e);
       process.stderr.write(`honua-agent: ${e instanceof Error ? e.message : String(e)}\n`);
