@@ -17,6 +17,7 @@ describe("SIGKILL just before each durable statement of a sandbox caching run, t
     expect(b.counts["config-apply"]).toBeGreaterThan(0);
     expect(b.decisions).toEqual(["EnableCachingGradually#0", "EnableCachingGradually#1", "EnableCachingGradually#2", "ProvisionCacheInfrastructure#-"]);
     expect(b.lockHolder).toBeNull();
+    expect(b.audit).toBeNull();
 
     // Every other statement (the odd ones); the PostgreSQL suite takes even ones. HONUA_KILL_ALL=1: every one.
     const ns = killPoints(b.total, 2, 1);
