@@ -1,5 +1,7 @@
 import { requestTooLong } from "./core/text.js";
 import { doctor, renderDoctor } from "./doctor.js";
+import { auditExport, auditVerify } from "./audit.js";
+import { renderVerify } from "./store/audit.js";
 import { createInterface } from "node:readline";
 import { Command, Option } from "commander";
 import { Engine, type RunSummary } from "./engine.js";
@@ -468,6 +470,46 @@ program
       const r = await doctor(process.env, process.cwd(), o.release ? { deployment: o.release, by: o.as!, at: new Date().toISOString() } : undefined);
       say(!!o.json, renderDoctor(r), r);
       code = r.healthy ? EXIT.done : EXIT.badInput;
+    } catch (e) {
+      code = exitCodeFor(e);
+      process.stderr.write(`honua-agent: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+    process.exit(code);
+  });
+
+/** `audit verify`: a chain that does not verify (the only command that exits 1). */
+const CHAIN_BROKEN = 1;
+
+const audit = program.command("audit").description("the tamper-evident audit chain of decisions, controls, side effects and operator actions");
+
+audit
+  .command("verify [deployment]")
+  .description("check each deployment's chain (or one): exit 0 when every chain verifies, 1 naming the first broken entry")
+  .option("--json", "print JSON")
+  .action(async (deployment: string | undefined, o: { json?: boolean }) => {
+    let code: number;
+    try {
+      const r = await auditVerify(process.env, process.cwd(), deployment);
+      say(!!o.json, r.checks.length ? renderVerify(r.checks) : "no audit entries yet", r.checks);
+      code = r.ok ? EXIT.done : CHAIN_BROKEN;
+    } catch (e) {
+      code = exitCodeFor(e);
+      process.stderr.write(`honua-agent: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+    process.exit(code);
+  });
+
+audit
+  .command("export [deployment]")
+  .description("write the chain (or one deployment's) as JSONL, one entry a line, in order")
+  .option("--out <file>", "write to this new file instead of stdout")
+  .action(async (deployment: string | undefined, o: { out?: string }) => {
+    let code: number;
+    try {
+      const r = await auditExport(process.env, process.cwd(), deployment, o.out);
+      if (o.out === undefined) process.stdout.write(r.jsonl);
+      else process.stderr.write(`wrote ${r.entries.length} entries to ${o.out}\n`);
+      code = EXIT.done;
     } catch (e) {
       code = exitCodeFor(e);
       process.stderr.write(`honua-agent: ${e instanceof Error ? e.message : String(e)}\n`);

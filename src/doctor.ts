@@ -68,7 +68,7 @@ export async function doctor(env: NodeJS.ProcessEnv, cwd: string, release?: { de
       if (!lock.releasable) throw new AgentError("conflict", `the lock on ${release.deployment} is not released: ${lock.why}`);
       await sql.exclusive(`lock:${release.deployment}`, async () => {
         await sql.query(`DELETE FROM honua_locks WHERE deployment = ? AND run = ?`, [lock.deployment, lock.run]);
-        await sql.query(`INSERT INTO honua_operator_actions (at, actor, action, deployment, run, detail) VALUES (?, ?, ?, ?, ?, ?)`, [release.at, release.by, "release-lock", lock.deployment, lock.run, lock.why]);
+        await p.store.recordOperatorAction({ at: release.at, actor: release.by, action: "release-lock", deployment: lock.deployment, run: lock.run, detail: lock.why });
       });
       released = lock;
     }

@@ -47,7 +47,7 @@ describe("PostgreSQL store setup is one transaction", () => {
       expect(sent).toBe(4);
       expect(await tables()).toEqual([]);
       await new AgentStore(sql).setup();
-      expect((await tables()).sort()).toEqual(["honua_controls", "honua_cursors", "honua_decisions", "honua_evidence", "honua_gates", "honua_journal", "honua_locks", "honua_memo", "honua_operator_actions", "honua_records", "honua_runs"]);
+      expect((await tables()).sort()).toEqual(["honua_audit", "honua_controls", "honua_cursors", "honua_decisions", "honua_evidence", "honua_gates", "honua_journal", "honua_locks", "honua_memo", "honua_operator_actions", "honua_records", "honua_runs"]);
     } finally {
       await pool.end();
     }

@@ -17,6 +17,7 @@ describe("SIGKILL just before each durable statement of a sandbox caching run, t
     expect(b.counts["config-apply"]).toBeGreaterThan(0);
     expect(b.decisions).toEqual(["EnableCachingGradually#0", "EnableCachingGradually#1", "EnableCachingGradually#2", "ProvisionCacheInfrastructure#-"]);
     expect(b.lockHolder).toBeNull();
+    expect(b.audit).toBeNull();
 
     // Every other statement (the odd ones); the PostgreSQL suite takes even ones. HONUA_KILL_ALL=1: every one.
     const ns = killPoints(b.total, 2, 1);
@@ -35,9 +36,10 @@ describe("SIGKILL just before each durable statement of a sandbox caching run, t
     expect(b.final).toBe("done");
     const start = await rig.startState();
     // Each side effect is three points: its journal record (before it acts), the commit of the act itself in the
-    // sandbox (right after that record), and the record that it returned.
-    const journal = /^\s*(INSERT INTO|UPDATE) honua_journal/i;
-    const ns = rig.pointsWhere((sql, previous) => journal.test(sql) || (/^\s*COMMIT/i.test(sql) && /^\s*INSERT INTO honua_journal/i.test(previous)));
+    // sandbox (right after that record), and the record that it returned. A journal record commits in one transaction
+    // with its audit entry: the point is that COMMIT (traced with the transaction's first write).
+    const journal = /^\s*(COMMIT -- )?(INSERT INTO|UPDATE) honua_journal/i;
+    const ns = rig.pointsWhere((sql, previous) => journal.test(sql) || (/^\s*COMMIT/i.test(sql) && /^\s*(COMMIT -- )?INSERT INTO honua_journal/i.test(previous)));
     expect(ns.length).toBeGreaterThanOrEqual(25);
     const outcomes = await pool(ns, CONCURRENCY, (n) => rig.killThenCancel(n));
     const cancelled = outcomes.filter((o): o is NonNullable<typeof o> => o !== null);

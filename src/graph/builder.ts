@@ -112,7 +112,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
           const e = await deps.store.journalIntend({ run: state.run, key: keyOf(name), step, stage, effects, at: now(state) });
           return { key: e.key, effects: e.effects };
         },
-        done: (name, effects = []) => deps.store.journalDone(state.run, keyOf(name), effects),
+        done: (name, effects = []) => deps.store.journalDone(state.run, keyOf(name), effects, now(state)),
         entries: () => deps.store.journal(state.run),
       },
       progress: (message) => {

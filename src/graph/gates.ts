@@ -1,25 +1,16 @@
 import { createHash } from "node:crypto";
+import { canonicalJson } from "../core/canonical.js";
 import { expandApprovers, type AgentConfig } from "../config.js";
 import { GateKind } from "../core/gates.js";
 import type { GatePayload } from "./state.js";
 import type { DecisionKind } from "../core/gates.js";
 
-/** Canonical JSON: object keys sorted, so the same payload always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value ?? null);
-}
-
 /** The hash an approval is bound to: everything the approver was shown. */
 export function planHash(payload: GatePayload): string {
   return createHash("sha256").update(canonicalJson(payload)).digest("hex").slice(0, 16);
 }
+
+export { canonicalJson };
 
 export type PolicyVerdict = { ok: true } | { ok: false; reason: string };
 

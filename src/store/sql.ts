@@ -1,7 +1,29 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { resolve } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
-import type { Sql } from "./store.js";
+
+/** A minimal SQL seam so one implementation serves SQLite and PostgreSQL. SQL uses `?` placeholders. */
+export interface Sql {
+  dialect: "sqlite" | "postgres";
+  query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * Runs `fn` in one transaction that holds an exclusive, cross-process lock named `name`: the statements `fn`
+   * sends commit together or not at all (a crash in the middle leaves nothing of them).
+   */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Per database file, the transaction this process has open on it (see `sqliteSql`). */
+const gates = new Map<string, { open: Promise<void> | null }>();
+const gateFor = (path: string): { open: Promise<void> | null } => {
+  if (path === ":memory:" || path === "") return { open: null };
+  const key = resolve(path);
+  let g = gates.get(key);
+  if (!g) gates.set(key, (g = { open: null }));
+  return g;
+};
 
 /**
  * Statements prepared once per distinct SQL text on one connection: the texts are constants (or one per list length),
@@ -39,9 +61,19 @@ export function sqliteSql(path: string, opts: { synchronous?: SqliteSynchronous 
   db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`);
   const prepared = statementCache(db);
   let savepoints = 0;
+  // While one caller's transaction is open (across its awaits), every other caller in this process using the same file
+  // waits for it: on this connection its statements would land inside the transaction (and be rolled back with it); on
+  // another connection to the file they would block the thread in SQLite's busy wait, so the open transaction could
+  // never commit. Other processes wait in SQLite's busy wait, as before.
+  const gate = gateFor(path);
+  const inTransaction = new AsyncLocalStorage<Database.Database>();
+  const waitForOthers = async (): Promise<void> => {
+    while (gate.open && inTransaction.getStore() !== db) await gate.open;
+  };
   return {
     dialect: "sqlite",
     async query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
+      if (gate.open) await waitForOthers();
       const stmt = prepared(sql);
       if (stmt.reader) return stmt.all(...params) as T[];
       stmt.run(...params);
@@ -50,16 +82,29 @@ export function sqliteSql(path: string, opts: { synchronous?: SqliteSynchronous 
     // better-sqlite3 is synchronous and SQLite serialises writers; an immediate transaction is the cross-process lock,
     // and everything `fn` writes lands in one commit or not at all. Inside another transaction it is a savepoint.
     async exclusive<T>(_name: string, fn: () => Promise<T>): Promise<T> {
-      const nested = db.inTransaction;
+      const nested = inTransaction.getStore() === db;
+      let done: (() => void) | undefined;
+      if (!nested) {
+        // Checked and taken with no await in between, so two callers cannot both take it.
+        while (gate.open) await gate.open;
+        gate.open = new Promise<void>((resolve) => (done = resolve));
+      }
       const name = `honua_${++savepoints}`;
-      db.exec(nested ? `SAVEPOINT ${name}` : "BEGIN IMMEDIATE");
       try {
-        const out = await fn();
-        db.exec(nested ? `RELEASE ${name}` : "COMMIT");
-        return out;
-      } catch (e) {
-        if (db.inTransaction) db.exec(nested ? `ROLLBACK TO ${name}; RELEASE ${name}` : "ROLLBACK");
-        throw e;
+        db.exec(nested ? `SAVEPOINT ${name}` : "BEGIN IMMEDIATE");
+        try {
+          const out = await inTransaction.run(db, fn);
+          db.exec(nested ? `RELEASE ${name}` : "COMMIT");
+          return out;
+        } catch (e) {
+          if (db.inTransaction) db.exec(nested ? `ROLLBACK TO ${name}; RELEASE ${name}` : "ROLLBACK");
+          throw e;
+        }
+      } finally {
+        if (done) {
+          gate.open = null;
+          done();
+        }
       }
     },
     async close() {

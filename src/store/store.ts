@@ -1,7 +1,10 @@
+import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { AgentError } from "../core/errors.js";
 import { Effect, JournalEntry } from "../core/journal.js";
 import { DecisionRecord, RunStatus } from "../core/records.js";
+import { UNASSIGNED, appendRecord, auditLock, baselineAudit, deploymentOfRun } from "./audit.js";
+import type { Sql } from "./sql.js";
 
 export const RunRow = z.object({
   run: z.string(),
@@ -50,17 +53,7 @@ export const GateTicket = z.object({
 });
 export type GateTicket = z.infer<typeof GateTicket>;
 
-/** A minimal SQL seam so one implementation serves SQLite and PostgreSQL. SQL uses `?` placeholders. */
-export interface Sql {
-  dialect: "sqlite" | "postgres";
-  query<T extends Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
-  /**
-   * Runs `fn` in one transaction that holds an exclusive, cross-process lock named `name`: the statements `fn`
-   * sends commit together or not at all (a crash in the middle leaves nothing of them).
-   */
-  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
-  close(): Promise<void>;
-}
+export type { Sql };
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS honua_runs (
@@ -87,12 +80,16 @@ const SCHEMA = [
      asked_at TEXT NOT NULL, expires_at TEXT, warned_at TEXT, expired_at TEXT, closed_at TEXT,
      PRIMARY KEY (run, interrupt))`,
   `CREATE TABLE IF NOT EXISTS honua_operator_actions (
-     at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, deployment TEXT, run TEXT, detail TEXT NOT NULL)`,
+     at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, deployment TEXT, run TEXT, detail TEXT NOT NULL, id TEXT)`,
   `CREATE TABLE IF NOT EXISTS honua_cursors (
      run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (run, key))`,
   `CREATE TABLE IF NOT EXISTS honua_journal (
      run TEXT NOT NULL, key TEXT NOT NULL, step TEXT NOT NULL, stage INTEGER, seq INTEGER NOT NULL,
      effects TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, at TEXT NOT NULL, PRIMARY KEY (run, key))`,
+  // The tamper-evident chain (src/store/audit.ts): per deployment, seq 1..n, each entry hashed with the one before.
+  `CREATE TABLE IF NOT EXISTS honua_audit (
+     deployment TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, at TEXT NOT NULL,
+     body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (deployment, seq))`,
 ];
 
 const TABLES = SCHEMA.map((stmt) => /CREATE TABLE IF NOT EXISTS (\w+)/.exec(stmt)![1]!);
@@ -116,6 +113,7 @@ const ADDED_COLUMNS: { table: string; column: string; ddl: string }[] = [
   { table: "honua_decisions", column: "member_of", ddl: "member_of TEXT NOT NULL DEFAULT '[]'" },
   { table: "honua_decisions", column: "wall_at", ddl: "wall_at TEXT" },
   { table: "honua_runs", column: "params", ddl: "params TEXT" },
+  { table: "honua_operator_actions", column: "id", ddl: "id TEXT" },
 ];
 
 type Row = Record<string, unknown>;
@@ -165,9 +163,12 @@ export class AgentStore {
       TABLES.every((t) => (cols.get(t) ?? []).length > 0) && ADDED_COLUMNS.every((c) => (cols.get(c.table) ?? []).includes(c.column));
     if (complete(await this.columns())) return;
     await this.sql.exclusive("honua-agent-setup", async () => {
+      const chained = ((await this.columns()).get("honua_audit") ?? []).length > 0;
       for (const stmt of SCHEMA) await this.sql.query(stmt);
       const cols = await this.columns();
       for (const c of ADDED_COLUMNS) if (!(cols.get(c.table) ?? []).includes(c.column)) await this.sql.query(`ALTER TABLE ${c.table} ADD COLUMN ${c.ddl}`);
+      // The chain starts here: what the store already holds is named by a baseline entry, never given invented entries.
+      if (!chained) await baselineAudit(this.sql);
     });
   }
 
@@ -257,12 +258,17 @@ export class AgentStore {
    * a second decision on the same interrupt changes nothing and gets the first one back.
    */
   async recordDecision(d: StoredDecision): Promise<{ won: boolean; decision: StoredDecision }> {
-    const inserted = await this.sql.query(
-      `INSERT INTO honua_decisions (run, interrupt, step, stage, kind, decision, by_user, at, plan_hash, comment, member_of, wall_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (run, interrupt) DO NOTHING RETURNING *`,
-      [d.run, d.interrupt, d.step, d.stage, d.kind, d.decision, d.by, d.at, d.planHash, d.comment, JSON.stringify(d.groups), d.wallAt ?? null],
-    );
+    const deployment = await deploymentOfRun(this.sql, d.run);
+    const inserted = await this.sql.exclusive(auditLock(deployment), async () => {
+      const rows = await this.sql.query(
+        `INSERT INTO honua_decisions (run, interrupt, step, stage, kind, decision, by_user, at, plan_hash, comment, member_of, wall_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run, interrupt) DO NOTHING RETURNING *`,
+        [d.run, d.interrupt, d.step, d.stage, d.kind, d.decision, d.by, d.at, d.planHash, d.comment, JSON.stringify(d.groups), d.wallAt ?? null],
+      );
+      if (rows[0]) await appendRecord(this.sql, deployment, "decision", rows[0], d.wallAt ?? d.at);
+      return rows;
+    });
     if (inserted[0]) return { won: true, decision: toDecision(inserted[0]) };
     const existing = await this.getDecision(d.run, d.interrupt);
     if (!existing) throw new Error(`decision for ${d.run}/${d.interrupt} vanished`);
@@ -343,23 +349,37 @@ export class AgentStore {
    * replay after a crash gets back what the first attempt found, not what it sees after its own change.
    */
   async journalIntend(e: { run: string; key: string; step: string; stage: number | null; effects: Effect[]; at: string }): Promise<JournalEntry> {
-    await this.sql.query(
-      `INSERT INTO honua_journal (run, key, step, stage, seq, effects, done, at)
-       SELECT ?, ?, ?, ?, COALESCE(MAX(seq), 0) + 1, ?, 0, ? FROM honua_journal WHERE run = ?
-       ON CONFLICT (run, key) DO NOTHING`,
-      [e.run, e.key, e.step, e.stage, JSON.stringify(e.effects), e.at, e.run],
-    );
+    const deployment = await deploymentOfRun(this.sql, e.run);
+    await this.sql.exclusive(auditLock(deployment), async () => {
+      const rows = await this.sql.query(
+        `INSERT INTO honua_journal (run, key, step, stage, seq, effects, done, at)
+         SELECT ?, ?, ?, ?, COALESCE(MAX(seq), 0) + 1, ?, 0, ? FROM honua_journal WHERE run = ?
+         ON CONFLICT (run, key) DO NOTHING RETURNING *`,
+        [e.run, e.key, e.step, e.stage, JSON.stringify(e.effects), e.at, e.run],
+      );
+      if (rows[0]) await appendRecord(this.sql, deployment, "journal-intend", rows[0], e.at);
+    });
     const got = await this.journalEntry(e.run, e.key);
     if (!got) throw new Error(`journal entry ${e.run}/${e.key} vanished`);
     return got;
   }
 
-  /** Marks a side effect as having returned, adding what its result told (once: a replay adds nothing). */
-  async journalDone(run: string, key: string, effects: Effect[]): Promise<void> {
-    const prior = await this.journalEntry(run, key);
-    if (!prior) throw new Error(`journal entry ${run}/${key} was never intended`);
-    if (prior.done) return;
-    await this.sql.query(`UPDATE honua_journal SET done = 1, effects = ? WHERE run = ? AND key = ? AND done = 0`, [JSON.stringify([...prior.effects, ...effects]), run, key]);
+  /**
+   * Marks a side effect as having returned, adding what its result told (once: a replay adds nothing). `at` (on the
+   * run's clock) dates its audit entry; without it, the entry carries the time the effect was intended.
+   */
+  async journalDone(run: string, key: string, effects: Effect[], at?: string): Promise<void> {
+    const deployment = await deploymentOfRun(this.sql, run);
+    await this.sql.exclusive(auditLock(deployment), async () => {
+      const prior = await this.journalEntry(run, key);
+      if (!prior) throw new Error(`journal entry ${run}/${key} was never intended`);
+      if (prior.done) return;
+      const rows = await this.sql.query(
+        `UPDATE honua_journal SET done = 1, effects = ? WHERE run = ? AND key = ? AND done = 0 RETURNING *`,
+        [JSON.stringify([...prior.effects, ...effects]), run, key],
+      );
+      if (rows[0]) await appendRecord(this.sql, deployment, "journal-done", rows[0], at ?? prior.at);
+    });
   }
 
   async journalEntry(run: string, key: string): Promise<JournalEntry | undefined> {
@@ -416,12 +436,16 @@ export class AgentStore {
 
   /** Records a control request; the same id twice (a double click) records it once. */
   async addControl(c: Omit<Control, "resolvedAt">): Promise<boolean> {
-    const rows = await this.sql.query(
-      `INSERT INTO honua_controls (run, id, kind, by_user, reason, at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (run, id) DO NOTHING RETURNING id`,
-      [c.run, c.id, c.kind, c.by, c.reason, c.at],
-    );
-    return rows.length === 1;
+    const deployment = await deploymentOfRun(this.sql, c.run);
+    return this.sql.exclusive(auditLock(deployment), async () => {
+      const rows = await this.sql.query(
+        `INSERT INTO honua_controls (run, id, kind, by_user, reason, at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run, id) DO NOTHING RETURNING *`,
+        [c.run, c.id, c.kind, c.by, c.reason, c.at],
+      );
+      if (rows[0]) await appendRecord(this.sql, deployment, "control", rows[0], c.at);
+      return rows.length === 1;
+    });
   }
 
   async openControls(run: string): Promise<Control[]> {
@@ -430,9 +454,31 @@ export class AgentStore {
   }
 
   async resolveControls(run: string, kinds: readonly Control["kind"][], at: string): Promise<void> {
-    for (const kind of kinds) {
-      await this.sql.query(`UPDATE honua_controls SET resolved_at = ? WHERE run = ? AND kind = ? AND resolved_at IS NULL`, [at, run, kind]);
-    }
+    const deployment = await deploymentOfRun(this.sql, run);
+    await this.sql.exclusive(auditLock(deployment), async () => {
+      for (const kind of kinds) {
+        const rows = await this.sql.query(`UPDATE honua_controls SET resolved_at = ? WHERE run = ? AND kind = ? AND resolved_at IS NULL RETURNING *`, [at, run, kind]);
+        for (const r of rows.sort((a, b) => str(a.id).localeCompare(str(b.id)))) await appendRecord(this.sql, deployment, "control-resolved", r, at);
+      }
+    });
+  }
+
+  /**
+   * Records what an operator did outside a run (e.g. `doctor --release`), chained under its deployment. Call it inside
+   * the transaction that did it, so the record and its audit entry commit with the action.
+   */
+  async recordOperatorAction(a: { at: string; actor: string; action: string; deployment: string | null; run: string | null; detail: string }): Promise<string> {
+    const id = randomUUID();
+    const deployment = a.deployment ?? (a.run ? await deploymentOfRun(this.sql, a.run) : UNASSIGNED);
+    await this.sql.exclusive(auditLock(deployment), async () => {
+      const rows = await this.sql.query(
+        `INSERT INTO honua_operator_actions (id, at, actor, action, deployment, run, detail) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+        [id, a.at, a.actor, a.action, a.deployment, a.run, a.detail],
+      );
+      if (!rows[0]) throw new Error(`operator action ${id} was not recorded`);
+      await appendRecord(this.sql, deployment, "operator-action", rows[0], a.at);
+    });
+    return id;
   }
 
   /** Opens a ticket for a gate the first time it is seen; later calls return the existing one. */
