@@ -25,7 +25,7 @@ import { EnvFileConfigStore } from "../src/tools/config/envfile.js";
 import { ProbeMetrics, ProbeMetricsOptions, percentile } from "../src/tools/metrics/probe.js";
 import { LocalTileOperations, TilesOptions } from "../src/tools/tiles/local.js";
 import { tileOf, type Tile } from "../src/tools/tiles/popular.js";
-import { startOrigin, tileBody } from "../test/fixtures/origin.js";
+import { startOrigin, tileBody } from "../src/dev/origin.js";
 
 const N = Number(process.env.BENCH_TILES ?? 20_000);
 const DB = Number(process.env.BENCH_DB ?? 13);

@@ -6,7 +6,7 @@ import { parseConfig } from "../src/config.js";
 import { Engine, type RunSummary } from "../src/engine.js";
 import { NginxTrafficOptions, renderSplit } from "../src/tools/traffic/nginx.js";
 import { freePort, testEnv } from "./helpers.js";
-import { startOrigin, type Origin } from "./fixtures/origin.js";
+import { startOrigin, type Origin } from "../src/dev/origin.js";
 
 /**
  * `run` against a local deployment whose Redis, Prometheus or nginx is down: the run fails with a message that

@@ -10,7 +10,7 @@ import { NginxTrafficOptions, parseSplit, renderSplit, sampleShare } from "../sr
 import type { RunSummary } from "../src/engine.js";
 import { testEnv } from "./helpers.js";
 import { requireNginx, startNginx, type NginxServer } from "./fixtures/nginx-server.js";
-import { startOrigin, type Origin } from "./fixtures/origin.js";
+import { startOrigin, type Origin } from "../src/dev/origin.js";
 import { startRedisServer } from "./fixtures/redis-server.js";
 
 /**

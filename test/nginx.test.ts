@@ -6,7 +6,7 @@ import { OpLog } from "../src/store/oplog.js";
 import { IngressTraffic, IngressTrafficOptions } from "../src/tools/traffic/ingress.js";
 import { NginxTraffic, NginxTrafficOptions, parseSplit, renderSplit, sampleShare } from "../src/tools/traffic/nginx.js";
 import { startNginx, type NginxServer } from "./fixtures/nginx-server.js";
-import { startOrigin, type Origin } from "./fixtures/origin.js";
+import { startOrigin, type Origin } from "../src/dev/origin.js";
 
 const TILE = "/ogc/tiles/collections/parcels/tiles/WebMercatorQuad/12/1/1";
 

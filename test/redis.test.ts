@@ -7,7 +7,7 @@ import { OpLog } from "../src/store/oplog.js";
 import { RedisCacheInfra, RedisCacheOptions } from "../src/tools/cache/redis.js";
 import { EnvFileConfigStore } from "../src/tools/config/envfile.js";
 import { LocalTileOperations, TilesOptions } from "../src/tools/tiles/local.js";
-import { startOrigin, tileBody, type Origin } from "./fixtures/origin.js";
+import { startOrigin, tileBody, type Origin } from "../src/dev/origin.js";
 import { startRedisServer } from "./fixtures/redis-server.js";
 
 // A database of its own on the machine's Redis; only keys under PREFIX are written and removed.
