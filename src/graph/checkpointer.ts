@@ -1,10 +1,10 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
-import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
+import type { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import Database from "better-sqlite3";
-import pg from "pg";
+import type pg from "pg";
 import { AgentError } from "../core/errors.js";
 import { STORE_FILES, checkStoreFile, recordStoreFile } from "../store/files.js";
 import { postgresSql, sqliteSql } from "../store/sql.js";
@@ -37,7 +37,7 @@ class AtomicSetupSqliteSaver extends SqliteSaver {
  * Each statement runs under a savepoint, so the saver's own handling of a statement error (a missing migrations
  * table on a fresh database) works as it does outside a transaction.
  */
-async function setupPostgresSaver(pool: pg.Pool): Promise<void> {
+async function setupPostgresSaver(pool: pg.Pool, Saver: typeof PostgresSaver): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
@@ -57,7 +57,7 @@ async function setupPostgresSaver(pool: pg.Pool): Promise<void> {
         },
         release() {},
       };
-      await new PostgresSaver({ connect: async () => inTransaction } as unknown as pg.Pool).setup();
+      await new Saver({ connect: async () => inTransaction } as unknown as pg.Pool).setup();
       await client.query("COMMIT");
     } catch (e) {
       await client.query("ROLLBACK").catch(() => undefined);
@@ -135,6 +135,8 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
     if (!/^(?:postgres(?:ql)?:\/\/|socket:|\/)/.test(url)) {
       throw new AgentError("bad-input", `HONUA_AGENT_DATABASE_URL (${redactUrl(url)}) is not a postgres:// URL (e.g. postgres://honua@db.internal:5432/honua_agent). Nothing was changed; check the setting.`, { setting: "HONUA_AGENT_DATABASE_URL" });
     }
+    // Imported here: a store on SQLite (the default) never loads the PostgreSQL driver or saver.
+    const [{ default: pg }, { PostgresSaver }] = await Promise.all([import("pg"), import("@langchain/langgraph-checkpoint-postgres")]);
     let pool: pg.Pool;
     try {
       pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 15_000 });
@@ -149,7 +151,7 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
     const checkpointer = new PostgresSaver(pool);
     const store = new AgentStore(sql);
     try {
-      await setupPostgresSaver(pool);
+      await setupPostgresSaver(pool, PostgresSaver);
       await store.setup();
       if (pairing) await checkPairing(store, pgRuns, "the checkpoints table", "the honua_* tables");
     } catch (e) {

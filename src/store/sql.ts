@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import Database from "better-sqlite3";
-import pg from "pg";
+import type pg from "pg";
 import type { Sql } from "./store.js";
 
 export function sqliteSql(path: string): Sql {
