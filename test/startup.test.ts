@@ -20,7 +20,7 @@ function packagesImported(home: string, args: string[]): { code: number | null; 
   return { code: r.code, packages };
 }
 
-const CLOUD_AND_MODEL = ["@azure/storage-blob", "@aws-sdk/client-s3", "@aws-sdk/client-cloudwatch", "@aws-sdk/client-cloudfront", "@aws-sdk/client-elasticache", "@langchain/openai", "openai", "@slack/bolt", "@langchain/langgraph-checkpoint-postgres"];
+const CLOUD_AND_MODEL = ["ioredis", "@azure/storage-blob", "@aws-sdk/client-s3", "@aws-sdk/client-cloudwatch", "@aws-sdk/client-cloudfront", "@aws-sdk/client-elasticache", "@langchain/openai", "openai", "@slack/bolt", "@langchain/langgraph-checkpoint-postgres"];
 
 describe("start-up: a command imports what it uses", () => {
   const suite = engineSuite();
