@@ -5,10 +5,12 @@ import { join } from "node:path";
 
 export const STAMP = "dist/.built";
 
+// A folder's own time counts too: it changes when a file in it is removed or renamed, which dist/ would still hold.
 function newest(dir) {
-  let t = 0;
+  let t;
   let entries;
   try {
+    t = statSync(dir).mtimeMs;
     entries = readdirSync(dir, { withFileTypes: true });
   } catch {
     return 0;

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { STAMP, distIsFresh } from "../bin/dist.mjs";
@@ -51,6 +51,9 @@ describe("bin runs dist/ only while it is newer than every source", () => {
     mkdirSync(join(root, path, ".."), { recursive: true });
     writeFileSync(join(root, path), "");
     utimesSync(join(root, path), seconds, seconds);
+    // the folders on the way count too (a removal shows only there): given the same time, not the wall clock's
+    const parts = path.split("/").slice(0, -1);
+    for (let i = parts.length; i > 0; i--) utimesSync(join(root, ...parts.slice(0, i)), seconds, seconds);
   };
 
   it("no stamp, a stamp older than a nested source or a tsconfig: the sources; otherwise dist/", () => {
@@ -65,6 +68,12 @@ describe("bin runs dist/ only while it is newer than every source", () => {
     at(root, STAMP, 4000);
     expect(distIsFresh(root)).toBe(true);
     at(root, "tsconfig.build.json", 5000);
+    expect(distIsFresh(root)).toBe(false);
+    at(root, STAMP, 6000);
+    expect(distIsFresh(root)).toBe(true);
+    // a source removed after the build (its folder's time moves; dist/ still holds the compiled file)
+    rmSync(join(root, "src/graph/deep/a.ts"));
+    utimesSync(join(root, "src/graph/deep"), 7000, 7000);
     expect(distIsFresh(root)).toBe(false);
   });
 });
