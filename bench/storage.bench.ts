@@ -52,7 +52,7 @@ const section = StorageSection.parse({
   ],
 });
 const log = new OpLog(join(dir, "ops.sqlite"));
-const client = s3Client({ region: "us-east-1", endpoint: s3.endpoint, credentials: S3RVER_CREDENTIALS, checksums: "when-required" });
+const client = await s3Client({ region: "us-east-1", endpoint: s3.endpoint, credentials: S3RVER_CREDENTIALS, checksums: "when-required" });
 
 async function viaCopy(rep: number): Promise<number> {
   const bucket = `copy-${rep}`;

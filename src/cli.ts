@@ -1,18 +1,47 @@
 import { requestTooLong } from "./core/text.js";
-import { doctor, renderDoctor } from "./doctor.js";
-import { auditExport, auditVerify } from "./audit.js";
-import { renderVerify } from "./store/audit.js";
 import { createInterface } from "node:readline";
 import { Command, Option } from "commander";
-import { Engine, type RunSummary } from "./engine.js";
+import type { Engine, RunSummary } from "./engine.js";
 import { AgentError, EXIT, exitCodeFor } from "./core/errors.js";
-import { mayDecide } from "./graph/gates.js";
-import { converse, matchIntent } from "./conversation/index.js";
-import { workflowModule } from "./graph/workflows/registry.js";
-import { SqlCallLog, modelSettings, planOnly, planRequest } from "./planner/index.js";
-import { planOffline } from "./planner/offline.js";
-import { isClarify, isPlan, type Plan, type PlanResult } from "./planner/plan.js";
-import { TerminalEvents, renderGate, renderPlan, renderSummary, renderTranscript } from "./render.js";
+import type { Plan, PlanResult } from "./planner/plan.js";
+
+/**
+ * What the commands run on, imported when a command needs it: `--help` and `doctor` start without LangGraph, the
+ * workflows, the model client or the cloud SDKs (start-up time: `npm run bench:startup`).
+ */
+const load = async () => {
+  const [engine, gates, conversation, registry, planner, offline, plan, render] = await Promise.all([
+    import("./engine.js"),
+    import("./graph/gates.js"),
+    import("./conversation/index.js"),
+    import("./graph/workflows/registry.js"),
+    import("./planner/index.js"),
+    import("./planner/offline.js"),
+    import("./planner/plan.js"),
+    import("./render.js"),
+  ]);
+  return {
+    Engine: engine.Engine,
+    mayDecide: gates.mayDecide,
+    converse: conversation.converse,
+    matchIntent: conversation.matchIntent,
+    workflowModule: registry.workflowModule,
+    SqlCallLog: planner.SqlCallLog,
+    modelSettings: planner.modelSettings,
+    planOnly: planner.planOnly,
+    planRequest: planner.planRequest,
+    planOffline: offline.planOffline,
+    isClarify: plan.isClarify,
+    isPlan: plan.isPlan,
+    TerminalEvents: render.TerminalEvents,
+    renderGate: render.renderGate,
+    renderPlan: render.renderPlan,
+    renderSummary: render.renderSummary,
+    renderTranscript: render.renderTranscript,
+  };
+};
+let loading: ReturnType<typeof load> | undefined;
+const lazy = (): ReturnType<typeof load> => (loading ??= load());
 
 const defaultUser = (): string => process.env.HONUA_AGENT_USER ?? process.env.USER ?? "unknown";
 
@@ -28,8 +57,10 @@ const summaryJson = (s: RunSummary) => ({
 const exitFor = (s: RunSummary): number =>
   s.status === "done" ? EXIT.done : s.status === "waiting" || s.status === "paused" || s.status === "running" || s.status === "interrupted" ? EXIT.waiting : EXIT.failed;
 
-const exitForPlan = (r: PlanResult): number =>
-  isPlan(r) ? EXIT.done : isClarify(r) ? (r.unknownDeployment ? EXIT.badInput : EXIT.clarify) : EXIT.badInput;
+const exitForPlan = async (r: PlanResult): Promise<number> => {
+  const { isPlan, isClarify } = await lazy();
+  return isPlan(r) ? EXIT.done : isClarify(r) ? (r.unknownDeployment ? EXIT.badInput : EXIT.clarify) : EXIT.badInput;
+};
 
 function say(json: boolean, human: string, value: unknown): void {
   process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${human}\n`);
@@ -38,6 +69,7 @@ function say(json: boolean, human: string, value: unknown): void {
 async function withEngine(json: boolean, fn: (engine: Engine) => Promise<number>): Promise<never> {
   let engine: Engine | undefined;
   let code: number;
+  const { Engine, TerminalEvents } = await lazy();
   const terminal = new TerminalEvents((s) => process.stderr.write(s), process.stderr.isTTY === true);
   try {
     engine = await Engine.open({
@@ -59,7 +91,8 @@ async function withEngine(json: boolean, fn: (engine: Engine) => Promise<number>
   process.exit(code);
 }
 
-function showSummary(s: RunSummary, json: boolean): number {
+async function showSummary(s: RunSummary, json: boolean): Promise<number> {
+  const { renderSummary, renderGate } = await lazy();
   say(json, [renderSummary(s), s.pending ? renderGate(s.pending) : "", s.pending ? `decide: honua-agent approve ${s.run} | honua-agent reject ${s.run}` : ""].filter(Boolean).join("\n"), summaryJson(s));
   return exitFor(s);
 }
@@ -69,6 +102,7 @@ function showSummary(s: RunSummary, json: boolean): number {
  * starts), not possible as asked (exit 2), or the plan with notes on what it means for what is there.
  */
 async function preflighted(engine: Engine, plan: Plan, json: boolean, print: boolean): Promise<number | null> {
+  const { renderPlan } = await lazy();
   const pre = await engine.preflight(plan);
   if (pre.inPlace) {
     say(json, `Already in place: ${pre.inPlace.summary}\n${pre.inPlace.evidence.map((e) => `  - ${e}`).join("\n")}\nNothing to do; nothing was started.`, { workflow: plan.workflow, deployment: plan.deployment, inPlace: pre.inPlace.summary, evidence: pre.inPlace.evidence });
@@ -84,6 +118,7 @@ async function preflighted(engine: Engine, plan: Plan, json: boolean, print: boo
 }
 
 async function runRequest(engine: Engine, request: string, user: string, json: boolean): Promise<number> {
+  const { SqlCallLog, planRequest, planOnly, isPlan, isClarify } = await lazy();
   const log = await SqlCallLog.open(engine.store.sql);
   const made = await planRequest(request, engine.config.config, process.env, { sink: log });
   if (made.notice) process.stderr.write(`honua-agent: ${made.notice}\n`);
@@ -108,6 +143,8 @@ const CHAT_HELP = [
 
 /** The terminal conversation: requests in, plans and progress out, approvals asked inline. */
 async function chat(engine: Engine, user: string): Promise<number> {
+  const { mayDecide, converse, matchIntent, workflowModule, SqlCallLog, modelSettings, planOnly, planRequest, planOffline, isClarify, isPlan, renderGate, renderPlan, renderSummary, renderTranscript } =
+    await lazy();
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
   const lines = rl[Symbol.asyncIterator]();
   /** Whether the chat waits for a line (else it is driving a run); Ctrl-C presses since the last line. */
@@ -333,6 +370,7 @@ program
   .option("--json", "print JSON")
   .action(async (request: string, o: { json?: boolean }) => {
     await withEngine(!!o.json, async (e) => {
+      const { planRequest, SqlCallLog, planOnly, isPlan, isClarify } = await lazy();
       const made = await planRequest(request, e.config.config, process.env, { sink: await SqlCallLog.open(e.store.sql) });
       if (made.notice) process.stderr.write(`honua-agent: ${made.notice}\n`);
       const r = planOnly(made);
@@ -451,6 +489,7 @@ program
   .option("--markdown", "print Markdown (default)")
   .action(async (run: string, o: { json?: boolean }) => {
     await withEngine(!!o.json, async (e) => {
+      const { renderTranscript } = await lazy();
       const t = await e.transcript(run);
       say(!!o.json, renderTranscript(t), t);
       return EXIT.done;
@@ -466,6 +505,7 @@ program
   .action(async (o: { release?: string; as?: string; json?: boolean }) => {
     let code: number;
     try {
+      const { doctor, renderDoctor } = await import("./doctor.js");
       if (o.release && !o.as) throw new AgentError("bad-input", "--release needs --as <user>: who released the lock is recorded");
       const r = await doctor(process.env, process.cwd(), o.release ? { deployment: o.release, by: o.as!, at: new Date().toISOString() } : undefined);
       say(!!o.json, renderDoctor(r), r);
@@ -489,6 +529,7 @@ audit
   .action(async (deployment: string | undefined, o: { json?: boolean }) => {
     let code: number;
     try {
+      const [{ auditVerify }, { renderVerify }] = await Promise.all([import("./audit.js"), import("./store/audit.js")]);
       const r = await auditVerify(process.env, process.cwd(), deployment);
       say(!!o.json, r.checks.length ? renderVerify(r.checks) : "no audit entries yet", r.checks);
       code = r.ok ? EXIT.done : CHAIN_BROKEN;
@@ -506,6 +547,7 @@ audit
   .action(async (deployment: string | undefined, o: { out?: string }) => {
     let code: number;
     try {
+      const { auditExport } = await import("./audit.js");
       const r = await auditExport(process.env, process.cwd(), deployment, o.out);
       if (o.out === undefined) process.stdout.write(r.jsonl);
       else process.stderr.write(`wrote ${r.entries.length} entries to ${o.out}\n`);

@@ -88,7 +88,7 @@ export class Engine {
   private constructor(
     readonly config: LoadedConfig,
     readonly persistence: Persistence,
-    private readonly adapters: ReturnType<typeof adapterFactory>,
+    private readonly adapters: Awaited<ReturnType<typeof adapterFactory>>,
     private readonly env: NodeJS.ProcessEnv,
     private readonly onEvent: EventSink | undefined,
     private readonly only: Record<string, WorkflowDef> | null,
@@ -100,7 +100,7 @@ export class Engine {
     const cwd = opts.cwd ?? process.cwd();
     const config = opts.config ?? loadConfig(env, cwd);
     const persistence = await openPersistence(env, cwd);
-    return new Engine(config, persistence, adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent, opts.workflows ?? null, opts.now ?? (() => new Date()));
+    return new Engine(config, persistence, await adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent, opts.workflows ?? null, opts.now ?? (() => new Date()));
   }
 
   get store() {

@@ -25,7 +25,15 @@ describe("AWS: nothing is deleted except by deprovision, which only the delete g
     const sites: string[] = [];
     for (const f of files("src")) {
       const text = readFileSync(f, "utf8");
-      for (const m of text.matchAll(/new (Delete\w+Command)\(/g)) sites.push(`${f}:${methodAt(text, m.index)}:${m[1]}`);
+      // the SDK is imported on first use, so a command may be built as `new (await sdk()).XCommand(`
+      const built = [...text.matchAll(/new (?:\(await sdk\(\)\)\.)?(Delete\w+Command)\(/g)];
+      for (const m of built) sites.push(`${f}:${methodAt(text, m.index)}:${m[1]}`);
+      // and a Delete command named anywhere else (an alias, a map of commands) would escape this check
+      // (imports and the SDK's names taken at a function's start, `const { ... } = await sdk();`, without renaming, aside)
+      const taken = text.match(/^\s*const \{[^}]*\} = await sdk\(\);$/gm) ?? [];
+      expect(taken.filter((t) => t.includes(":")), f).toEqual([]);
+      const code = text.replace(/^import [\s\S]*? from "[^"]+";$/gm, "").replace(/^\s*const \{[^}]*\} = await sdk\(\);$/gm, "");
+      expect(code.match(/\bDelete\w+Command\b/g)?.length ?? 0, f).toBe(built.length);
     }
     expect(sites.sort()).toEqual([
       "src/tools/cache/cloudfront.ts:deleteOwnPolicy:DeleteCachePolicyCommand",

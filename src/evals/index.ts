@@ -2,6 +2,7 @@
  * `honua-agent evals`: the request suite and the end-to-end scenarios, with the offline planner always and with
  * the model as well when one is configured. Fails under 95% on the public requests or on any failed scenario.
  */
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILTIN_CONFIG, parseConfig } from "../config.js";
@@ -12,7 +13,8 @@ import { loadScenarios, runScenario, type ScenarioResult } from "./scenarios.js"
 export { loadRequests, runRequestSuite, matches, categoriesOf, requiredCategories, type RequestReport } from "./requests.js";
 export { loadScenarios, runScenario, Scenario, type ScenarioResult } from "./scenarios.js";
 
-export const EVALS_DIR = fileURLToPath(new URL("../../evals/", import.meta.url));
+/** The repository's evals/: beside src/ when run from the sources, two levels further up from the compiled dist/src/. */
+export const EVALS_DIR = [new URL("../../evals/", import.meta.url), new URL("../../../evals/", import.meta.url)].map((u) => fileURLToPath(u)).find((d) => existsSync(join(d, "requests.jsonl"))) ?? fileURLToPath(new URL("../../evals/", import.meta.url));
 export const MIN_ACCURACY = 0.95;
 
 export interface SuiteRun {

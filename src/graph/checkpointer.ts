@@ -3,10 +3,10 @@ import { join, resolve } from "node:path";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import type { BaseCheckpointSaver } from "@langchain/langgraph";
 import { deepCopy, type CheckpointTuple } from "@langchain/langgraph-checkpoint";
-import { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
+import type { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import Database from "better-sqlite3";
-import pg from "pg";
+import type pg from "pg";
 import { AgentError } from "../core/errors.js";
 import { STORE_FILES, checkStoreFile, recordStoreFile } from "../store/files.js";
 import { cachedPrepare, postgresSql, sqliteSql } from "../store/sql.js";
@@ -111,32 +111,34 @@ class AtomicSetupSqliteSaver extends SqliteSaver {
   }
 }
 
-/** The official PostgreSQL saver with the same read carry. */
-class CarryingPostgresSaver extends PostgresSaver {
-  readonly carry = new ReadCarry();
+/** The official PostgreSQL saver with the same read carry; built from the saver class imported on first use. */
+function carryingPostgresSaver(Base: typeof PostgresSaver) {
+  return class CarryingPostgresSaver extends Base {
+    readonly carry = new ReadCarry();
 
-  override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
-    const carried = this.carry.take(config);
-    if (carried) return carried;
-    const t = await super.getTuple(config);
-    this.carry.offer(config, t);
-    return t;
-  }
+    override async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+      const carried = this.carry.take(config);
+      if (carried) return carried;
+      const t = await super.getTuple(config);
+      this.carry.offer(config, t);
+      return t;
+    }
 
-  override put(...args: Parameters<PostgresSaver["put"]>): ReturnType<PostgresSaver["put"]> {
-    this.carry.wrote(args[0].configurable?.thread_id);
-    return super.put(...args);
-  }
+    override put(...args: Parameters<PostgresSaver["put"]>): ReturnType<PostgresSaver["put"]> {
+      this.carry.wrote(args[0].configurable?.thread_id);
+      return super.put(...args);
+    }
 
-  override putWrites(...args: Parameters<PostgresSaver["putWrites"]>): ReturnType<PostgresSaver["putWrites"]> {
-    this.carry.wrote(args[0].configurable?.thread_id);
-    return super.putWrites(...args);
-  }
+    override putWrites(...args: Parameters<PostgresSaver["putWrites"]>): ReturnType<PostgresSaver["putWrites"]> {
+      this.carry.wrote(args[0].configurable?.thread_id);
+      return super.putWrites(...args);
+    }
 
-  override deleteThread(thread: string): Promise<void> {
-    this.carry.wrote(thread);
-    return super.deleteThread(thread);
-  }
+    override deleteThread(thread: string): Promise<void> {
+      this.carry.wrote(thread);
+      return super.deleteThread(thread);
+    }
+  };
 }
 
 /**
@@ -146,7 +148,7 @@ class CarryingPostgresSaver extends PostgresSaver {
  * Each statement runs under a savepoint, so the saver's own handling of a statement error (a missing migrations
  * table on a fresh database) works as it does outside a transaction.
  */
-async function setupPostgresSaver(pool: pg.Pool): Promise<void> {
+async function setupPostgresSaver(pool: pg.Pool, Saver: typeof PostgresSaver): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
@@ -166,7 +168,7 @@ async function setupPostgresSaver(pool: pg.Pool): Promise<void> {
         },
         release() {},
       };
-      await new PostgresSaver({ connect: async () => inTransaction } as unknown as pg.Pool).setup();
+      await new Saver({ connect: async () => inTransaction } as unknown as pg.Pool).setup();
       await client.query("COMMIT");
     } catch (e) {
       await client.query("ROLLBACK").catch(() => undefined);
@@ -244,6 +246,8 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
     if (!/^(?:postgres(?:ql)?:\/\/|socket:|\/)/.test(url)) {
       throw new AgentError("bad-input", `HONUA_AGENT_DATABASE_URL (${redactUrl(url)}) is not a postgres:// URL (e.g. postgres://honua@db.internal:5432/honua_agent). Nothing was changed; check the setting.`, { setting: "HONUA_AGENT_DATABASE_URL" });
     }
+    // Imported here: a store on SQLite (the default) never loads the PostgreSQL driver or saver.
+    const [{ default: pg }, { PostgresSaver }] = await Promise.all([import("pg"), import("@langchain/langgraph-checkpoint-postgres")]);
     let pool: pg.Pool;
     try {
       pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 15_000 });
@@ -255,10 +259,10 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
     pool.on("error", (e) => process.stderr.write(`honua-agent: idle PostgreSQL connection lost: ${e.message}\n`));
     const sql = postgresSql(pool);
     const pgRuns = async () => (await pool.query<{ run: string }>("SELECT DISTINCT thread_id AS run FROM checkpoints")).rows.map((r) => r.run);
-    const checkpointer = new CarryingPostgresSaver(pool);
+    const checkpointer = new (carryingPostgresSaver(PostgresSaver))(pool);
     const store = new AgentStore(sql);
     try {
-      await setupPostgresSaver(pool);
+      await setupPostgresSaver(pool, PostgresSaver);
       await store.setup();
       if (pairing) await checkPairing(store, pgRuns, "the checkpoints table", "the honua_* tables");
     } catch (e) {

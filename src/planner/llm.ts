@@ -1,4 +1,4 @@
-import { ChatOpenAI } from "@langchain/openai";
+import type { ChatOpenAI } from "@langchain/openai";
 import type { AIMessage, BaseMessage } from "@langchain/core/messages";
 import type { BindToolsInput } from "@langchain/core/language_models/chat_models";
 import { newCallId, type ModelCallRecord } from "./calls.js";
@@ -37,7 +37,9 @@ export function modelSettings(env: NodeJS.ProcessEnv, explicit: Partial<ModelSet
   };
 }
 
-export function createChatModel(s: ModelSettings): ChatOpenAI {
+/** The client, its package imported on first use (it is large; commands without a model never load it). */
+export async function createChatModel(s: ModelSettings): Promise<ChatOpenAI> {
+  const { ChatOpenAI } = await import("@langchain/openai");
   return new ChatOpenAI({
     model: s.model,
     apiKey: s.apiKey,
@@ -58,7 +60,7 @@ export type CallOutcome =
  * happens. The caller stores the record once it knows whether the answer validated.
  */
 export async function callModel(args: {
-  chat: ChatOpenAI;
+  chat: ChatOpenAI | Promise<ChatOpenAI>;
   settings: ModelSettings;
   task: ModelCallRecord["task"];
   promptVersion: string;
@@ -67,12 +69,13 @@ export async function callModel(args: {
   toolChoice?: string;
   run?: string | null;
 }): Promise<CallOutcome> {
+  const chat = await args.chat;
   const started = Date.now();
   const base = {
     id: newCallId(), run: args.run ?? null, task: args.task, model: args.settings.model, promptVersion: args.promptVersion,
     at: new Date(started).toISOString(),
   };
-  const bound = args.chat.bindTools(args.tools, { strict: true, ...(args.toolChoice ? { tool_choice: args.toolChoice } : {}) });
+  const bound = chat.bindTools(args.tools, { strict: true, ...(args.toolChoice ? { tool_choice: args.toolChoice } : {}) });
   let result: CallOutcome;
   try {
     const message = await bound.invoke(args.messages, { signal: AbortSignal.timeout(args.settings.timeoutMs) });

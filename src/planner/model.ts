@@ -88,15 +88,13 @@ export const planPromptArgs = (config: AgentConfig) => ({
 
 export class ModelPlanner implements Planner {
   readonly kind = "model" as const;
-  private readonly chat: ChatOpenAI;
+  private chat: Promise<ChatOpenAI> | undefined;
 
-  constructor(private readonly settings: ModelSettings) {
-    this.chat = createChatModel(settings);
-  }
+  constructor(private readonly settings: ModelSettings) {}
 
   async plan(request: string, config: AgentConfig): Promise<PlanAttempt> {
     const out = await callModel({
-      chat: this.chat,
+      chat: (this.chat ??= createChatModel(this.settings)),
       settings: this.settings,
       task: "plan",
       promptVersion: PLAN_PROMPT_VERSION,

@@ -2,7 +2,6 @@ import type { AgentConfig } from "../config.js";
 import { AgentError } from "../core/errors.js";
 import { openChecked } from "../store/files.js";
 import { OpLog } from "../store/oplog.js";
-import { realAdapters } from "../providers/real.js";
 import type { DeploymentAdapters } from "../tools/types.js";
 import { parseFaults } from "../core/faults.js";
 import { SandboxWorld } from "./sandbox.js";
@@ -15,7 +14,10 @@ import "../tools/metadata/sandbox.js"; // the metadata capability's sandbox twin
  * Adapters per deployment, by provider. The sandbox is built in; `local` and `aws` get the real adapters
  * chosen by the deployment's sections (src/providers/real.ts).
  */
-export function adapterFactory(config: AgentConfig, home: string, env: NodeJS.ProcessEnv) {
+export async function adapterFactory(config: AgentConfig, home: string, env: NodeJS.ProcessEnv) {
+  // The real adapters (Redis, PostgreSQL, S3, Azure Blob, nginx, ...) are imported only when a deployment uses them:
+  // on the sandbox alone a command starts without loading their clients.
+  const real = Object.values(config.deployments).some((d) => d.provider !== "sandbox") ? (await import("../providers/real.js")).realAdapters : null;
   let world: SandboxWorld | undefined;
   let opLog: OpLog | undefined;
   const cache = new Map<string, DeploymentAdapters>();
@@ -32,9 +34,10 @@ export function adapterFactory(config: AgentConfig, home: string, env: NodeJS.Pr
       const d = config.deployments[name];
       if (!d) throw new AgentError("bad-input", `unknown deployment ${name}`);
       if (d.provider !== "sandbox") {
+        if (!real) throw new Error(`deployment ${name} (${d.provider}) is not in the config these adapters were opened for`);
         // local/aws: each capability from the deployment's own section (Redis, probes/Prometheus, config file, nginx, ...).
         opLog ??= openChecked(home, "real-adapters.sqlite", (p) => new OpLog(p));
-        const adapters = realAdapters(name, d, { log: opLog, env, cwd: process.cwd() });
+        const adapters = real(name, d, { log: opLog, env, cwd: process.cwd() });
         cache.set(name, adapters);
         return adapters;
       }

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { resolve } from "node:path";
 import Database from "better-sqlite3";
-import pg from "pg";
+import type pg from "pg";
 
 /** A minimal SQL seam so one implementation serves SQLite and PostgreSQL. SQL uses `?` placeholders. */
 export interface Sql {

@@ -1,19 +1,9 @@
-import {
+import type {
   CloudFrontClient,
-  CreateCachePolicyCommand,
-  CreateDistributionCommand,
-  DeleteCachePolicyCommand,
-  DeleteDistributionCommand,
-  GetCachePolicyCommand,
-  GetDistributionConfigCommand,
-  ListCachePoliciesCommand,
-  ListDistributionsCommand,
-  UpdateDistributionCommand,
-  waitUntilDistributionDeployed,
-  type CacheBehavior,
-  type CachePolicyConfig,
-  type Distribution,
-  type DistributionConfig,
+  CacheBehavior,
+  CachePolicyConfig,
+  Distribution,
+  DistributionConfig,
 } from "@aws-sdk/client-cloudfront";
 import { z } from "zod";
 import { AgentError, parseOptions } from "../../core/errors.js";
@@ -22,6 +12,10 @@ import type { CacheInfra, CacheResource } from "../types.js";
 import type { Clock } from "../../core/clock.js";
 import { systemClock } from "../../core/clock.js";
 import type { CacheSpecWithTtl } from "./varnish.js";
+import { lazyModule } from "../../core/lazy.js";
+
+/** The SDK, imported when this adapter first calls AWS (see core/lazy.ts). */
+const sdk = lazyModule(() => import("@aws-sdk/client-cloudfront"));
 
 /** AWS managed policies (ids are fixed across accounts). */
 export const MANAGED = {
@@ -70,14 +64,14 @@ const READ_METHODS = { Quantity: 2, Items: ["GET", "HEAD"] as ("GET" | "HEAD")[]
 export class CloudFrontInfra implements CacheInfra {
   readonly engines = ["cloudfront"] as const;
   readonly options: z.output<typeof CloudFrontOptions>;
-  private readonly client: CloudFrontClient;
+  private readonly client: CloudFrontClient | Promise<CloudFrontClient>;
 
   constructor(options: CloudFrontOptions, client?: CloudFrontClient, private readonly clock: Clock = systemClock) {
     const parsed = parseOptions(CloudFrontOptions, options, "cloudfront options");
     // Checked here rather than with .refine(), so the schema stays extendable where it is embedded in a config section.
     if (parsed.aliases.length && !parsed.certificateArn) throw new AgentError("bad-input", "cloudfront options: aliases need certificateArn (an ACM certificate in us-east-1)");
     this.options = parsed;
-    this.client = client ?? new CloudFrontClient({ region: this.options.region });
+    this.client = client ?? sdk().then((m) => new m.CloudFrontClient({ region: this.options.region }));
   }
 
   /** The cache policy for tile paths: the TTL applies when Honua sends no Cache-Control; `private`/`no-store` are honoured (MinTTL 0). */
@@ -161,7 +155,7 @@ export class CloudFrontInfra implements CacheInfra {
     const policyId = await this.ensureCachePolicy(`${POLICY_PREFIX}${keyDigest(idempotencyKey)}`, ttl);
     let dist: Distribution;
     try {
-      const res = await this.client.send(new CreateDistributionCommand({ DistributionConfig: this.distributionConfig(idempotencyKey, policyId) }));
+      const res = await (await this.client).send(new (await sdk()).CreateDistributionCommand({ DistributionConfig: this.distributionConfig(idempotencyKey, policyId) }));
       if (!res.Distribution) throw new AgentError("failed", "CreateDistribution returned no distribution");
       dist = res.Distribution;
     } catch (err) {
@@ -170,7 +164,7 @@ export class CloudFrontInfra implements CacheInfra {
       dist = await this.findByKey(idempotencyKey);
     }
     if (this.options.waitForDeployed && dist.Status !== "Deployed") {
-      const res = await waitUntilDistributionDeployed(this.waiter(), { Id: dist.Id }).catch((err: Error) => {
+      const res = await (await sdk()).waitUntilDistributionDeployed(await this.waiter(), { Id: dist.Id }).catch((err: Error) => {
         throw new AgentError("failed", `distribution ${dist.Id} was not Deployed within ${this.options.maxWaitSeconds} s: ${err.message}`);
       });
       dist = res.reason?.Distribution ?? dist;
@@ -193,16 +187,16 @@ export class CloudFrontInfra implements CacheInfra {
     }
     const policies = (current.config.CacheBehaviors?.Items ?? []).map((b) => b.CachePolicyId).filter((p): p is string => !!p);
     if (current.config.Enabled) {
-      await this.client.send(new UpdateDistributionCommand({ Id: id, IfMatch: current.etag, DistributionConfig: { ...current.config, Enabled: false } }));
+      await (await this.client).send(new (await sdk()).UpdateDistributionCommand({ Id: id, IfMatch: current.etag, DistributionConfig: { ...current.config, Enabled: false } }));
     }
     // DeleteDistribution refuses a distribution that is not both disabled and Deployed.
-    await waitUntilDistributionDeployed(this.waiter(), { Id: id }).catch((err: Error) => {
+    await (await sdk()).waitUntilDistributionDeployed(await this.waiter(), { Id: id }).catch((err: Error) => {
       throw new AgentError("failed", `distribution ${id} did not finish disabling within ${this.options.maxWaitSeconds} s: ${err.message}`);
     });
     current = await this.getConfig(id);
     if (current) {
       try {
-        await this.client.send(new DeleteDistributionCommand({ Id: id, IfMatch: current.etag }));
+        await (await this.client).send(new (await sdk()).DeleteDistributionCommand({ Id: id, IfMatch: current.etag }));
       } catch (err) {
         if (!isAwsError(err, "NoSuchDistribution")) throw err;
       }
@@ -212,7 +206,7 @@ export class CloudFrontInfra implements CacheInfra {
 
   private async ensureCachePolicy(name: string, ttl: number): Promise<string> {
     try {
-      const res = await this.client.send(new CreateCachePolicyCommand({ CachePolicyConfig: this.cachePolicyConfig(name, ttl) }));
+      const res = await (await this.client).send(new (await sdk()).CreateCachePolicyCommand({ CachePolicyConfig: this.cachePolicyConfig(name, ttl) }));
       if (!res.CachePolicy?.Id) throw new AgentError("failed", "CreateCachePolicy returned no id");
       return res.CachePolicy.Id;
     } catch (err) {
@@ -221,7 +215,7 @@ export class CloudFrontInfra implements CacheInfra {
     }
     let marker: string | undefined;
     do {
-      const page = await this.client.send(new ListCachePoliciesCommand({ Type: "custom", ...(marker ? { Marker: marker } : {}) }));
+      const page = await (await this.client).send(new (await sdk()).ListCachePoliciesCommand({ Type: "custom", ...(marker ? { Marker: marker } : {}) }));
       const hit = page.CachePolicyList?.Items?.find((i) => i.CachePolicy?.CachePolicyConfig?.Name === name);
       if (hit?.CachePolicy?.Id) return hit.CachePolicy.Id;
       marker = page.CachePolicyList?.NextMarker;
@@ -233,7 +227,7 @@ export class CloudFrontInfra implements CacheInfra {
     const comment = `${COMMENT_PREFIX}${keyDigest(key)}`;
     let marker: string | undefined;
     do {
-      const page = await this.client.send(new ListDistributionsCommand(marker ? { Marker: marker } : {}));
+      const page = await (await this.client).send(new (await sdk()).ListDistributionsCommand(marker ? { Marker: marker } : {}));
       for (const d of page.DistributionList?.Items ?? []) {
         if (d.Comment !== comment || !d.Id) continue;
         const cfg = await this.getConfig(d.Id);
@@ -248,7 +242,7 @@ export class CloudFrontInfra implements CacheInfra {
 
   private async getConfig(id: string): Promise<{ config: DistributionConfig; etag: string } | null> {
     try {
-      const res = await this.client.send(new GetDistributionConfigCommand({ Id: id }));
+      const res = await (await this.client).send(new (await sdk()).GetDistributionConfigCommand({ Id: id }));
       if (!res.DistributionConfig || !res.ETag) throw new AgentError("failed", `GetDistributionConfig ${id} returned no config or ETag`);
       return { config: res.DistributionConfig, etag: res.ETag };
     } catch (err) {
@@ -259,16 +253,16 @@ export class CloudFrontInfra implements CacheInfra {
 
   private async deleteOwnPolicy(id: string): Promise<void> {
     try {
-      const res = await this.client.send(new GetCachePolicyCommand({ Id: id }));
+      const res = await (await this.client).send(new (await sdk()).GetCachePolicyCommand({ Id: id }));
       if (!res.CachePolicy?.CachePolicyConfig?.Name?.startsWith(POLICY_PREFIX)) return;
-      await this.client.send(new DeleteCachePolicyCommand({ Id: id, IfMatch: res.ETag }));
+      await (await this.client).send(new (await sdk()).DeleteCachePolicyCommand({ Id: id, IfMatch: res.ETag }));
     } catch (err) {
       // Still attached elsewhere, or already gone: leave it; it costs nothing.
       if (!isAwsError(err, "NoSuchCachePolicy", "CachePolicyInUse")) throw err;
     }
   }
 
-  private waiter() {
-    return waiterConfig(this.client, this.options.pollSeconds, this.options.maxWaitSeconds, 600);
+  private async waiter() {
+    return waiterConfig(await this.client, this.options.pollSeconds, this.options.maxWaitSeconds, 600);
   }
 }

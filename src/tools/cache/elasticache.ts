@@ -1,16 +1,7 @@
-import {
-  CreateCacheParameterGroupCommand,
-  CreateReplicationGroupCommand,
-  DeleteCacheParameterGroupCommand,
-  DeleteReplicationGroupCommand,
-  DescribeReplicationGroupsCommand,
+import type {
   ElastiCacheClient,
-  ListTagsForResourceCommand,
-  ModifyCacheParameterGroupCommand,
-  waitUntilReplicationGroupAvailable,
-  waitUntilReplicationGroupDeleted,
-  type CreateReplicationGroupCommandInput,
-  type ReplicationGroup,
+  CreateReplicationGroupCommandInput,
+  ReplicationGroup,
 } from "@aws-sdk/client-elasticache";
 import { z } from "zod";
 import { AgentError, parseOptions } from "../../core/errors.js";
@@ -18,6 +9,10 @@ import { isAwsError, KEY_TAG, keyDigest, MANAGED_TAG, tagValue, waiterConfig } f
 import type { CacheInfra, CacheResource, CacheSpec } from "../types.js";
 import type { Clock } from "../../core/clock.js";
 import { systemClock } from "../../core/clock.js";
+import { lazyModule } from "../../core/lazy.js";
+
+/** The SDK, imported when this adapter first calls AWS (see core/lazy.ts). */
+const sdk = lazyModule(() => import("@aws-sdk/client-elasticache"));
 
 const EVICTION_POLICIES = ["volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-random", "allkeys-random", "volatile-ttl", "noeviction"] as const;
 
@@ -64,11 +59,11 @@ export function replicationGroupId(prefix: string, idempotencyKey: string): stri
 export class ElastiCacheInfra implements CacheInfra {
   readonly engines = ["redis"] as const;
   readonly options: z.output<typeof ElastiCacheOptions>;
-  private readonly client: ElastiCacheClient;
+  private readonly client: ElastiCacheClient | Promise<ElastiCacheClient>;
 
   constructor(options: ElastiCacheOptions, client?: ElastiCacheClient, private readonly clock: Clock = systemClock) {
     this.options = parseOptions(ElastiCacheOptions, options, "elasticache options");
-    this.client = client ?? new ElastiCacheClient({ region: this.options.region });
+    this.client = client ?? sdk().then((m) => new m.ElastiCacheClient({ region: this.options.region }));
   }
 
   /** The group a provision under this key created, if it exists and is still ours (not being deleted). */
@@ -97,7 +92,7 @@ export class ElastiCacheInfra implements CacheInfra {
     } else {
       const parameterGroup = this.options.cacheParameterGroupName ?? (await this.ensureParameterGroup(id, spec.evictionPolicy, idempotencyKey));
       try {
-        await this.client.send(new CreateReplicationGroupCommand(this.createInput(id, spec, parameterGroup, idempotencyKey)));
+        await (await this.client).send(new (await sdk()).CreateReplicationGroupCommand(this.createInput(id, spec, parameterGroup, idempotencyKey)));
       } catch (err) {
         // A concurrent replay won the race: the group is ours by name (the name is the key's digest).
         if (!isAwsError(err, "ReplicationGroupAlreadyExistsFault")) throw err;
@@ -120,7 +115,7 @@ export class ElastiCacheInfra implements CacheInfra {
       await this.assertOwned(group, null);
       if (group.Status !== "deleting") {
         try {
-          await this.client.send(new DeleteReplicationGroupCommand({
+          await (await this.client).send(new (await sdk()).DeleteReplicationGroupCommand({
             ReplicationGroupId: id,
             ...(this.options.finalSnapshotOnDelete ? { FinalSnapshotIdentifier: `${id}-final` } : {}),
           }));
@@ -128,13 +123,13 @@ export class ElastiCacheInfra implements CacheInfra {
           if (!isAwsError(err, "ReplicationGroupNotFoundFault")) throw err;
         }
       }
-      await waitUntilReplicationGroupDeleted(this.waiter(), { ReplicationGroupId: id }).catch((err: Error) => {
+      await (await sdk()).waitUntilReplicationGroupDeleted(await this.waiter(), { ReplicationGroupId: id }).catch((err: Error) => {
         throw new AgentError("failed", `replication group ${id} was not deleted within ${this.options.maxWaitSeconds} s: ${err.message}`);
       });
     }
     if (!this.options.cacheParameterGroupName) {
       try {
-        await this.client.send(new DeleteCacheParameterGroupCommand({ CacheParameterGroupName: id }));
+        await (await this.client).send(new (await sdk()).DeleteCacheParameterGroupCommand({ CacheParameterGroupName: id }));
       } catch (err) {
         if (!isAwsError(err, "CacheParameterGroupNotFoundFault")) throw err;
       }
@@ -168,7 +163,7 @@ export class ElastiCacheInfra implements CacheInfra {
 
   private async ensureParameterGroup(name: string, evictionPolicy: string, key: string): Promise<string> {
     try {
-      await this.client.send(new CreateCacheParameterGroupCommand({
+      await (await this.client).send(new (await sdk()).CreateCacheParameterGroupCommand({
         CacheParameterGroupName: name,
         CacheParameterGroupFamily: this.options.parameterGroupFamily,
         Description: `Honua cache: maxmemory-policy ${evictionPolicy}`,
@@ -178,7 +173,7 @@ export class ElastiCacheInfra implements CacheInfra {
       if (!isAwsError(err, "CacheParameterGroupAlreadyExistsFault")) throw err;
     }
     // Setting the same value twice is harmless, so a replay just repeats it.
-    await this.client.send(new ModifyCacheParameterGroupCommand({
+    await (await this.client).send(new (await sdk()).ModifyCacheParameterGroupCommand({
       CacheParameterGroupName: name,
       ParameterNameValues: [{ ParameterName: "maxmemory-policy", ParameterValue: evictionPolicy }],
     }));
@@ -187,7 +182,7 @@ export class ElastiCacheInfra implements CacheInfra {
 
   private async describe(id: string): Promise<ReplicationGroup | null> {
     try {
-      const res = await this.client.send(new DescribeReplicationGroupsCommand({ ReplicationGroupId: id }));
+      const res = await (await this.client).send(new (await sdk()).DescribeReplicationGroupsCommand({ ReplicationGroupId: id }));
       return res.ReplicationGroups?.[0] ?? null;
     } catch (err) {
       if (isAwsError(err, "ReplicationGroupNotFoundFault")) return null;
@@ -198,7 +193,7 @@ export class ElastiCacheInfra implements CacheInfra {
   /** Adopts or deletes only what honua-agent created (and, for adoption, for this very key). */
   private async assertOwned(group: ReplicationGroup, key: string | null): Promise<void> {
     if (!group.ARN) throw new AgentError("failed", `replication group ${group.ReplicationGroupId} has no ARN; cannot check ownership`);
-    const tags = (await this.client.send(new ListTagsForResourceCommand({ ResourceName: group.ARN }))).TagList ?? [];
+    const tags = (await (await this.client).send(new (await sdk()).ListTagsForResourceCommand({ ResourceName: group.ARN }))).TagList ?? [];
     const tag = (k: string) => tags.find((t) => t.Key === k)?.Value;
     if (tag(MANAGED_TAG) !== "true") {
       throw new AgentError("forbidden", `replication group ${group.ReplicationGroupId} was not created by honua-agent (no ${MANAGED_TAG} tag); refusing to ${key === null ? "delete" : "adopt"} it`);
@@ -208,13 +203,13 @@ export class ElastiCacheInfra implements CacheInfra {
     }
   }
 
-  private waiter() {
-    return waiterConfig(this.client, this.options.pollSeconds, this.options.maxWaitSeconds, 120);
+  private async waiter() {
+    return waiterConfig(await this.client, this.options.pollSeconds, this.options.maxWaitSeconds, 120);
   }
 
   private async waitAvailable(id: string): Promise<ReplicationGroup> {
     try {
-      await waitUntilReplicationGroupAvailable(this.waiter(), { ReplicationGroupId: id });
+      await (await sdk()).waitUntilReplicationGroupAvailable(await this.waiter(), { ReplicationGroupId: id });
     } catch (err) {
       const now = await this.describe(id).catch(() => null);
       throw new AgentError("failed", `replication group ${id} did not become available (status ${now?.Status ?? "unknown"}): ${(err as Error).message}`);

@@ -1,11 +1,12 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
 import type { OpLog } from "../../store/oplog.js";
 import { maskUrl } from "../../core/secrets.js";
 import type { CacheInfra, CacheResource, CacheSpec } from "../types.js";
+import { lazyModule } from "../../core/lazy.js";
 
 /** `cache: { redis: {...} }`: a Redis the deployment already runs; the agent adopts it and starts nothing. */
 export const RedisCacheOptions = z
@@ -69,8 +70,12 @@ export function honuaConnectionString(o: Pick<RedisCacheOptions, "url" | "connec
   return parts.join(",");
 }
 
+/** The client, imported on first use: the cache section's options are read by every command (see core/lazy.ts). */
+const ioredis = lazyModule(() => import("ioredis"));
+
 /** Opens a connection for one operation and closes it: the agent holds no Redis connection between steps. */
 export async function withRedis<T>(o: Pick<RedisCacheOptions, "url" | "connectTimeoutMs">, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const { Redis } = await ioredis();
   const r = new Redis(o.url, { lazyConnect: true, connectTimeout: o.connectTimeoutMs, maxRetriesPerRequest: 1, retryStrategy: () => null, enableOfflineQueue: false });
   r.on("error", () => undefined); // surfaced by the failing command below
   try {

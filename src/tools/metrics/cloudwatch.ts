@@ -1,8 +1,16 @@
-import { CloudWatchClient, GetMetricDataCommand, type GetMetricDataCommandInput, type MetricDataQuery } from "@aws-sdk/client-cloudwatch";
+import type {
+  CloudWatchClient,
+  GetMetricDataCommandInput,
+  MetricDataQuery,
+} from "@aws-sdk/client-cloudwatch";
 import { z } from "zod";
 import { AgentError, parseOptions } from "../../core/errors.js";
 import type { MetricSample, MetricsQueryLog, MetricsQueryRecord, MetricsSource } from "../types.js";
 import { noDataHint } from "./no-data.js";
+import { lazyModule } from "../../core/lazy.js";
+
+/** The SDK, imported when this adapter first calls AWS (see core/lazy.ts). */
+const sdk = lazyModule(() => import("@aws-sdk/client-cloudwatch"));
 
 const Dimensions = z.record(z.string().min(1), z.string().min(1));
 /** Standard statistics, or a percentile such as `p95` (an extended statistic). */
@@ -96,12 +104,12 @@ interface Query {
 
 export class CloudWatchMetrics implements MetricsSource {
   readonly options: z.output<typeof CloudWatchMetricsOptions>;
-  private readonly client: CloudWatchClient;
+  private readonly client: CloudWatchClient | Promise<CloudWatchClient>;
   private log: MetricsQueryLog | null = null;
 
   constructor(options: CloudWatchMetricsOptions, client?: CloudWatchClient) {
     this.options = parseOptions(CloudWatchMetricsOptions, options, "cloudwatch metrics options");
-    this.client = client ?? new CloudWatchClient({ region: this.options.region });
+    this.client = client ?? sdk().then((m) => new m.CloudWatchClient({ region: this.options.region }));
   }
 
   /** The metric queries and raw datapoints behind the last `samples()` answer. */
@@ -244,7 +252,7 @@ export class CloudWatchMetrics implements MetricsSource {
     let token: string | undefined;
     let pages = 0;
     do {
-      const page = await this.client.send(new GetMetricDataCommand({ ...input, ...(token ? { NextToken: token } : {}) }));
+      const page = await (await this.client).send(new (await sdk()).GetMetricDataCommand({ ...input, ...(token ? { NextToken: token } : {}) }));
       for (const r of page.MetricDataResults ?? []) {
         if (r.StatusCode === "Forbidden" || r.StatusCode === "InternalError") {
           throw new AgentError("unavailable", `cloudwatch GetMetricData ${r.Id}: ${r.StatusCode}${r.Messages?.length ? `: ${r.Messages.map((x) => x.Value).join("; ")}` : ""}`);

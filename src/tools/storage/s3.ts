@@ -1,13 +1,13 @@
 import { Readable } from "node:stream";
-import {
-  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand,
-  DeleteObjectCommand, GetBucketAclCommand, GetBucketEncryptionCommand, GetBucketLifecycleConfigurationCommand, GetBucketVersioningCommand,
-  GetObjectCommand, GetPublicAccessBlockCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command,
-  PutBucketEncryptionCommand, PutBucketLifecycleConfigurationCommand, PutBucketVersioningCommand, PutObjectCommand, PutPublicAccessBlockCommand,
-  S3Client, UploadPartCommand, type BucketLocationConstraint, type HeadObjectCommandOutput,
-} from "@aws-sdk/client-s3";
+import type { BucketLocationConstraint, HeadObjectCommandOutput, S3Client } from "@aws-sdk/client-s3";
 import { AgentError } from "../../core/errors.js";
 import type { Checksum, Inspection, ObjectInfo, ObjectStore, SettingState, StorageSettings } from "./types.js";
+import { lazyModule } from "../../core/lazy.js";
+
+/** The SDK, imported when a backend first calls S3 (see core/lazy.ts). */
+const sdk = lazyModule(() => import("@aws-sdk/client-s3"));
+/** A client, or one being built once the SDK is loaded (`s3Client`). */
+export type S3ClientLike = S3Client | Promise<S3Client>;
 
 export interface S3StoreOptions {
   backend: string;
@@ -26,7 +26,8 @@ export interface S3StoreOptions {
 }
 
 /** One S3 client per backend (connection reuse); built from resolved credentials, never logged. */
-export function s3Client(o: Omit<S3StoreOptions, "bucket" | "backend" | "kind" | "multipartThresholdBytes">): S3Client {
+export async function s3Client(o: Omit<S3StoreOptions, "bucket" | "backend" | "kind" | "multipartThresholdBytes">): Promise<S3Client> {
+  const { S3Client } = await sdk();
   return new S3Client({
     region: o.region,
     ...(o.endpoint ? { endpoint: o.endpoint } : {}),
@@ -78,7 +79,7 @@ export class S3Store implements ObjectStore {
   readonly location: string;
   private readonly scheme: string;
 
-  constructor(readonly client: S3Client, private readonly o: S3StoreOptions) {
+  constructor(readonly client: S3ClientLike, private readonly o: S3StoreOptions) {
     this.kind = o.kind;
     this.backend = o.backend;
     this.container = o.bucket;
@@ -96,14 +97,16 @@ export class S3Store implements ObjectStore {
   }
 
   async list(prefix: string, cursor: string | null, limit: number): Promise<{ objects: ObjectInfo[]; next: string | null }> {
-    const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.container, Prefix: prefix || undefined, MaxKeys: limit, ...(cursor ? { ContinuationToken: cursor } : {}) }));
+    const { ListObjectsV2Command } = await sdk();
+    const r = await (await this.client).send(new ListObjectsV2Command({ Bucket: this.container, Prefix: prefix || undefined, MaxKeys: limit, ...(cursor ? { ContinuationToken: cursor } : {}) }));
     const objects = (r.Contents ?? []).map((c): ObjectInfo => ({ key: c.Key!, size: Number(c.Size ?? 0), checksum: checksumOf({ ETag: c.ETag }), lastModified: c.LastModified?.toISOString() ?? null }));
     return { objects, next: r.IsTruncated ? (r.NextContinuationToken ?? null) : null };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
+    const { HeadObjectCommand } = await sdk();
     try {
-      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.container, Key: key, ChecksumMode: "ENABLED" }));
+      const h = await (await this.client).send(new HeadObjectCommand({ Bucket: this.container, Key: key, ChecksumMode: "ENABLED" }));
       return { key, size: Number(h.ContentLength ?? 0), checksum: checksumOf(h), lastModified: h.LastModified?.toISOString() ?? null };
     } catch (e) {
       if (notFound(e)) return null;
@@ -112,8 +115,9 @@ export class S3Store implements ObjectStore {
   }
 
   async read(key: string): Promise<Readable> {
+    const { GetObjectCommand } = await sdk();
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.container, Key: key }));
+      const r = await (await this.client).send(new GetObjectCommand({ Bucket: this.container, Key: key }));
       return r.Body as Readable;
     } catch (e) {
       if (notFound(e)) throw new AgentError("not-found", `${this.hrefOf(key)} does not exist`);
@@ -128,24 +132,25 @@ export class S3Store implements ObjectStore {
   }
 
   async write(key: string, body: Readable, size: number, opts: { contentType?: string | null } = {}): Promise<ObjectInfo> {
+    const { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } = await sdk();
     const common = { Bucket: this.container, Key: key, ...(opts.contentType ? { ContentType: opts.contentType } : {}), ...(this.o.storageClass ? { StorageClass: this.o.storageClass as never } : {}), ...this.sse() };
     if (size <= this.o.multipartThresholdBytes) {
       // The store checksums what it received: SHA-256 where flexible checksums are on, its MD5 ETag otherwise.
-      await this.client.send(new PutObjectCommand({ ...common, Body: body, ContentLength: size, ...(this.o.checksums === "when-supported" ? { ChecksumAlgorithm: "SHA256" as const } : {}) }));
+      await (await this.client).send(new PutObjectCommand({ ...common, Body: body, ContentLength: size, ...(this.o.checksums === "when-supported" ? { ChecksumAlgorithm: "SHA256" as const } : {}) }));
     } else {
       const partSize = Math.max(8 * 1024 * 1024, Math.ceil(size / 9_000));
-      const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(common));
+      const { UploadId } = await (await this.client).send(new CreateMultipartUploadCommand(common));
       try {
         const done: { ETag: string; PartNumber: number }[] = [];
         let n = 0;
         for await (const part of parts(body, partSize)) {
           n++;
-          const r = await this.client.send(new UploadPartCommand({ Bucket: this.container, Key: key, UploadId, PartNumber: n, Body: part, ContentLength: part.length }));
+          const r = await (await this.client).send(new UploadPartCommand({ Bucket: this.container, Key: key, UploadId, PartNumber: n, Body: part, ContentLength: part.length }));
           done.push({ ETag: r.ETag!, PartNumber: n });
         }
-        await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.container, Key: key, UploadId, MultipartUpload: { Parts: done } }));
+        await (await this.client).send(new CompleteMultipartUploadCommand({ Bucket: this.container, Key: key, UploadId, MultipartUpload: { Parts: done } }));
       } catch (e) {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.container, Key: key, UploadId })).catch(() => undefined);
+        await (await this.client).send(new AbortMultipartUploadCommand({ Bucket: this.container, Key: key, UploadId })).catch(() => undefined);
         throw e;
       }
     }
@@ -155,12 +160,15 @@ export class S3Store implements ObjectStore {
   }
 
   async remove(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.container, Key: key }));
+    const { DeleteObjectCommand } = await sdk();
+    await (await this.client).send(new DeleteObjectCommand({ Bucket: this.container, Key: key }));
   }
 }
 
 /** The owner the store reports for `bucket` (ACL owner, else the caller when the bucket is among its own), and the caller's id. */
-async function owners(client: S3Client, bucket: string): Promise<{ owner: string | null; me: string | null }> {
+async function owners(clientLike: S3ClientLike, bucket: string): Promise<{ owner: string | null; me: string | null }> {
+  const client = await clientLike;
+  const { GetBucketAclCommand, ListBucketsCommand } = await sdk();
   let me: string | null = null;
   let listed = false;
   try {
@@ -194,7 +202,9 @@ const lifecycleText = (s: StorageSettings) =>
   s.lifecycle ? [s.lifecycle.transitionAfterDays ? `to ${s.lifecycle.storageClass} after ${s.lifecycle.transitionAfterDays} days` : null, s.lifecycle.noncurrentExpireDays ? `old versions expire after ${s.lifecycle.noncurrentExpireDays} days` : null].filter(Boolean).join("; ") : "none";
 
 /** Each setting of an existing bucket as the store reports it. */
-async function foundSettings(client: S3Client, bucket: string, s: StorageSettings, where: string): Promise<SettingState[]> {
+async function foundSettings(clientLike: S3ClientLike, bucket: string, s: StorageSettings, where: string): Promise<SettingState[]> {
+  const client = await clientLike;
+  const { GetBucketEncryptionCommand, GetBucketLifecycleConfigurationCommand, GetBucketVersioningCommand, GetPublicAccessBlockCommand } = await sdk();
   const unsupported = (setting: SettingState["setting"], wanted: string, op: string): SettingState => ({ setting, wanted, found: null, outcome: "unsupported", note: `${where} does not implement ${op}` });
   const v = await readSetting(() => client.send(new GetBucketVersioningCommand({ Bucket: bucket })));
   const enc = await readSetting(() => client.send(new GetBucketEncryptionCommand({ Bucket: bucket })));
@@ -221,7 +231,9 @@ async function foundSettings(client: S3Client, bucket: string, s: StorageSetting
  * reports is `expectedOwner`, or the caller): adopted as it is. A bucket the caller may not see (403), one in another
  * region, or one the store says another owner has is refused: honua-agent never writes rasters into someone else's bucket.
  */
-export async function inspectBucket(client: S3Client, o: Pick<S3StoreOptions, "bucket" | "region" | "endpoint" | "expectedOwner" | "kind">, s: StorageSettings): Promise<Inspection> {
+export async function inspectBucket(clientLike: S3ClientLike, o: Pick<S3StoreOptions, "bucket" | "region" | "endpoint" | "expectedOwner" | "kind">, s: StorageSettings): Promise<Inspection> {
+  const client = await clientLike;
+  const { HeadBucketCommand } = await sdk();
   const where = o.endpoint ? `the store at ${o.endpoint}` : "S3";
   const planned = (settings: SettingState[]) => settings;
   try {
@@ -261,7 +273,9 @@ export async function inspectBucket(client: S3Client, o: Pick<S3StoreOptions, "b
 }
 
 /** Creates the bucket and sets what the store implements; a setting it does not implement is reported, not faked. */
-export async function createBucket(client: S3Client, o: Pick<S3StoreOptions, "bucket" | "region" | "endpoint" | "kind" | "kmsKeyId">, s: StorageSettings): Promise<SettingState[]> {
+export async function createBucket(clientLike: S3ClientLike, o: Pick<S3StoreOptions, "bucket" | "region" | "endpoint" | "kind" | "kmsKeyId">, s: StorageSettings): Promise<SettingState[]> {
+  const client = await clientLike;
+  const { CreateBucketCommand, PutBucketEncryptionCommand, PutBucketLifecycleConfigurationCommand, PutBucketVersioningCommand, PutPublicAccessBlockCommand } = await sdk();
   const where = o.endpoint ? `the store at ${o.endpoint}` : "S3";
   try {
     const location = o.region !== "us-east-1" && o.region !== "auto" ? { CreateBucketConfiguration: { LocationConstraint: o.region as BucketLocationConstraint } } : {};
@@ -311,7 +325,9 @@ export async function createBucket(client: S3Client, o: Pick<S3StoreOptions, "bu
 }
 
 /** Empties and deletes a bucket honua-agent created. */
-export async function deleteBucket(client: S3Client, bucket: string): Promise<void> {
+export async function deleteBucket(clientLike: S3ClientLike, bucket: string): Promise<void> {
+  const client = await clientLike;
+  const { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command } = await sdk();
   for (;;) {
     let r;
     try {

@@ -5,7 +5,7 @@ import { AgentError } from "../../core/errors.js";
 import type { TwinContext } from "../twins.js";
 import { SANDBOX_TWINS } from "../twins.js";
 import { assetsOfItem } from "./catalog.js";
-import { priceOfBackend } from "./real.js";
+import { priceOfBackend } from "./prices.js";
 import {
   STORAGE_ROUTING, CopyRecord, Provisioned, parseAssetTarget, type BackendInfo, type BackendKind, type BackendTarget, type CatalogAsset, type HonuaReader, type HrefChange,
   type Inspection, type ObjectInfo, type ObjectStore, type ProbeReading, type SettingState, type StacCatalog, type StorageCapability, type StorageSettings,

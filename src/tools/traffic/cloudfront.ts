@@ -1,27 +1,17 @@
-import {
+import type {
   CloudFrontClient,
-  CopyDistributionCommand,
-  CreateContinuousDeploymentPolicyCommand,
-  DeleteContinuousDeploymentPolicyCommand,
-  DeleteDistributionCommand,
-  GetContinuousDeploymentPolicyCommand,
-  GetDistributionCommand,
-  ListContinuousDeploymentPoliciesCommand,
-  ListTagsForResourceCommand,
-  TagResourceCommand,
-  UntagResourceCommand,
-  UpdateContinuousDeploymentPolicyCommand,
-  UpdateDistributionCommand,
-  UpdateDistributionWithStagingConfigCommand,
-  waitUntilDistributionDeployed,
-  type ContinuousDeploymentPolicyConfig,
-  type Distribution,
-  type DistributionConfig,
+  ContinuousDeploymentPolicyConfig,
+  Distribution,
+  DistributionConfig,
 } from "@aws-sdk/client-cloudfront";
 import { z } from "zod";
 import { AgentError, parseOptions } from "../../core/errors.js";
 import { isAwsError, tagValue, waiterConfig } from "../aws/util.js";
 import type { TrafficRouter } from "../types.js";
+import { lazyModule } from "../../core/lazy.js";
+
+/** The SDK, imported when this adapter first calls AWS (see core/lazy.ts). */
+const sdk = lazyModule(() => import("@aws-sdk/client-cloudfront"));
 
 /** CloudFront caps a continuous-deployment SingleWeight at 15% of requests. */
 export const MAX_STAGING_PERCENT = 15;
@@ -75,11 +65,11 @@ interface Current {
  */
 export class CloudFrontTraffic implements TrafficRouter {
   readonly options: z.output<typeof CloudFrontTrafficOptions>;
-  private readonly client: CloudFrontClient;
+  private readonly client: CloudFrontClient | Promise<CloudFrontClient>;
 
   constructor(options: CloudFrontTrafficOptions, client?: CloudFrontClient) {
     this.options = parseOptions(CloudFrontTrafficOptions, options, "cloudfront traffic options");
-    this.client = client ?? new CloudFrontClient({ region: this.options.region });
+    this.client = client ?? sdk().then((m) => new m.CloudFrontClient({ region: this.options.region }));
   }
 
   features(): readonly string[] {
@@ -163,13 +153,13 @@ export class CloudFrontTraffic implements TrafficRouter {
     if (primary.config.ContinuousDeploymentPolicyId === policyId) {
       // CloudFront refuses to delete a policy a distribution still uses; the primary's full config goes back without it.
       const { ContinuousDeploymentPolicyId: _detached, ...config } = primary.config;
-      await this.client.send(new UpdateDistributionCommand({ Id: this.options.primaryDistributionId, IfMatch: primary.etag, DistributionConfig: config }));
+      await (await this.client).send(new (await sdk()).UpdateDistributionCommand({ Id: this.options.primaryDistributionId, IfMatch: primary.etag, DistributionConfig: config }));
     }
     // Read again for the ETag to match: the one read before the detach may no longer be current.
     const fresh = await this.findPolicy(policyId);
     if (!fresh) return;
     try {
-      await this.client.send(new DeleteContinuousDeploymentPolicyCommand({ Id: policyId, IfMatch: fresh.etag }));
+      await (await this.client).send(new (await sdk()).DeleteContinuousDeploymentPolicyCommand({ Id: policyId, IfMatch: fresh.etag }));
     } catch (err) {
       if (!isAwsError(err, "NoSuchContinuousDeploymentPolicy")) throw err;
     }
@@ -203,14 +193,14 @@ export class CloudFrontTraffic implements TrafficRouter {
       staging = (await this.find(stagingId)) ?? staging;
     }
     if (staging.config.Enabled) {
-      await this.client.send(new UpdateDistributionCommand({ Id: stagingId, IfMatch: staging.etag, DistributionConfig: { ...staging.config, Enabled: false } }));
+      await (await this.client).send(new (await sdk()).UpdateDistributionCommand({ Id: stagingId, IfMatch: staging.etag, DistributionConfig: { ...staging.config, Enabled: false } }));
     }
     // DeleteDistribution refuses a distribution that is not both disabled and Deployed.
     await this.waitDeployed(stagingId, " after disabling");
     const fresh = await this.find(stagingId);
     if (fresh) {
       try {
-        await this.client.send(new DeleteDistributionCommand({ Id: stagingId, IfMatch: fresh.etag }));
+        await (await this.client).send(new (await sdk()).DeleteDistributionCommand({ Id: stagingId, IfMatch: fresh.etag }));
       } catch (err) {
         if (!isAwsError(err, "NoSuchDistribution")) throw err;
       }
@@ -221,7 +211,7 @@ export class CloudFrontTraffic implements TrafficRouter {
 
   /** The baseline tag stays: it is what a rollback of a later promotion restores from, and ensureStaging rewrites it. */
   private async untagStaging(primary: Current): Promise<void> {
-    await this.client.send(new UntagResourceCommand({ Resource: primary.dist.ARN, TagKeys: { Items: [STAGING_TAG, STAGING_REF_TAG] } }));
+    await (await this.client).send(new (await sdk()).UntagResourceCommand({ Resource: primary.dist.ARN, TagKeys: { Items: [STAGING_TAG, STAGING_REF_TAG] } }));
   }
 
   /** The policy for this staging copy: the one attached to the primary if it routes there, else one a crashed attempt left unattached. */
@@ -266,7 +256,7 @@ export class CloudFrontTraffic implements TrafficRouter {
       throw new AgentError("failed", `will not promote onto ${this.options.primaryDistributionId}: its default behaviour uses legacy cache settings, which a rollback could not restore; move it to a cache policy first`);
     }
     const stagingNow = await this.get(staging.Id ?? "");
-    await this.client.send(new UpdateDistributionWithStagingConfigCommand({
+    await (await this.client).send(new (await sdk()).UpdateDistributionWithStagingConfigCommand({
       Id: this.options.primaryDistributionId,
       StagingDistributionId: staging.Id,
       // Both ETags, primary first: CloudFront refuses the copy if either changed since they were read.
@@ -285,7 +275,7 @@ export class CloudFrontTraffic implements TrafficRouter {
     const recorded = tags.get(STAGING_TAG);
     if (recorded) staging = await this.find(recorded);
     if (!staging) {
-      const copy = await this.client.send(new CopyDistributionCommand({
+      const copy = await (await this.client).send(new (await sdk()).CopyDistributionCommand({
         PrimaryDistributionId: this.options.primaryDistributionId,
         Staging: true,
         CallerReference: key,
@@ -294,7 +284,7 @@ export class CloudFrontTraffic implements TrafficRouter {
       }));
       if (!copy.Distribution?.Id) throw new AgentError("failed", "CopyDistribution returned no distribution");
       // Where the staging copy is and what the primary served with before: what promote and rollback need.
-      await this.client.send(new TagResourceCommand({
+      await (await this.client).send(new (await sdk()).TagResourceCommand({
         Resource: primary.dist.ARN,
         Tags: { Items: [
           { Key: STAGING_TAG, Value: copy.Distribution.Id },
@@ -310,7 +300,7 @@ export class CloudFrontTraffic implements TrafficRouter {
   }
 
   private async waitDeployed(id: string, after: string): Promise<void> {
-    await waitUntilDistributionDeployed(waiterConfig(this.client, this.options.pollSeconds, this.options.maxWaitSeconds, 600), { Id: id }).catch((err: Error) => {
+    await (await sdk()).waitUntilDistributionDeployed(waiterConfig(await this.client, this.options.pollSeconds, this.options.maxWaitSeconds, 600), { Id: id }).catch((err: Error) => {
       throw new AgentError("failed", `staging distribution ${id} was not Deployed${after} within ${this.options.maxWaitSeconds} s: ${err.message}`);
     });
   }
@@ -333,7 +323,7 @@ export class CloudFrontTraffic implements TrafficRouter {
     const attached = primary.config.ContinuousDeploymentPolicyId;
     if (attached) {
       const { etag } = await this.getPolicy(attached);
-      await this.client.send(new UpdateContinuousDeploymentPolicyCommand({ Id: attached, IfMatch: etag, ContinuousDeploymentPolicyConfig: this.policyConfig(domain, weight, true) }));
+      await (await this.client).send(new (await sdk()).UpdateContinuousDeploymentPolicyCommand({ Id: attached, IfMatch: etag, ContinuousDeploymentPolicyConfig: this.policyConfig(domain, weight, true) }));
       return;
     }
     // Policies carry no caller reference: look for one a crashed attempt created for this staging copy first.
@@ -341,19 +331,19 @@ export class CloudFrontTraffic implements TrafficRouter {
     let id = found;
     if (found) {
       const { etag } = await this.getPolicy(found);
-      await this.client.send(new UpdateContinuousDeploymentPolicyCommand({ Id: found, IfMatch: etag, ContinuousDeploymentPolicyConfig: this.policyConfig(domain, weight, true) }));
+      await (await this.client).send(new (await sdk()).UpdateContinuousDeploymentPolicyCommand({ Id: found, IfMatch: etag, ContinuousDeploymentPolicyConfig: this.policyConfig(domain, weight, true) }));
     } else {
-      const created = await this.client.send(new CreateContinuousDeploymentPolicyCommand({ ContinuousDeploymentPolicyConfig: this.policyConfig(domain, weight, true) }));
+      const created = await (await this.client).send(new (await sdk()).CreateContinuousDeploymentPolicyCommand({ ContinuousDeploymentPolicyConfig: this.policyConfig(domain, weight, true) }));
       id = created.ContinuousDeploymentPolicy?.Id;
     }
     if (!id) throw new AgentError("failed", "CreateContinuousDeploymentPolicy returned no id");
-    await this.client.send(new UpdateDistributionCommand({ Id: this.options.primaryDistributionId, IfMatch: primary.etag, DistributionConfig: { ...primary.config, ContinuousDeploymentPolicyId: id } }));
+    await (await this.client).send(new (await sdk()).UpdateDistributionCommand({ Id: this.options.primaryDistributionId, IfMatch: primary.etag, DistributionConfig: { ...primary.config, ContinuousDeploymentPolicyId: id } }));
   }
 
   private async disablePolicy(id: string): Promise<void> {
     const { config, etag } = await this.getPolicy(id);
     const domain = config.StagingDistributionDnsNames?.Items?.[0] ?? "";
-    await this.client.send(new UpdateContinuousDeploymentPolicyCommand({ Id: id, IfMatch: etag, ContinuousDeploymentPolicyConfig: this.policyConfig(domain, 0, false) }));
+    await (await this.client).send(new (await sdk()).UpdateContinuousDeploymentPolicyCommand({ Id: id, IfMatch: etag, ContinuousDeploymentPolicyConfig: this.policyConfig(domain, 0, false) }));
     const check = await this.getPolicy(id);
     const w = check.config.TrafficConfig?.SingleWeightConfig?.Weight ?? 0;
     if (check.config.Enabled || w !== 0) throw new AgentError("failed", `continuous-deployment policy ${id} still sends ${w * 100}% to staging (enabled ${check.config.Enabled})`);
@@ -362,7 +352,7 @@ export class CloudFrontTraffic implements TrafficRouter {
   private async findPolicyFor(domain: string): Promise<string | undefined> {
     let marker: string | undefined;
     do {
-      const page = await this.client.send(new ListContinuousDeploymentPoliciesCommand(marker ? { Marker: marker } : {}));
+      const page = await (await this.client).send(new (await sdk()).ListContinuousDeploymentPoliciesCommand(marker ? { Marker: marker } : {}));
       const hit = page.ContinuousDeploymentPolicyList?.Items?.find((i) => i.ContinuousDeploymentPolicy?.ContinuousDeploymentPolicyConfig?.StagingDistributionDnsNames?.Items?.includes(domain));
       if (hit?.ContinuousDeploymentPolicy?.Id) return hit.ContinuousDeploymentPolicy.Id;
       marker = page.ContinuousDeploymentPolicyList?.NextMarker;
@@ -374,7 +364,7 @@ export class CloudFrontTraffic implements TrafficRouter {
     // A cache policy and the legacy per-behaviour TTL/forwarding settings are mutually exclusive.
     if (!d.config.DefaultCacheBehavior) throw new AgentError("failed", `distribution ${d.dist.Id} has no default cache behaviour`);
     const { ForwardedValues: _fv, MinTTL: _min, DefaultTTL: _def, MaxTTL: _max, ...behavior } = d.config.DefaultCacheBehavior;
-    await this.client.send(new UpdateDistributionCommand({
+    await (await this.client).send(new (await sdk()).UpdateDistributionCommand({
       Id: d.dist.Id,
       IfMatch: d.etag,
       DistributionConfig: { ...d.config, DefaultCacheBehavior: { ...behavior, CachePolicyId: cachePolicyId } },
@@ -382,7 +372,7 @@ export class CloudFrontTraffic implements TrafficRouter {
   }
 
   private async get(id: string): Promise<Current> {
-    const res = await this.client.send(new GetDistributionCommand({ Id: id }));
+    const res = await (await this.client).send(new (await sdk()).GetDistributionCommand({ Id: id }));
     const config = res.Distribution?.DistributionConfig;
     if (!res.Distribution || !config || !res.ETag) throw new AgentError("failed", `GetDistribution ${id} returned no config or ETag`);
     return { dist: res.Distribution, config, etag: res.ETag };
@@ -398,14 +388,14 @@ export class CloudFrontTraffic implements TrafficRouter {
   }
 
   private async getPolicy(id: string): Promise<{ config: ContinuousDeploymentPolicyConfig; etag: string }> {
-    const res = await this.client.send(new GetContinuousDeploymentPolicyCommand({ Id: id }));
+    const res = await (await this.client).send(new (await sdk()).GetContinuousDeploymentPolicyCommand({ Id: id }));
     const config = res.ContinuousDeploymentPolicy?.ContinuousDeploymentPolicyConfig;
     if (!config || !res.ETag) throw new AgentError("failed", `GetContinuousDeploymentPolicy ${id} returned no config or ETag`);
     return { config, etag: res.ETag };
   }
 
   private async tags(d: Distribution): Promise<Map<string, string>> {
-    const res = await this.client.send(new ListTagsForResourceCommand({ Resource: d.ARN }));
+    const res = await (await this.client).send(new (await sdk()).ListTagsForResourceCommand({ Resource: d.ARN }));
     return new Map((res.Tags?.Items ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
   }
 
