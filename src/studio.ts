@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MemorySaver } from "@langchain/langgraph";
 import { BUILTIN_CONFIG, parseConfig, type AgentConfig } from "./config.js";
+import { AgentError, describeIssues } from "./core/errors.js";
 import { buildWorkflowGraph, type WorkflowGraph } from "./graph/builder.js";
 import { requireWorkflow } from "./graph/workflows/registry.js";
 import { adapterFactory } from "./sandbox/provider.js";
@@ -93,14 +94,18 @@ export async function studioGraph(workflow: StudioWorkflow): Promise<WorkflowGra
  * ones are filled by its Design step); `run` names the run in the sandbox and in every idempotency key, so give each
  * Studio thread its own.
  */
-export function studioInput(workflow: StudioWorkflow, o: { run?: string; deployment?: string; params?: Record<string, unknown>; request?: string } = {}) {
+export function studioInput(workflow: StudioWorkflow, o: { run?: string; deployment?: string; params?: unknown; request?: string } = {}) {
+  const parsed = requireWorkflow(workflow).def.params.safeParse(o.params ?? {});
+  if (!parsed.success) throw new AgentError("bad-input", `invalid params for ${workflow}: ${describeIssues(parsed.error, "params")}`);
+  const deployment = o.deployment ?? "staging";
+  if (!(deployment in BUILTIN_CONFIG.deployments)) throw new AgentError("bad-input", `studio runs on the built-in sandbox deployments (${Object.keys(BUILTIN_CONFIG.deployments).join(", ")}), not ${deployment}`);
   return {
     run: o.run ?? `studio-${workflow}`,
     workflow,
-    deployment: o.deployment ?? "staging",
+    deployment,
     requestedBy: "studio",
     request: o.request ?? `${workflow} (from LangGraph Studio)`,
-    params: o.params ?? {},
+    params: parsed.data,
   };
 }
 
@@ -120,3 +125,12 @@ export const modifyMetadataStorage = factory("modify-metadata-storage");
 export const addStorageBackend = factory("add-storage-backend");
 export const upgradeDatabaseSchema = factory("upgrade-database-schema");
 export const modifyObservability = factory("modify-observability");
+
+/** The factories by workflow id (what `langgraph.json` names, through `STUDIO_EXPORTS`). */
+export const STUDIO_FACTORIES: Record<StudioWorkflow, StudioGraphFactory> = {
+  "add-caching-layer": addCachingLayer,
+  "modify-metadata-storage": modifyMetadataStorage,
+  "add-storage-backend": addStorageBackend,
+  "upgrade-database-schema": upgradeDatabaseSchema,
+  "modify-observability": modifyObservability,
+};
