@@ -18,7 +18,7 @@ import { BUILTIN_CONFIG, parseConfig, type AgentConfig } from "./config.js";
 import { AgentError, describeIssues } from "./core/errors.js";
 import { buildWorkflowGraph, type WorkflowGraph } from "./graph/builder.js";
 import { requireWorkflow } from "./graph/workflows/registry.js";
-import { adapterFactory } from "./sandbox/provider.js";
+import { sandboxAdapterFactory, sandboxSettings } from "./sandbox/adapters.js";
 import { sqliteSql } from "./store/sql.js";
 import { AgentStore } from "./store/store.js";
 
@@ -44,7 +44,7 @@ export interface StudioContext {
   store: AgentStore;
   checkpointer: MemorySaver;
   config: AgentConfig;
-  adapters: ReturnType<typeof adapterFactory>;
+  adapters: ReturnType<typeof sandboxAdapterFactory>;
   graphs: Map<string, WorkflowGraph>;
 }
 
@@ -64,7 +64,7 @@ async function open(): Promise<StudioContext> {
   const { config } = parseConfig(BUILTIN_CONFIG, "built-in (studio)", env);
   const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")));
   await store.setup();
-  return { home, store, checkpointer: new MemorySaver(), config, adapters: adapterFactory(config, home, env), graphs: new Map() };
+  return { home, store, checkpointer: new MemorySaver(), config, adapters: sandboxAdapterFactory(config, home, sandboxSettings(env)), graphs: new Map() };
 }
 
 /** The studio's own context, opened once per process on first use (importing this module writes nothing). */
