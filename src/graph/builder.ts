@@ -243,7 +243,11 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
     // Only a decision on the step's own gate kind counts: an answer to an inconclusive, pause or rollback gate never does.
     const last = state.decisions.findLast((d) => d.step === step && d.stage === stage && d.kind === kind);
     if (!last || last.decision === "reject") return undefined;
-    return deps.store.getDecision(state.run, last.interrupt);
+    const stored = await deps.store.getDecision(state.run, last.interrupt);
+    // The stored row must be this gate's own: a state edited to name another gate's decision (Studio's "edit state", a
+    // goto into the step) finds that row, and it answers a different question.
+    if (!stored || stored.step !== step || stored.stage !== stage || stored.kind !== kind || stored.planHash !== last.planHash) return undefined;
+    return stored;
   }
 
   function stepNode(index: number) {

@@ -3,12 +3,7 @@ import { AgentError } from "../core/errors.js";
 import { openChecked } from "../store/files.js";
 import { OpLog } from "../store/oplog.js";
 import type { DeploymentAdapters } from "../tools/types.js";
-import { parseFaults } from "../core/faults.js";
-import { SandboxWorld } from "./sandbox.js";
-import "../tools/storage/sandbox.js"; // the storage capability's sandbox twin
-import "../tools/database/sandbox.js"; // the database capability's sandbox twin
-import "../tools/observability/sandbox.js"; // the observability capability's sandbox twin
-import "../tools/metadata/sandbox.js"; // the metadata capability's sandbox twin
+import { sandboxAdapterFactory, sandboxSettings } from "./adapters.js";
 
 /**
  * Adapters per deployment, by provider. The sandbox is built in; `local` and `aws` get the real adapters
@@ -18,15 +13,9 @@ export async function adapterFactory(config: AgentConfig, home: string, env: Nod
   // The real adapters (Redis, PostgreSQL, S3, Azure Blob, nginx, ...) are imported only when a deployment uses them:
   // on the sandbox alone a command starts without loading their clients.
   const real = Object.values(config.deployments).some((d) => d.provider !== "sandbox") ? (await import("../providers/real.js")).realAdapters : null;
-  let world: SandboxWorld | undefined;
   let opLog: OpLog | undefined;
   const cache = new Map<string, DeploymentAdapters>();
-  const faults = parseFaults(env.HONUA_SANDBOX_FAULTS);
-  const epoch = env.HONUA_SANDBOX_EPOCH ? Date.parse(env.HONUA_SANDBOX_EPOCH) : Math.floor(Date.now() / 3_600_000) * 3_600_000;
-  if (Number.isNaN(epoch)) throw new AgentError("bad-input", `HONUA_SANDBOX_EPOCH is not a date: ${env.HONUA_SANDBOX_EPOCH}`);
-  // Real milliseconds per simulated minute (0: the simulated clock moves at once).
-  const pace = env.HONUA_SANDBOX_PACE_MS === undefined ? 0 : Number(env.HONUA_SANDBOX_PACE_MS);
-  if (!Number.isFinite(pace) || pace < 0 || pace > 60_000) throw new AgentError("bad-input", `HONUA_SANDBOX_PACE_MS is real milliseconds per simulated minute, 0..60000: ${env.HONUA_SANDBOX_PACE_MS}`);
+  const sandbox = sandboxAdapterFactory(config, home, sandboxSettings(env));
   return {
     adaptersFor(name: string): DeploymentAdapters {
       const hit = cache.get(name);
@@ -41,17 +30,13 @@ export async function adapterFactory(config: AgentConfig, home: string, env: Nod
         cache.set(name, adapters);
         return adapters;
       }
-      world ??= openChecked(home, "sandbox.sqlite", (p) => new SandboxWorld(p));
-      const adapters = world.adapters(name, d, faults, epoch, pace);
+      const adapters = sandbox.adaptersFor(name);
       cache.set(name, adapters);
       return adapters;
     },
-    world(): SandboxWorld {
-      world ??= openChecked(home, "sandbox.sqlite", (p) => new SandboxWorld(p));
-      return world;
-    },
+    world: sandbox.world,
     close() {
-      world?.close();
+      sandbox.close();
       opLog?.close();
     },
   };
