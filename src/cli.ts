@@ -574,6 +574,46 @@ program
   });
 
 program
+  .command("dev")
+  .description("development helpers")
+  .command("origin")
+  .description("a Honua stand-in for a local trial (docs/local.md): tiles with ~30 ms of work each, Redis when its env file turns caching on, /metrics when HONUA_OBSERVABILITY=true, /healthz/ready; runs until Ctrl-C")
+  .requiredOption("--env <file>", "the Honua env file it reads (the one the deployment's config section edits)")
+  .option("--port <n>", "port on 127.0.0.1", "5000")
+  .option("--name <name>", "instance name (X-Honua-Instance)", "honua-1")
+  .option("--work-ms <n>", "work per uncached tile, ms", "30")
+  .action(async (o: { env: string; port: string; name: string; workMs: string }) => {
+    const port = Number(o.port);
+    const workMs = Number(o.workMs);
+    const bad = !Number.isInteger(port) || port < 0 || port > 65535 ? `--port ${o.port} is not a port` : !Number.isFinite(workMs) || workMs < 0 ? `--work-ms ${o.workMs} is not a number of ms` : null;
+    if (bad) {
+      process.stderr.write(`honua-agent: ${bad}\n`);
+      process.exit(EXIT.badInput);
+    }
+    const { existsSync } = await import("node:fs");
+    if (!existsSync(o.env)) {
+      process.stderr.write(`honua-agent: ${o.env} does not exist: create the Honua env file first (docs/local.md, "Trying it on one machine"), e.g. an empty one: touch ${o.env}\n`);
+      process.exit(EXIT.badInput);
+    }
+    const { startOrigin } = await import("./dev/origin.js");
+    let origin: Awaited<ReturnType<typeof startOrigin>>;
+    try {
+      origin = await startOrigin({ name: o.name, envFile: o.env, workMs, port });
+    } catch (e) {
+      process.stderr.write(`honua-agent: the stand-in did not start on 127.0.0.1:${port}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(EXIT.failed);
+    }
+    process.stdout.write(`Honua stand-in ${o.name} on ${origin.url} (tiles: ${origin.url}/ogc/tiles/collections/{c}/tiles/WebMercatorQuad/{z}/{row}/{col}, /metrics, /healthz/ready), reading ${o.env}; Ctrl-C stops it\n`);
+    process.on("SIGHUP", () => origin.reload());
+    const stop = async () => {
+      await origin.close();
+      process.exit(EXIT.done);
+    };
+    process.once("SIGINT", () => void stop());
+    process.once("SIGTERM", () => void stop());
+  });
+
+program
   .command("evals")
   .description("request and scenario evals: the offline planner always, the model too when one is configured; fails under 95%")
   .option("--json", "print JSON")
