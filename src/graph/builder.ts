@@ -228,7 +228,8 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         return { next, gate };
       }
     }
-    return { next, gate: null };
+    // Only a gate that was set is cleared: every channel a node writes is one more validation, write and version per step.
+    return state.gate ? { next, gate: null } : { next };
   }
 
   const afterStep = (state: RunStateValue, index: number, stageIdx: number, stageCount: number): Next => {
@@ -313,7 +314,8 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
         emit({ type: "gate", run: state.run, payload: gate.payload, planHash: gate.planHash });
         return { steps: [record], metrics, next: upcoming, gate };
       }
-      return { steps: [record], metrics, ...(await advance(withRecord, upcoming)) };
+      // The metrics channel is written only when this step changed them (most steps leave them as they were).
+      return { steps: [record], ...(metrics !== state.metrics ? { metrics } : {}), ...(await advance(withRecord, upcoming)) };
     };
   }
 
