@@ -211,7 +211,8 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       emit({ type: "gate", run: state.run, payload: gate.payload, planHash: gate.planHash });
       return { next, gate };
     }
-    if (next.to === "step") {
+    // Only a gated step has a gate to prepare (its kind may depend on the run; an ungated step's is always null).
+    if (next.to === "step" && steps[next.index]!.gated) {
       const step = steps[next.index]!;
       const view = new RunView(state);
       const kind = step.gateKind(view);
@@ -534,7 +535,13 @@ function recordsBeside(store: AgentStore) {
       if ((state.recorded ?? 0) === 0 && (state.decided ?? 0) === 0) return state;
       const hit = state.recordsTip ? cache.get(state.run) : undefined;
       if (hit && hit.tip === state.recordsTip && hit.steps.length === state.recorded && hit.decisions.length === state.decided) {
-        return { ...state, steps: [...state.steps, ...hit.steps], decisions: [...state.decisions, ...hit.decisions] };
+        // The cached lists are never changed once made (a write makes new ones), so a run with no records in its state
+        // (every run this version started) is given them as they are: no copy of the whole transcript per step.
+        return {
+          ...state,
+          steps: state.steps.length ? [...state.steps, ...hit.steps] : hit.steps,
+          decisions: state.decisions.length ? [...state.decisions, ...hit.decisions] : hit.decisions,
+        };
       }
       const full = await withRecords(store, state);
       if (state.recordsTip) remember(state.run, { tip: state.recordsTip, steps: full.steps.slice(state.steps.length), decisions: full.decisions.slice(state.decisions.length) });
