@@ -451,7 +451,8 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
     graph.addNode(
       r.name,
       async (stored: RunStateValue) => {
-        const state = await records.read(stored);
+        const read = records.read(stored);
+        const state = read instanceof Promise ? await read : read;
         const update = await records.keep(state, await r.run(state));
         const goto = r.router(update.next ?? state.next);
         // Unreachable after the build-time check; kept because it costs one Set lookup and a wrong edge would skip a gate.
@@ -531,7 +532,8 @@ function recordsBeside(store: AgentStore) {
     if (cache.size > CACHED_RUNS) cache.delete(cache.keys().next().value!);
   };
   return {
-    async read(state: RunStateValue): Promise<RunStateValue> {
+    /** Synchronous when nothing has to be read from the store (a new run, or the records this process cached). */
+    read(state: RunStateValue): RunStateValue | Promise<RunStateValue> {
       if ((state.recorded ?? 0) === 0 && (state.decided ?? 0) === 0) return state;
       const hit = state.recordsTip ? cache.get(state.run) : undefined;
       if (hit && hit.tip === state.recordsTip && hit.steps.length === state.recorded && hit.decisions.length === state.decided) {
@@ -543,9 +545,10 @@ function recordsBeside(store: AgentStore) {
           decisions: state.decisions.length ? [...state.decisions, ...hit.decisions] : hit.decisions,
         };
       }
-      const full = await withRecords(store, state);
-      if (state.recordsTip) remember(state.run, { tip: state.recordsTip, steps: full.steps.slice(state.steps.length), decisions: full.decisions.slice(state.decisions.length) });
-      return full;
+      return withRecords(store, state).then((full) => {
+        if (state.recordsTip) remember(state.run, { tip: state.recordsTip, steps: full.steps.slice(state.steps.length), decisions: full.decisions.slice(state.decisions.length) });
+        return full;
+      });
     },
     /** `state` is what `read` gave the node: its lists hold the whole transcript. */
     async keep(state: RunStateValue, update: RunStateUpdate): Promise<RunStateUpdate> {
