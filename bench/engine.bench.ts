@@ -268,8 +268,8 @@ async function measurePerStep() {
   const pct = (x: number) => `${round(x * 100, 0)}%`;
   const notes = [
     `Engine (buildWorkflowGraph + SqliteSaver, durability "sync") ${engine.msPerStep} ms/step vs bare StateGraph + MemorySaver ${round(baselineMs, 4)} ms/step = ${round(ratio, 2)}x.`,
-    `The same engine graph with a MemorySaver runs ${engineMem.msPerStep} ms/step (${round(engineMem.msPerStep / baselineMs, 2)}x bare): the builder's own cost (a 14-channel RunState with zod-validated values and appending reducers, a conditional route after every node,`,
-    `a RunView + zod input/output parse and a StepRecord per step, larger checkpoints to copy, plus init and finish nodes, finish doing 2 agent.sqlite writes, amortised over ${STEPS} steps).`,
+    `The same engine graph with a MemorySaver runs ${engineMem.msPerStep} ms/step (${round(engineMem.msPerStep / baselineMs, 2)}x bare): the builder's own cost (a 17-channel RunState with zod-validated values and appending reducers, a Command({ goto }) from every node,`,
+    `a RunView + zod input/output parse and a StepRecord per step written to agent.sqlite (one commit, fsynced) before the checkpoint that counts it, a read of the run's open controls per step boundary, plus init and finish nodes, finish doing 2 agent.sqlite writes, amortised over ${STEPS} steps).`,
     `The rest, ${round(engine.msPerStep - engineMem.msPerStep, 4)} ms/step (${pct(sqliteShare)} of the engine's time), is the real SqliteSaver: per superstep one checkpoint INSERT`,
     `whose JSON holds the whole channel state, which grows with every StepRecord${writes ? ` (one ${STEPS}-step run: ${writes.checkpointsPerRun} checkpoints, ${writes.checkpointBytesPerRun} bytes, plus ${writes.writeRowsPerRun} pending-write rows, ${writes.writeBytesPerRun} bytes)` : ""},`,
     `and every put/putWrites call re-prepares its statement and commits on its own (WAL with synchronous=FULL: an fsync per commit, on ${fsOf(home)});`,
