@@ -238,6 +238,32 @@ describe("watch (unit)", () => {
   const baseline = { at: "x", windowMinutes: 60, samples: 60, p95Ms: 100, errorRate: 0.001, hitRatio: null, requestsPerSecond: 100, originRequestsPerSecond: 100, monthlyCostUsd: 100 };
   const monitoring = { minSamples: 3, errorRateThreshold: 0.02, latencyFactor: 1.5, latencyMinDeltaMs: 20 };
 
+  it("a degraded reading is confirmed by the next before a rollback: a one-off blip is named and watched on, a lasting one degrades", async () => {
+    const { monitorWindow } = await import("../src/graph/patterns/monitor-window.js");
+    const start = Date.parse("2026-11-26T10:00:00Z");
+    const ctxFor = (adapters: ReturnType<typeof fakeAdapters>, progress: unknown[]) => ({
+      adapters, deploymentConfig: { monitoring: { ...monitoring, windowMinutes: 60, stageMinutes: 10, sampleEveryMinutes: 1, minSamples: 3 } },
+      remember: async (_n: string, v: string) => v, attach: async (n: string) => n, progress: (m: unknown) => void progress.push(m),
+      stopRequested: async () => null, pauseRequested: async () => null,
+    }) as unknown as import("../src/graph/step.js").StepContext;
+    const readings = (verdicts: ("healthy" | "degraded")[]) => {
+      let i = 0;
+      return { name: "database", read: async () => {
+        const v = verdicts[Math.min(i++, verdicts.length - 1)]!;
+        return { verdict: v, reason: v === "degraded" ? "query time 31 ms > baseline 1 ms x 1.5 (and > +20 ms)" : "database healthy", figures: {} };
+      } };
+    };
+    const notes: unknown[] = [];
+    const blip = await monitorWindow(ctxFor(fakeAdapters(start), notes), { minutes: 60, baseline, signals: [readings(["healthy", "degraded", "healthy"])] });
+    expect(blip.verdict).toBe("healthy");
+    expect(blip.reason).toContain("(1 unconfirmed: query time 31 ms > baseline 1 ms x 1.5 (and > +20 ms), not confirmed by the next reading)");
+    expect(notes).toContain("database: query time 31 ms > baseline 1 ms x 1.5 (and > +20 ms); the next reading does not confirm it, watching on");
+    const lasting = await monitorWindow(ctxFor(fakeAdapters(start), []), { minutes: 60, baseline, signals: [readings(["healthy", "degraded", "degraded"])] });
+    expect(lasting.verdict).toBe("degraded");
+    expect(lasting.endedEarly).toBe("degraded");
+    expect(lasting.reason).toMatch(/^query time 31 ms > baseline 1 ms x 1\.5 \(and > \+20 ms\) \(after 10 of 60 min\)$/);
+  });
+
   it("a stop request ends the wait between slices; a window started before a crash only waits for what is left", async () => {
     const { watch } = await import("../src/tools/metrics/observe.js");
     const start = Date.parse("2026-11-26T10:00:00Z");

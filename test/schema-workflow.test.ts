@@ -50,7 +50,9 @@ describe("upgrade-database-schema on a local deployment against real PostgreSQL 
   const approveAll = async (e: Engine, s: RunSummary): Promise<RunSummary> => {
     let cur = s;
     while (cur.pending) {
-      if (cur.pending.kind === "inconclusive") throw new Error(`unexpected pause: ${cur.pending.gate.why}`);
+      // A watch window of seconds on a loaded machine may come out thin and ask whether to continue; any other
+      // pause is not expected here.
+      if (cur.pending.kind === "inconclusive" && cur.pending.step !== "MonitorDatabasePerformance") throw new Error(`unexpected pause: ${cur.pending.gate.why}`);
       cur = await e.decide(cur.run, "alice", "approve", { planHash: cur.pending.planHash });
     }
     return cur;
