@@ -36,7 +36,8 @@ describe("upgrade-database-schema on a local deployment against real PostgreSQL 
         provider: "local",
         approvers: ["alice", "bob"],
         // Seconds instead of an hour: a reading every 0.6 s over 3.6 s.
-        monitoring: { windowMinutes: 0.06, stageMinutes: 0.04, sampleEveryMinutes: 0.01, minSamples: 2, latencyFactor: 4 },
+        // The probes and this database share a loaded CI host: latency must move by a second to count (these tests are about DDL).
+        monitoring: { windowMinutes: 0.06, stageMinutes: 0.04, sampleEveryMinutes: 0.01, minSamples: 2, latencyFactor: 4, latencyMinDeltaMs: 1000 },
         metrics: { source: "probe", urls: [`${tiles.url}/tiles/features/0/0/0.mvt`], concurrency: 2, pauseMs: 0, minRequestsPerSample: 2, lookbackSeconds: 0.6, lookbackSamples: 3 },
         database: { url: "env:W19_DB_URL", lockTimeoutMs: 200, retries: { attempts: 2, baseMs: 20, maxMs: 50 }, backup: { mode: "schema", dir: join(t.home, "backups") }, smokeQueries: smoke },
       },
