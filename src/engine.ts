@@ -195,7 +195,7 @@ export class Engine {
       if (pre.refuse) throw new AgentError("conflict", `${pre.refuse}; nothing started`);
     }
     const run = newRunId();
-    const startedAt = new Date().toISOString();
+    const startedAt = this.clock().toISOString();
     // The params are kept with the run, so a run killed before its first checkpoint can start again from its beginning;
     // the row is claimed by this driver from the start, so no one else starts it meanwhile.
     await this.store.createRun({ run, workflow: plan.workflow, deployment, status: "running", requestedBy, startedAt, request, params, owner: this.owner });
@@ -232,7 +232,7 @@ export class Engine {
     }
     // The claim is a lease: renewed while this process drives the run (a monitoring window can take an hour),
     // so another host can tell a crashed driver from a busy one.
-    const beat = setInterval(() => void this.store.heartbeat(run, this.owner, new Date().toISOString()).catch(() => undefined), HEARTBEAT_MS);
+    const beat = setInterval(() => void this.store.heartbeat(run, this.owner, this.clock().toISOString()).catch(() => undefined), HEARTBEAT_MS);
     beat.unref();
     try {
       await step();
@@ -241,7 +241,7 @@ export class Engine {
       if (this.leave(run)) await this.store.release(run, this.owner);
     }
     const summary = await this.summary(run, workflow);
-    if (summary.status === "waiting" || summary.status === "paused" || summary.status === "running") await this.store.setStatus(run, summary.status, new Date().toISOString());
+    if (summary.status === "waiting" || summary.status === "paused" || summary.status === "running") await this.store.setStatus(run, summary.status, this.clock().toISOString());
     return summary;
   }
 
@@ -261,7 +261,7 @@ export class Engine {
   private async claimWaiting(run: string, waitMs: number): Promise<void> {
     for (let waited = 0; ; waited += CLAIM_RETRY_MS) {
       try {
-        await this.store.claim(run, this.owner, new Date().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt));
+        await this.store.claim(run, this.owner, this.clock().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt, this.clock().getTime()));
         return;
       } catch (e) {
         if (!(e instanceof AgentError && e.code === "conflict") || waited >= waitMs) throw e;
@@ -280,7 +280,7 @@ export class Engine {
     if (this.driving.has(run)) return false;
     this.enter(run);
     try {
-      await this.store.claim(run, this.owner, new Date().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt));
+      await this.store.claim(run, this.owner, this.clock().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt, this.clock().getTime()));
       return true;
     } catch (e) {
       this.leave(run);
@@ -321,7 +321,7 @@ export class Engine {
   /** Whether a live process holds the run's claim (same host: its process exists; another host: its lease is fresh). */
   private async driven(run: string): Promise<boolean> {
     const claim = await this.store.claimOf(run);
-    return claim !== undefined && claim.owner !== null && isAlive(claim.owner, claim.claimedAt);
+    return claim !== undefined && claim.owner !== null && isAlive(claim.owner, claim.claimedAt, this.clock().getTime());
   }
 
   /**
@@ -337,8 +337,8 @@ export class Engine {
     const holder = await this.store.lockHolder(row.deployment);
     // A lock left by a run that has ended is taken over by the next one (acquireLock): the deployment is free.
     const free = holder === undefined || holder === row.run || TERMINAL.includes((await this.store.getRun(holder))?.status ?? "running");
-    if (row.params !== null ? free : Date.now() - Date.parse(row.startedAt) < 60_000) return false;
-    await this.store.setStatus(row.run, "failed", new Date().toISOString());
+    if (row.params !== null ? free : this.clock().getTime() - Date.parse(row.startedAt) < 60_000) return false;
+    await this.store.setStatus(row.run, "failed", this.clock().toISOString());
     await this.store.releaseLock(row.deployment, row.run);
     return true;
   }
@@ -499,7 +499,7 @@ export class Engine {
   /** A run with no checkpoint starts again from its beginning; nothing of it ran. */
   private async restart(row: RunRow): Promise<RunSummary> {
     if (TERMINAL.includes(row.status) || row.params === null || (await this.neverStarted(row))) return this.summary(row.run);
-    await this.store.acquireLock(row.deployment, row.run, new Date().toISOString());
+    await this.store.acquireLock(row.deployment, row.run, this.clock().toISOString());
     return this.begin({ ...row, params: row.params });
   }
 
@@ -680,7 +680,7 @@ const CLAIM_RETRY_MS = 25;
 export const CLAIM_LEASE_MS = 4 * HEARTBEAT_MS;
 
 /** Same host: is the process there. Another host: was the claim renewed within the lease. */
-export function isAlive(owner: string, claimedAt: string | null, now = Date.now()): boolean {
+export function isAlive(owner: string, claimedAt: string | null, now: number): boolean {
   const [host, pid] = owner.split(":");
   if (host !== hostname()) return claimedAt === null ? true : now - Date.parse(claimedAt) < CLAIM_LEASE_MS;
   try {

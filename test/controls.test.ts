@@ -283,8 +283,9 @@ describe("a start interrupted before it took the lock", () => {
   const suite = engineSuite();
 
   it("is reported failed (never started), not running forever, and does not hold the deployment", async () => {
-    const e = await suite.open();
-    const startedAt = new Date(Date.now() - 120_000).toISOString();
+    const now = Date.parse("2026-11-26T10:00:00Z");
+    const e = suite.track(await Engine.open({ env: testEnv(suite.home), cwd: suite.home, now: () => new Date(now) }));
+    const startedAt = new Date(now - 120_000).toISOString();
     await e.store.createRun({ run: "run-crashed", workflow: "add-caching-layer", deployment: "prod", status: "running", requestedBy: "carol", startedAt, request: REQUEST });
     expect(await e.summary("run-crashed")).toMatchObject({ status: "failed", outcome: expect.stringMatching(/never started/) });
     expect((await e.runs()).find((r) => r.run === "run-crashed")?.status).toBe("failed");
@@ -299,16 +300,17 @@ describe("run claims across hosts and databases from an earlier version", () => 
   it("a claim from another host holds while renewed and is taken over once its lease ran out", async () => {
     const { isAlive, CLAIM_LEASE_MS } = await import("../src/engine.js");
     const e = await suite.open();
-    const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+    const now = Date.parse("2026-11-26T10:00:00Z");
+    const at = (msAgo: number) => new Date(now - msAgo).toISOString();
     await e.store.createRun({ run: "run-x", workflow: "add-caching-layer", deployment: "prod", status: "running", requestedBy: "carol", startedAt: at(0), request: REQUEST });
     await e.store.claim("run-x", "replica-b:4242:aa", at(1000), () => true);
-    await expect(e.store.claim("run-x", "replica-a:1:bb", at(0), (o, c) => isAlive(o, c))).rejects.toThrow(/driven by another process \(replica-b:4242:aa\)/);
+    await expect(e.store.claim("run-x", "replica-a:1:bb", at(0), (o, c) => isAlive(o, c, now))).rejects.toThrow(/driven by another process \(replica-b:4242:aa\)/);
     await e.store.heartbeat("run-x", "replica-b:4242:aa", at(CLAIM_LEASE_MS + 1000));
-    await e.store.claim("run-x", "replica-a:1:bb", at(0), (o, c) => isAlive(o, c));
+    await e.store.claim("run-x", "replica-a:1:bb", at(0), (o, c) => isAlive(o, c, now));
     // The old driver's late heartbeat and release touch nothing it no longer holds.
     await e.store.heartbeat("run-x", "replica-b:4242:aa", at(0));
     await e.store.release("run-x", "replica-b:4242:aa");
-    await expect(e.store.claim("run-x", "replica-c:1:cc", at(0), (o, c) => isAlive(o, c))).rejects.toThrow(/replica-a:1:bb/);
+    await expect(e.store.claim("run-x", "replica-c:1:cc", at(0), (o, c) => isAlive(o, c, now))).rejects.toThrow(/replica-a:1:bb/);
   });
 
   it("opens an agent database made before decisions recorded groups and claims had a lease", async () => {
@@ -340,7 +342,7 @@ describe("a cancel racing an approval", () => {
     const stage1 = await a.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
     const p = stage1.pending!;
     // Another process recorded bob's approval and has not resumed the run yet when carol cancels.
-    await a.store.recordDecision({ run: s.run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision: "approve", by: "bob", at: new Date().toISOString(), planHash: p.planHash, comment: null, groups: [] });
+    await a.store.recordDecision({ run: s.run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision: "approve", by: "bob", at: "2026-11-26T10:00:00.000Z", planHash: p.planHash, comment: null, groups: [] });
     const cancelled = await b.cancel(s.run, "carol", "changed my mind");
     expect(cancelled.pending?.interrupt).toBe(p.interrupt);
     // That process resumes: the approved stage runs, then the cancel rolls everything back.

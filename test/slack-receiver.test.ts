@@ -64,6 +64,7 @@ describe("Slack receiver: clicks and events acknowledged once verified, before B
   it("a bad signature, a stale timestamp or a malformed body is refused before anything is acknowledged or processed", async () => {
     const seen: ReceiverEvent[] = [];
     const r = await receiverWith(async (e) => void seen.push(e));
+    // Bolt verifies the timestamp against its own wall clock (not injectable): a stale one is built from the same clock.
     const now = Math.floor(Date.now() / 1000);
     expect((await slackPost(r.url, click(), FORM, { secret: SECRET, signature: "v0=deadbeef" })).status).toBe(401);
     expect((await slackPost(r.url, click(), FORM, { secret: "another-secret" })).status).toBe(401);
