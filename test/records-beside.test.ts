@@ -74,11 +74,50 @@ describe("the transcript beside the checkpoints", () => {
     expect(bytes[1]! / bytes[0]!).toBeLessThan(5);
   });
 
+  it("on SQLite the records live in the checkpoints' file, not fsynced on their own; an older store's records in agent.sqlite are moved there on open", async () => {
+    const e = await suite.open();
+    const s = await e.start(CACHING_PLAN, "carol", "x");
+    expect(s.pending?.step).toBe("ProvisionCacheInfrastructure");
+    const rows = (file: string): number => {
+      const db = new Database(join(suite.home, file), { readonly: true });
+      try {
+        return (db.prepare("SELECT COUNT(*) AS n FROM honua_records WHERE run = ?").get(s.run) as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const counted = rows("checkpoints.sqlite");
+    expect(counted).toBeGreaterThan(0);
+    expect(rows("agent.sqlite")).toBe(0);
+    expect(Number(await e.store.recordsSql.query("PRAGMA synchronous").then((r) => r[0]!.synchronous))).toBe(1); // NORMAL, as the checkpoints
+    expect(Number(await e.store.sql.query("PRAGMA synchronous").then((r) => r[0]!.synchronous))).toBe(2); // FULL: decisions, controls, journal
+    const before = await e.transcript(s.run);
+    await e.close();
+
+    // As an older store kept them: in agent.sqlite.
+    const cp = new Database(join(suite.home, "checkpoints.sqlite"));
+    const agent = new Database(join(suite.home, "agent.sqlite"));
+    const moved = cp.prepare("SELECT run, list, seq, name, body FROM honua_records WHERE run = ?").all(s.run) as Record<string, unknown>[];
+    const put = agent.prepare("INSERT INTO honua_records (run, list, seq, name, body) VALUES (@run, @list, @seq, @name, @body)");
+    for (const r of moved) put.run(r);
+    cp.prepare("DELETE FROM honua_records WHERE run = ?").run(s.run);
+    cp.close();
+    agent.close();
+    expect(rows("checkpoints.sqlite")).toBe(0);
+
+    const reopened = await suite.open();
+    expect(rows("checkpoints.sqlite")).toBe(counted);
+    expect(rows("agent.sqlite")).toBe(0);
+    expect(await reopened.transcript(s.run)).toEqual(before);
+    const done = await approveAll(reopened, await reopened.summary(s.run));
+    expect(done.status).toBe("done");
+  });
+
   it("a record the checkpoint counts but the store lost is an error that says so, not a shorter transcript", async () => {
     const e = await suite.open();
     const s = await e.start(CACHING_PLAN, "carol", "x");
     expect(s.pending?.step).toBe("ProvisionCacheInfrastructure");
-    await e.store.sql.query("DELETE FROM honua_records WHERE run = ? AND list = 'steps' AND seq = 1", [s.run]);
+    await e.store.recordsSql.query("DELETE FROM honua_records WHERE run = ? AND list = 'steps' AND seq = 1", [s.run]);
     await expect(e.transcript(s.run)).rejects.toThrow(new RegExp(`run ${s.run}: steps record\\(s\\) 1 counted by its checkpoint are missing from the agent store`));
     await e.close();
     // A process that reads the run afresh (no records of its own in memory) does not run the gated step on a

@@ -279,12 +279,14 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
   db.pragma("journal_mode = WAL");
   db.pragma("busy_timeout = 10000");
   // Checkpoints stay at better-sqlite3's NORMAL: a checkpoint lost to a power cut is replayed from the one before it, and
-  // what must survive (decisions, controls, the journal of side effects, step records) is in the agent store, at FULL.
+  // what must survive (decisions, controls, the journal of side effects) is in the agent store, at FULL. The step records
+  // a checkpoint counts are in this file too, written before it into the same log, so they survive whenever it does.
   // The official saver prepares its INSERTs on every put and putWrites (every step); the same statements are reused instead.
   // Its statements run to completion when called (no iterators held), so one statement per text is safe to share.
   db.prepare = cachedPrepare(db.prepare.bind(db)) as Database.Database["prepare"];
   const checkpointer = new AtomicSetupSqliteSaver(db);
-  const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")));
+  // Step and decision records are kept in the checkpoints' file, at its durability (see AgentStore).
+  const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")), sqliteSql(join(home, "checkpoints.sqlite"), { synchronous: "NORMAL" }));
   const sqliteRuns = async () => (db.prepare("SELECT DISTINCT thread_id AS run FROM checkpoints").all() as { run: string }[]).map((r) => r.run);
   try {
     await store.setup();

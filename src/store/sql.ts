@@ -49,7 +49,8 @@ export function cachedPrepare(prepare: (sql: string) => Database.Statement): (sq
 /**
  * How a commit reaches the disk. `FULL` (the default here) fsyncs the WAL on every commit, so a decision, a control
  * request or a journal entry that was committed survives a power loss; better-sqlite3's build default in WAL mode is
- * `NORMAL`, which may lose the last commits. `NORMAL` is only for measuring what FULL costs (bench/).
+ * `NORMAL`, which may lose the last commits. `NORMAL` is for what is only as durable as the checkpoints (the step
+ * records kept in the checkpoints' file) and for measuring what FULL costs (bench/).
  */
 export type SqliteSynchronous = "FULL" | "NORMAL";
 

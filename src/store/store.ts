@@ -55,6 +55,10 @@ export type GateTicket = z.infer<typeof GateTicket>;
 
 export type { Sql };
 
+const RECORDS_TABLE = `CREATE TABLE IF NOT EXISTS honua_records (
+     run TEXT NOT NULL, list TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run, list, seq))`;
+const UPSERT_RECORD = `INSERT INTO honua_records (run, list, seq, name, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (run, list, seq) DO UPDATE SET name = excluded.name, body = excluded.body`;
+
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS honua_runs (
      run TEXT PRIMARY KEY, workflow TEXT NOT NULL, deployment TEXT NOT NULL, status TEXT NOT NULL,
@@ -71,8 +75,7 @@ const SCHEMA = [
      at TEXT NOT NULL, resolved_at TEXT, PRIMARY KEY (run, id))`,
   `CREATE TABLE IF NOT EXISTS honua_evidence (
      run TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run, key))`,
-  `CREATE TABLE IF NOT EXISTS honua_records (
-     run TEXT NOT NULL, list TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run, list, seq))`,
+  RECORDS_TABLE,
   `CREATE TABLE IF NOT EXISTS honua_memo (
      run TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run, key))`,
   `CREATE TABLE IF NOT EXISTS honua_gates (
@@ -152,7 +155,13 @@ export type RecordList = "steps" | "decisions";
 
 /** Runs, per-deployment locks and decisions: the records that must be atomic across processes. */
 export class AgentStore {
-  constructor(readonly sql: Sql) {}
+  /**
+   * `records` is where the step and decision records live (`putRecord`): by default the same database. On SQLite they
+   * are kept in the checkpoints' own file, at the checkpoints' durability: a record is committed before the checkpoint
+   * that counts it, into the same write-ahead log, so any checkpoint that survives a power cut has its records, and a
+   * step costs no fsync of its own. Decisions, controls and the journal stay in `sql`, committed with fsync.
+   */
+  constructor(readonly sql: Sql, readonly recordsSql: Sql = sql) {}
 
   /**
    * Creates or brings up to date every table, in one transaction: a crash in the middle leaves nothing half built.
@@ -161,6 +170,7 @@ export class AgentStore {
   async setup(): Promise<void> {
     const complete = (cols: Map<string, string[]>) =>
       TABLES.every((t) => (cols.get(t) ?? []).length > 0) && ADDED_COLUMNS.every((c) => (cols.get(c.table) ?? []).includes(c.column));
+    if (this.recordsSql !== this.sql) await this.setupRecords();
     if (complete(await this.columns())) return;
     await this.sql.exclusive("honua-agent-setup", async () => {
       const chained = ((await this.columns()).get("honua_audit") ?? []).length > 0;
@@ -170,6 +180,26 @@ export class AgentStore {
       // The chain starts here: what the store already holds is named by a baseline entry, never given invented entries.
       if (!chained) await baselineAudit(this.sql);
     });
+  }
+
+  /**
+   * The records' own database: its table, and the records an older store kept in the main database moved into it (in
+   * batches, each copied before it is deleted, so a crash in the middle loses none and a second open finishes the move).
+   */
+  private async setupRecords(): Promise<void> {
+    await this.recordsSql.query(RECORDS_TABLE);
+    const legacy = this.sql.dialect === "sqlite" ? (await this.sql.query(`PRAGMA table_info(honua_records)`)).length > 0 : true;
+    if (!legacy) return;
+    for (;;) {
+      const rows = await this.sql.query(`SELECT run, list, seq, name, body FROM honua_records ORDER BY run, list, seq LIMIT 500`);
+      if (!rows.length) return;
+      await this.recordsSql.exclusive("honua-agent-records", async () => {
+        for (const r of rows) await this.recordsSql.query(UPSERT_RECORD, [r.run, r.list, r.seq, r.name, r.body]);
+      });
+      await this.sql.exclusive("honua-agent-records", async () => {
+        for (const r of rows) await this.sql.query(`DELETE FROM honua_records WHERE run = ? AND list = ? AND seq = ?`, [r.run, r.list, r.seq]);
+      });
+    }
   }
 
   /** The columns of each of the store's tables (none for a table that does not exist). */
@@ -405,16 +435,13 @@ export class AgentStore {
    * checkpoint writes its place again (the last write wins, and only a counted place is ever read).
    */
   async putRecord(run: string, list: RecordList, seq: number, name: string, record: unknown): Promise<void> {
-    await this.sql.query(
-      `INSERT INTO honua_records (run, list, seq, name, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT (run, list, seq) DO UPDATE SET name = excluded.name, body = excluded.body`,
-      [run, list, seq, name, JSON.stringify(record)],
-    );
+    await this.recordsSql.query(UPSERT_RECORD, [run, list, seq, name, JSON.stringify(record)]);
   }
 
   /** The records of `list` at places `from` (inclusive) to `to` (exclusive), in order; a missing place is an error. */
   async records(run: string, list: RecordList, from: number, to: number): Promise<unknown[]> {
     if (to <= from) return [];
-    const rows = await this.sql.query(`SELECT seq, body FROM honua_records WHERE run = ? AND list = ? AND seq >= ? AND seq < ? ORDER BY seq`, [run, list, from, to]);
+    const rows = await this.recordsSql.query(`SELECT seq, body FROM honua_records WHERE run = ? AND list = ? AND seq >= ? AND seq < ? ORDER BY seq`, [run, list, from, to]);
     if (rows.length !== to - from) {
       const have = new Set(rows.map((r) => Number(r.seq)));
       const missing = Array.from({ length: to - from }, (_, i) => from + i).filter((i) => !have.has(i));
@@ -425,7 +452,7 @@ export class AgentStore {
 
   /** Bytes of the records kept for a run (the benchmark's account of what moved out of the checkpoints). */
   async recordBytes(run: string): Promise<number> {
-    const rows = await this.sql.query(`SELECT COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM honua_records WHERE run = ?`, [run]);
+    const rows = await this.recordsSql.query(`SELECT COALESCE(SUM(LENGTH(body)), 0) AS bytes FROM honua_records WHERE run = ?`, [run]);
     return Number(rows[0]?.bytes ?? 0);
   }
 
@@ -533,7 +560,8 @@ export class AgentStore {
     await this.sql.query(`DELETE FROM honua_runs WHERE run = ? AND status = 'running'`, [run]);
   }
 
-  close(): Promise<void> {
-    return this.sql.close();
+  async close(): Promise<void> {
+    if (this.recordsSql !== this.sql) await this.recordsSql.close();
+    await this.sql.close();
   }
 }
