@@ -1,5 +1,6 @@
 import { requestTooLong } from "./core/text.js";
 import { createInterface } from "node:readline";
+import { userInfo } from "node:os";
 import { Command, Option } from "commander";
 import type { Engine, RunSummary } from "./engine.js";
 import { AgentError, EXIT, exitCodeFor } from "./core/errors.js";
@@ -43,7 +44,16 @@ const load = async () => {
 let loading: ReturnType<typeof load> | undefined;
 const lazy = (): ReturnType<typeof load> => (loading ??= load());
 
-const defaultUser = (): string => process.env.HONUA_AGENT_USER ?? process.env.USER ?? "unknown";
+/** Who is at the terminal: HONUA_AGENT_USER, else the login name ($USER, $LOGNAME, then the account the process runs as). */
+const defaultUser = (): string => {
+  const named = process.env.HONUA_AGENT_USER || process.env.USER || process.env.LOGNAME;
+  if (named) return named;
+  try {
+    return userInfo().username || "unknown";
+  } catch {
+    return "unknown"; // no passwd entry for this uid (some containers)
+  }
+};
 
 /** DESIGN.md's `--json` shape for run/approve/reject/resume. */
 const summaryJson = (s: RunSummary) => ({

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { userInfo } from "node:os";
 import { cli, tempHome } from "./helpers.js";
 
 describe("command line contract", () => {
@@ -23,6 +24,15 @@ describe("command line contract", () => {
     expect(r.stdout).toMatch(/prod/);
     expect(r.stdout).toMatch(/staging/);
     expect(cli(t.home, ["runs", "--json"]).json()).toEqual([]);
+  });
+
+  it("with no $USER or $LOGNAME the requester is the account the process runs as, not \"unknown\"", () => {
+    const unset = { USER: "", LOGNAME: "", HONUA_AGENT_USER: "" };
+    const r = cli(t.home, ["run", "add redis caching to prod", "--json"], unset);
+    expect(r.code, r.stderr).toBe(3); // waiting at its first gate
+    const runs = cli(t.home, ["runs", "--json"], unset).json() as { requestedBy: string }[];
+    expect(runs.map((x) => x.requestedBy)).toEqual([userInfo().username]);
+    expect(userInfo().username).not.toBe("unknown");
   });
 
   it("missing deployment: exit 5 with the question", () => {
