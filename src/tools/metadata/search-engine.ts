@@ -108,7 +108,7 @@ const FieldMapSchema: z.ZodType<FieldMap> = z.lazy(() => z.object({ type: z.stri
 const MappingResponse = z.record(z.string(), z.object({ mappings: z.object({ _meta: z.record(z.string(), z.unknown()).optional(), properties: z.record(z.string(), FieldMapSchema).optional() }).passthrough() }));
 const AliasResponse = z.record(z.string(), z.object({ aliases: z.record(z.string(), z.unknown()) }));
 const ErrorBody = z.object({ error: z.union([z.string(), z.object({ type: z.string(), reason: z.string().nullish() }).passthrough()]) }).passthrough();
-const Hit = z.object({ _id: z.string(), _source: z.record(z.string(), z.unknown()), sort: z.array(z.unknown()).optional() });
+const Hit = z.object({ _id: z.string(), _source: z.record(z.string(), z.unknown()).optional(), sort: z.array(z.unknown()).optional() });
 const SearchResponse = z.object({
   hits: z.object({ hits: z.array(Hit) }),
   aggregations: z.object({ collections: z.object({ buckets: z.array(z.object({ key: z.string(), doc_count: z.number().int() })), sum_other_doc_count: z.number().int().optional() }) }).optional(),
@@ -319,7 +319,7 @@ export class SearchEngineMetadataStore implements MetadataStore {
     while (out.length < limit) {
       const size = Math.min(PAGE_MAX, limit - out.length);
       const res = await this.search({ size, track_total_hits: false, query: { match_all: {} }, sort: [{ collection: "asc" }, { id: "asc" }], ...(cursor ? { search_after: [cursor.collection, cursor.id] } : {}) });
-      const recs = res.hits.hits.map((h) => this.toRecord(h._source, h._id));
+      const recs = res.hits.hits.map((h) => this.toRecord(h._source ?? {}, h._id));
       out.push(...recs);
       if (recs.length < size) break;
       cursor = recs.at(-1)!;
