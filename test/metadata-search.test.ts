@@ -506,6 +506,7 @@ describe("Elasticsearch and OpenSearch metadata stores, against @elastic/elastic
     expect(() => cap({ store: "elasticsearch", node: "http://h:9200" })).toThrow(/index is required/);
     expect(() => cap({ store: "elasticsearch", node: "http://h:9200", index: "Stac" })).toThrow(/index names are lowercase/);
     expect(() => cap({ store: "elasticsearch", node: "http://h:9200", index: "stac", auth: { username: "elastic", password: "hunter2" } })).toThrow(/credentials are given by reference only/);
+    expect(() => new RealMetadata({ store: "opensearch", node: "http://h:9200", index: "stac" }, "lab", { env: {}, cwd: home.home, stateDir: home.home })).toThrow(/elasticsearch and opensearch are targets only: a search index has no change capture/);
     const ok = cap({ store: "elasticsearch", node: "http://h:9200", index: "stac", auth: { apiKey: "env:ES_KEY_UNSET" } });
     expect(() => ok.target("elasticsearch")).toThrow(/env:ES_KEY_UNSET is not set in the environment/);
     expect(ok.readPath("elasticsearch").how).toMatch(/read alias stac is pointed at stac-v1/);

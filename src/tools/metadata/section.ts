@@ -40,7 +40,13 @@ export type MetadataStoreConfig = z.infer<typeof MetadataStoreConfig>;
 
 /** `metadata:` in honua-agent.yaml: the store Honua's catalog is in, the stores it may move to, where backups go. */
 const extra = { targets: z.array(MetadataStoreConfig).default([]), backupDir: z.string().min(1).default("./metadata-backups") };
-export const MetadataSection = z.discriminatedUnion("store", [Postgres.extend(extra), Sqlite.extend(extra), Files.extend(extra), Elasticsearch.extend(extra), OpenSearch.extend(extra)]);
+/**
+ * The source is where Honua's catalog is: PostgreSQL, SQLite or a folder. A search index is a target only: it has no
+ * change capture, so writes during a move from it would be lost.
+ */
+export const MetadataSection = z.discriminatedUnion("store", [Postgres.extend(extra), Sqlite.extend(extra), Files.extend(extra)], {
+  error: (issue) => (issue.code === "invalid_union" ? `store: postgres, sqlite or files (elasticsearch and opensearch are targets only: a search index has no change capture, so a move from one would lose writes)` : undefined),
+});
 export type MetadataSection = z.infer<typeof MetadataSection>;
 
 export const METADATA_EXAMPLE = "metadata: { store: postgres, url: env:HONUA_CATALOG_URL, targets: [{ store: postgres, url: env:HONUA_NEW_CATALOG_URL, schema: catalog }, { store: opensearch, node: https://search.internal:9200, index: stac-items, auth: { username: env:OS_USER, password: env:OS_PASSWORD } }], backupDir: /var/backups/honua }";
