@@ -174,10 +174,17 @@ class FakeCluster {
     return { status: 200, body: out };
   }
 
-  private bulk(lines: Json[]): Reply {
+  private bulk(lines: Json[], requireAlias: boolean): Reply {
     const items: Json[] = [];
     for (let i = 0; i < lines.length; i++) {
       const [action, meta] = Object.entries(lines[i]!)[0]! as [string, { _index: string; _id: string }];
+      if (requireAlias && !this.aliases.get(meta._index)?.size) {
+        if (action === "index") i++;
+        items.push({ [action]: { _index: meta._index, _id: meta._id, status: 404, error: { type: "index_not_found_exception", reason: `no such index [${meta._index}] and [require_alias] request flag is [true] and [${meta._index}] is not an alias` } } });
+        continue;
+      }
+      // Without require_alias a write to a missing index creates it, unmapped (what auto_create_index does).
+      if (action === "index" && !this.writeIndex(meta._index)) this.indices.set(meta._index, { mappings: {}, docs: new Map(), visible: new Map() });
       const name = this.writeIndex(meta._index);
       const idx = name ? this.indices.get(name) : undefined;
       if (action === "index") {
@@ -201,11 +208,11 @@ class FakeCluster {
     return { status: 200, body: { took: 1, errors: items.some((it) => Object.values(it).some((r) => (r as { error?: unknown }).error)), items } };
   }
 
-  handle(method: string, rawPath: string, body: unknown): Reply {
+  handle(method: string, rawPath: string, body: unknown, qs: Record<string, string> = {}): Reply {
     this.log.push({ method, path: rawPath, body });
     const parts = rawPath.split("/").filter(Boolean).map((p) => decodeURIComponent(p));
     const b = (body ?? {}) as Json;
-    if (parts[0] === "_bulk" && method === "POST") return this.bulk(body as Json[]);
+    if (parts[0] === "_bulk" && method === "POST") return this.bulk(body as Json[], qs.require_alias === "true");
     if (parts[0] === "_alias" && method === "GET") {
       const a = this.aliases.get(parts[1]!);
       if (!a || !a.size) return err(404, "aliases_not_found_exception", `alias [${parts[1]}] missing`);
@@ -288,8 +295,8 @@ const Mock = ((MockModule as unknown as { default?: unknown }).default ?? MockMo
 
 function esMock(cluster: FakeCluster) {
   const mock = new Mock();
-  mock.add({ method: ["GET", "POST", "PUT", "DELETE"], path: ["/*"] }, (params: { method: string | string[]; path: string | string[]; body?: unknown }) => {
-    const r = cluster.handle(String(params.method), String(params.path), params.body);
+  mock.add({ method: ["GET", "POST", "PUT", "DELETE"], path: ["/*"] }, (params: { method: string | string[]; path: string | string[]; body?: unknown; querystring?: Record<string, string> }) => {
+    const r = cluster.handle(String(params.method), String(params.path), params.body, params.querystring ?? {});
     if (r.status >= 400) return new esErrors.ResponseError({ body: r.body, statusCode: r.status, headers: {}, warnings: null, meta: {} as never });
     return r.body as Json;
   });
@@ -307,7 +314,8 @@ async function httpCluster(cluster: FakeCluster, product: "Elasticsearch" | "Ope
       let reply: Reply;
       try {
         const body: unknown = !text ? undefined : nd ? text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as unknown) : JSON.parse(text);
-        reply = cluster.handle(req.method ?? "GET", new URL(req.url ?? "/", "http://x").pathname, body);
+        const url = new URL(req.url ?? "/", "http://x");
+        reply = cluster.handle(req.method ?? "GET", url.pathname, body, Object.fromEntries(url.searchParams));
       } catch (e) {
         reply = err(500, "fake_failure", e instanceof Error ? e.message : String(e));
       }
@@ -459,6 +467,10 @@ describe("Elasticsearch and OpenSearch metadata stores, against @elastic/elastic
     const wrongKey = { ...sandboxItem(0, 4), id: "something-else" };
     await expect(t.upsert([wrongKey])).rejects.toThrow(/record landsat-c2l2\/something-else: its item JSON says landsat-c2l2\/landsat-c2l2-000004.*Nothing in this batch was written/);
     expect(await t.count()).toBe(2);
+    // The index deleted behind the store's back: the next batch fails, named, and no unmapped index appears in its place.
+    cluster.handle("DELETE", "/stac-items-v1", undefined);
+    await expect(t.upsert([sandboxItem(3, 5)])).rejects.toThrow(/_bulk failed for 1 of 1 records: parcels\/parcels-000005 \(index 404: index_not_found_exception.*require_alias/);
+    expect([...cluster.indices.keys()]).toEqual(["stac-items-v1-marks"]);
     // Without a refresh a search would not see the writes: the store refreshes before reading.
     expect(cluster.log.some((l) => l.path.endsWith("/_refresh"))).toBe(true);
   });

@@ -348,7 +348,8 @@ export class SearchEngineMetadataStore implements MetadataStore {
       if (op.action === "index") lines.push(op.doc!);
     }
     this.dirty = true;
-    const res = BulkResponse.parse((await this.call({ method: "POST", path: "/_bulk", bulkBody: lines })).body);
+    // require_alias: an index deleted behind the store's back fails each item instead of being auto-created unmapped.
+    const res = BulkResponse.parse((await this.call({ method: "POST", path: "/_bulk", bulkBody: lines, querystring: { require_alias: "true" } })).body);
     if (res.items.length !== ops.length) throw new AgentError("failed", `${PRODUCT_NAME[this.o.product]} _bulk answered ${res.items.length} items for ${ops.length} operations: the batch is not known to be written`);
     const failed = res.items.flatMap((item, i) => {
       const [action, r] = Object.entries(item)[0]!;
@@ -359,8 +360,12 @@ export class SearchEngineMetadataStore implements MetadataStore {
     if (failed.length) throw new AgentError("failed", `${PRODUCT_NAME[this.o.product]} _bulk failed for ${failed.length} of ${ops.length} records: ${failed.slice(0, 10).join("; ")}${failed.length > 10 ? `; and ${failed.length - 10} more` : ""}. The other records were written; a retry of the batch rewrites them harmlessly`);
   }
 
+  /** Checked once per store object; after that `_bulk`'s require_alias refuses writes to a vanished index. */
+  private known = false;
   private async requireIndex(): Promise<void> {
+    if (this.known) return;
     if (!(await this.exists())) throw new AgentError("failed", `${this.describe()} does not exist: provision it first`);
+    this.known = true;
   }
 
   private async setMark(mark: { name: string; value: string } | undefined): Promise<void> {
