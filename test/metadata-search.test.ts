@@ -45,6 +45,8 @@ class FakeCluster {
   readonly indices = new Map<string, Index>();
   readonly aliases = new Map<string, Map<string, { is_write_index?: boolean }>>();
   readonly log: { method: string; path: string; body: unknown }[] = [];
+  /** How often each document was written (index ops), to tell a resumed copy from one that rewrote. */
+  readonly writes = new Map<string, number>();
 
   private readonly fieldCache = new WeakMap<Index["mappings"], Map<string, Field>>();
   private fields(m: Index["mappings"]): Map<string, Field> {
@@ -198,6 +200,7 @@ class FakeCluster {
         else {
           const had = idx.docs.has(meta._id);
           idx.docs.set(meta._id, structuredClone(doc));
+          this.writes.set(meta._id, (this.writes.get(meta._id) ?? 0) + 1);
           items.push({ index: { _index: name, _id: meta._id, status: had ? 200 : 201, result: had ? "updated" : "created" } });
         }
       } else if (action === "delete") {
@@ -337,8 +340,9 @@ const memCursor = () => {
   const m = new Map<string, string>();
   return { load: async (n: string) => m.get(n) ?? null, save: async (n: string, v: string) => void m.set(n, v) };
 };
-async function copyAll(source: MetadataStore, target: MetadataStore, name: string, batchSize: number) {
+async function copyAll(source: MetadataStore, target: MetadataStore, name: string, batchSize: number, stop?: () => Promise<string | null>) {
   return batchCopy<MetaRecord, RecordKey>({
+    ...(stop ? { stop } : {}),
     name, read: (a, l) => source.page(a, l), keyOf: (r) => ({ collection: r.collection, id: r.id }),
     write: (rs, mark) => target.upsert(rs, mark ?? undefined), targetMark: (n) => target.mark(n),
     cursor: memCursor(), clock: memClock(), total: await source.count(), batchSize, targetBatchMs: null, concurrency: 1,
@@ -473,6 +477,24 @@ describe("Elasticsearch and OpenSearch metadata stores, against @elastic/elastic
     expect([...cluster.indices.keys()]).toEqual(["stac-items-v1-marks"]);
     // Without a refresh a search would not see the writes: the store refreshes before reading.
     expect(cluster.log.some((l) => l.path.endsWith("/_refresh"))).toBe(true);
+  });
+
+  it("Elasticsearch (mock): a copy stopped after two batches resumes, with a new store object and no saved cursor, from the mark kept in the marks index alone: every record once, none written twice", async () => {
+    const cluster = new FakeCluster();
+    const src = source();
+    const first = es(cluster);
+    await first.provision();
+    let batches = 0;
+    await expect(copyAll(src, first, "resume", 150, async () => (++batches >= 3 ? "stopped by the test" : null))).rejects.toThrow(/copy stopped after 300 records/);
+    expect(await first.count()).toBe(300);
+    // A new store object and no saved cursor: only the target's mark says how far the copy got.
+    const again = es(cluster);
+    const r = await copyAll(src, again, "resume", 150);
+    expect(r).toMatchObject({ resumed: true, copied: N, done: true });
+    expect(await again.count()).toBe(N);
+    expect(cluster.writes.size).toBe(N);
+    expect([...cluster.writes.values()].every((n) => n === 1)).toBe(true);
+    expect((await checksums(src, again)).mismatchCount).toBe(0);
   });
 
   it("OpenSearch (local HTTP fake): copy, the read alias flipped and flipped back, a JSONL backup verified by reading it back, deprovision of what it created", async () => {
