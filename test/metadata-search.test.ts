@@ -215,6 +215,7 @@ class FakeCluster {
     this.log.push({ method, path: rawPath, body });
     const parts = rawPath.split("/").filter(Boolean).map((p) => decodeURIComponent(p));
     const b = (body ?? {}) as Json;
+    if (parts.length === 0 && method === "GET") return { status: 200, body: { name: "fake", cluster_name: "fake", version: { number: "8.19.1" }, tagline: "You Know, for Search" } };
     if (parts[0] === "_bulk" && method === "POST") return this.bulk(body as Json[], qs.require_alias === "true");
     if (parts[0] === "_alias" && method === "GET") {
       const a = this.aliases.get(parts[1]!);
@@ -558,7 +559,7 @@ describe("Elasticsearch and OpenSearch metadata stores, against @elastic/elastic
       provider: "local", approvers: ["alice", "bob"],
       // Seconds, not an hour; latency must move by a second to count (this test is about the cutover, not speed).
       monitoring: { windowMinutes: 0.03, stageMinutes: 0.02, sampleEveryMinutes: 0.01, minSamples: 1, latencyFactor: 4, latencyMinDeltaMs: 1000 },
-      metrics: { source: "probe", urls: [`${http.url}/stac-items/_count`], concurrency: 1, pauseMs: 0, minRequestsPerSample: 1, lookbackSeconds: 0.6, lookbackSamples: 2 },
+      metrics: { source: "probe", urls: [`${http.url}/`], concurrency: 1, pauseMs: 0, minRequestsPerSample: 1, lookbackSeconds: 0.6, lookbackSamples: 2 },
       config: { kind: "envfile", path: join(home.home, "honua.env") },
       // The one router here moves the cache path; metadata reads, which no router splits, move whole (0 or 100%).
       traffic: { kind: "nginx", include: join(home.home, "split.conf"), primary: "honua", candidate: "honua_new", test: ["true"], reload: ["true"] },

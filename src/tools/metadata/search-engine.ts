@@ -265,8 +265,9 @@ export class SearchEngineMetadataStore implements MetadataStore {
     return (await this.inspect()).index !== null;
   }
 
-  private async refresh(): Promise<void> {
-    if (!this.dirty) return;
+  /** `force`: another process may have written (a walk from the start and a count always refresh first). */
+  private async refresh(force = false): Promise<void> {
+    if (!this.dirty && !force) return;
     await this.call({ method: "POST", path: `/${this.enc(this.writeAlias)}/_refresh` }, [200, 404]);
     this.dirty = false;
   }
@@ -285,15 +286,15 @@ export class SearchEngineMetadataStore implements MetadataStore {
     return { collection: key.data[0], id: key.data[1], content: src };
   }
 
-  private async search(body: Record<string, unknown>): Promise<z.infer<typeof SearchResponse>> {
-    await this.refresh();
+  private async search(body: Record<string, unknown>, fresh = false): Promise<z.infer<typeof SearchResponse>> {
+    await this.refresh(fresh);
     const res = await this.call({ method: "POST", path: `/${this.enc(this.writeAlias)}/_search`, body }, [200, 404]);
     if (res.status === 404) return { hits: { hits: [] } };
     return SearchResponse.parse(res.body);
   }
 
   async count(): Promise<number> {
-    await this.refresh();
+    await this.refresh(true);
     const res = await this.call({ method: "POST", path: `/${this.enc(this.writeAlias)}/_count`, body: { query: { match_all: {} } } }, [200, 404]);
     return res.status === 404 ? 0 : CountResponse.parse(res.body).count;
   }
@@ -318,7 +319,7 @@ export class SearchEngineMetadataStore implements MetadataStore {
     let cursor = after;
     while (out.length < limit) {
       const size = Math.min(PAGE_MAX, limit - out.length);
-      const res = await this.search({ size, track_total_hits: false, query: { match_all: {} }, sort: [{ collection: "asc" }, { id: "asc" }], ...(cursor ? { search_after: [cursor.collection, cursor.id] } : {}) });
+      const res = await this.search({ size, track_total_hits: false, query: { match_all: {} }, sort: [{ collection: "asc" }, { id: "asc" }], ...(cursor ? { search_after: [cursor.collection, cursor.id] } : {}) }, after === null && cursor === null);
       const recs = res.hits.hits.map((h) => this.toRecord(h._source ?? {}, h._id));
       out.push(...recs);
       if (recs.length < size) break;
