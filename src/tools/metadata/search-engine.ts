@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { Client as EsClient, type ClientOptions as EsClientOptions } from "@elastic/elasticsearch";
 import { Client as OsClient } from "@opensearch-project/opensearch";
@@ -223,7 +224,7 @@ export class SearchEngineMetadataStore implements MetadataStore {
     };
   }
 
-  async provision(): Promise<Provisioning> {
+  async provision(raced = false): Promise<Provisioning> {
     const now = await this.inspect();
     this.refuseReadAliasIndex(now.readAliasIsIndex);
     const details: string[] = [];
@@ -240,8 +241,8 @@ export class SearchEngineMetadataStore implements MetadataStore {
       const res = await this.call({ method: "PUT", path: `/${this.enc(this.concrete)}`, body: { mappings: SEARCH_MAPPING, aliases: { [this.writeAlias]: { is_write_index: true } } } }, [200, 400]);
       if (res.status === 400) {
         // Another provision won the race: adopt what it made when it is compatible.
-        if (!/resource_already_exists/.test(reasonOf(res.body))) throw new AgentError("failed", `${PRODUCT_NAME[this.o.product]} refused to create ${this.concrete}: ${reasonOf(res.body)}`);
-        return this.provision();
+        if (raced || !/resource_already_exists/.test(reasonOf(res.body))) throw new AgentError("failed", `${PRODUCT_NAME[this.o.product]} refused to create ${this.concrete}: ${reasonOf(res.body)}`);
+        return this.provision(true);
       }
       created = true;
       details.push(`created index ${this.concrete} with an explicit mapping and write alias ${this.writeAlias}`);
@@ -452,42 +453,54 @@ export class SearchEngineMetadataStore implements MetadataStore {
   async backup(dir: string, name: string): Promise<Backup> {
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `${name}.jsonl`);
-    const parts: string[] = [];
-    let after: RecordKey | null = null;
+    // Written page by page and hashed as written: the export never sits in memory whole.
+    const hash = createHash("sha256");
+    const fd = openSync(file, "w");
     let records = 0;
-    for (;;) {
-      const page = await this.page(after, 1000);
-      for (const r of page) parts.push(`${JSON.stringify({ collection: r.collection, id: r.id, content: r.content })}\n`);
-      records += page.length;
-      if (page.length < 1000) break;
-      after = page.at(-1)!;
+    try {
+      let after: RecordKey | null = null;
+      for (;;) {
+        const page = await this.page(after, 1000);
+        const chunk = page.map((r) => `${JSON.stringify({ collection: r.collection, id: r.id, content: r.content })}\n`).join("");
+        writeSync(fd, chunk);
+        hash.update(chunk);
+        records += page.length;
+        if (page.length < 1000) break;
+        after = page.at(-1)!;
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
     }
-    writeFileSync(file, parts.join(""));
-    const sha256 = createHash("sha256").update(readFileSync(file)).digest("hex");
+    const sha256 = hash.digest("hex");
     const now = await this.inspect();
     writeFileSync(join(dir, `${name}.manifest.json`), JSON.stringify({ file: `${name}.jsonl`, sha256, records, index: now.index, mapping: now.props ?? null }, null, 2));
-    // Read back.
-    const text = readFileSync(file, "utf8");
-    const back = createHash("sha256").update(text).digest("hex");
+    // Read back from disk: every line a record, keys ascending, the count and the digest as the manifest says.
+    const back = createHash("sha256");
+    const stream = createReadStream(file);
+    stream.on("data", (c) => back.update(c));
     let n = 0;
     let prev: RecordKey | null = null;
     let problem = "";
-    for (const line of text.split("\n")) {
-      if (!line) continue;
-      const r = MetaRecordSchema.safeParse(JSON.parse(line));
-      if (!r.success) {
-        problem = `line ${n + 1} is not a record`;
-        break;
+    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+      if (!line || problem) continue;
+      let parsed: unknown = null;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        parsed = null;
       }
-      if (prev && compareKeys(prev, r.data) >= 0) {
-        problem = `line ${n + 1} is out of key order`;
-        break;
+      const r = MetaRecordSchema.safeParse(parsed);
+      if (!r.success) problem = `line ${n + 1} is not a record`;
+      else if (prev && compareKeys(prev, r.data) >= 0) problem = `line ${n + 1} is out of key order`;
+      else {
+        prev = r.data;
+        n++;
       }
-      prev = r.data;
-      n++;
     }
-    const verified = !problem && n === records && back === sha256;
-    return { location: file, format: "jsonl export + sha256 manifest (not a snapshot)", bytes: statSync(file).size, sha256, records, verified, verifiedBy: problem || `read back: ${n} of ${records} records parsed in key order, sha256 ${back === sha256 ? "equal to" : "differs from"} the manifest` };
+    const digest = back.digest("hex");
+    const verified = !problem && n === records && digest === sha256;
+    return { location: file, format: "jsonl export + sha256 manifest (not a snapshot)", bytes: statSync(file).size, sha256, records, verified, verifiedBy: problem || `read back: ${n} of ${records} records parsed in key order, sha256 ${digest === sha256 ? "equal to" : "differs from"} the manifest` };
   }
 
   async retire(): Promise<string[]> {
