@@ -281,7 +281,7 @@ describe("metadata stores on real PostgreSQL, SQLite and files", () => {
     expect(() => new RealMetadata({ store: "postgres", url: db.url, targets: [{ store: "postgres", url: db.url, honuaConnection: "postgres://u:secret@h/db" }] }, "local", { env: {}, cwd: db.home, stateDir: db.home }))
       .toThrow(/credentials are given by reference only/);
     const cap = new RealMetadata({ store: "postgres", url: db.url, targets: [{ store: "sqlite", path: "new.sqlite" }] }, "local", { env: {}, cwd: db.home, stateDir: db.home });
-    expect(() => cap.target("opensearch")).toThrow(/no opensearch target in its metadata section \(targets: sqlite\).*not available in this version/);
+    expect(() => cap.target("opensearch")).toThrow(/no opensearch target in its metadata section \(targets: sqlite\).*node: https:\/\/search\.internal:9200, index: stac-items/);
     const source = keep(cap.source());
     const target = keep(cap.target("sqlite"));
     await expect(copyAll(source, target, "zero", 0)).rejects.toThrow(/batch size must be a positive whole number \(got 0\)/);

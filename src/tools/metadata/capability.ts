@@ -1,8 +1,10 @@
+import { z } from "zod";
 import { isAbsolute, join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { AgentError, parseOptions } from "../../core/errors.js";
 import { FilesMetadataStore } from "./files.js";
 import { PostgresMetadataStore } from "./postgres.js";
+import { elasticsearchTransport, opensearchTransport, SearchEngineMetadataStore, type SearchAuth } from "./search-engine.js";
 import { describeSection } from "../sections.js";
 import { METADATA_EXAMPLE, MetadataSection, type MetadataStoreConfig } from "./section.js";
 import { SqliteMetadataStore } from "./sqlite.js";
@@ -11,7 +13,7 @@ import type { MetadataCapability, MetadataStore, MetadataStoreKind, SampleQuery 
 describeSection("metadata", { what: "the STAC metadata catalog's store and the stores it may move to", example: METADATA_EXAMPLE });
 
 /** How reads really move to a new store, per target kind: Honua reads its STAC catalog from PostgreSQL only. */
-export function readPathOf(kind: MetadataStoreKind, honuaConnection: string | undefined): { how: string; config: Record<string, string> } {
+export function readPathOf(kind: MetadataStoreKind, honuaConnection: string | undefined, readAlias?: string): { how: string; config: Record<string, string> } {
   switch (kind) {
     case "postgres":
       return {
@@ -22,7 +24,12 @@ export function readPathOf(kind: MetadataStoreKind, honuaConnection: string | un
       };
     case "elasticsearch":
     case "opensearch":
-      return { how: `an alias flip: the read alias moves to the new ${kind} index; the router's /stac/search share goes to the search service that queries it`, config: {} };
+      return {
+        how: readAlias
+          ? `an alias flip: at 100% the read alias ${readAlias} is pointed at ${readAlias}-v1 in one atomic _aliases call (journalled; a rollback points it back); before that, the router's /stac/search share goes to the search service that queries the new index`
+          : `an alias flip: the read alias moves to the new ${kind} index; the router's /stac/search share goes to the search service that queries it`,
+        config: {},
+      };
     case "sqlite":
     case "files":
       return { how: `Honua has no ${kind} catalog provider: the router's share of /stac reads goes to a static STAC read service over the new ${kind} store; Honua's own config is not changed`, config: {} };
@@ -51,6 +58,12 @@ function urlOf(v: string, env: NodeJS.ProcessEnv, what: string): string {
   if (!v.startsWith("env:")) return v;
   const got = env[v.slice(4)];
   if (!got) throw new AgentError("bad-input", `${what}: ${v} is not set in the environment`);
+  return got;
+}
+
+function refOf(ref: string, env: NodeJS.ProcessEnv, what: string): string {
+  const got = env[ref.slice(4)];
+  if (!got) throw new AgentError("bad-input", `${what}: ${ref} is not set in the environment`);
   return got;
 }
 
@@ -85,6 +98,13 @@ export class RealMetadata implements MetadataCapability {
         return new SqliteMetadataStore({ path: path(c.path), ...(c.table ? { table: c.table } : {}) });
       case "files":
         return new FilesMetadataStore({ path: path(c.path), stateDir: join(this.o.stateDir, "metadata-capture") });
+      case "elasticsearch":
+      case "opensearch": {
+        const what = `deployment ${this.deployment} metadata ${c.store} auth`;
+        const auth: SearchAuth | undefined = !c.auth ? undefined : "apiKey" in c.auth ? { apiKey: refOf(c.auth.apiKey, this.o.env, what) } : { username: refOf(c.auth.username, this.o.env, what), password: refOf(c.auth.password, this.o.env, what) };
+        const transport = c.store === "elasticsearch" ? elasticsearchTransport({ node: c.node, ...(auth ? { auth } : {}) }) : opensearchTransport({ node: c.node, ...(auth ? { auth } : {}) });
+        return new SearchEngineMetadataStore({ product: c.store, node: c.node, index: c.index, transport });
+      }
     }
   }
 
@@ -98,7 +118,7 @@ export class RealMetadata implements MetadataCapability {
     const c = this.section.targets.find((t) => t.store === kind);
     if (!c) {
       const have = this.targets.length ? this.targets.join(", ") : "none";
-      throw new AgentError("bad-input", `deployment ${this.deployment} has no ${kind} target in its metadata section (targets: ${have}); add one, e.g. targets: [{ store: ${kind}, ${kind === "postgres" ? "url: env:NEW_CATALOG_URL" : "path: ..."} }]${kind === "elasticsearch" || kind === "opensearch" ? `; ${kind} targets are not available in this version` : ""}`);
+      throw new AgentError("bad-input", `deployment ${this.deployment} has no ${kind} target in its metadata section (targets: ${have}); add one, e.g. targets: [{ store: ${kind}, ${kind === "postgres" ? "url: env:NEW_CATALOG_URL" : kind === "elasticsearch" || kind === "opensearch" ? "node: https://search.internal:9200, index: stac-items" : "path: ..."} }]`);
     }
     return c;
   }
@@ -111,7 +131,7 @@ export class RealMetadata implements MetadataCapability {
 
   readPath(kind: MetadataStoreKind) {
     const c = this.section.targets.find((t) => t.store === kind);
-    return readPathOf(kind, c?.store === "postgres" ? c.honuaConnection : undefined);
+    return readPathOf(kind, c?.store === "postgres" ? c.honuaConnection : undefined, c?.store === "elasticsearch" || c?.store === "opensearch" ? c.index : undefined);
   }
 
   probe(store: MetadataStore, queries: readonly SampleQuery[]) {
@@ -124,6 +144,13 @@ export class RealMetadata implements MetadataCapability {
   }
 
   async restore(target: string, value: string): Promise<void> {
+    if (target.startsWith("alias:")) {
+      const kind = target.slice("alias:".length) as MetadataStoreKind;
+      const alias = this.target(kind).readAlias;
+      if (!alias) throw new AgentError("failed", `metadata cannot restore ${target}: the ${kind} target has no read alias`);
+      await alias.point(z.array(z.string()).parse(JSON.parse(value)));
+      return;
+    }
     if (!target.startsWith("capture:") || value !== "off") throw new AgentError("failed", `metadata cannot restore ${target} to ${value}`);
     await this.source().capture?.stop(target.slice("capture:".length));
   }

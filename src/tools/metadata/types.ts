@@ -100,6 +100,11 @@ export interface MetadataStore {
   plan(): Promise<{ creates: boolean; details: string[] }>;
   /** Deletes what `provision` created (a rollback's leftover, after a delete decision). */
   deprovision(): Promise<void>;
+  /**
+   * Search engines: reads move by pointing a read alias at this store's index (`point` takes the indices it should name,
+   * empty: none), so the cutover is one atomic flip and a rollback points it back at what `current` said before.
+   */
+  readAlias?: { name(): string; own(): string; current(): Promise<string[]>; point(indices: readonly string[]): Promise<void> };
   /** Change capture on this store as a source, under `name`: every insert, update and delete from now on, in order. */
   capture?: ChangeCapture;
   /** Writes a backup into `dir` and verifies it can be restored from. */

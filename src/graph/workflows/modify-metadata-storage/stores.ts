@@ -22,7 +22,14 @@ export function mappingOf(from: MetadataStoreKind, to: MetadataStoreKind): Chang
       { from: "properties.title, description, keywords", to: "search tsvector (GIN)", transform: "to_tsvector('simple', ...)" },
     );
   } else if (to === "elasticsearch" || to === "opensearch") {
-    rows.push({ from: "geometry", to: "geometry (geo_shape)", transform: null }, { from: "properties.datetime", to: "properties.datetime (date)", transform: null });
+    rows.push(
+      { from: "(collection, id)", to: "_id", transform: "the key as a JSON pair; the item's own collection and id must equal it" },
+      { from: "geometry", to: "geometry (geo_shape)", transform: "bbox reads: geo_shape intersects an envelope" },
+      { from: "bbox", to: "bbox (double)", transform: null },
+      { from: "properties.datetime, start_datetime, end_datetime", to: "the same fields (date)", transform: "an unparseable date fails its bulk item, named" },
+      { from: "properties.title, description, keywords", to: "search_text (text, copy_to)", transform: "standard analyzer; _source unchanged" },
+      { from: "other fields", to: "_source only", transform: "dynamic: false (kept, not indexed)" },
+    );
   } else {
     rows.push({ from: "bbox, datetime, text", to: "(no index)", transform: `${to} has no spatial or text index: such reads scan` });
   }

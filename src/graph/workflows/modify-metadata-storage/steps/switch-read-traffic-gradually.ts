@@ -53,6 +53,16 @@ export const SwitchReadTrafficGradually = stagedShift({
     const w = Watch.parse(watch);
     // At 100% Honua itself reads the new store where it can (PostgreSQL: its connection reference); journalled, rolled back.
     if (percent === 100 && Object.keys(w.config).length) await applyConfig(ctx, w.config, "read-path");
+    // Search engines: the read alias is pointed at the new index in one atomic flip; a rollback points it back.
+    const alias = percent === 100 ? metadataOf(ctx.adapters, ctx.deployment).target(w.kind).readAlias : undefined;
+    if (alias) {
+      const before = await alias.current();
+      const after = [alias.own()];
+      await ctx.journal.intend("read-alias", [{ kind: "restore", capability: "metadata", target: `alias:${w.kind}`, before: JSON.stringify(before), after: JSON.stringify(after) }]);
+      await alias.point(after);
+      await ctx.journal.done("read-alias");
+      ctx.progress(`read alias ${alias.name()} -> ${after.join(", ")} (was ${before.length ? before.join(", ") : "not set"})`);
+    }
   },
   async sections(ctx, view, percent): Promise<ChangeSection[]> {
     const s = view.output(SelectNewMetadataStore);
