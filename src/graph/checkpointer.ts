@@ -289,8 +289,10 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
   const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")), sqliteSql(join(home, "checkpoints.sqlite"), { synchronous: "NORMAL" }));
   const sqliteRuns = async () => (db.prepare("SELECT DISTINCT thread_id AS run FROM checkpoints").all() as { run: string }[]).map((r) => r.run);
   try {
-    await store.setup();
+    // The saver's tables first: the records' table joins them in its file, and a file holding only that table would be
+    // refused by the next open as not the checkpoints' (a kill between the two setups leaves a file that is still theirs).
     (checkpointer as unknown as { setup(): void }).setup();
+    await store.setup();
     for (const file of Object.keys(STORE_FILES)) recordStoreFile(home, file);
     if (pairing) await checkPairing(store, sqliteRuns, join(home, "checkpoints.sqlite"), join(home, "agent.sqlite"));
   } catch (e) {

@@ -2,10 +2,11 @@ import { createHash } from "node:crypto";
 import { closeSync, createReadStream, fsyncSync, mkdirSync, openSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
-import { Client as EsClient, type ClientOptions as EsClientOptions } from "@elastic/elasticsearch";
-import { Client as OsClient } from "@opensearch-project/opensearch";
+import type { Client as EsClient, ClientOptions as EsClientOptions } from "@elastic/elasticsearch";
+import type { Client as OsClient } from "@opensearch-project/opensearch";
 import { z } from "zod";
 import { AgentError } from "../../core/errors.js";
+import { lazyModule } from "../../core/lazy.js";
 import { compareKeys, keyText } from "./records.js";
 import { MetaRecord as MetaRecordSchema, type Backup, type MetaRecord, type MetadataStore, type Provisioning, type RecordKey, type SampleQuery, type StoreMeasure } from "./types.js";
 
@@ -34,11 +35,17 @@ function unreachable(product: SearchProduct, node: string, e: unknown): AgentErr
   return new AgentError("unavailable", `${PRODUCT_NAME[product]} at ${node} did not answer (${e instanceof Error ? e.message : String(e)}); nothing was changed by this call`);
 }
 
+/** The clients, imported when a search target is first called (see core/lazy.ts). */
+const esSdk = lazyModule(() => import("@elastic/elasticsearch"));
+const osSdk = lazyModule(() => import("@opensearch-project/opensearch"));
+
 /** Elasticsearch through `@elastic/elasticsearch` (8.x: the 9.x client needs Node 22). `connection` is for tests (the official mock). */
 export function elasticsearchTransport(o: { node: string; auth?: SearchAuth; connection?: EsClientOptions["Connection"] }): SearchTransport {
-  const client = new EsClient({ node: o.node, ...(o.auth ? { auth: o.auth } : {}), ...(o.connection ? { Connection: o.connection } : {}), maxRetries: 2, requestTimeout: 30_000 });
+  let built: Promise<EsClient> | undefined;
+  const clientOf = () => (built ??= esSdk().then(({ Client }) => new Client({ node: o.node, ...(o.auth ? { auth: o.auth } : {}), ...(o.connection ? { Connection: o.connection } : {}), maxRetries: 2, requestTimeout: 30_000 })));
   return {
     async request(r) {
+      const client = await clientOf();
       try {
         const res = await client.transport.request<unknown>({ method: r.method, path: r.path, ...(r.body ? { body: r.body } : {}), ...(r.bulkBody ? { bulkBody: r.bulkBody } : {}), ...(r.querystring ? { querystring: r.querystring } : {}) }, { meta: true });
         return { status: res.statusCode ?? 200, body: res.body };
@@ -48,16 +55,21 @@ export function elasticsearchTransport(o: { node: string; auth?: SearchAuth; con
         throw unreachable("elasticsearch", o.node, e);
       }
     },
-    close: () => client.close(),
+    close: async () => {
+      if (built) await (await built).close();
+    },
   };
 }
 
 /** OpenSearch through `@opensearch-project/opensearch`. */
 export function opensearchTransport(o: { node: string; auth?: SearchAuth }): SearchTransport {
   if (o.auth && "apiKey" in o.auth) throw new AgentError("bad-input", "OpenSearch targets take username and password, not an apiKey");
-  const client = new OsClient({ node: o.node, ...(o.auth ? { auth: o.auth } : {}), maxRetries: 2, requestTimeout: 30_000 });
+  const auth = o.auth && "username" in o.auth ? o.auth : undefined;
+  let built: Promise<OsClient> | undefined;
+  const clientOf = () => (built ??= osSdk().then(({ Client }) => new Client({ node: o.node, ...(auth ? { auth } : {}), maxRetries: 2, requestTimeout: 30_000 })));
   return {
     async request(r) {
+      const client = await clientOf();
       try {
         const res = await client.transport.request({ method: r.method, path: r.path, ...(r.body ? { body: r.body } : {}), ...(r.bulkBody ? { bulkBody: r.bulkBody } : {}), ...(r.querystring ? { querystring: r.querystring } : {}) });
         return { status: res.statusCode ?? 200, body: res.body as unknown };
@@ -67,7 +79,9 @@ export function opensearchTransport(o: { node: string; auth?: SearchAuth }): Sea
         throw unreachable("opensearch", o.node, e);
       }
     },
-    close: () => client.close(),
+    close: async () => {
+      if (built) await (await built).close();
+    },
   };
 }
 
