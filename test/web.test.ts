@@ -8,7 +8,10 @@ import type { Engine } from "../src/engine.js";
 import { renderSectionHtml } from "../src/tools/sections.js";
 import { checkAccess, runLink, signPath, webSettings } from "../src/web/auth.js";
 import { startWeb, type WebServer } from "../src/web/server.js";
-import { CACHING_PLAN, EPOCH, approveAll, cli, openEngine, postgresTestDatabase, tempHome, testEnv } from "./helpers.js";
+import { parseConfig } from "../src/config.js";
+import { startServer } from "../src/slack/server.js";
+import { CACHING_PLAN, EPOCH, approveAll, cli, freePort, openEngine, postgresTestDatabase, tempHome, testEnv } from "./helpers.js";
+import { FORM, JSON_TYPE, SlackFake, actionBody, buttonValue, eventBody, slackPost, slackTestEnv } from "./fixtures/slack-fake.js";
 
 const CHROMIUM = "/usr/bin/chromium";
 const unavailable = existsSync(CHROMIUM) ? null : `${CHROMIUM} is not installed (Debian package chromium)`;
@@ -219,6 +222,49 @@ describe.skipIf(unavailable !== null)("the viewer on the PostgreSQL store", () =
     } finally {
       await browser.close();
       await web.close();
+    }
+  }, 60_000);
+});
+
+describe.skipIf(unavailable !== null)("serve: the Slack report links to its run's page, served at /web", () => {
+  it("a signed link in the report opens the run's page on serve's port; the bare path is refused", async () => {
+    const t = tempHome();
+    const fake = await SlackFake.start();
+    const SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
+    const port = await freePort();
+    const env = slackTestEnv(t.home, fake.apiUrl, SLACK_SECRET, { HONUA_WEB_SECRET: SECRET, HONUA_WEB_BASE_URL: `http://127.0.0.1:${port}/web` });
+    const config = parseConfig({ deployments: { staging: { provider: "sandbox", approvers: ["U0ALICE42"], seed: 17, monitoring: { windowMinutes: 15, stageMinutes: 5 } } } }, "test");
+    const server = await startServer({ env, cwd: t.home, config, port, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0, converse: null });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const post = async (body: string, type: string) => {
+        await slackPost(server.url, body, type, { secret: SLACK_SECRET });
+        await server.idle();
+      };
+      const root = "1699999997.000001";
+      await post(eventBody({ type: "app_mention", user: "U0CAROL42", text: "<@UHONUA> add Redis caching to staging", ts: root, channel: "C0OPS", event_ts: root }), JSON_TYPE);
+      for (let i = 0; i < 6; i++) {
+        const card = fake.thread(root).find((m) => JSON.stringify(m.blocks).includes('"action_id":"honua_approve"'));
+        if (!card) break;
+        await post(actionBody({ user: "U0ALICE42", actionId: "honua_approve", value: buttonValue(card, "honua_approve"), channel: "C0OPS", messageTs: card.ts, threadTs: root }), FORM);
+      }
+      const run = (await server.engine.runs())[0]!;
+      expect(run.status).toBe("done");
+      const report = fake.thread(root).find((m) => /^Report for run/.test(m.text))!;
+      const link = /Transcript viewer: (\S+)/.exec(report.text)?.[1];
+      expect(link).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/web/runs/${run.run}\\?exp=\\d+&sig=[0-9a-f]{64}$`));
+      // In the blocks the link is mrkdwn-escaped, as Slack wants it.
+      expect(JSON.stringify(report.blocks)).toContain(`<${link!.replace("&", "&amp;")}|Open this run in the transcript viewer>`);
+      const page = await browser.newPage();
+      expect((await page.goto(link!))?.status()).toBe(200);
+      expect(await page.locator("h1").innerText()).toContain(run.run);
+      expect((await page.goto(`http://127.0.0.1:${port}/web/runs/${run.run}`))?.status()).toBe(403);
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    } finally {
+      await browser.close();
+      await server.close();
+      await fake.close();
+      t.cleanup();
     }
   }, 60_000);
 });
