@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
@@ -10,7 +11,7 @@ import { checkAccess, runLink, signPath, webSettings } from "../src/web/auth.js"
 import { startWeb, type WebServer } from "../src/web/server.js";
 import { parseConfig } from "../src/config.js";
 import { startServer } from "../src/slack/server.js";
-import { CACHING_PLAN, EPOCH, approveAll, cli, freePort, openEngine, postgresTestDatabase, tempHome, testEnv } from "./helpers.js";
+import { CACHING_PLAN, EPOCH, approveAll, freePort, openEngine, postgresTestDatabase, tempHome, testEnv } from "./helpers.js";
 import { FORM, JSON_TYPE, SlackFake, actionBody, buttonValue, eventBody, slackPost, slackTestEnv } from "./fixtures/slack-fake.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -25,6 +26,13 @@ const TOKEN = "t".repeat(40);
 const NOW = new Date(Date.parse(EPOCH) + 86_400_000);
 const nowS = Math.floor(NOW.getTime() / 1000);
 const HOSTILE = `add redis caching to prod <script>document.body.dataset.pwned="1"</script><img src=x onerror="document.body.dataset.pwned='2'">`;
+
+/** One browser for the file (launched on first use): each test opens its own pages. */
+let shared: Promise<Browser> | undefined;
+const launch = (): Promise<Browser> => (shared ??= chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] }));
+afterAll(async () => {
+  await (await shared)?.close();
+});
 
 describe("change sections as HTML", () => {
   it("one renderer per kind, every value escaped", () => {
@@ -77,11 +85,19 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
   let browser: Browser;
   let done = "";
   let rolledBack = "";
+  /** `honua-agent web --host 0.0.0.0` without a secret, started first: it runs beside the runs being made. */
+  let refused: Promise<{ code: number | null; stderr: string }>;
   const env = () => testEnv(t.home, { HONUA_WEB_SECRET: SECRET, HONUA_WEB_TOKEN: TOKEN });
   const signed = (path: string, exp = nowS + 3600) => `${web.url}${signPath(SECRET, path, exp)}`;
 
   beforeAll(async () => {
     mkdirSync(OUT, { recursive: true });
+    refused = new Promise((resolve) => {
+      const child = spawn(process.execPath, [new URL("../bin/honua-agent.mjs", import.meta.url).pathname, "web", "--host", "0.0.0.0", "--port", "0"], { cwd: t.home, env: testEnv(t.home), stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+      child.on("close", (code) => resolve({ code, stderr }));
+    });
     engine = await openEngine(t.home);
     done = (await approveAll(engine, await engine.start(CACHING_PLAN, "carol", HOSTILE))).run;
     await engine.close();
@@ -92,11 +108,10 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
     rolledBack = rb.run;
     await engine.close();
     web = await startWeb({ env: env(), cwd: t.home, host: "127.0.0.1", port: 0, now: () => NOW });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    browser = await launch();
   }, 60_000);
 
   afterAll(async () => {
-    await browser?.close();
     await web?.close();
     t.cleanup();
   });
@@ -160,6 +175,9 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
     expect(await chart.count()).toBe(1);
     expect(await chart.locator("path").count()).toBeGreaterThan(5);
     expect(await chart.innerHTML()).toContain("p95Ms");
+    // The baseline it was judged against and the rollback limit are drawn on it.
+    expect(await chart.locator("text", { hasText: /^limit$/ }).count()).toBeGreaterThan(0);
+    expect(await chart.locator("text", { hasText: /^baseline$/ }).count()).toBeGreaterThan(0);
     // Signed for this run only: the header has no link to the list.
     expect(await page.locator("header a").count()).toBe(0);
     await page.screenshot({ path: join(OUT, "run-rolled-back.png"), fullPage: true });
@@ -196,7 +214,7 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
 
   it("refuses to start on a non-loopback host without a secret or token: exit 2, nothing opened", async () => {
     await expect(startWeb({ env: testEnv(t.home), cwd: t.home, host: "0.0.0.0", port: 0 })).rejects.toThrow(AgentError);
-    const r = cli(t.home, ["web", "--host", "0.0.0.0", "--port", "0"]);
+    const r = await refused;
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/refusing to serve transcripts on 0\.0\.0\.0 without access control: set HONUA_WEB_SECRET/);
   }, 60_000);
@@ -210,7 +228,7 @@ describe.skipIf(unavailable !== null)("the viewer on the PostgreSQL store", () =
     const run = (await approveAll(engine, await engine.start(CACHING_PLAN, "carol", "add redis caching to prod"))).run;
     await engine.close();
     const web = await startWeb({ env, cwd: pg.home, port: 0, now: () => NOW });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    const browser = await launch();
     try {
       expect(web.engine.persistence.location).toMatch(/postgres/i);
       const page = await browser.newPage({ extraHTTPHeaders: { authorization: `Bearer ${TOKEN}` } });
@@ -220,7 +238,6 @@ describe.skipIf(unavailable !== null)("the viewer on the PostgreSQL store", () =
       expect((await page.goto(`${web.url}/`))?.status()).toBe(200);
       expect(await page.locator("#runs tbody tr").count()).toBe(1);
     } finally {
-      await browser.close();
       await web.close();
     }
   }, 60_000);
@@ -235,7 +252,7 @@ describe.skipIf(unavailable !== null)("serve: the Slack report links to its run'
     const env = slackTestEnv(t.home, fake.apiUrl, SLACK_SECRET, { HONUA_WEB_SECRET: SECRET, HONUA_WEB_BASE_URL: `http://127.0.0.1:${port}/web` });
     const config = parseConfig({ deployments: { staging: { provider: "sandbox", approvers: ["U0ALICE42"], seed: 17, monitoring: { windowMinutes: 15, stageMinutes: 5 } } } }, "test");
     const server = await startServer({ env, cwd: t.home, config, port, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0, converse: null });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    const browser = await launch();
     try {
       const post = async (body: string, type: string) => {
         await slackPost(server.url, body, type, { secret: SLACK_SECRET });
@@ -261,7 +278,6 @@ describe.skipIf(unavailable !== null)("serve: the Slack report links to its run'
       expect((await page.goto(`http://127.0.0.1:${port}/web/runs/${run.run}`))?.status()).toBe(403);
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     } finally {
-      await browser.close();
       await server.close();
       await fake.close();
       t.cleanup();

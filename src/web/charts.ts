@@ -48,10 +48,22 @@ async function toSvg(spec: TopLevelSpec): Promise<Html> {
   }
 }
 
-/** One small line chart per reading (p95, error rate, hit ratio, ...) of a query log, each with its own scale. */
-export function seriesSpec(log: QueryLog): TopLevelSpec | null {
-  const values = log.queries.flatMap((q) => q.points.filter((p) => p.value !== null).map((p) => ({ reading: q.reading, at: p.at, value: p.value })));
-  if (values.length === 0) return null;
+/** A horizontal line drawn on one reading's chart: the baseline, or the limit over which the window rolls back. */
+export interface ChartRule {
+  reading: string;
+  value: number;
+  kind: "baseline" | "limit";
+}
+
+/**
+ * One small line chart per reading (p95, error rate, hit ratio, ...) of a query log, each with its own scale, and the
+ * baseline and rollback limit drawn where they apply.
+ */
+export function seriesSpec(log: QueryLog, rules: readonly ChartRule[] = []): TopLevelSpec | null {
+  const series = log.queries.flatMap((q) => q.points.filter((p) => p.value !== null).map((p) => ({ reading: q.reading, at: p.at, value: p.value, kind: "series" })));
+  if (series.length === 0) return null;
+  const readings = new Set(series.map((p) => p.reading));
+  const values = [...series, ...rules.filter((r) => readings.has(r.reading)).map((r) => ({ reading: r.reading, at: null, value: r.value, kind: r.kind }))];
   return {
     $schema: "https://vega.github.io/schema/vega-lite/v5.json",
     background: "white",
@@ -62,23 +74,38 @@ export function seriesSpec(log: QueryLog): TopLevelSpec | null {
     spec: {
       width: 220,
       height: 110,
-      mark: { type: "line", point: { size: 18 }, color: "#2f80ed" },
-      encoding: {
-        x: { field: "at", type: "temporal", title: null, axis: { labelFont: FONT, format: "%H:%M", labelAngle: 0, tickCount: 4 } },
-        y: { field: "value", type: "quantitative", title: null, scale: { zero: false }, axis: { labelFont: FONT } },
-      },
+      layer: [
+        {
+          transform: [{ filter: "datum.kind === 'series'" }],
+          mark: { type: "line", point: { size: 18 }, color: "#2f80ed" },
+          encoding: {
+            x: { field: "at", type: "temporal", title: null, axis: { labelFont: FONT, format: "%H:%M", labelAngle: 0, tickCount: 4 } },
+            y: { field: "value", type: "quantitative", title: null, scale: { zero: false }, axis: { labelFont: FONT } },
+          },
+        },
+        {
+          transform: [{ filter: "datum.kind !== 'series'" }],
+          mark: { type: "rule", strokeDash: [5, 3], strokeWidth: 1.5 },
+          encoding: {
+            y: { field: "value", type: "quantitative" },
+            color: { field: "kind", type: "nominal", scale: { domain: ["baseline", "limit"], range: ["#7b8794", "#c0392b"] }, legend: { title: null, labelFont: FONT, orient: "bottom" } },
+          },
+        },
+      ],
     },
   };
 }
 
 /** The raw series behind a verdict as inline SVG; null when the log holds no numeric point. */
-export async function seriesChart(log: QueryLog): Promise<Html | null> {
-  const spec = seriesSpec(log);
+export async function seriesChart(log: QueryLog, rules: readonly ChartRule[] = []): Promise<Html | null> {
+  const spec = seriesSpec(log, rules);
   return spec ? toSvg(spec) : null;
 }
 
 /** The run's before/after bars (the chart the Slack report attaches), as inline SVG; null with nothing to compare. */
 export async function beforeAfterChart(before: MetricsSummary | null, after: MetricsSummary | null): Promise<Html | null> {
+  // One side missing (a run rolled back before its after-window) would draw as a zero: no chart then.
+  if (!before || !after) return null;
   const points = chartPoints(before, after);
   return points.length ? toSvg(chartSpec("before / after", points)) : null;
 }

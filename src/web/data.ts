@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Engine, Pending, Transcript } from "../engine.js";
 import { RunStatus, type DecisionRecord } from "../core/records.js";
+import type { Monitoring } from "../core/monitoring.js";
 import { planHash } from "../graph/gates.js";
 import { PendingGate, type GatePayload } from "../graph/state.js";
 import { workflowModule } from "../graph/workflows/registry.js";
@@ -79,6 +80,8 @@ export interface RunView {
   unmatched: DecisionRecord[];
   chain: ChainCheck | null;
   report: string | null;
+  /** The deployment's monitoring thresholds as configured now (null: no longer in the config), for the chart limits. */
+  monitoring: Monitoring | null;
 }
 
 /**
@@ -121,5 +124,6 @@ export async function runView(engine: Engine, run: string): Promise<RunView> {
   const { gates, unmatched } = await gatesOf(engine, transcript, summary.pending);
   const chain = (await verifyAudit(engine.store.sql, transcript.deployment)).find((c) => c.deployment === transcript.deployment) ?? null;
   const report = workflowModule(transcript.workflow)?.facets?.report?.(transcript.steps) ?? null;
-  return { transcript, gates, unmatched, chain, report };
+  const monitoring = engine.config.config.deployments[transcript.deployment]?.monitoring ?? null;
+  return { transcript, gates, unmatched, chain, report, monitoring };
 }

@@ -1,10 +1,11 @@
-import type { MetricsSummary } from "../core/metrics.js";
+import { MetricsSummary } from "../core/metrics.js";
+import type { Monitoring } from "../core/monitoring.js";
 import { RunStatus, type DecisionRecord } from "../core/records.js";
 import type { StepRecord } from "../graph/state.js";
 import { measuredOver, renderMetrics } from "../render.js";
 import { renderVerify } from "../store/audit.js";
 import { renderSectionHtml } from "../tools/sections.js";
-import { beforeAfterChart, queryLogs, seriesChart } from "./charts.js";
+import { beforeAfterChart, queryLogs, seriesChart, type ChartRule } from "./charts.js";
 import type { GateView, RunRowView, RunsQuery, RunsView, RunView } from "./data.js";
 import { stageOf } from "./data.js";
 import { html, jsonBlock, trusted, type Html } from "./html.js";
@@ -101,12 +102,29 @@ function evidenceKeys(s: StepRecord): string[] {
   return typeof e === "string" ? [e] : [];
 }
 
-async function evidenceHtml(key: string, body: unknown): Promise<Html> {
+/**
+ * The lines a window's chart draws: the baseline it was judged against (the step's input, else the run's before) and
+ * the limits over which it rolls back, from the deployment's monitoring settings.
+ */
+function chartRules(s: StepRecord | null, before: MetricsSummary | null, m: Monitoring | null): ChartRule[] {
+  const given = s && s.input && typeof s.input === "object" ? MetricsSummary.safeParse((s.input as { baseline?: unknown }).baseline) : null;
+  const b = given?.success ? given.data : before;
+  const out: ChartRule[] = [];
+  if (b?.p95Ms !== null && b?.p95Ms !== undefined) {
+    out.push({ reading: "p95Ms", value: b.p95Ms, kind: "baseline" });
+    if (m) out.push({ reading: "p95Ms", value: Math.max(b.p95Ms * m.latencyFactor, b.p95Ms + m.latencyMinDeltaMs), kind: "limit" });
+  }
+  if (b?.errorRate !== null && b?.errorRate !== undefined) out.push({ reading: "errorRate", value: b.errorRate, kind: "baseline" });
+  if (m) out.push({ reading: "errorRate", value: m.errorRateThreshold, kind: "limit" });
+  return out;
+}
+
+async function evidenceHtml(key: string, body: unknown, rules: readonly ChartRule[] = []): Promise<Html> {
   const logs = queryLogs(body);
   if (logs.length === 0) return html`<details class="evidence" data-evidence="${key}"><summary>evidence ${key}</summary>${jsonBlock(body)}</details>`;
   const parts: Html[] = [];
   for (const { signal, log } of logs) {
-    const svg = await seriesChart(log);
+    const svg = await seriesChart(log, signal === "serving" ? rules : []);
     parts.push(html`<div class="chart" data-evidence="${key}" data-signal="${signal}"><div class="muted">${signal}: ${log.source} · ${log.queries.length} series · ${log.queries[0]?.points.length ?? 0} points${log.noData.length ? ` · ${log.noData.length} points without data` : ""}</div>${
       svg ?? html`<div class="bad">no numeric point in this series</div>`
     }<details><summary>queries and raw values</summary>${log.queries.map((q) => html`<div><code>${q.query}</code> ${q.start} → ${q.end}, every ${q.stepSeconds} s</div>`)}${
@@ -116,13 +134,14 @@ async function evidenceHtml(key: string, body: unknown): Promise<Html> {
   return html`<div class="evidence"><h4>evidence ${key}</h4>${parts}</div>`;
 }
 
-async function stepHtml(s: StepRecord, i: number, evidence: Record<string, unknown>, used: Set<string>): Promise<Html> {
+async function stepHtml(s: StepRecord, i: number, v: RunView, used: Set<string>): Promise<Html> {
+  const evidence = v.transcript.evidence;
   const stage = s.stage === null ? "" : stageOf({ stage: s.stage, stageValue: s.stageValue ?? null, stageCount: null });
   const charts: Html[] = [];
   for (const k of evidenceKeys(s)) {
     if (!(k in evidence)) continue;
     used.add(k);
-    charts.push(await evidenceHtml(k, evidence[k]));
+    charts.push(await evidenceHtml(k, evidence[k], chartRules(s, v.transcript.metrics.before, v.monitoring)));
   }
   const cls = [s.status === "failed" ? "failed" : "", s.verdict === "degraded" ? "degraded" : ""].join(" ");
   return html`<div class="step ${cls}" data-step="${s.name}"><h3>${i + 1}. ${s.name}${stage ? ` · ${stage}` : ""} ${statusBadge(s.status)}${s.verdict ? html` ${badge(`v-${s.verdict}`, s.verdict)}` : ""}</h3>
@@ -141,11 +160,11 @@ export async function runPage(v: RunView, link: Linker): Promise<Html> {
   const timeline: Html[] = [];
   for (const [i, s] of t.steps.entries()) {
     for (const g of v.gates) if (!placed.has(g) && sameGateStep(g, s)) (placed.add(g), timeline.push(gateHtml(g)));
-    timeline.push(await stepHtml(s, i, t.evidence, used));
+    timeline.push(await stepHtml(s, i, v, used));
   }
   for (const g of v.gates) if (!placed.has(g)) timeline.push(gateHtml(g));
   const otherEvidence: Html[] = [];
-  for (const [k, body] of Object.entries(t.evidence)) if (!used.has(k)) otherEvidence.push(await evidenceHtml(k, body));
+  for (const [k, body] of Object.entries(t.evidence)) if (!used.has(k)) otherEvidence.push(await evidenceHtml(k, body, chartRules(null, t.metrics.before, v.monitoring)));
   const configChanges = v.gates.flatMap((g) => g.payload.change.config.map((c) => ({ ...c, step: g.payload.step, decision: g.decision?.decision ?? (g.pending ? "waiting" : "none") })));
   const bars = await beforeAfterChart(t.metrics.before, t.metrics.after);
   const chain = v.chain
