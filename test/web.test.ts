@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentError } from "../src/core/errors.js";
 import type { ChangeSection } from "../src/core/sections.js";
 import type { Engine } from "../src/engine.js";
+import { SqlCallLog } from "../src/planner/calls.js";
 import { renderSectionHtml } from "../src/tools/sections.js";
 import { checkAccess, runLink, signPath, webSettings } from "../src/web/auth.js";
 import { startWeb, type WebServer } from "../src/web/server.js";
@@ -85,6 +86,7 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
   let browser: Browser;
   let done = "";
   let rolledBack = "";
+  let waiting = "";
   /** `honua-agent web --host 0.0.0.0` without a secret, started first: it runs beside the runs being made. */
   let refused: Promise<{ code: number | null; stderr: string }>;
   const env = () => testEnv(t.home, { HONUA_WEB_SECRET: SECRET, HONUA_WEB_TOKEN: TOKEN });
@@ -107,6 +109,14 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
     expect(rb.status).toBe("rolled-back");
     rolledBack = rb.run;
     await engine.close();
+    // A third run left at its first gate; a model call recorded for the first (its detail is untrusted text too).
+    engine = await openEngine(t.home);
+    waiting = (await engine.start({ ...CACHING_PLAN, deployment: "staging" }, "erin", "add redis caching to staging")).run;
+    await (await SqlCallLog.open(engine.store.sql)).record({
+      id: "mc-web-1", run: done, task: "plan", model: "gpt-test", promptVersion: "plan@3", inputTokens: 812, outputTokens: 40, totalTokens: 852,
+      latencyMs: 930, outcome: "invalid", detail: "<b>not a plan</b>", at: EPOCH,
+    });
+    await engine.close();
     web = await startWeb({ env: env(), cwd: t.home, host: "127.0.0.1", port: 0, now: () => NOW });
     browser = await launch();
   }, 60_000);
@@ -116,21 +126,30 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
     t.cleanup();
   });
 
-  it("the runs list shows both runs, filters by status, and carries signed links to each run", async () => {
+  it("the runs list shows every run and what a waiting one waits on, filters, and carries signed links to each run", async () => {
     const page = await browser.newPage();
     const r = await page.goto(signed("/"));
     expect(r?.status()).toBe(200);
     expect(r?.headers()["content-security-policy"]).toBe("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
-    expect(await page.locator("#runs tbody tr").count()).toBe(2);
+    expect(await page.locator("#runs tbody tr").count()).toBe(3);
     expect(await page.locator(`tr[data-run="${rolledBack}"] .badge`).innerText()).toBe("rolled-back");
+    // The waiting run says what it waits on: the gate, its step, who decides, until when.
+    expect(await page.locator(`tr[data-run="${waiting}"] td`).last().innerText()).toMatch(/^provision approval of ProvisionCacheInfrastructure · by alice, bob · expires 20\d\d-/);
+    expect(await page.locator(`tr[data-run="${done}"] td`).last().innerText()).toBe("");
     await page.screenshot({ path: join(OUT, "runs.png"), fullPage: true });
     // The filter form keeps the link's signature; the list narrows to the rolled-back run.
+    await page.selectOption("select[name=deployment]", "staging");
+    await Promise.all([page.waitForURL(/deployment=staging/), page.click("button[type=submit]")]);
+    expect(await page.locator("#runs tbody tr").count()).toBe(2);
     await page.selectOption("select[name=status]", "rolled-back");
     await Promise.all([page.waitForURL(/status=rolled-back/), page.click("button[type=submit]")]);
     expect(await page.locator("#runs tbody tr").count()).toBe(1);
     // A run's link from a signed list is itself signed: following it opens the page.
     await Promise.all([page.waitForURL(/\/runs\//), page.click(`tr[data-run="${rolledBack}"] a`)]);
     expect(await page.locator("h1").innerText()).toContain(rolledBack);
+    expect((await page.goto(`${signed("/")}&requester=erin`))?.status()).toBe(200);
+    expect(await page.locator("#runs tbody tr").count()).toBe(1);
+    expect(await page.locator(`tr[data-run="${waiting}"]`).count()).toBe(1);
     await page.close();
   });
 
@@ -150,7 +169,8 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
     expect(await page.locator(".gate[data-gate=ProvisionCacheInfrastructure] .decision").innerText()).toMatch(/approve by alice/);
     expect(await page.locator("#chain").innerText()).toMatch(/audit chain verifies.*prod: chain verifies/s);
     expect(await page.locator("#config-changes tbody tr").count()).toBeGreaterThan(0);
-    expect(await page.locator("#report").innerText()).not.toBe("");
+    expect(await page.locator("#report").innerText()).toMatch(/before \/ after/i);
+    expect(await page.locator("#model-calls tbody tr").innerText()).toMatch(/plan\s+gpt-test\s+plan@3\s+812\/40\s+930 ms\s+invalid: <b>not a plan<\/b>/);
     // The hostile request is text: nothing ran, no element came of it.
     expect(await page.locator("#request").innerText()).toBe(HOSTILE);
     expect(await page.evaluate("document.body.dataset.pwned ?? \"none\"")).toBe("none");
@@ -182,6 +202,15 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
     expect(await page.locator("header a").count()).toBe(0);
     await page.screenshot({ path: join(OUT, "run-rolled-back.png"), fullPage: true });
     await page.close();
+  });
+
+  it("a waiting run's page shows the open gate as it is asked, with its expiry and no decision", async () => {
+    const r = await fetch(`${web.url}/runs/${waiting}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(r.status).toBe(200);
+    const body = await r.text();
+    expect(body).toMatch(/gate: provision before ProvisionCacheInfrastructure/);
+    expect(body).toMatch(/waiting for a decision<\/span> · expires 20\d\d-/);
+    expect(body).toContain("hash verifies");
   });
 
   it("refuses an unsigned, an expired, a misdirected or a bad-token request (403); a bearer token is enough", async () => {
