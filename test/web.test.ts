@@ -9,6 +9,7 @@ import type { Engine } from "../src/engine.js";
 import { SqlCallLog } from "../src/planner/calls.js";
 import { renderSectionHtml } from "../src/tools/sections.js";
 import { checkAccess, runLink, signPath, webSettings } from "../src/web/auth.js";
+import { queryLogs, seriesChart } from "../src/web/charts.js";
 import { startWeb, type WebServer } from "../src/web/server.js";
 import { parseConfig } from "../src/config.js";
 import { startServer } from "../src/slack/server.js";
@@ -51,6 +52,30 @@ describe("change sections as HTML", () => {
     }
     expect(renderSectionHtml(sections[0]!).value).toContain("you gave:");
     expect(renderSectionHtml(sections[3]!).value).toContain('<span class="add">+&lt;script&gt;');
+  });
+});
+
+describe("evidence charts", () => {
+  const log = (reading: string) => ({
+    source: "sandbox:prod", at: EPOCH, noData: [],
+    queries: [{ reading, query: "q", start: EPOCH, end: EPOCH, stepSeconds: 60, points: [{ at: "2026-11-26T00:01:00Z", value: 1, raw: "1", samples: 1 }, { at: "2026-11-26T00:02:00Z", value: null, raw: "NaN", samples: 0 }, { at: "2026-11-26T00:03:00Z", value: 3, raw: "3", samples: 1 }] }],
+  });
+
+  it("reads a window's log alone or one per signal; anything else is no chart", () => {
+    expect(queryLogs(log("p95Ms")).map((l) => l.signal)).toEqual(["serving"]);
+    expect(queryLogs({ serving: log("p95Ms"), database: log("lockWaits"), other: { x: 1 } }).map((l) => l.signal)).toEqual(["serving", "database"]);
+    expect(queryLogs([1, 2])).toEqual([]);
+    expect(queryLogs("text")).toEqual([]);
+  });
+
+  it("draws the series as SVG with its labels escaped, and nothing for a series without a number", async () => {
+    const svg = (await seriesChart(log(`<script>alert(1)</script>`)))!.value;
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg).not.toContain("<script>");
+    expect(svg).toContain("&lt;script&gt;");
+    const empty = log("p95Ms");
+    empty.queries[0]!.points = [{ at: EPOCH, value: null, raw: "NaN", samples: 0 }];
+    expect(await seriesChart(empty)).toBeNull();
   });
 });
 

@@ -14,6 +14,7 @@ import { loadConverse } from "./controls.js";
 import { GateWatcher } from "./expiry.js";
 import { createHttpServer } from "./http.js";
 import { isLoopback, runLink, webSettings } from "../web/auth.js";
+import { lazyModule } from "../core/lazy.js";
 import { slackMetrics } from "./metrics.js";
 import { RATE } from "./limits.js";
 import { ThreadNotifier } from "./notifier.js";
@@ -173,15 +174,14 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
  */
 function viewerRoute(engine: Engine, viewer: ReturnType<typeof webSettings>, host: string, now: () => Date) {
   const off = isLoopback(host) || viewer.secret !== null || viewer.token !== null ? null : `the transcript viewer is off: serve listens on ${host}; set HONUA_WEB_SECRET or HONUA_WEB_TOKEN to turn it on`;
-  let handler: Promise<(req: IncomingMessage, res: ServerResponse) => Promise<void>> | undefined;
+  const handler = lazyModule(() => import("../web/server.js").then((m) => m.createWebHandler(engine, viewer, { prefix: "/web", now })));
   return (req: IncomingMessage, res: ServerResponse): void => {
     if (off) {
       res.writeHead(403, { "content-type": "text/plain; charset=utf-8" });
       res.end(`${off}\n`);
       return;
     }
-    handler ??= import("../web/server.js").then((m) => m.createWebHandler(engine, viewer, { prefix: "/web", now }));
-    void handler.then((h) => h(req, res)).catch((e: unknown) => {
+    void handler().then((h) => h(req, res)).catch((e: unknown) => {
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
       res.end(`the transcript viewer failed: ${e instanceof Error ? e.message : String(e)}\n`);
     });
