@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { z } from "zod";
@@ -39,10 +40,20 @@ export function queryLogs(body: unknown): { signal: string; log: QueryLog }[] {
 
 const FONT = "DejaVu Sans";
 
+/** Charts drawn lately, by the SHA-256 of their spec: evidence never changes once kept, so a page seen again is quick. */
+const drawn = new Map<string, Html>();
+const DRAWN_MAX = 200;
+
 async function toSvg(spec: TopLevelSpec): Promise<Html> {
+  const key = createHash("sha256").update(JSON.stringify(spec)).digest("hex");
+  const hit = drawn.get(key);
+  if (hit) return hit;
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
   try {
-    return trusted(await view.toSVG());
+    const svg = trusted(await view.toSVG());
+    if (drawn.size >= DRAWN_MAX) drawn.delete(drawn.keys().next().value!);
+    drawn.set(key, svg);
+    return svg;
   } finally {
     view.finalize();
   }
