@@ -636,6 +636,34 @@ program
   });
 
 program
+  .command("web")
+  .description("a read-only transcript viewer in the browser: the runs list and each run's page (docs/web.md)")
+  .option("--host <host>", "address to bind; anything but loopback needs HONUA_WEB_SECRET or HONUA_WEB_TOKEN", "127.0.0.1")
+  .option("--port <n>", "port", "8088")
+  .action(async (o: { host: string; port: string }) => {
+    const port = Number(o.port);
+    if (!/^\d+$/.test(o.port) || port > 65535) {
+      process.stderr.write(`honua-agent: --port ${o.port} is not a port (0-65535)\n`);
+      process.exit(EXIT.badInput);
+    }
+    let web: Awaited<ReturnType<typeof import("./web/server.js").startWeb>>;
+    try {
+      web = await (await import("./web/server.js")).startWeb({ host: o.host, port });
+    } catch (e) {
+      process.stderr.write(`honua-agent: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(exitCodeFor(e));
+    }
+    const how = web.settings.token || web.settings.secret ? `every page needs ${[web.settings.secret ? "a signed link" : "", web.settings.token ? "the bearer token" : ""].filter(Boolean).join(" or ")}` : "open to this machine only";
+    process.stdout.write(`honua-agent web: ${web.url}/ (read-only; ${how}); Ctrl-C stops it\n`);
+    const stop = async () => {
+      await web.close();
+      process.exit(EXIT.done);
+    };
+    process.once("SIGINT", () => void stop());
+    process.once("SIGTERM", () => void stop());
+  });
+
+program
   .command("serve")
   .description("Slack front: Socket Mode when SLACK_APP_TOKEN is set, else HTTP /slack/events on PORT; /healthz, /metrics")
   .action(async () => {

@@ -14,6 +14,8 @@ export interface HttpOptions {
   nowMs?: () => number;
   /** Counts connections arriving and requests between arrival and ack (work after acks yields to them). */
   acks?: { acksPending: number; arrivals: number };
+  /** Handlers for every path under a prefix (the transcript viewer at `/web`). */
+  mounts?: { prefix: string; handle(req: IncomingMessage, res: ServerResponse): void }[];
 }
 
 const send = (res: ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8") => {
@@ -68,6 +70,8 @@ export function createHttpServer(o: HttpOptions): Server {
       }
       return;
     }
+    const mount = o.mounts?.find((m) => path === m.prefix || path.startsWith(`${m.prefix}/`));
+    if (mount) return mount.handle(req, res);
     send(res, 404, "not found\n");
   });
   server.on("connection", () => {

@@ -46,6 +46,19 @@ export interface NotifierOptions {
   now: () => Date;
   /** Minimum time between two edits of a progress message (Slack rate-limits chat.update). */
   progressIntervalMs: number;
+  /** A (signed) link to the run's page in the transcript viewer; absent or null when no viewer URL is configured. */
+  viewerLink?: (run: string) => string | null;
+}
+
+/** Slack's mrkdwn escaping (a link's URL included): `&`, `<` and `>`. */
+const slackEscape = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** The report with a link to the run's page in the viewer below it. */
+function withViewerLink(msg: SlackMessage, link: string): SlackMessage {
+  return {
+    text: `${msg.text}\nTranscript viewer: ${link}`,
+    blocks: [...msg.blocks, { type: "section", text: { type: "mrkdwn", text: `:mag: <${slackEscape(link)}|Open this run in the transcript viewer> (timeline, gates as shown, evidence charts)` } }],
+  };
 }
 
 /**
@@ -341,11 +354,13 @@ export class ThreadNotifier {
   private async postReport(t: ThreadRef, s: RunSummary): Promise<void> {
     if (!(await this.o.store.markReported(t.run, this.o.now().toISOString()))) return;
     const tr = await this.o.engine.transcript(t.run);
-    await this.post(t, buildReportMessage({
+    const report = buildReportMessage({
       run: t.run, workflow: tr.workflow, deployment: tr.deployment, status: s.status, outcome: s.outcome,
       before: tr.metrics.before, after: tr.metrics.after, requestedBy: tr.requestedBy,
       decisions: tr.decisions.map((d) => ({ step: d.step, decision: d.decision, by: d.by, at: d.wallAt ?? d.at })),
-    }));
+    });
+    const link = this.o.viewerLink?.(t.run) ?? null;
+    await this.post(t, link ? withViewerLink(report, link) : report);
     // The chart is a convenience; the transcript is the record: a chart that cannot be drawn does not hold it back.
     let chartError: string | null = null;
     const chart = await renderChartPng(`${tr.workflow} on ${tr.deployment}: before / after`, tr.metrics.before, tr.metrics.after).catch((e: unknown) => {

@@ -1,5 +1,5 @@
 import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { LogLevel, webApi } from "@slack/bolt";
 import type { LoadedConfig } from "../config.js";
 import { Engine } from "../engine.js";
@@ -13,6 +13,8 @@ import type { Converse, SlackDeps } from "./context.js";
 import { loadConverse } from "./controls.js";
 import { GateWatcher } from "./expiry.js";
 import { createHttpServer } from "./http.js";
+import { isLoopback, runLink, webSettings } from "../web/auth.js";
+import { lazyModule } from "../core/lazy.js";
 import { slackMetrics } from "./metrics.js";
 import { RATE } from "./limits.js";
 import { ThreadNotifier } from "./notifier.js";
@@ -64,6 +66,8 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
   const env = opts.env ?? process.env;
   const settings = slackSettings(env);
   const now = opts.now ?? (() => new Date());
+  // Read before anything opens: a bad viewer setting refuses the start, naming the variable.
+  const viewer = webSettings(env);
   let notifier: ThreadNotifier | undefined;
   const engine = await Engine.open({
     env, cwd: opts.cwd, config: opts.config, now,
@@ -93,7 +97,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
     const tasks = new Tasks((e, label) => console.error(`honua-agent slack: ${label}: ${e instanceof Error ? e.stack : String(e)}`));
     const directory = new ApproverDirectory(client, engine.config.config);
     const paced = oneAtATime(engine, tasks);
-    notifier = new ThreadNotifier({ client, engine: paced, store, directory, tasks, metrics, now, progressIntervalMs: opts.progressIntervalMs ?? RATE.progressEditMs });
+    notifier = new ThreadNotifier({ client, engine: paced, store, directory, tasks, metrics, now, progressIntervalMs: opts.progressIntervalMs ?? RATE.progressEditMs, viewerLink: (run) => runLink(viewer, run, now()) });
     let converse: Promise<Converse | null> | undefined;
     const deps: SlackDeps = {
       engine: paced, client, store, notifier, directory, tasks, metrics, now, env, botUserId: identity.botUserId,
@@ -105,7 +109,10 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
     };
     const slack = createSlackApp(settings, identity, deps, { clientRetries: opts.clientRetries, logLevel: opts.logLevel });
     const watcher = new GateWatcher(paced, notifier, store, now);
+    const port = opts.port ?? settings.port;
+    const host = opts.host ?? settings.host;
     http = createHttpServer({
+      mounts: [{ prefix: "/web", handle: viewerRoute(engine, viewer, host, now) }],
       receiver: slack.receiver,
       metrics,
       acks: tasks,
@@ -115,8 +122,6 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
       },
     });
     const listening = http;
-    const port = opts.port ?? settings.port;
-    const host = opts.host ?? settings.host;
     await new Promise<void>((resolve, reject) => {
       listening.once("error", (e: Error) => reject(new AgentError("bad-input", `cannot listen on ${host}:${port} (${e.message}); set PORT (and HOST) to a free port`)));
       listening.listen(port, host, () => resolve());
@@ -161,4 +166,24 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
     await engine.close();
     throw e;
   }
+}
+
+/**
+ * The transcript viewer at /web (docs/web.md), loaded when first asked for. Off a loopback host it needs
+ * HONUA_WEB_SECRET or HONUA_WEB_TOKEN; without either it answers 403 saying so (Slack keeps working).
+ */
+function viewerRoute(engine: Engine, viewer: ReturnType<typeof webSettings>, host: string, now: () => Date) {
+  const off = isLoopback(host) || viewer.secret !== null || viewer.token !== null ? null : `the transcript viewer is off: serve listens on ${host}; set HONUA_WEB_SECRET or HONUA_WEB_TOKEN to turn it on`;
+  const handler = lazyModule(() => import("../web/server.js").then((m) => m.createWebHandler(engine, viewer, { prefix: "/web", now })));
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (off) {
+      res.writeHead(403, { "content-type": "text/plain; charset=utf-8" });
+      res.end(`${off}\n`);
+      return;
+    }
+    void handler().then((h) => h(req, res)).catch((e: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain; charset=utf-8" });
+      res.end(`the transcript viewer failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    });
+  };
 }

@@ -1,5 +1,7 @@
 import type { CapabilityId } from "../core/capabilities.js";
 import { AgentError } from "../core/errors.js";
+import type { ChangeSection } from "../core/sections.js";
+import { html, type Html } from "../web/html.js";
 import { CACHE_EXAMPLE } from "./cache/section.js";
 import { CONFIG_EXAMPLE } from "./config/section.js";
 import { COST_EXAMPLE } from "./cost/section.js";
@@ -42,4 +44,31 @@ export function requireSections(deployment: string, d: SectionsView, needs: read
   if (missing.length === 0) return;
   const lines = missing.map((id) => `${id}: ${SECTIONS[id]?.what ?? id} (${SECTIONS[id]?.example ?? `a ${id} section`})`);
   throw new AgentError("bad-input", `deployment ${deployment} (provider ${d.provider}) needs ${missing.length === 1 ? "a section" : "sections"} in honua-agent.yaml to ${what}:\n  - ${lines.join("\n  - ")}\n(see docs/local.md)`);
+}
+
+const cellText = (v: string | number | boolean | null): string => (v === null ? "" : String(v));
+
+/**
+ * A change section as HTML for the transcript viewer: the same data the terminal and the Slack card show
+ * (`renderSection`), one renderer per kind, every value escaped.
+ */
+export function renderSectionHtml(s: ChangeSection): Html {
+  switch (s.kind) {
+    case "sql":
+      return html`<section class="change sql"><h4>${s.title}</h4><ol>${s.statements.map(
+        (st) => html`<li><pre class="sql">${st.rewritten ?? st.original}</pre>${st.rewritten ? html`<div class="note">you gave: <code>${st.original}</code></div>` : ""}<div class="lock">lock: ${st.lock}${st.estimate ? ` · ${st.estimate}` : ""}</div>${st.notes.map((n) => html`<div class="note">note: ${n}</div>`)}</li>`,
+      )}</ol></section>`;
+    case "mapping":
+      return html`<section class="change mapping"><h4>${s.title}</h4><table><thead><tr><th>from</th><th>to</th><th>transform</th></tr></thead><tbody>${s.rows.map(
+        (r) => html`<tr><td><code>${r.from}</code></td><td><code>${r.to}</code></td><td>${r.transform ?? ""}</td></tr>`,
+      )}</tbody></table></section>`;
+    case "table":
+      return html`<section class="change table"><h4>${s.title}</h4><table><thead><tr>${s.columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${s.rows.map(
+        (r) => html`<tr>${r.map((c) => html`<td>${cellText(c)}</td>`)}</tr>`,
+      )}</tbody></table></section>`;
+    case "textDiff":
+      return html`<section class="change diff"><h4>${s.title}${s.path ? html` <code>${s.path}</code>` : ""}</h4><pre class="diff">${s.diff.split("\n").map(
+        (l) => html`<span class="${l.startsWith("+") && !l.startsWith("+++") ? "add" : l.startsWith("-") && !l.startsWith("---") ? "del" : l.startsWith("@@") ? "hunk" : "ctx"}">${l}</span>\n`,
+      )}</pre></section>`;
+  }
 }
