@@ -10,7 +10,7 @@ import type { Plan, PlanResult } from "./planner/plan.js";
  * workflows, the model client or the cloud SDKs (start-up time: `npm run bench:startup`).
  */
 const load = async () => {
-  const [engine, gates, conversation, registry, planner, offline, plan, render] = await Promise.all([
+  const [engine, gates, conversation, registry, planner, offline, plan, render, revert] = await Promise.all([
     import("./engine.js"),
     import("./graph/gates.js"),
     import("./conversation/index.js"),
@@ -19,6 +19,7 @@ const load = async () => {
     import("./planner/offline.js"),
     import("./planner/plan.js"),
     import("./render.js"),
+    import("./graph/revert/render.js"),
   ]);
   return {
     Engine: engine.Engine,
@@ -38,6 +39,8 @@ const load = async () => {
     renderPlan: render.renderPlan,
     renderSummary: render.renderSummary,
     renderTranscript: render.renderTranscript,
+    renderRevertPlan: revert.renderRevertPlan,
+    revertPlanJson: revert.revertPlanJson,
   };
 };
 let loading: ReturnType<typeof load> | undefined;
@@ -401,6 +404,25 @@ for (const decision of ["approve", "reject"] as const) {
       await withEngine(!!o.json, async (e) => showSummary(await e.decide(run, o.as, decision, { comment: o.comment, planHash: o.planHash }), !!o.json));
     });
 }
+
+program
+  .command("revert <run>")
+  .description("undo a finished run from its journal: prints what goes back; with --yes starts a new run that does it, behind the same gates")
+  .addOption(asOpt())
+  .option("--yes", "start the revert (without it nothing starts)")
+  .option("--json", "print JSON")
+  .action(async (run: string, o: { as: string; yes?: boolean; json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => {
+      const { renderRevertPlan, revertPlanJson } = await lazy();
+      const plan = await e.revertPlan(run, o.as);
+      if (!o.yes) {
+        say(!!o.json, `${renderRevertPlan(plan)}\nNothing started. Start it with: honua-agent revert ${run} --yes`, { ...revertPlanJson(plan), started: false });
+        return EXIT.done;
+      }
+      if (!o.json) process.stderr.write(`${renderRevertPlan(plan)}\n`);
+      return showSummary(await e.revert(run, o.as), !!o.json);
+    });
+  });
 
 program
   .command("pause <run>")
