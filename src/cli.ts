@@ -139,7 +139,7 @@ async function runRequest(engine: Engine, request: string, user: string, json: b
 
 const CHAT_HELP = [
   "Ask for a change in words: \"add redis caching to prod\", \"add a GIST index on features.geom in staging\".",
-  "Commands: runs · status [RUN] · approve [RUN] · reject [RUN] · resume RUN · transcript RUN · help · quit.",
+  "Commands: runs · status [RUN] · approve [RUN] · reject [RUN] · resume RUN · revert [RUN] · transcript RUN · help · quit.",
   "About the current run (the one you started or attached last): \"why did it pause?\", \"what's the hit rate now?\", \"roll it back\".",
   "At a gate: approve, reject, later (leave it waiting), or ask a question about it: the gate is asked again.",
 ].join("\n");
@@ -280,6 +280,19 @@ async function chat(engine: Engine, user: string): Promise<number> {
       const t = /^transcript\s+(\S+)$/.exec(line);
       if (t) {
         out(renderTranscript(await engine.transcript(t[1]!)));
+        continue;
+      }
+      // "revert it" / "revert run X": a new run that undoes a finished one, its gates asked here like any run's.
+      const rv = /^(?:please\s+)?revert(?:\s+(?:it|this|that|the change|(?:run\s+)?(run-[0-9a-z-]+)))?[.!]?$/i.exec(line);
+      if (rv) {
+        const target = rv[1]?.toLowerCase() ?? current;
+        if (!target) {
+          out('Which run? Type "revert RUN" (runs lists them).');
+          continue;
+        }
+        const { renderRevertPlan } = await lazy();
+        out(renderRevertPlan(await engine.revertPlan(target, user)));
+        await atGate(await engine.revert(target, user));
         continue;
       }
       // Run commands typed in the chat: on the run named, else the current one.
