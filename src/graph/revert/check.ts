@@ -31,6 +31,9 @@ export interface RevertPlan {
 /** A target the revert would put back, and the value it must hold now (what the target left). */
 type Target = { what: string; matches(e: JournalEntry["effects"][number]): boolean };
 
+/** The revert step after which a revert's restores stand even when it ends rejected (see the workflow's rollback). */
+const RESTORE_CONFIG = "RestoreConfig";
+
 const shareName = (feature: string) => `traffic share ${feature}`;
 
 /**
@@ -128,13 +131,15 @@ export async function planRevert(deps: RevertDeps, run: string, actor: Actor): P
 }
 
 /**
- * The newest later run whose change of `t` stands: one that finished done, or a revert (whose restores stay when its
- * delete gate is rejected). A later run that was rolled back put back what it found; the values read now tell if not.
+ * The newest later run whose change of `t` stands: one that finished done, or a revert that put traffic and config back
+ * (its restores stay when its delete gate is rejected). A later run that was rolled back put back what it found; the
+ * values read now tell if it did not.
  */
 async function newestToucher(store: AgentStore, later: readonly RunRow[], t: Target): Promise<RunRow | undefined> {
   for (const r of later) {
     if (r.status !== "done" && r.workflow !== REVERT_WORKFLOW) continue;
     const journal = await store.journal(r.run);
+    if (r.status !== "done" && !journal.some((e) => e.step === RESTORE_CONFIG && e.done)) continue;
     if (journal.some((e) => e.effects.some((f) => t.matches(f)))) return r;
   }
   return undefined;
