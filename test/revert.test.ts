@@ -1,6 +1,16 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
-import type { Engine, RunSummary } from "../src/engine.js";
-import { CACHING_PLAN, approveAll, engineSuite } from "./helpers.js";
+import { parseConfig } from "../src/config.js";
+import { startOrigin } from "../src/dev/origin.js";
+import { Engine, type RunSummary } from "../src/engine.js";
+import { SandboxWorld } from "../src/sandbox/sandbox.js";
+import { NginxTrafficOptions, parseSplit, renderSplit } from "../src/tools/traffic/nginx.js";
+import { requireNginx, startNginx } from "./fixtures/nginx-server.js";
+import { startRedisServer } from "./fixtures/redis-server.js";
+import { CACHING_PLAN, approveAll, cli, engineSuite, openEngine, testEnv } from "./helpers.js";
 
 /** A finished caching run on the sandbox's prod, every gate approved by alice. */
 async function finishedCaching(engine: Engine): Promise<RunSummary> {
@@ -155,3 +165,133 @@ describe("revert of a finished run on the sandbox", () => {
     expect(world.share("prod", "cache")).toBe(100);
   });
 });
+
+describe("a crash in the middle of a revert", () => {
+  const suite = engineSuite();
+
+  it("resumes without undoing twice: killed (SIGKILL) after the config went back, the resumed run moves nothing again", async () => {
+    // A sandbox deployment whose policy approves traffic and provision gates by itself, so one command reaches the kill.
+    const configFile = join(suite.home, "honua-agent.yaml");
+    writeFileSync(configFile, "deployments:\n  lab:\n    provider: sandbox\n    approvers: [oncall]\n    policy: { autoApprove: [traffic, provision], twoPersonRule: [delete] }\ngroups:\n  oncall: [alice, bob]\n");
+    const env = { HONUA_AGENT_CONFIG: configFile };
+    const ops = (op: string) => {
+      const w = new SandboxWorld(join(suite.home, "sandbox.sqlite"));
+      try {
+        return w.count("lab", op);
+      } finally {
+        w.close();
+      }
+    };
+    let engine = await openEngine(suite.home, env);
+    engine.adaptersFor("lab");
+    const start = { config: engine.sandbox().config("lab"), share: engine.sandbox().share("lab", "cache") };
+    const forward = await approveAll(engine, await engine.start({ workflow: "add-caching-layer", deployment: "lab", params: {} }, "carol", "add redis caching to lab"));
+    expect(forward.status).toBe("done");
+    await engine.close();
+    const [configs, moves] = [ops("config-apply"), ops("traffic-share")];
+
+    const killed = cli(suite.home, ["revert", forward.run, "--as", "alice", "--yes"], { ...env, HONUA_AGENT_FAILPOINT: "after:RestoreConfig" });
+    expect(killed.signal, killed.stderr).toBe("SIGKILL");
+    expect(killed.stderr).toContain(`Revert ${forward.run} (add-caching-layer) on lab`);
+    expect(killed.stderr).toContain("1. traffic [traffic gate]: cache 100% -> 0%");
+    expect(ops("traffic-share")).toBe(moves + 1);
+    expect(ops("config-apply")).toBe(configs + 1);
+
+    engine = suite.track(await openEngine(suite.home, env));
+    const revert = (await engine.runs()).find((r) => r.workflow === "revert-run")!;
+    expect((await engine.summary(revert.run)).status).toBe("interrupted");
+    const resumed = await engine.resume(revert.run);
+    expect(resumed.pending).toMatchObject({ step: "RemoveCreated", kind: "delete" });
+    expect(ops("traffic-share")).toBe(moves + 1);
+    expect(ops("config-apply")).toBe(configs + 1);
+    await expect(engine.decide(revert.run, "alice", "approve")).rejects.toThrow(/two-person|may not/);
+    const end = await engine.decide(revert.run, "bob", "approve");
+    expect(end.status).toBe("done");
+    expect(engine.sandbox().config("lab")).toEqual(start.config);
+    expect(engine.sandbox().share("lab", "cache")).toBe(start.share);
+    expect(engine.sandbox().activeResources("lab")).toHaveLength(0);
+    const decisions = (await engine.transcript(revert.run)).decisions.map((d) => `${d.step}:${d.decision}:${d.by}`);
+    expect(decisions).toEqual(["RestoreTraffic:auto:policy", "RestoreConfig:auto:policy", "RemoveCreated:approve:bob"].map((x) => expect.stringMatching(new RegExp(`^${x.split(":").slice(0, 2).join(":")}`))));
+  });
+});
+
+describe("revert on a real local deployment (nginx, Redis, env file)", () => {
+  it("restores the env file byte for byte, the nginx split and Redis's policy, and deletes only the keys the run warmed", async () => {
+    requireNginx();
+    const redis = await startRedisServer();
+    const DB = 11;
+    const admin = new Redis(`${redis.url}/${DB}`, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const dir = mkdtempSync(join(tmpdir(), "honua-revert-local-"));
+    const closers: (() => Promise<unknown> | void)[] = [() => rmSync(dir, { recursive: true, force: true }), () => redis.stop(), () => admin.quit()];
+    try {
+      await admin.connect();
+      const policy = ((await admin.config("GET", "maxmemory-policy")) as string[])[1];
+      await admin.set("honua:someone-elses-key", "keep");
+      const ENV = "# Honua stand-in\nConnectionStrings__DefaultConnection=env:HONUA_LOCAL_DATABASE_URL\nCache__Enabled=true\nCache__KeyPrefix=honua:\nCache__DefaultTtlSeconds=300\n";
+      const envFile = join(dir, "candidate.env");
+      writeFileSync(join(dir, "primary.env"), ENV);
+      writeFileSync(envFile, ENV);
+      const TILES = Array.from({ length: 8 }, (_, i) => `/ogc/tiles/collections/parcels/tiles/WebMercatorQuad/12/${100 + i}/${200 + i}`);
+      const primary = await startOrigin({ name: "primary", envFile: join(dir, "primary.env"), workMs: 20 });
+      const candidate = await startOrigin({ name: "candidate", envFile, workMs: 20 });
+      closers.unshift(() => primary.close(), () => candidate.close());
+      const include = join(dir, "honua-split.conf");
+      const split = { kind: "nginx", include, primary: "honua_primary", candidate: "honua_candidate" } as const;
+      const nginx = await startNginx({ dir, include, upstreams: { honua_primary: primary.url, honua_candidate: candidate.url }, initialInclude: renderSplit(NginxTrafficOptions.parse(split), 0) });
+      closers.unshift(() => nginx.stop());
+      const originalSplit = readFileSync(include, "utf8");
+      const raw = {
+        deployments: {
+          local: {
+            provider: "local",
+            approvers: ["oncall"],
+            // Seconds instead of an hour, and a wide latency band: the test is about what goes back, not the verdict.
+            monitoring: { windowMinutes: 0.04, stageMinutes: 0.03, sampleEveryMinutes: 0.01, minSamples: 3, latencyFactor: 10 },
+            cache: { redis: { url: `${redis.url}/${DB}`, nodeType: "cache.t4g.small" } },
+            metrics: { source: "probe", urls: TILES.map((t) => nginx.url + t), concurrency: 4, pauseMs: 0, minRequestsPerSample: 3, lookbackSeconds: 2, lookbackSamples: 5 },
+            config: { kind: "envfile", path: envFile },
+            traffic: { ...split, test: nginx.test, reload: nginx.reload, verify: { url: nginx.url + TILES[0], requests: 100 } },
+            tiles: { originUrl: primary.url, accessLog: nginx.accessLog, redisKey: "{prefix}tile:{layerId}:{tileMatrixSetId}:{z}:{row}:{col}" },
+            cost: { monthlyUsd: { compute: 120, database: 80 } },
+          },
+        },
+        groups: { oncall: ["alice", "bob"] },
+      };
+      const env = testEnv(join(dir, "home"));
+      const engine = await Engine.open({ env, cwd: dir, config: parseConfig(raw, "test", env) });
+      closers.unshift(() => engine.close());
+      let s = await engine.start({ workflow: "add-caching-layer", deployment: "local", params: { rolloutSteps: [100] } }, "carol", "add redis caching to local");
+      while (s.pending) {
+        if (s.pending.kind === "inconclusive") throw new Error(`monitoring was inconclusive: ${s.pending.gate.why}`);
+        s = await engine.decide(s.run, "alice", "approve", { planHash: s.pending.planHash });
+      }
+      expect(s.status, s.outcome ?? "").toBe("done");
+      expect(readFileSync(envFile, "utf8")).not.toBe(ENV);
+      const opts = NginxTrafficOptions.parse(split);
+      expect(parseSplit(readFileSync(include, "utf8"), opts)).toBe(100);
+      const warmed = await admin.keys("honua:tile:*");
+      expect(warmed.length).toBeGreaterThan(0);
+
+      const plan = await engine.revertPlan(s.run, "alice");
+      expect(plan.traffic).toEqual([{ feature: "cache", from: 100, to: 0 }]);
+      expect(plan.config.find((c) => c.key === "ConnectionStrings__Redis")).toMatchObject({ after: null });
+      let r = await engine.revert(s.run, "alice");
+      const gates: string[] = [];
+      while (r.pending) {
+        gates.push(`${r.pending.step}:${r.pending.kind}`);
+        if (r.pending.kind === "delete") expect(r.pending.gate.change.resources.map((x) => x.kind)).toEqual(expect.arrayContaining(["keys"]));
+        r = await engine.decide(r.run, r.pending.kind === "delete" ? "bob" : "alice", "approve", { planHash: r.pending.planHash });
+      }
+      expect(r.status, r.outcome ?? "").toBe("done");
+      expect(gates).toEqual(["RestoreTraffic:traffic", "RestoreConfig:provision", "RemoveCreated:delete"]);
+      expect(readFileSync(envFile, "utf8")).toBe(ENV);
+      expect(readFileSync(include, "utf8")).toBe(originalSplit);
+      expect(((await admin.config("GET", "maxmemory-policy")) as string[])[1]).toBe(policy);
+      for (const k of warmed) expect(await admin.exists(k), k).toBe(0);
+      expect(await admin.get("honua:someone-elses-key")).toBe("keep");
+    } finally {
+      for (const c of closers) await c();
+    }
+  });
+});
+
