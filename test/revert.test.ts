@@ -10,6 +10,7 @@ import { SandboxWorld } from "../src/sandbox/sandbox.js";
 import { NginxTrafficOptions, parseSplit, renderSplit } from "../src/tools/traffic/nginx.js";
 import { requireNginx, startNginx } from "./fixtures/nginx-server.js";
 import { startRedisServer } from "./fixtures/redis-server.js";
+import { converse, matchIntent } from "../src/conversation/index.js";
 import { CACHING_PLAN, approveAll, cli, engineSuite, openEngine, testEnv } from "./helpers.js";
 
 /** A finished caching run on the sandbox's prod, every gate approved by alice. */
@@ -163,6 +164,30 @@ describe("revert of a finished run on the sandbox", () => {
     await expect(engine.graph("revert-run").invoke(new Command({ goto: "RestoreTraffic" }), cfg)).rejects.toThrow(/gated step RestoreTraffic reached without a recorded approval/);
     expect(world.count("prod", "traffic-share")).toBe(moved);
     expect(world.share("prod", "cache")).toBe(100);
+  });
+});
+
+describe("revert in a run's conversation", () => {
+  const suite = engineSuite();
+  const say = (engine: Engine, run: string, text: string, user: string) => converse(engine, { run, user, groups: [], text }, { model: { offline: true } });
+
+  it("\"revert it\" from an approver starts a revert of the thread's run; from anyone else, or on a run under way, it is refused and starts nothing", async () => {
+    expect(matchIntent("revert it")).toEqual({ kind: "tools", calls: [{ tool: "revert_run", args: { run: null } }] });
+    expect(matchIntent("please revert run-20261126-ab12cd34ef")).toEqual({ kind: "tools", calls: [{ tool: "revert_run", args: { run: "run-20261126-ab12cd34ef" } }] });
+    expect(matchIntent("do not revert it").kind === "tools" && (matchIntent("do not revert it") as { calls: { tool: string }[] }).calls.some((c) => c.tool === "revert_run")).toBe(false);
+    const engine = await suite.open();
+    const waiting = await engine.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    expect((await say(engine, waiting.run, "revert it", "alice")).text).toMatch(/has not finished \(waiting\): cancel or roll it back instead/);
+    const done = await approveAll(engine, waiting);
+    const refused = await say(engine, done.run, "revert it", "carol");
+    expect(refused.text).toMatch(/carol may not approve on prod/);
+    expect(refused.actions).toEqual([expect.objectContaining({ tool: "revert_run", ok: false })]);
+    expect((await engine.runs()).length).toBe(1);
+    const started = await say(engine, done.run, "revert it", "alice");
+    const revert = (await engine.runs()).find((r) => r.workflow === "revert-run")!;
+    expect(started.actions).toEqual([expect.objectContaining({ tool: "revert_run", ok: true, started: revert.run })]);
+    expect(started.text).toContain(`Reverting ${done.run} as a new run, ${revert.run}: it is waiting, waiting at RestoreTraffic (traffic)`);
+    expect(revert.requestedBy).toBe("alice");
   });
 });
 
