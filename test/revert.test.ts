@@ -11,7 +11,9 @@ import { NginxTrafficOptions, parseSplit, renderSplit } from "../src/tools/traff
 import { requireNginx, startNginx } from "./fixtures/nginx-server.js";
 import { startRedisServer } from "./fixtures/redis-server.js";
 import { converse, matchIntent } from "../src/conversation/index.js";
-import { CACHING_PLAN, approveAll, cli, engineSuite, openEngine, testEnv } from "./helpers.js";
+import { startServer } from "../src/slack/server.js";
+import { FORM, JSON_TYPE, SlackFake, actionBody, blocksText, buttonValue, eventBody, slackPost, slackTestEnv, type FakeMessage } from "./fixtures/slack-fake.js";
+import { CACHING_PLAN, approveAll, cli, engineSuite, openEngine, tempHome, testEnv } from "./helpers.js";
 
 /** A finished caching run on the sandbox's prod, every gate approved by alice. */
 async function finishedCaching(engine: Engine): Promise<RunSummary> {
@@ -188,6 +190,52 @@ describe("revert in a run's conversation", () => {
     expect(started.actions).toEqual([expect.objectContaining({ tool: "revert_run", ok: true, started: revert.run })]);
     expect(started.text).toContain(`Reverting ${done.run} as a new run, ${revert.run}: it is waiting, waiting at RestoreTraffic (traffic)`);
     expect(revert.requestedBy).toBe("alice");
+  });
+});
+
+describe("revert in a Slack thread (real Bolt app, signed requests, fake Web API)", () => {
+  it("\"revert it\" in a finished run's thread: refused privately for someone who may not approve; from an approver the revert's cards follow in the thread", async () => {
+    const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
+    const t = tempHome();
+    const fake = await SlackFake.start();
+    const env = slackTestEnv(t.home, fake.apiUrl, SECRET, {});
+    const config = parseConfig({ deployments: { prod: { provider: "sandbox", approvers: ["U0ALICE42", "U0BOB4242"] } } }, "test");
+    const server = await startServer({ env, cwd: t.home, config, port: 0, host: "127.0.0.1", expiryIntervalMs: 0, progressIntervalMs: 10, clientRetries: 0, converse: null });
+    try {
+      let seq = 0;
+      const post = async (body: string, type: string) => {
+        const res = await slackPost(server.url, body, type, { secret: SECRET });
+        await server.idle();
+        expect(res.status).toBe(200);
+      };
+      const root = `1699999999.${String(++seq).padStart(6, "0")}`;
+      await post(eventBody({ type: "app_mention", user: "U0CAROL42", text: "<@UHONUA> add Redis caching to prod", ts: root, channel: "C0OPS", event_ts: root }), JSON_TYPE);
+      const cards = (): FakeMessage[] => fake.thread(root).filter((m) => m.versions.some((v) => JSON.stringify(v.blocks).includes("honua_approve")));
+      const click = (card: FakeMessage, user: string) => post(actionBody({ user, actionId: "honua_approve", value: buttonValue(card, "honua_approve"), channel: card.channel, messageTs: card.ts, threadTs: card.thread_ts }), FORM);
+      for (let i = 0; i < 4; i++) await click(cards().at(-1)!, "U0ALICE42");
+      const forward = (await server.engine.runs())[0]!;
+      expect(forward.status).toBe("done");
+      const say = (text: string, user: string) => post(eventBody({ type: "message", channel_type: "channel", user, text, ts: `1699999999.${String(++seq).padStart(6, "0")}`, thread_ts: root, channel: "C0OPS" }), JSON_TYPE);
+
+      await say("revert it", "U0CAROL42");
+      expect(fake.ephemerals("U0CAROL42").join()).toMatch(/U0CAROL42 may not approve on prod/);
+      expect((await server.engine.runs()).length).toBe(1);
+      const before = cards().length;
+      await say("revert it", "U0ALICE42");
+      const revert = (await server.engine.runs()).find((r) => r.workflow === "revert-run")!;
+      expect(revert.requestedBy).toBe("U0ALICE42");
+      const asked = fake.thread(root).find((m) => blocksText(m).includes(`asked to revert ${forward.run}`));
+      expect(asked && blocksText(asked)).toMatch(/cache 100% -(?:&gt;|>) 0%/);
+      expect(cards()).toHaveLength(before + 1);
+      expect(blocksText(cards().at(-1)!)).toMatch(/RestoreTraffic|move traffic back/);
+      await click(cards().at(-1)!, "U0ALICE42");
+      expect((await server.engine.summary(revert.run)).pending).toMatchObject({ step: "RestoreConfig", kind: "provision" });
+      expect(cards()).toHaveLength(before + 2);
+    } finally {
+      await server.close();
+      await fake.close();
+      t.cleanup();
+    }
   });
 });
 
