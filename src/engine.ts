@@ -604,7 +604,7 @@ export class Engine {
     const who = identity(actor);
     const current = await this.summary(run);
     if (TERMINAL.includes(current.status)) {
-      throw new AgentError("stale", `run ${run} already ended (${current.status}); ${current.status === "done" ? "its change is in place: ask for the reverse change as a new request" : "there is nothing left to roll back"}`);
+      throw new AgentError("stale", `run ${run} already ended (${current.status}); ${current.status === "done" ? `its change is in place: revert it instead (honua-agent revert ${run}, or "revert it" in its thread), a new run behind the same gates` : "there is nothing left to roll back"}`);
     }
     this.refuseAtCleanup(current);
     const approvers = approverList(this.config.config, row.deployment);
