@@ -23,14 +23,16 @@ async function finishedCaching(engine: Engine): Promise<RunSummary> {
 }
 
 /** Decides each gate of a revert: the gates seen, in order, as `step:kind`. */
-async function driveRevert(engine: Engine, s: RunSummary, by: (kind: string) => string): Promise<{ end: RunSummary; gates: string[] }> {
+async function driveRevert(engine: Engine, s: RunSummary, by: (kind: string) => string): Promise<{ end: RunSummary; gates: string[]; cards: NonNullable<RunSummary["pending"]>[] }> {
   const gates: string[] = [];
+  const cards: NonNullable<RunSummary["pending"]>[] = [];
   let cur = s;
   while (cur.pending) {
     gates.push(`${cur.pending.step}:${cur.pending.kind}`);
+    cards.push(cur.pending);
     cur = await engine.decide(cur.run, by(cur.pending.kind), "approve", { planHash: cur.pending.planHash });
   }
-  return { end: cur, gates };
+  return { end: cur, gates, cards };
 }
 
 describe("revert of a finished run on the sandbox", () => {
@@ -63,8 +65,15 @@ describe("revert of a finished run on the sandbox", () => {
     expect(first.pending!.gate.change.traffic).toEqual({ from: 100, to: shareBefore });
     expect(await engine.store.lockHolder("prod")).toBe(first.run);
     // two-person rule on prod: alice asked for the revert, so bob approves its delete
-    const { end, gates } = await driveRevert(engine, first, (kind) => (kind === "delete" ? "bob" : "alice"));
+    const { end, gates, cards } = await driveRevert(engine, first, (kind) => (kind === "delete" ? "bob" : "alice"));
     expect(gates).toEqual(["RestoreTraffic:traffic", "RestoreConfig:provision", "RemoveCreated:delete"]);
+    // each card shows what goes back at it, as typed sections inside its plan hash
+    const [traffic, config, del] = cards.map((c) => c.gate);
+    expect(traffic!.change.sections).toEqual([{ kind: "table", title: `Traffic put back as ${forward.run} found it`, columns: ["feature", "now %", "back to %"], rows: [["cache", 100, shareBefore]] }]);
+    expect(config!.change.config).toEqual(plan.config);
+    expect(del!.change.resources).toEqual([{ id: expect.stringMatching(/^redis-prod-/), kind: "redis", action: "delete" }]);
+    expect(del!.change.sections?.[0]).toMatchObject({ kind: "table", title: `Left by ${forward.run}`, rows: [[expect.stringMatching(/^redis-prod-/), "redis", expect.stringContaining("redis"), expect.any(String)]] });
+    expect(new Set(cards.map((c) => c.planHash)).size).toBe(3);
     expect(end.status).toBe("done");
     expect(world.config("prod")).toEqual(configBefore);
     expect(world.share("prod", "cache")).toBe(shareBefore);
