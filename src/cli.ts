@@ -11,7 +11,7 @@ import type { Plan, PlanResult } from "./planner/plan.js";
  * workflows, the model client or the cloud SDKs (start-up time: `npm run bench:startup`).
  */
 const load = async () => {
-  const [engine, gates, conversation, registry, planner, offline, plan, render] = await Promise.all([
+  const [engine, gates, conversation, registry, planner, offline, plan, render, revert] = await Promise.all([
     import("./engine.js"),
     import("./graph/gates.js"),
     import("./conversation/index.js"),
@@ -20,6 +20,7 @@ const load = async () => {
     import("./planner/offline.js"),
     import("./planner/plan.js"),
     import("./render.js"),
+    import("./graph/revert/render.js"),
   ]);
   return {
     Engine: engine.Engine,
@@ -39,6 +40,8 @@ const load = async () => {
     renderPlan: render.renderPlan,
     renderSummary: render.renderSummary,
     renderTranscript: render.renderTranscript,
+    renderRevertPlan: revert.renderRevertPlan,
+    revertPlanJson: revert.revertPlanJson,
   };
 };
 let loading: ReturnType<typeof load> | undefined;
@@ -146,7 +149,7 @@ async function runRequest(engine: Engine, request: string, user: string, json: b
 
 const CHAT_HELP = [
   "Ask for a change in words: \"add redis caching to prod\", \"add a GIST index on features.geom in staging\".",
-  "Commands: runs · status [RUN] · approve [RUN] · reject [RUN] · resume RUN · transcript RUN · help · quit.",
+  "Commands: runs · status [RUN] · approve [RUN] · reject [RUN] · resume RUN · revert [RUN] · transcript RUN · help · quit.",
   "About the current run (the one you started or attached last): \"why did it pause?\", \"what's the hit rate now?\", \"roll it back\".",
   "At a gate: approve, reject, later (leave it waiting), or ask a question about it: the gate is asked again.",
 ].join("\n");
@@ -289,6 +292,19 @@ async function chat(engine: Engine, user: string): Promise<number> {
         out(renderTranscript(await engine.transcript(t[1]!)));
         continue;
       }
+      // "revert it" / "revert run X": a new run that undoes a finished one, its gates asked here like any run's.
+      const rv = /^(?:please\s+)?revert(?:\s+(?:it|this|that|the change|(?:run\s+)?(run-[0-9a-z-]+)))?[.!]?$/i.exec(line);
+      if (rv) {
+        const target = rv[1]?.toLowerCase() ?? current;
+        if (!target) {
+          out('Which run? Type "revert RUN" (runs lists them).');
+          continue;
+        }
+        const { renderRevertPlan } = await lazy();
+        out(renderRevertPlan(await engine.revertPlan(target, user)));
+        await atGate(await engine.revert(target, user));
+        continue;
+      }
       // Run commands typed in the chat: on the run named, else the current one.
       const cmd = /^(status|approve|reject|resume|attach)(?:\s+(\S+))?$/i.exec(line);
       if (cmd) {
@@ -411,6 +427,25 @@ for (const decision of ["approve", "reject"] as const) {
       await withEngine(!!o.json, async (e) => showSummary(await e.decide(run, o.as, decision, { comment: o.comment, planHash: o.planHash }), !!o.json));
     });
 }
+
+program
+  .command("revert <run>")
+  .description("undo a finished run from its journal: prints what goes back; with --yes starts a new run that does it, behind the same gates")
+  .addOption(asOpt())
+  .option("--yes", "start the revert (without it nothing starts)")
+  .option("--json", "print JSON")
+  .action(async (run: string, o: { as: string; yes?: boolean; json?: boolean }) => {
+    await withEngine(!!o.json, async (e) => {
+      const { renderRevertPlan, revertPlanJson } = await lazy();
+      const plan = await e.revertPlan(run, o.as);
+      if (!o.yes) {
+        say(!!o.json, `${renderRevertPlan(plan)}\nNothing started. Start it with: honua-agent revert ${run} --yes`, { ...revertPlanJson(plan), started: false });
+        return EXIT.done;
+      }
+      if (!o.json) process.stderr.write(`${renderRevertPlan(plan)}\n`);
+      return showSummary(await e.revert(run, o.as), !!o.json);
+    });
+  });
 
 program
   .command("pause <run>")

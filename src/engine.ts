@@ -13,7 +13,8 @@ import { GatePayload, type RunStateValue, type StepRecord } from "./graph/state.
 import { TERMINAL, type DecisionRecord, type RunStatus } from "./core/records.js";
 import { type MetricsSummary } from "./core/metrics.js";
 import { type DecisionKind } from "./core/gates.js";
-import { workflowDefs, workflowModule } from "./graph/workflows/registry.js";
+import { isBuiltInWorkflow, workflowDef, workflowDefs, workflowModule } from "./graph/workflows/registry.js";
+import { planRevert, type RevertPlan } from "./graph/revert/check.js";
 import { requireSections } from "./tools/sections.js";
 import type { Preflight, WorkflowDef } from "./graph/step.js";
 import { SqlCallLog, type ModelCallRecord } from "./planner/calls.js";
@@ -129,7 +130,7 @@ export class Engine {
   }
 
   workflow(id: string): WorkflowDef {
-    const def = this.only ? this.only[id] : workflowModule(id)?.def;
+    const def = this.only ? this.only[id] : workflowDef(id);
     if (!def) throw new AgentError("bad-input", `unknown workflow ${id}; known: ${Object.keys(this.only ?? workflowDefs()).join(", ")}`);
     return def;
   }
@@ -179,6 +180,28 @@ export class Engine {
 
   /** Validates the plan, takes the deployment's lock, and runs to the first gate or the end. */
   async start(planInput: { workflow: string; deployment: string; params: unknown }, requestedBy: string, request: string): Promise<RunSummary> {
+    if (isBuiltInWorkflow(planInput.workflow)) throw new AgentError("bad-input", `${planInput.workflow} is not started from a plan: use honua-agent revert RUN; nothing started`);
+    return this.startPlan(planInput, requestedBy, request);
+  }
+
+  /**
+   * What reverting a finished run would put back, checked against the store and the deployment as it is now; throws
+   * with the reason when it cannot be reverted (see planRevert). Read-only.
+   */
+  revertPlan(run: string, actor: Actor): Promise<RevertPlan> {
+    return planRevert({ config: this.config.config, store: this.store, adaptersFor: (d) => this.adapters.adaptersFor(d), statusOf: (r) => this.summary(r) }, run, actor);
+  }
+
+  /**
+   * Starts a revert of a finished run: a new run of its deployment (its own id, lock, checkpoints and decisions) that
+   * undoes the run from its journal, each part behind its gate. Runs to its first gate.
+   */
+  async revert(run: string, actor: Actor): Promise<RunSummary> {
+    const { plan } = await this.revertPlan(run, actor);
+    return this.startPlan(plan, identity(actor).user, `revert ${run}`);
+  }
+
+  private async startPlan(planInput: { workflow: string; deployment: string; params: unknown }, requestedBy: string, request: string): Promise<RunSummary> {
     const plan = planInput;
     const def = this.workflow(plan.workflow);
     const [deployment] = requireDeployment(this.config.config, plan.deployment);
@@ -581,7 +604,7 @@ export class Engine {
     const who = identity(actor);
     const current = await this.summary(run);
     if (TERMINAL.includes(current.status)) {
-      throw new AgentError("stale", `run ${run} already ended (${current.status}); ${current.status === "done" ? "its change is in place: ask for the reverse change as a new request" : "there is nothing left to roll back"}`);
+      throw new AgentError("stale", `run ${run} already ended (${current.status}); ${current.status === "done" ? `its change is in place: revert it instead (honua-agent revert ${run}, or "revert it" in its thread), a new run behind the same gates` : "there is nothing left to roll back"}`);
     }
     this.refuseAtCleanup(current);
     const approvers = approverList(this.config.config, row.deployment);

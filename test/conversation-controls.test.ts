@@ -124,7 +124,7 @@ describe("conversation with a model: a control runs at most once per message", (
     const s = await atFirstTrafficGate(engine);
     await say(engine, [{ content: "ok" }], s.run, "status?", "carol");
     expect(fake!.requests[0]!.tools!.map((t) => t.function.name).sort()).toEqual(
-      ["cancel_run", "cost", "deployments", "metrics", "pause_run", "plan_and_diff", "request_rollback", "resume_run", "run_status", "transcript_excerpt"],
+      ["cancel_run", "cost", "deployments", "metrics", "pause_run", "plan_and_diff", "request_rollback", "resume_run", "revert_run", "run_status", "transcript_excerpt"],
     );
     expect(fake!.refusals).toEqual([]);
   });

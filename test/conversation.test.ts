@@ -161,7 +161,7 @@ describe("conversation with a model (OpenAI-compatible fake)", () => {
     expect(JSON.parse(String(second.messages[1]!.content))).toEqual({ run: s.run, askedBy: "carol", message: "how's it doing and what will it cost?" });
     const calls = await (await SqlCallLog.open(engine.store.sql)).forRun(s.run);
     expect(calls).toHaveLength(2);
-    expect(calls[0]).toMatchObject({ task: "converse", model: "fake-model", promptVersion: "converse@1", outcome: "ok" });
+    expect(calls[0]).toMatchObject({ task: "converse", model: "fake-model", promptVersion: "converse@2", outcome: "ok" });
     expect(calls[0]!.inputTokens).toBeGreaterThan(0);
   });
 

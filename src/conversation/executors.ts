@@ -164,6 +164,11 @@ export function makeExecutors(deps: ExecutorDeps): { [N in ToolName]: (args: Ext
       const r = await engine.requestRollback(run, actor, args.reason ?? "requested in the thread");
       return { acted: r.acted, message: r.message, status: r.summary.status, pending: r.summary.pending ? { step: r.summary.pending.step, kind: r.summary.pending.kind } : null };
     },
+    async revert_run(args) {
+      const target = args.run ?? run;
+      const s = await engine.revert(target, actor);
+      return { target, revert: s.run, status: s.status, pending: s.pending ? { step: s.pending.step, kind: s.pending.kind } : null };
+    },
   };
 }
 

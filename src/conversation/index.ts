@@ -12,7 +12,7 @@ import { approverList } from "../graph/gates.js";
 import { SqlCallLog, type ModelCallSink } from "../planner/calls.js";
 import { callModel, createChatModel, modelSettings, printable, type ModelSettings } from "../planner/llm.js";
 import { execute, type ExecutorDeps } from "./executors.js";
-import { matchIntent, userAskedFor } from "./intents.js";
+import { matchIntent, runNamed, userAskedFor } from "./intents.js";
 import { firstTime } from "./notices.js";
 import { HELP, decisionDecline, renderResult } from "./render.js";
 import { TOOL_DEFS, boundTools, isToolName, type ToolCall, type ToolName, type ToolResult } from "./tools.js";
@@ -46,6 +46,8 @@ export interface ConverseAction {
   kind: "read" | "control";
   ok: boolean;
   detail: string;
+  /** The run a control started (a revert), for fronts that show it. */
+  started?: string;
 }
 
 export interface ConverseReply {
@@ -66,6 +68,7 @@ const actionOf = (call: ToolCall, result: ToolResult): ConverseAction => ({
   kind: TOOL_DEFS[call.tool].control ? "control" : "read",
   ok: result.ok,
   detail: result.ok ? renderResult(call, result).split("\n")[0]! : result.error,
+  ...(result.ok && call.tool === "revert_run" && typeof result.data.revert === "string" ? { started: result.data.revert } : {}),
 });
 
 /** Controls already run (or refused) in this turn, with their results: a control acts at most once per message. */
@@ -125,6 +128,12 @@ export async function converse(engine: Engine, input: ConverseInput, opts: Conve
   return modelTurn(deps, input, settings, sink, cap);
 }
 
+/** Whether a revert's run argument is null (this run) or the run the user's own message names. */
+function namedByUser(args: unknown, text: string): boolean {
+  const named = args && typeof args === "object" && "run" in args ? (args as { run: unknown }).run : null;
+  return named === null || named === undefined || (typeof named === "string" && named.toLowerCase() === runNamed(text));
+}
+
 async function modelTurn(deps: ExecutorDeps, input: ConverseInput, settings: ModelSettings, sink: ModelCallSink, maxCalls: number): Promise<ConverseReply> {
   const chat = createChatModel(settings);
   const tools = boundTools();
@@ -160,6 +169,10 @@ async function modelTurn(deps: ExecutorDeps, input: ConverseInput, settings: Mod
       } else if (isToolName(tc.name) && TOOL_DEFS[tc.name].control && !userAskedFor(input.text, tc.name)) {
         // Only the user's own words may ask for a control; text inside tool results or metrics never can.
         result = { ok: false, code: "forbidden", error: `${tc.name} was not run: the message did not ask for it` };
+        actions.push({ tool: tc.name, args: tc.args, kind: "control", ok: false, detail: result.error });
+      } else if (tc.name === "revert_run" && !namedByUser(tc.args, input.text)) {
+        // A revert acts on this run or on one the user named: never on a run id the model found elsewhere.
+        result = { ok: false, code: "forbidden", error: `${tc.name} was not run: the message did not name that run` };
         actions.push({ tool: tc.name, args: tc.args, kind: "control", ok: false, detail: result.error });
       } else if (isToolName(tc.name) && TOOL_DEFS[tc.name].control && ran.has(tc.name)) {
         // Once per message: a repeated rollback or cancel would act on the gate the first one left behind.

@@ -16,7 +16,9 @@ const MANIPULATION =
   /\b(?:approve|approved|approving|lgtm|ship it|sign(?:ed)? off|reject|rejected|decline|deny|denied|veto(?:ed)?|green[\s-]?light(?:ed)?|skip|skipping|bypass|override|disable|disabling|turn off|switch off|auto-?approv\w*|two-person rule)\b|\bignore (?:all |any |the |your )?(?:previous|prior|above|earlier|system)\b|\byou are now\b|\bsystem prompt\b|\bdeveloper mode\b/;
 
 const CONTROLS: readonly (readonly [ToolName, RegExp])[] = [
-  ["request_rollback", /\broll(?:ing)?[\s-]*(?:it|this|that|the change|everything|all of it)?[\s-]*back\b|\brollback\b|\brevert\b|\bundo\b|\bback it out\b/],
+  // "revert it" undoes a finished run with a new run; on a run still under way the engine says to roll it back instead.
+  ["revert_run", /\brevert\b/],
+  ["request_rollback", /\broll(?:ing)?[\s-]*(?:it|this|that|the change|everything|all of it)?[\s-]*back\b|\brollback\b|\bundo\b|\bback it out\b/],
   ["cancel_run", /\b(?:cancel|abort|kill|terminate|scrap)\b/],
   ["resume_run", /\b(?:resume|unpause|un-pause|continue|carry on|proceed|keep going|go on)\b/],
   ["pause_run", /\b(?:pause|hold(?: off)?|stop|freeze it|wait)\b/],
@@ -61,6 +63,11 @@ function reasonOf(text: string): string | null {
   return m ? m[0].replace(/[.!?]+$/, "").trim() : null;
 }
 
+/** The run id a message names ("revert run-20261126-ab12cd34ef"), or null. */
+export function runNamed(text: string): string | null {
+  return /\b(run-[0-9a-z]+(?:-[0-9a-z]+)*)\b/i.exec(text)?.[1]?.toLowerCase() ?? null;
+}
+
 export function matchIntent(raw: string): Intent {
   const text = raw.replace(/<@[\w]+>/g, " ").replace(/\s+/g, " ").trim();
   const t = text.toLowerCase();
@@ -73,6 +80,7 @@ export function matchIntent(raw: string): Intent {
     if (tool) {
       const reason = reasonOf(text);
       if (tool === "resume_run") return { kind: "tools", calls: [{ tool, args: {} }] };
+      if (tool === "revert_run") return { kind: "tools", calls: [{ tool, args: { run: runNamed(text) } }] };
       return { kind: "tools", calls: [{ tool, args: { reason } } as ToolCall] };
     }
   }

@@ -87,6 +87,8 @@ function control(call: ToolCall, d: Data): string {
       return `Cancelled: the run is ${st}${d.outcome ? ` (${d.outcome})` : ""}${pending ? `; waiting at ${pending.step} (${pending.kind})` : ""}.`;
     case "request_rollback":
       return `${d.message}${pending ? ` (now waiting at ${pending.step}, ${pending.kind})` : ""}.`;
+    case "revert_run":
+      return `Reverting ${d.target} as a new run, ${d.revert}: it is ${st}${pending ? `, waiting at ${pending.step} (${pending.kind}) for an approver` : ""}. Each part goes back behind its own gate.`;
     default:
       return "";
   }
@@ -116,7 +118,7 @@ export function renderResult(call: ToolCall, result: ToolResult): string {
 export const HELP =
   'I can answer about this run: "status", "why did it pause?", "what\'s the hit rate now?", "how much will this cost?", ' +
   '"show me the plan again", "what happened so far?", "which deployments are locked?"; and act on it: "pause (until ...)", ' +
-  '"resume", "cancel", "roll it back". Approvals are given with the buttons (or honua-agent approve|reject) by an approver.';
+  '"resume", "cancel", "roll it back", and once it is done "revert it". Approvals are given with the buttons (or honua-agent approve|reject) by an approver.';
 
 export const decisionDecline = (approvers: string): string =>
   `I can't approve, reject or skip a gate, and nothing said in this thread changes who may: decisions come from the approvers (${approvers}) through the approval buttons or honua-agent approve|reject.`;

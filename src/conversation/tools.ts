@@ -59,6 +59,12 @@ export const TOOL_DEFS = {
     schema: z.strictObject({ reason }),
     control: true,
   },
+  revert_run: {
+    description:
+      "Undo a finished (done) run from its journal: starts a new run of its deployment that puts back traffic, config and what it created, behind the same gates. This run unless the user named another run id. Approvers of the deployment only.",
+    schema: z.strictObject({ run: z.string().nullable().describe("the run id (run-...) the user named, or null for this run") }),
+    control: true,
+  },
 } as const;
 
 export type ToolName = keyof typeof TOOL_DEFS;

@@ -428,11 +428,11 @@ export function buildClarifyMessage(q: { question: string; request: string; depl
   return message(short(q.question, LIMIT.text), blocks);
 }
 
-export const THREAD_COMMANDS = ["status", "pause", "resume", "cancel", "transcript"] as const;
+export const THREAD_COMMANDS = ["status", "pause", "resume", "cancel", "transcript", "revert it"] as const;
 
 /** `extra` is mrkdwn the caller built (user text in it already escaped). */
 export function buildHelpMessage(extra?: string): SlackMessage {
-  const text = `In a run's thread: \`status\` · \`pause\` · \`resume\` · \`cancel\` · \`transcript\`. To start a change, mention me with a request, e.g. \`@honua add Redis caching to prod\`, or use \`/honua add Redis caching to prod\`.`;
+  const text = `In a run's thread: \`status\` · \`pause\` · \`resume\` · \`cancel\` · \`transcript\` · \`revert it\` (once it is done). To start a change, mention me with a request, e.g. \`@honua add Redis caching to prod\`, or use \`/honua add Redis caching to prod\`.`;
   return message(text, [section(`${extra ? `${clip(extra, LIMIT.section - codePoints(text) - 1)}\n` : ""}${text}`)]);
 }
 

@@ -10,7 +10,7 @@ import type { SlackStore } from "./store.js";
 import type { Tasks } from "./tasks.js";
 
 /** Thread text that is not a plain command: answered by the conversation module when there is one. */
-export type Converse = (engine: Engine, input: { run: string; user: string; groups: string[]; text: string }, opts?: { env?: NodeJS.ProcessEnv }) => Promise<{ text: string }>;
+export type Converse = (engine: Engine, input: { run: string; user: string; groups: string[]; text: string }, opts?: { env?: NodeJS.ProcessEnv }) => Promise<{ text: string; actions?: readonly { started?: string }[] }>;
 
 /** What every listener works with; built once by the server. */
 export interface SlackDeps {

@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { buildAnswer, buildHelpMessage, buildNotice, escapeText, who } from "./blocks.js";
 import { clip } from "./limits.js";
 import { reply, type Converse, type Place, type SlackDeps } from "./context.js";
+import { REVERT_COMMAND, revertInThread } from "./revert.js";
 
 /**
  * Text in a run's thread. The five plain commands act on the run (the engine checks who may);
@@ -20,6 +21,11 @@ export async function handleThreadText(d: SlackDeps, at: Place, run: string, tex
       if (at.user === row.requestedBy) return { user: at.user, groups: [] };
       throw e;
     });
+  const revert = REVERT_COMMAND.exec(command);
+  if (revert) {
+    await revertInThread(d, at, revert[1] ?? run);
+    return;
+  }
   switch (command) {
     case "status":
       await d.notifier.status(run);
@@ -59,6 +65,13 @@ export async function handleThreadText(d: SlackDeps, at: Place, run: string, tex
       const answer = await converse(d.engine, { run, user: at.user, groups: actor.groups, text }, { env: d.env });
       await reply(d, at, buildAnswer(answer.text));
       await d.notifier.settle(run);
+      // A revert the conversation started ("could you revert this please") posts its cards in this thread too.
+      for (const a of answer.actions ?? []) {
+        if (!a.started) continue;
+        const started = await d.engine.summary(a.started);
+        await d.notifier.bind(a.started, { channel: at.channel, threadTs: at.threadTs, planTs: null, progressTs: null });
+        await d.notifier.settle(a.started, started);
+      }
     }
   }
 }

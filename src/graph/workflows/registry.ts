@@ -4,6 +4,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { AgentError } from "../../core/errors.js";
 import type { WorkflowDef } from "../step.js";
 import type { WorkflowModule } from "./module.js";
+import { revertWorkflow } from "../revert/workflow.js";
 
 /**
  * Every workflow is one folder beside this file (`<id>/index.ts`, exporting `workflow`), or one in a folder named by
@@ -35,6 +36,7 @@ function check(m: WorkflowModule, from: string): void {
 /** Adds a workflow (a folder's module, or one a test builds); the same id twice is refused. */
 export function registerWorkflow(m: WorkflowModule, from = "code"): void {
   check(m, from);
+  if (builtIn.has(m.def.id)) throw new AgentError("conflict", `workflow ${m.def.id} (${from}) takes the id of a built-in workflow`);
   const prior = byId.get(m.def.id);
   if (prior && prior !== m) throw new AgentError("conflict", `workflow ${m.def.id} is registered twice (${from})`);
   byId.set(m.def.id, m);
@@ -86,9 +88,23 @@ export function requireWorkflow(id: string): WorkflowModule {
   return m;
 }
 
-/** The engine's definitions by id. */
+/**
+ * Workflows the engine runs but the planner never plans (a revert is started from a finished run, not from a request):
+ * in `workflowDefs()` and `workflowDef()`, not in `workflows()`.
+ */
+const builtIn = new Map<string, WorkflowDef>([[revertWorkflow.id, revertWorkflow]]);
+
+/** Whether `id` is a workflow no request plans (started only by its own command). */
+export const isBuiltInWorkflow = (id: string): boolean => builtIn.has(id);
+
+/** A definition by id: a registered workflow's, or a built-in one's. */
+export function workflowDef(id: string): WorkflowDef | undefined {
+  return byId.get(id)?.def ?? builtIn.get(id);
+}
+
+/** The engine's definitions by id, the built-in ones included. */
 export function workflowDefs(): Record<string, WorkflowDef> {
-  return Object.fromEntries(workflows().map((m) => [m.def.id, m.def]));
+  return { ...Object.fromEntries(workflows().map((m) => [m.def.id, m.def])), ...Object.fromEntries(builtIn) };
 }
 
 /** Changes whenever a workflow is added or removed: what derives from the registry rebuilds on a change. */
