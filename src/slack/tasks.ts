@@ -15,6 +15,8 @@ export class Tasks {
   /** Jobs that handed the queue on at a step start and go on in the pool, and those waiting for a place in it. */
   private pooled = 0;
   private readonly poolWaiting: (() => void)[] = [];
+  /** Pooled jobs waiting for the clicks queued before them to have started (drive jobs go first). */
+  private drained: (() => void)[] = [];
   /** Most jobs that go on after their step started at once (default 3). */
   readonly poolSize: number;
   private starts: Promise<void> = Promise.resolve();
@@ -143,6 +145,8 @@ export class Tasks {
     if (this.pooled >= this.poolSize || this.poolWaiting.length > 0) await new Promise<void>((r) => this.poolWaiting.push(r));
     else this.pooled++;
     j.pooled = true;
+    // Clicks first: while decisions wait in the queue, the runs already going on wait for them to be taken.
+    if (this.waiting.drive.length > 0) await new Promise<void>((r) => this.drained.push(r));
     j.slot = setTimeout(() => this.leavePool(j), j.leaseMs);
   }
 
@@ -159,6 +163,7 @@ export class Tasks {
   private pump(leaseMs: number): void {
     if (this.busy) return;
     const job = this.waiting.drive.shift() ?? this.waiting.read.shift();
+    if (this.waiting.drive.length === 0 && this.drained.length > 0) for (const r of this.drained.splice(0)) r();
     if (!job) return;
     this.busy = true;
     void this.turn().then(() => {
