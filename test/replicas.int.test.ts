@@ -87,7 +87,7 @@ describe("serve as replicas on one PostgreSQL behind nginx", () => {
     db = new pg.Client({ connectionString: pgdb.url });
     await db.connect();
     const [a, b, front] = [await freePort(), await freePort(), await freePort()];
-    replicas.push(await startReplica("replica-a", a), await startReplica("replica-b", b));
+    replicas.push(...(await Promise.all([startReplica("replica-a", a), startReplica("replica-b", b)])));
     // nginx: one upstream, round-robin over the two replicas, no keepalive (each request picks the next one).
     const dir = join(pgdb.home, "nginx");
     for (const d of ["tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"]) mkdirSync(join(dir, d), { recursive: true });
