@@ -61,6 +61,29 @@ describe("decisions scheduled by phase (Tasks)", () => {
     expect(errors).toEqual([]);
   });
 
+  it("a place in the pool handed on waits a turn of the event loop before its run goes on", async () => {
+    const tasks = new Tasks(() => undefined, { poolSize: 1 });
+    const hold = deferred();
+    const order: string[] = [];
+    const jobs = [0, 1].map((i) =>
+      tasks.cpu(async () => {
+        await tasks.stepStarted();
+        order.push(`on ${i}`);
+        if (i === 0) {
+          await hold.promise;
+          // Leaving the pool here hands the place to job 1; a request read in this turn must come first.
+          setImmediate(() => order.push("next turn"));
+        }
+      }, "drive", 600_000),
+    );
+    for (let i = 0; i < 50 && !order.includes("on 0"); i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); // job 1 is now waiting for the place
+    expect(order).toEqual(["on 0"]);
+    hold.resolve();
+    await Promise.all(jobs);
+    expect(order).toEqual(["on 0", "next turn", "on 1"]);
+  });
+
   it("outside a job the yield point returns at once, and a bad pool size is refused", async () => {
     const tasks = new Tasks(() => undefined);
     await expect(tasks.stepStarted()).resolves.toBeUndefined();
@@ -81,7 +104,7 @@ describe("decisions scheduled by phase (Tasks)", () => {
 });
 
 describe("decisions scheduled by phase (Slack front)", () => {
-  const RUNS = 5;
+  const RUNS = 4;
   const config = parseConfig({ deployments: Object.fromEntries(Array.from({ length: RUNS }, (_, i) => [`d${i}`, { provider: "sandbox", approvers: ["U0ALICE42"], seed: 20 + i }])) }, "test");
 
   async function front(extra: Record<string, string> = {}): Promise<{ server: SlackServer; fake: SlackFake }> {
@@ -111,7 +134,7 @@ describe("decisions scheduled by phase (Slack front)", () => {
     const click = (card: FakeMessage) =>
       slackPost(server.url, actionBody({ user: "U0ALICE42", actionId: "honua_approve", value: buttonValue(card, "honua_approve"), channel: card.channel, messageTs: card.ts, threadTs: card.thread_ts, actionTs: `1700003000.${String(++seq).padStart(6, "0")}` }), FORM, { secret: SECRET });
     // Rounds: every open card of every run clicked twice at once (all runs together), then wait for all of it.
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < 3; round++) {
       const cards = roots.flatMap((root) => fake.thread(root).filter((m) => !clicked.has(m.ts) && JSON.stringify(m.blocks).includes("honua_approve")));
       if (cards.length === 0) break;
       for (const c of cards) clicked.add(c.ts);

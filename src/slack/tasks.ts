@@ -141,12 +141,19 @@ export class Tasks {
    */
   private async enterPool(j: Job): Promise<void> {
     await this.turn();
-    // A place given up is handed to the first job waiting, still counted: no one can slip in between.
-    if (this.pooled >= this.poolSize || this.poolWaiting.length > 0) await new Promise<void>((r) => this.poolWaiting.push(r));
-    else this.pooled++;
+    // A place given up is handed to the first job waiting, still counted: no one can slip in between. The job handed
+    // it waits a turn too: woken from the job that left, it would otherwise run on in the same turn, and a pool of
+    // handed-on places would run back to back with no request read in between.
+    if (this.pooled >= this.poolSize || this.poolWaiting.length > 0) {
+      await new Promise<void>((r) => this.poolWaiting.push(r));
+      await this.turn();
+    } else this.pooled++;
     j.pooled = true;
     // Clicks first: while decisions wait in the queue, the runs already going on wait for them to be taken.
-    if (this.waiting.drive.length > 0) await new Promise<void>((r) => this.drained.push(r));
+    while (this.waiting.drive.length > 0) {
+      await new Promise<void>((r) => this.drained.push(r));
+      await this.turn();
+    }
     j.slot = setTimeout(() => this.leavePool(j), j.leaseMs);
   }
 
