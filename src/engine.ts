@@ -70,6 +70,42 @@ export interface EngineOptions {
   workflows?: Record<string, WorkflowDef>;
   /** Wall clock for approval expiry (tests inject a simulated one). */
   now?: () => Date;
+  /** Awaited after each step of a run has started, before it acts (a scheduler's yield point; see GraphDeps.stepStarted). */
+  stepStarted?: (run: string) => Promise<void>;
+}
+
+const LeaseEnv = z.object({
+  HONUA_AGENT_HEARTBEAT_MS: z.coerce.number().int().min(100).max(3_600_000).optional(),
+  HONUA_AGENT_LEASE_MS: z.coerce.number().int().min(200).max(24 * 3_600_000).optional(),
+  HONUA_AGENT_REPLICA: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "letters, digits, '.', '_' or '-', at most 64").optional(),
+});
+
+/** How a driver's claim on a run is kept (heartbeat) and when it counts as gone (lease), and the name it claims under. */
+export interface LeaseSettings {
+  heartbeatMs: number;
+  leaseMs: number;
+  /** The first part of this process's claims: the host name, or HONUA_AGENT_REPLICA. */
+  host: string;
+}
+
+/**
+ * HONUA_AGENT_HEARTBEAT_MS (default 30 s) and HONUA_AGENT_LEASE_MS (default 4 heartbeats): a claim is renewed every
+ * heartbeat and one not renewed for a lease belongs to a driver that is gone. HONUA_AGENT_REPLICA names this process in
+ * its claims instead of the host name (replicas sharing a host then judge each other by the lease alone).
+ */
+export function leaseSettings(env: NodeJS.ProcessEnv): LeaseSettings {
+  const parsed = LeaseEnv.safeParse({
+    HONUA_AGENT_HEARTBEAT_MS: env.HONUA_AGENT_HEARTBEAT_MS || undefined,
+    HONUA_AGENT_LEASE_MS: env.HONUA_AGENT_LEASE_MS || undefined,
+    HONUA_AGENT_REPLICA: env.HONUA_AGENT_REPLICA || undefined,
+  });
+  if (!parsed.success) throw new AgentError("bad-input", `lease settings: ${describeIssues(parsed.error, "env")}; nothing was started`);
+  const heartbeatMs = parsed.data.HONUA_AGENT_HEARTBEAT_MS ?? HEARTBEAT_MS;
+  const leaseMs = parsed.data.HONUA_AGENT_LEASE_MS ?? (parsed.data.HONUA_AGENT_HEARTBEAT_MS ? 4 * heartbeatMs : CLAIM_LEASE_MS);
+  if (leaseMs < 2 * heartbeatMs) {
+    throw new AgentError("bad-input", `HONUA_AGENT_LEASE_MS (${leaseMs}) must be at least twice HONUA_AGENT_HEARTBEAT_MS (${heartbeatMs}), or a live driver's claim could lapse between two heartbeats; nothing was started`);
+  }
+  return { heartbeatMs, leaseMs, host: parsed.data.HONUA_AGENT_REPLICA ?? hostname() };
 }
 
 // 40 random bits: with 3 bytes, 1000 runs on one day already collided about once in 30 (seen in the benchmark).
@@ -82,7 +118,7 @@ const interruptedOutcome = (run: string): string =>
 /** Drives runs: start, decide, resume after a crash, list, transcript. One per process. */
 export class Engine {
   private readonly graphs = new Map<string, WorkflowGraph>();
-  private readonly owner = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+  private readonly owner: string;
   /** Calls of this engine driving (or about to drive) each run: a decision claims a run early only when none does. */
   private readonly driving = new Map<string, number>();
 
@@ -94,14 +130,19 @@ export class Engine {
     private readonly onEvent: EventSink | undefined,
     private readonly only: Record<string, WorkflowDef> | null,
     private readonly clock: () => Date,
-  ) {}
+    readonly lease: LeaseSettings = leaseSettings({}),
+    private readonly stepStarted?: (run: string) => Promise<void>,
+  ) {
+    this.owner = `${lease.host}:${process.pid}:${randomBytes(3).toString("hex")}`;
+  }
 
   static async open(opts: EngineOptions = {}): Promise<Engine> {
     const env = opts.env ?? process.env;
     const cwd = opts.cwd ?? process.cwd();
     const config = opts.config ?? loadConfig(env, cwd);
+    const lease = leaseSettings(env);
     const persistence = await openPersistence(env, cwd);
-    return new Engine(config, persistence, await adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent, opts.workflows ?? null, opts.now ?? (() => new Date()));
+    return new Engine(config, persistence, await adapterFactory(config.config, agentHome(env, cwd), env), env, opts.onEvent, opts.workflows ?? null, opts.now ?? (() => new Date()), lease, opts.stepStarted);
   }
 
   get store() {
@@ -144,6 +185,7 @@ export class Engine {
         checkpointer: this.persistence.checkpointer,
         adaptersFor: (d) => this.adapters.adaptersFor(d),
         onEvent: this.onEvent,
+        ...(this.stepStarted ? { stepStarted: this.stepStarted } : {}),
         failpoint: (name) => {
           if (this.env.HONUA_AGENT_FAILPOINT === name) process.kill(process.pid, "SIGKILL");
         },
@@ -255,7 +297,7 @@ export class Engine {
     }
     // The claim is a lease: renewed while this process drives the run (a monitoring window can take an hour),
     // so another host can tell a crashed driver from a busy one.
-    const beat = setInterval(() => void this.store.heartbeat(run, this.owner, this.clock().toISOString()).catch(() => undefined), HEARTBEAT_MS);
+    const beat = setInterval(() => void this.store.heartbeat(run, this.owner, this.clock().toISOString()).catch(() => undefined), this.lease.heartbeatMs);
     beat.unref();
     try {
       await step();
@@ -284,7 +326,7 @@ export class Engine {
   private async claimWaiting(run: string, waitMs: number): Promise<void> {
     for (let waited = 0; ; waited += CLAIM_RETRY_MS) {
       try {
-        await this.store.claim(run, this.owner, this.clock().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt, this.clock().getTime()));
+        await this.store.claim(run, this.owner, this.clock().toISOString(), (owner, claimedAt) => this.alive(owner, claimedAt));
         return;
       } catch (e) {
         if (!(e instanceof AgentError && e.code === "conflict") || waited >= waitMs) throw e;
@@ -303,7 +345,7 @@ export class Engine {
     if (this.driving.has(run)) return false;
     this.enter(run);
     try {
-      await this.store.claim(run, this.owner, this.clock().toISOString(), (owner, claimedAt) => isAlive(owner, claimedAt, this.clock().getTime()));
+      await this.store.claim(run, this.owner, this.clock().toISOString(), (owner, claimedAt) => this.alive(owner, claimedAt));
       return true;
     } catch (e) {
       this.leave(run);
@@ -344,7 +386,29 @@ export class Engine {
   /** Whether a live process holds the run's claim (same host: its process exists; another host: its lease is fresh). */
   private async driven(run: string): Promise<boolean> {
     const claim = await this.store.claimOf(run);
-    return claim !== undefined && claim.owner !== null && isAlive(claim.owner, claim.claimedAt, this.clock().getTime());
+    return claim !== undefined && claim.owner !== null && this.alive(claim.owner, claim.claimedAt);
+  }
+
+  /** Whether the driver named by a claim is there, judged now by this engine's lease. */
+  private alive(owner: string, claimedAt: string | null): boolean {
+    return isAlive(owner, claimedAt, this.clock().getTime(), { host: this.lease.host, leaseMs: this.lease.leaseMs });
+  }
+
+  /**
+   * Runs whose driver is gone (its process is not there, or its claim was not renewed for a lease) and that have
+   * something to drive: steps to run (`interrupted`), or a decision recorded at the gate they wait at but not yet
+   * applied. Another replica takes each over with `resume`; the claim is a compare-and-swap, so only one does.
+   */
+  async orphans(): Promise<string[]> {
+    const out: string[] = [];
+    for (const c of await this.store.claimedRuns()) {
+      if (c.owner === this.owner || this.alive(c.owner, c.claimedAt)) continue;
+      const s = await this.summary(c.run).catch(() => null);
+      if (!s) continue;
+      if (s.status === "interrupted") out.push(c.run);
+      else if (s.pending && (await this.store.getDecision(c.run, s.pending.interrupt))) out.push(c.run);
+    }
+    return out;
   }
 
   /**
@@ -431,7 +495,9 @@ export class Engine {
       }
       if (!current.pending) {
         const last = (await this.store.listDecisions(run)).at(-1);
-        const who = last ? `; last decision: ${last.decision} of ${last.step} by ${last.by} at ${last.wallAt ?? last.at}` : "";
+        // A second click that lost to one whose run already went on is told who decided (the gate is already gone).
+        const verb = last ? (last.decision === "approve" ? "approved" : last.decision === "reject" ? "rejected" : "decided") : "";
+        const who = last ? `; last decision: ${last.step} already ${verb} by ${last.by} at ${last.wallAt ?? last.at}` : "";
         throw new AgentError("stale", `run ${run} has no decision waiting (status ${current.status})${who}`);
       }
       const p = current.pending;
@@ -702,10 +768,13 @@ const CLAIM_RETRY_MS = 25;
 /** A claim not renewed for this long belongs to a driver that is gone. */
 export const CLAIM_LEASE_MS = 4 * HEARTBEAT_MS;
 
-/** Same host: is the process there. Another host: was the claim renewed within the lease. */
-export function isAlive(owner: string, claimedAt: string | null, now: number): boolean {
+/**
+ * Same host: is the process there. Another host (or another replica name): was the claim renewed within the lease.
+ * `self` is this process's claim name and lease (default: the host name and CLAIM_LEASE_MS).
+ */
+export function isAlive(owner: string, claimedAt: string | null, now: number, self: { host: string; leaseMs: number } = { host: hostname(), leaseMs: CLAIM_LEASE_MS }): boolean {
   const [host, pid] = owner.split(":");
-  if (host !== hostname()) return claimedAt === null ? true : now - Date.parse(claimedAt) < CLAIM_LEASE_MS;
+  if (host !== self.host || host !== hostname()) return claimedAt === null ? true : now - Date.parse(claimedAt) < self.leaseMs;
   try {
     process.kill(Number(pid), 0);
     return true;

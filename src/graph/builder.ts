@@ -26,6 +26,11 @@ export interface GraphDeps {
   wallClock?: () => Date;
   /** Test seam: every routing decision, as it is taken (from node, to node). */
   onRoute?(from: string, to: string): void;
+  /**
+   * Awaited once a step has started (its start announced) and before it acts: where a scheduler lets other work run
+   * (the Slack front hands the event loop to the next click here). Nothing about the run depends on what it awaits.
+   */
+  stepStarted?(run: string): Promise<void>;
 }
 
 export const ROLLBACK = "Rollback";
@@ -271,6 +276,7 @@ export function buildWorkflowGraph(def: WorkflowDef, deps: GraphDeps) {
       const wallStart = deps.wallClock?.() ?? new Date(startedAt);
       const tag = { stage: stageTag, stageValue: step.shownStageValue(stageValue) };
       emit({ type: "step-start", run: state.run, step: step.name, ...tag });
+      if (deps.stepStarted) await deps.stepStarted(state.run);
       let record: StepRecord;
       let upcoming: Next;
       let metrics = state.metrics;

@@ -1,9 +1,10 @@
 import type { AddressInfo } from "node:net";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { LogLevel, webApi } from "@slack/bolt";
+import { z } from "zod";
 import type { LoadedConfig } from "../config.js";
 import { Engine } from "../engine.js";
-import { AgentError } from "../core/errors.js";
+import { AgentError, describeIssues } from "../core/errors.js";
 import type { EventSink } from "../graph/events.js";
 import { planRequest } from "../planner/index.js";
 import type { PlanResult } from "../planner/plan.js";
@@ -44,6 +45,25 @@ export interface ServeOptions {
   logLevel?: LogLevel;
   /** Replaces the conversation module for thread text (null: none, plain commands only). */
   converse?: Converse | null;
+  /** Most runs going on after their next step started at once (HONUA_SLACK_DRIVE_POOL, default 3). */
+  drivePool?: number;
+  /** How often runs whose driver is gone are looked for and taken over; 0 disables it (tests call takeOver()). Default: the heartbeat. */
+  takeoverIntervalMs?: number;
+}
+
+const ServeEnv = z.object({
+  HONUA_SLACK_DRIVE_POOL: z.coerce.number().int().min(1).max(64).optional(),
+  HONUA_SLACK_EXPIRY_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).optional(),
+});
+
+/** The scheduling settings `serve` reads from the environment; a malformed one is refused before anything starts. */
+function serveEnv(env: NodeJS.ProcessEnv): z.infer<typeof ServeEnv> {
+  const parsed = ServeEnv.safeParse({
+    HONUA_SLACK_DRIVE_POOL: env.HONUA_SLACK_DRIVE_POOL || undefined,
+    HONUA_SLACK_EXPIRY_INTERVAL_MS: env.HONUA_SLACK_EXPIRY_INTERVAL_MS || undefined,
+  });
+  if (!parsed.success) throw new AgentError("bad-input", `serve settings: ${describeIssues(parsed.error, "env")}; nothing was started`);
+  return parsed.data;
 }
 
 export interface SlackServer {
@@ -53,6 +73,8 @@ export interface SlackServer {
   engine: Engine;
   /** One pass of the expiry timer. */
   tick(): Promise<void>;
+  /** One pass of the takeover timer: runs whose driver is gone are resumed here (those this replica won). */
+  takeOver(): Promise<string[]>;
   /** Resolves when all work started by Slack requests so far has finished. */
   idle(): Promise<void>;
   close(): Promise<void>;
@@ -65,12 +87,15 @@ export interface SlackServer {
 export async function startServer(opts: ServeOptions = {}): Promise<SlackServer> {
   const env = opts.env ?? process.env;
   const settings = slackSettings(env);
+  const scheduling = serveEnv(env);
   const now = opts.now ?? (() => new Date());
   // Read before anything opens: a bad viewer setting refuses the start, naming the variable.
   const viewer = webSettings(env);
   let notifier: ThreadNotifier | undefined;
+  const tasks = new Tasks((e, label) => console.error(`honua-agent slack: ${label}: ${e instanceof Error ? e.stack : String(e)}`), { poolSize: opts.drivePool ?? scheduling.HONUA_SLACK_DRIVE_POOL });
   const engine = await Engine.open({
     env, cwd: opts.cwd, config: opts.config, now,
+    stepStarted: () => tasks.stepStarted(),
     onEvent: (e) => {
       notifier?.onEvent(e);
       opts.onEvent?.(e);
@@ -94,7 +119,6 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
     const store = new SlackStore(engine.store.sql);
     await store.setup();
     const metrics = slackMetrics(engine);
-    const tasks = new Tasks((e, label) => console.error(`honua-agent slack: ${label}: ${e instanceof Error ? e.stack : String(e)}`));
     const directory = new ApproverDirectory(client, engine.config.config);
     const paced = oneAtATime(engine, tasks);
     notifier = new ThreadNotifier({ client, engine: paced, store, directory, tasks, metrics, now, progressIntervalMs: opts.progressIntervalMs ?? RATE.progressEditMs, viewerLink: (run) => runLink(viewer, run, now()) });
@@ -135,11 +159,34 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
         throw e;
       });
     }
-    const interval = opts.expiryIntervalMs ?? 30_000;
+    const interval = opts.expiryIntervalMs ?? scheduling.HONUA_SLACK_EXPIRY_INTERVAL_MS ?? 30_000;
     let ticking: Promise<void> | undefined;
     const tick = (): Promise<void> => (ticking ??= watcher.tick().finally(() => (ticking = undefined)));
     const timer = interval > 0 ? setInterval(() => void tick().catch((e: unknown) => console.error(`honua-agent slack: expiry timer: ${e instanceof Error ? e.message : String(e)}`)), interval) : undefined;
     timer?.unref();
+    // Replicas share the store: a run whose driver was killed is resumed by whichever replica claims it first.
+    // Each resume goes on in the background (a watch window can take an hour); a run is taken over once here.
+    let taking: Promise<string[]> | undefined;
+    const resuming = new Set<string>();
+    const takeOver = (): Promise<string[]> => (taking ??= (async () => {
+      const started: string[] = [];
+      for (const run of await engine.orphans()) {
+        if (resuming.has(run)) continue;
+        resuming.add(run);
+        started.push(run);
+        void tasks.track(paced.resume(run).then(
+          (s) => notifier?.settle(run, s),
+          (e: unknown) => {
+            // Another replica claimed it first: it drives the run now.
+            if (!(e instanceof AgentError && e.code === "conflict")) notifier?.report(run, e);
+          },
+        ).finally(() => resuming.delete(run)));
+      }
+      return started;
+    })().finally(() => (taking = undefined)));
+    const takeoverMs = opts.takeoverIntervalMs ?? engine.lease.heartbeatMs;
+    const takeoverTimer = takeoverMs > 0 ? setInterval(() => void takeOver().catch((e: unknown) => console.error(`honua-agent slack: takeover: ${e instanceof Error ? e.message : String(e)}`)), takeoverMs) : undefined;
+    takeoverTimer?.unref();
     const addr = listening.address() as AddressInfo;
     const shown = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
     let closed = false;
@@ -148,12 +195,15 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
       url: `http://${shown === "0.0.0.0" ? "127.0.0.1" : shown}:${addr.port}`,
       engine,
       tick,
+      takeOver,
       idle: () => tasks.idle(),
       async close() {
         if (closed) return;
         closed = true;
         if (timer) clearInterval(timer);
+        if (takeoverTimer) clearInterval(takeoverTimer);
         await ticking?.catch(() => undefined);
+        await taking?.catch(() => undefined);
         await tasks.idle();
         notifier?.close();
         await stopSlackApp(slack);

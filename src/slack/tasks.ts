@@ -1,4 +1,4 @@
-import { AsyncResource } from "node:async_hooks";
+import { AsyncLocalStorage, AsyncResource } from "node:async_hooks";
 import { performance } from "node:perf_hooks";
 
 /**
@@ -8,8 +8,17 @@ import { performance } from "node:perf_hooks";
 export class Tasks {
   private readonly running = new Set<Promise<void>>();
   private readonly chains = new Map<string, Promise<void>>();
-  private readonly waiting: Record<"drive" | "read", { run: () => Promise<void> }[]> = { drive: [], read: [] };
+  private readonly waiting: Record<"drive" | "read", { run: (j: Job) => Promise<void> }[]> = { drive: [], read: [] };
   private busy = false;
+  /** The job whose code is running (set for the whole of each job, so the engine's yield point can tell whose it is). */
+  private readonly job = new AsyncLocalStorage<Job>();
+  /** Jobs that handed the queue on at a step start and go on in the pool, and those waiting for a place in it. */
+  private pooled = 0;
+  private readonly poolWaiting: (() => void)[] = [];
+  /** Pooled jobs waiting for the clicks queued before them to have started (drive jobs go first). */
+  private drained: (() => void)[] = [];
+  /** Most jobs that go on after their step started at once (default 3). */
+  readonly poolSize: number;
   private starts: Promise<void> = Promise.resolve();
 
   /** Requests read but not yet acknowledged; work after an ack waits for them (bounded, so it cannot starve). */
@@ -22,7 +31,14 @@ export class Tasks {
    */
   arrivals = 0;
 
-  constructor(private readonly onError: (e: unknown, label: string) => void) {}
+  constructor(
+    private readonly onError: (e: unknown, label: string) => void,
+    opts: { poolSize?: number } = {},
+  ) {
+    const size = opts.poolSize ?? 3;
+    if (!Number.isInteger(size) || size < 1 || size > 64) throw new RangeError(`the drive pool size is a whole number 1..64: ${size}`);
+    this.poolSize = size;
+  }
 
   /** One turn of the event loop, or more while requests are arriving or waiting for their ack (at most ACK_YIELD_MS). */
   private async turn(): Promise<void> {
@@ -95,31 +111,85 @@ export class Tasks {
     return this.track(
       new Promise<T>((resolve, reject) => {
         // Bound to the caller's async context: the job runs later, from whichever job released the slot.
-        const job = AsyncResource.bind(() => fn().then(resolve, reject));
+        const job = AsyncResource.bind((j: Job) => this.job.run(j, () => fn().then(resolve, reject)));
         this.waiting[priority].push({ run: job });
         this.pump(leaseMs);
       }),
     );
   }
 
+  /**
+   * The engine's yield point, awaited each time a step of a run has started (announced) and before it acts. A job
+   * that holds the queue gives it to the next job here (the next click's decision starts now, not when this run
+   * reaches its next gate) and goes on in the pool: at most `poolSize` such jobs at once, each yielding one turn of
+   * the event loop at every later step start, so they interleave with each other and with the queue. Nothing about
+   * the run changes: its steps go on in their order, under its claim; only when they run is chosen here.
+   * Outside a job (the command line, a test calling the engine directly) it returns at once.
+   */
+  async stepStarted(): Promise<void> {
+    const j = this.job.getStore();
+    if (!j || j.done) return;
+    j.release?.();
+    this.leavePool(j);
+    await this.enterPool(j);
+  }
+
+  /**
+   * Waits (one turn at least, after the acks of requests already read, so the next click's job starts first) for a place in the pool, in the order asked. A job
+   * still holding its place after `leaseMs` is waiting on real I/O or time (a paced watch window), not the CPU: it
+   * gives the place up, as a job of the queue does, and asks again at its next step start.
+   */
+  private async enterPool(j: Job): Promise<void> {
+    await this.turn();
+    // A place given up is handed to the first job waiting, still counted: no one can slip in between. The job handed
+    // it waits a turn too: woken from the job that left, it would otherwise run on in the same turn, and a pool of
+    // handed-on places would run back to back with no request read in between.
+    if (this.pooled >= this.poolSize || this.poolWaiting.length > 0) {
+      await new Promise<void>((r) => this.poolWaiting.push(r));
+      await this.turn();
+    } else this.pooled++;
+    j.pooled = true;
+    // Clicks first: while decisions wait in the queue, the runs already going on wait for them to be taken.
+    while (this.waiting.drive.length > 0) {
+      await new Promise<void>((r) => this.drained.push(r));
+      await this.turn();
+    }
+    j.slot = setTimeout(() => this.leavePool(j), j.leaseMs);
+  }
+
+  private leavePool(j: Job): void {
+    if (!j.pooled) return;
+    clearTimeout(j.slot);
+    j.pooled = false;
+    const next = this.poolWaiting.shift();
+    if (next) next();
+    else this.pooled--;
+  }
+
   /** Starts the next job (runs waiting for a decision first, then reads for messages) after one loop turn. */
   private pump(leaseMs: number): void {
     if (this.busy) return;
     const job = this.waiting.drive.shift() ?? this.waiting.read.shift();
+    if (this.waiting.drive.length === 0 && this.drained.length > 0) for (const r of this.drained.splice(0)) r();
     if (!job) return;
     this.busy = true;
     void this.turn().then(() => {
+      const j = new Job(leaseMs);
       let released = false;
       const release = () => {
         if (released) return;
         released = true;
+        j.release = undefined;
+        clearTimeout(lease);
         this.busy = false;
         this.pump(leaseMs);
       };
       const lease = setTimeout(release, leaseMs);
-      void job.run().finally(() => {
-        clearTimeout(lease);
+      j.release = release;
+      void job.run(j).finally(() => {
+        j.done = true;
         release();
+        this.leavePool(j);
       });
     });
   }
@@ -128,6 +198,15 @@ export class Tasks {
   async idle(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
+}
+
+/** One job of the queue: until its release it holds the queue; after it, it may hold a place in the pool. */
+class Job {
+  release: (() => void) | undefined;
+  pooled = false;
+  done = false;
+  slot: NodeJS.Timeout | undefined;
+  constructor(readonly leaseMs: number) {}
 }
 
 /** How long (ms) work after an ack may keep yielding to requests that are arriving or waiting for their ack. */

@@ -340,6 +340,12 @@ export class AgentStore {
     return rows[0] ? { owner: nullableStr(rows[0].owner), claimedAt: nullableStr(rows[0].claimed_at) } : undefined;
   }
 
+  /** Runs not ended that name a driver: the ones a driver that is gone may have left (each with its claim). */
+  async claimedRuns(): Promise<{ run: string; owner: string; claimedAt: string | null }[]> {
+    const rows = await this.sql.query(`SELECT run, owner, claimed_at FROM honua_runs WHERE owner IS NOT NULL AND status NOT IN ('done', 'failed', 'rolled-back', 'rejected', 'cancelled') ORDER BY started_at, run`);
+    return rows.map((r) => ({ run: String(r.run), owner: String(r.owner), claimedAt: nullableStr(r.claimed_at) }));
+  }
+
   /** Renews a claim while its owner drives the run: a claim not renewed for a lease is a crashed driver's. */
   async heartbeat(run: string, owner: string, at: string): Promise<void> {
     await this.sql.query(`UPDATE honua_runs SET claimed_at = ? WHERE run = ? AND owner = ?`, [at, run, owner]);
