@@ -304,7 +304,7 @@ describe("revert on a real local deployment (nginx, Redis, env file)", () => {
     const DB = 11;
     const admin = new Redis(`${redis.url}/${DB}`, { lazyConnect: true, maxRetriesPerRequest: 1 });
     const dir = mkdtempSync(join(tmpdir(), "honua-revert-local-"));
-    const closers: (() => Promise<unknown> | void)[] = [() => rmSync(dir, { recursive: true, force: true }), () => redis.stop(), () => admin.quit()];
+    const closers: (() => Promise<unknown> | void)[] = [() => rmSync(dir, { recursive: true, force: true }), () => admin.quit().catch(() => undefined), () => redis.stop()];
     try {
       await admin.connect();
       const policy = ((await admin.config("GET", "maxmemory-policy")) as string[])[1];
