@@ -26,6 +26,9 @@ import { cleanupCaching, rollbackCaching } from "../src/graph/workflows/add-cach
 import { CloudFrontTraffic } from "../src/tools/traffic/cloudfront.js";
 import type { CacheInfra, DeploymentAdapters } from "../src/tools/types.js";
 
+/** The fake's fixed modification time: what the adapters read from it never comes from the wall clock. */
+const MODIFIED = "2026-01-05T10:00:00.000Z";
+
 const cf = mockClient(CloudFrontClient);
 const PRIMARY = "EPRIMARY123";
 const BASELINE_POLICY = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
@@ -58,7 +61,7 @@ function fakeCloudFront() {
     // Enabling or disabling takes a while: the next read still says InProgress.
     const status = d.inProgressReads ? "InProgress" : "Deployed";
     if (d.inProgressReads) d.inProgressReads--;
-    return { ETag: d.etag, Distribution: { Id: id, ARN: arn(id), Status: status, DomainName: d.domain, LastModifiedTime: new Date(), InProgressInvalidationBatches: 0, DistributionConfig: structuredClone(d.config) } };
+    return { ETag: d.etag, Distribution: { Id: id, ARN: arn(id), Status: status, DomainName: d.domain, LastModifiedTime: new Date(MODIFIED), InProgressInvalidationBatches: 0, DistributionConfig: structuredClone(d.config) } };
   };
   const checkWeight = (c: ContinuousDeploymentPolicyConfig | undefined) => {
     if ((c?.TrafficConfig?.SingleWeightConfig?.Weight ?? 0) > 0.15) throw fail("InvalidArgument", "Weight must be between 0 and 0.15");
@@ -86,7 +89,7 @@ function fakeCloudFront() {
     if (DistributionConfig.Enabled !== d.config.Enabled) d.inProgressReads = 1;
     d.config = structuredClone(DistributionConfig);
     d.etag = etag();
-    return { ETag: d.etag, Distribution: { Id, ARN: arn(Id), Status: "InProgress", DomainName: d.domain, LastModifiedTime: new Date(), InProgressInvalidationBatches: 0, DistributionConfig: structuredClone(d.config) } };
+    return { ETag: d.etag, Distribution: { Id, ARN: arn(Id), Status: "InProgress", DomainName: d.domain, LastModifiedTime: new Date(MODIFIED), InProgressInvalidationBatches: 0, DistributionConfig: structuredClone(d.config) } };
   });
   cf.on(DeleteDistributionCommand).callsFake(({ Id, IfMatch }) => {
     const d = dists.get(Id);
@@ -123,12 +126,12 @@ function fakeCloudFront() {
     checkWeight(ContinuousDeploymentPolicyConfig);
     const id = `cdp-${policies.size + 1}`;
     policies.set(id, { config: structuredClone(ContinuousDeploymentPolicyConfig), etag: etag() });
-    return { ETag: policies.get(id)!.etag, ContinuousDeploymentPolicy: { Id: id, LastModifiedTime: new Date(), ContinuousDeploymentPolicyConfig } };
+    return { ETag: policies.get(id)!.etag, ContinuousDeploymentPolicy: { Id: id, LastModifiedTime: new Date(MODIFIED), ContinuousDeploymentPolicyConfig } };
   });
   cf.on(GetContinuousDeploymentPolicyCommand).callsFake(({ Id }) => {
     const p = policies.get(Id);
     if (!p) throw fail("NoSuchContinuousDeploymentPolicy", Id);
-    return { ETag: p.etag, ContinuousDeploymentPolicy: { Id, LastModifiedTime: new Date(), ContinuousDeploymentPolicyConfig: structuredClone(p.config) } };
+    return { ETag: p.etag, ContinuousDeploymentPolicy: { Id, LastModifiedTime: new Date(MODIFIED), ContinuousDeploymentPolicyConfig: structuredClone(p.config) } };
   });
   cf.on(UpdateContinuousDeploymentPolicyCommand).callsFake(({ Id, IfMatch, ContinuousDeploymentPolicyConfig }) => {
     const p = policies.get(Id)!;
@@ -139,7 +142,7 @@ function fakeCloudFront() {
     return {};
   });
   cf.on(ListContinuousDeploymentPoliciesCommand).callsFake(() => ({
-    ContinuousDeploymentPolicyList: { MaxItems: 100, Quantity: policies.size, Items: [...policies.entries()].map(([Id, p]) => ({ ContinuousDeploymentPolicy: { Id, LastModifiedTime: new Date(), ContinuousDeploymentPolicyConfig: p.config } })) },
+    ContinuousDeploymentPolicyList: { MaxItems: 100, Quantity: policies.size, Items: [...policies.entries()].map(([Id, p]) => ({ ContinuousDeploymentPolicy: { Id, LastModifiedTime: new Date(MODIFIED), ContinuousDeploymentPolicyConfig: p.config } })) },
   }));
   return { dists, policies, tags, arn };
 }

@@ -39,20 +39,28 @@ function unreachable(product: SearchProduct, node: string, e: unknown): AgentErr
 const esSdk = lazyModule(() => import("@elastic/elasticsearch"));
 const osSdk = lazyModule(() => import("@opensearch-project/opensearch"));
 
-/** Elasticsearch through `@elastic/elasticsearch` (8.x: the 9.x client needs Node 22). `connection` is for tests (the official mock). */
-export function elasticsearchTransport(o: { node: string; auth?: SearchAuth; connection?: EsClientOptions["Connection"] }): SearchTransport {
-  let built: Promise<EsClient> | undefined;
-  const clientOf = () => (built ??= esSdk().then(({ Client }) => new Client({ node: o.node, ...(o.auth ? { auth: o.auth } : {}), ...(o.connection ? { Connection: o.connection } : {}), maxRetries: 2, requestTimeout: 30_000 })));
+/** What both official clients offer: one raw request, answered with its status and body, and close. */
+interface RawClient {
+  request(r: SearchRequest): Promise<{ statusCode?: number | null; body: unknown }>;
+  close(): Promise<void>;
+}
+
+/**
+ * A transport over one official client, built on the first request: an HTTP error answer is returned with its status
+ * (the store reads it); anything else (refused, timed out) is "did not answer".
+ */
+function clientTransport(product: SearchProduct, node: string, build: () => Promise<RawClient>): SearchTransport {
+  let built: Promise<RawClient> | undefined;
   return {
     async request(r) {
-      const client = await clientOf();
+      const client = await (built ??= build());
       try {
-        const res = await client.transport.request<unknown>({ method: r.method, path: r.path, ...(r.body ? { body: r.body } : {}), ...(r.bulkBody ? { bulkBody: r.bulkBody } : {}), ...(r.querystring ? { querystring: r.querystring } : {}) }, { meta: true });
+        const res = await client.request(r);
         return { status: res.statusCode ?? 200, body: res.body };
       } catch (e) {
         const re = ClientResponseError.safeParse(e);
         if (re.success) return { status: re.data.statusCode, body: re.data.body };
-        throw unreachable("elasticsearch", o.node, e);
+        throw unreachable(product, node, e);
       }
     },
     close: async () => {
@@ -61,28 +69,26 @@ export function elasticsearchTransport(o: { node: string; auth?: SearchAuth; con
   };
 }
 
+const rawParams = (r: SearchRequest) => ({ method: r.method, path: r.path, ...(r.body ? { body: r.body } : {}), ...(r.bulkBody ? { bulkBody: r.bulkBody } : {}), ...(r.querystring ? { querystring: r.querystring } : {}) });
+
+/** Elasticsearch through `@elastic/elasticsearch` (8.x: the 9.x client needs Node 22). `connection` is for tests (the official mock). */
+export function elasticsearchTransport(o: { node: string; auth?: SearchAuth; connection?: EsClientOptions["Connection"] }): SearchTransport {
+  return clientTransport("elasticsearch", o.node, async () => {
+    const { Client } = await esSdk();
+    const client: EsClient = new Client({ node: o.node, ...(o.auth ? { auth: o.auth } : {}), ...(o.connection ? { Connection: o.connection } : {}), maxRetries: 2, requestTimeout: 30_000 });
+    return { request: (r) => client.transport.request<unknown>(rawParams(r), { meta: true }), close: () => client.close() };
+  });
+}
+
 /** OpenSearch through `@opensearch-project/opensearch`. */
 export function opensearchTransport(o: { node: string; auth?: SearchAuth }): SearchTransport {
   if (o.auth && "apiKey" in o.auth) throw new AgentError("bad-input", "OpenSearch targets take username and password, not an apiKey");
   const auth = o.auth && "username" in o.auth ? o.auth : undefined;
-  let built: Promise<OsClient> | undefined;
-  const clientOf = () => (built ??= osSdk().then(({ Client }) => new Client({ node: o.node, ...(auth ? { auth } : {}), maxRetries: 2, requestTimeout: 30_000 })));
-  return {
-    async request(r) {
-      const client = await clientOf();
-      try {
-        const res = await client.transport.request({ method: r.method, path: r.path, ...(r.body ? { body: r.body } : {}), ...(r.bulkBody ? { bulkBody: r.bulkBody } : {}), ...(r.querystring ? { querystring: r.querystring } : {}) });
-        return { status: res.statusCode ?? 200, body: res.body as unknown };
-      } catch (e) {
-        const re = ClientResponseError.safeParse(e);
-        if (re.success) return { status: re.data.statusCode, body: re.data.body };
-        throw unreachable("opensearch", o.node, e);
-      }
-    },
-    close: async () => {
-      if (built) await (await built).close();
-    },
-  };
+  return clientTransport("opensearch", o.node, async () => {
+    const { Client } = await osSdk();
+    const client: OsClient = new Client({ node: o.node, ...(auth ? { auth } : {}), maxRetries: 2, requestTimeout: 30_000 });
+    return { request: async (r) => { const res = await client.transport.request(rawParams(r)); return { statusCode: res.statusCode, body: res.body as unknown }; }, close: () => client.close() };
+  });
 }
 
 /** The fields the validation's sampled reads use, and the types they need. `dynamic: false` keeps every other field in `_source`, unindexed. */
