@@ -84,6 +84,64 @@ describe("decisions scheduled by phase (Tasks)", () => {
     expect(order).toEqual(["on 0", "next turn", "on 1"]);
   });
 
+  it("a click acked but not yet in the queue holds the runs going on; work that never drives a run stops counting when it ends", async () => {
+    const tasks = new Tasks(() => undefined, { poolSize: 2 });
+    const order: string[] = [];
+    const turns = async (n: number) => {
+      for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+    };
+    // A run that went past its step start and goes on in the pool.
+    const running = tasks.cpu(async () => {
+      await tasks.stepStarted();
+      order.push("run goes on");
+    }, "drive", 600_000);
+    // Acked at once, before the run goes on: a click whose listener reads for a while before it asks the engine to decide.
+    const listenerRead = deferred();
+    tasks.spawn("click", async () => {
+      await listenerRead.promise;
+      await tasks.cpu(async () => {
+        order.push("click decides");
+        await tasks.stepStarted();
+      }, "drive", 600_000);
+    });
+    // A Slack edit that can wait, asked for while the click is ahead.
+    const edit = tasks.quiet().then(() => order.push("card edited"));
+    await turns(30);
+    expect(order).toEqual([]);
+    listenerRead.resolve();
+    await Promise.all([running, edit]);
+    await tasks.idle();
+    expect(order.indexOf("click decides")).toBe(0);
+    expect(order).toContain("run goes on");
+    expect(order).toContain("card edited");
+    // Work after an ack that only answers (no engine call that drives a run) holds nothing once it is done.
+    const answered = deferred();
+    tasks.spawn("status", () => answered.promise);
+    let quiet = false;
+    void tasks.quiet().then(() => (quiet = true));
+    await turns(10);
+    expect(quiet).toBe(false);
+    answered.resolve();
+    await tasks.idle();
+    await turns(2);
+    expect(quiet).toBe(true);
+  });
+
+  it("work after an ack counts as ahead for a bounded time only (a request waiting on the model holds no run)", async () => {
+    const tasks = new Tasks(() => undefined, { poolSize: 1 });
+    const model = deferred();
+    tasks.spawn("request", () => model.promise); // e.g. asking the model for a plan before it starts a run
+    let wentOn = false;
+    const running = tasks.cpu(async () => {
+      await tasks.stepStarted();
+      wentOn = true;
+    }, "drive", 600_000);
+    await running;
+    expect(wentOn).toBe(true);
+    model.resolve();
+    await tasks.idle();
+  });
+
   it("outside a job the yield point returns at once, and a bad pool size is refused", async () => {
     const tasks = new Tasks(() => undefined);
     await expect(tasks.stepStarted()).resolves.toBeUndefined();

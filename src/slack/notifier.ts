@@ -130,7 +130,11 @@ export class ThreadNotifier {
         break;
       case "decision":
         if (e.decision === "approve" || e.decision === "reject") {
-          void this.o.tasks.serial(e.run, () => this.closeOpenCards(e.run)).catch((err) => this.report(e.run, err));
+          // After the clicks already acked have been taken: a card edit can wait, the next run's decision should not.
+          void this.o.tasks.serial(e.run, async () => {
+            await this.o.tasks.quiet();
+            await this.closeOpenCards(e.run);
+          }).catch((err) => this.report(e.run, err));
         }
         break;
       case "rollback":
@@ -165,8 +169,12 @@ export class ThreadNotifier {
   private scheduleProgress(run: string): void {
     if (this.timers.has(run) || this.closed) return;
     const timer = setTimeout(() => {
-      this.timers.delete(run);
-      void this.o.tasks.serial(run, () => this.flushProgress(run)).catch((err) => this.report(run, err));
+      void this.o.tasks.serial(run, async () => {
+        // Held while clicks are ahead; events meanwhile join this edit (the timer stays set until it is made).
+        await this.o.tasks.quiet();
+        if (this.timers.get(run) === timer) this.timers.delete(run);
+        await this.flushProgress(run);
+      }).catch((err) => this.report(run, err));
     }, this.o.progressIntervalMs);
     timer.unref();
     this.timers.set(run, timer);

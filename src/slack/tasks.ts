@@ -10,6 +10,8 @@ export class Tasks {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly waiting: Record<"drive" | "read", { run: (j: Job) => Promise<void> }[]> = { drive: [], read: [] };
   private busy = false;
+  /** Whether the job holding the queue drives a run (a decision on its way to its next step start). */
+  private holdingDrive = false;
   /** The job whose code is running (set for the whole of each job, so the engine's yield point can tell whose it is). */
   private readonly job = new AsyncLocalStorage<Job>();
   /** Jobs that handed the queue on at a step start and go on in the pool, and those waiting for a place in it. */
@@ -20,6 +22,15 @@ export class Tasks {
   /** Most jobs that go on after their step started at once (default 3). */
   readonly poolSize: number;
   private starts: Promise<void> = Promise.resolve();
+  /**
+   * Work started after an ack (a click, a message) that has not yet queued its first engine call that drives a
+   * run, nor finished. A burst of clicks is read and acked one request per loop turn and each reaches the queue
+   * a few milliseconds after its ack: counted from the ack, the runs already going on wait for those clicks too,
+   * not only for the ones already in the queue. Each counts for at most AHEAD_MS of its own running (a request
+   * that first asks the model for a plan does not hold the runs going on for as long as that takes).
+   */
+  private ahead = 0;
+  private readonly spawned = new AsyncLocalStorage<Ahead>();
 
   /** Requests read but not yet acknowledged; work after an ack waits for them (bounded, so it cannot starve). */
   acksPending = 0;
@@ -60,12 +71,17 @@ export class Tasks {
   spawn(label: string, fn: () => Promise<void>): void {
     const turn = this.starts.then(() => this.turn());
     this.starts = turn;
+    const mark: Ahead = { counted: true, timer: undefined };
+    this.ahead++;
     const p = (async () => {
       await turn;
+      mark.timer = setTimeout(() => this.taken(mark), AHEAD_MS);
       try {
-        await fn();
+        await this.spawned.run(mark, fn);
       } catch (e) {
         this.onError(e, label);
+      } finally {
+        this.taken(mark);
       }
     })();
     this.running.add(p);
@@ -113,6 +129,7 @@ export class Tasks {
         // Bound to the caller's async context: the job runs later, from whichever job released the slot.
         const job = AsyncResource.bind((j: Job) => this.job.run(j, () => fn().then(resolve, reject)));
         this.waiting[priority].push({ run: job });
+        if (priority === "drive") this.taken(this.spawned.getStore());
         this.pump(leaseMs);
       }),
     );
@@ -149,8 +166,8 @@ export class Tasks {
       await this.turn();
     } else this.pooled++;
     j.pooled = true;
-    // Clicks first: while decisions wait in the queue, the runs already going on wait for them to be taken.
-    while (this.waiting.drive.length > 0) {
+    // Clicks first: while decisions wait in the queue or are on their way to it, the runs already going on wait for them to be taken.
+    while (this.clicksAhead()) {
       await new Promise<void>((r) => this.drained.push(r));
       await this.turn();
     }
@@ -166,11 +183,36 @@ export class Tasks {
     else this.pooled--;
   }
 
+  /** Clicks acked whose drive call holds the queue (until its step started), waits in it, or is still on its way there. */
+  private clicksAhead(): boolean {
+    return this.holdingDrive || this.waiting.drive.length > 0 || this.ahead > 0;
+  }
+
+  /** Resolves at once when no click is ahead, else once those ahead have been taken (Slack edits that can wait use it). */
+  async quiet(): Promise<void> {
+    while (this.clicksAhead()) await new Promise<void>((r) => this.drained.push(r));
+  }
+
+  /** Work after an ack no longer counts as ahead (it queued its drive call, finished, or ran for AHEAD_MS). */
+  private taken(mark: Ahead | undefined): void {
+    if (!mark?.counted) return;
+    mark.counted = false;
+    clearTimeout(mark.timer);
+    this.ahead--;
+    this.wakeDrained();
+  }
+
+  private wakeDrained(): void {
+    if (!this.clicksAhead() && this.drained.length > 0) for (const r of this.drained.splice(0)) r();
+  }
+
   /** Starts the next job (runs waiting for a decision first, then reads for messages) after one loop turn. */
   private pump(leaseMs: number): void {
     if (this.busy) return;
-    const job = this.waiting.drive.shift() ?? this.waiting.read.shift();
-    if (this.waiting.drive.length === 0 && this.drained.length > 0) for (const r of this.drained.splice(0)) r();
+    const drive = this.waiting.drive.shift();
+    const job = drive ?? this.waiting.read.shift();
+    this.holdingDrive = drive !== undefined;
+    this.wakeDrained();
     if (!job) return;
     this.busy = true;
     void this.turn().then(() => {
@@ -182,6 +224,7 @@ export class Tasks {
         j.release = undefined;
         clearTimeout(lease);
         this.busy = false;
+        this.holdingDrive = false;
         this.pump(leaseMs);
       };
       const lease = setTimeout(release, leaseMs);
@@ -208,6 +251,15 @@ class Job {
   slot: NodeJS.Timeout | undefined;
   constructor(readonly leaseMs: number) {}
 }
+
+/** Work after an ack not yet at the queue: counted as ahead of the runs going on. */
+interface Ahead {
+  counted: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** How long (ms) work after an ack counts as a click ahead of the runs going on, at most, once it runs. */
+const AHEAD_MS = 100;
 
 /** How long (ms) work after an ack may keep yielding to requests that are arriving or waiting for their ack. */
 const ACK_YIELD_MS = 100;
