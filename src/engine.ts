@@ -364,7 +364,12 @@ export class Engine {
    * (its driver was killed), is `interrupted`: `resume` continues it. `status`, `runs` and `resume` all say so.
    */
   async summary(run: string, workflowHint?: string): Promise<RunSummary> {
-    const row = await this.requireRun(run);
+    return this.summaryOf(await this.requireRun(run), workflowHint);
+  }
+
+  /** The summary of a run whose row was just read (a decision reads it once). */
+  private async summaryOf(row: RunRow, workflowHint?: string): Promise<RunSummary> {
+    const run = row.run;
     const snap = await this.graph(workflowHint ?? row.workflow).getState(this.cfg(run));
     const values = snap.values as Partial<RunStateValue>;
     const found = this.pendingOf(snap.tasks);
@@ -487,7 +492,7 @@ export class Engine {
       await this.unclaim(run);
     };
     try {
-      let current = await this.summary(run);
+      let current = await this.summaryOf(row);
       // A run with nothing waiting is told as it stands, not as driven by this call.
       if (!current.pending && claimed) {
         await giveBack();
@@ -517,12 +522,11 @@ export class Engine {
       const rec = await this.store.recordDecision({
         run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision, by: who.user,
         ...this.decisionTimes(row.deployment), planHash: p.planHash, comment: opts.comment ?? null, groups: who.groups,
-      });
+      }, { closeTicketAt: this.clock().toISOString() });
       if (!rec.won) {
         const d = rec.decision;
         throw new AgentError("stale", `${p.step} was already ${d.decision === "approve" ? "approved" : d.decision === "reject" ? "rejected" : "decided"} by ${d.by} at ${d.wallAt ?? d.at}; nothing changed`);
       }
-      await this.store.closeTicket(run, p.interrupt, this.clock().toISOString());
       const held = claimed;
       claimed = false; // from here `drive` gives the claim back
       return await this.drive(run, row.workflow, () => this.graph(row.workflow).invoke(new Command({ resume: { interrupt: p.interrupt, planHash: p.planHash } }), this.cfg(run)).finally(() => disarm?.()), { claimed: held, waitForClaim: !held });

@@ -27,6 +27,49 @@ describe("durable commits of decisions, controls and journal entries (SQLite)", 
     expect(await e.store.listDecisions(s.run)).toHaveLength(1);
   });
 
+  it("claims go to the same file without an fsync of their own; a decision and its gate's ticket close in one commit", async () => {
+    const e = await suite.open();
+    expect(e.store.lightSql).not.toBe(e.store.sql);
+    expect(await e.store.lightSql.query("PRAGMA synchronous")).toEqual([{ synchronous: NORMAL }]);
+    const file = async (sql: typeof e.store.sql) => (await sql.query<{ name: string; file: string }>("PRAGMA database_list")).find((d) => d.name === "main")?.file;
+    expect(await file(e.store.lightSql)).toBe(await file(e.store.sql));
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    // Which connection each write of the decision went to, and whether it ran inside the decision's transaction.
+    const writes: { on: "durable" | "light"; inCommit: boolean; sql: string }[] = [];
+    let depth = 0;
+    const durableQuery = e.store.sql.query.bind(e.store.sql);
+    const durableExclusive = e.store.sql.exclusive.bind(e.store.sql);
+    const lightQuery = e.store.lightSql.query.bind(e.store.lightSql);
+    const spies = [
+      vi.spyOn(e.store.sql, "query").mockImplementation((sql, params) => {
+        if (/^\s*(INSERT|UPDATE|DELETE)/i.test(sql)) writes.push({ on: "durable", inCommit: depth > 0, sql });
+        return durableQuery(sql, params);
+      }),
+      vi.spyOn(e.store.sql, "exclusive").mockImplementation(async (name, fn) => durableExclusive(name, async () => {
+        depth++;
+        try {
+          return await fn();
+        } finally {
+          depth--;
+        }
+      })),
+      vi.spyOn(e.store.lightSql, "query").mockImplementation((sql, params) => {
+        if (/^\s*(INSERT|UPDATE|DELETE)/i.test(sql)) writes.push({ on: "light", inCommit: false, sql });
+        return lightQuery(sql, params);
+      }),
+    ];
+    try {
+      await e.decide(s.run, "alice", "approve", { planHash: s.pending!.planHash });
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    const first = (re: RegExp) => writes.find((w) => re.test(w.sql));
+    expect(first(/UPDATE honua_runs SET owner/)).toMatchObject({ on: "light" });
+    expect(first(/INSERT INTO honua_decisions/)).toMatchObject({ on: "durable", inCommit: true });
+    expect(first(/UPDATE honua_gates SET closed_at/)).toMatchObject({ on: "durable", inCommit: true });
+    expect((await e.store.getTicket(s.run, s.pending!.interrupt))?.closedAt).not.toBeNull();
+  });
+
   it("the journal of real side effects (OpLog) commits with synchronous=FULL", () => {
     const log = new OpLog(join(suite.home, "ops.sqlite"));
     try {

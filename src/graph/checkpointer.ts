@@ -286,7 +286,11 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
   db.prepare = cachedPrepare(db.prepare.bind(db)) as Database.Database["prepare"];
   const checkpointer = new AtomicSetupSqliteSaver(db);
   // Step and decision records are kept in the checkpoints' file, at its durability (see AgentStore).
-  const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")), sqliteSql(join(home, "checkpoints.sqlite"), { synchronous: "NORMAL" }));
+  const store = new AgentStore(
+    sqliteSql(join(home, "agent.sqlite")),
+    sqliteSql(join(home, "checkpoints.sqlite"), { synchronous: "NORMAL" }),
+    sqliteSql(join(home, "agent.sqlite"), { synchronous: "NORMAL" }),
+  );
   const sqliteRuns = async () => (db.prepare("SELECT DISTINCT thread_id AS run FROM checkpoints").all() as { run: string }[]).map((r) => r.run);
   try {
     // The saver's tables first: the records' table joins them in its file, and a file holding only that table would be

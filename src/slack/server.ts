@@ -116,7 +116,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<SlackServer>
       if (!auth.user_id || !auth.bot_id) throw new AgentError("bad-input", "SLACK_BOT_TOKEN is not a bot token (auth.test returned no bot user)");
       identity = { botUserId: auth.user_id, botId: auth.bot_id };
     }
-    const store = new SlackStore(engine.store.sql);
+    const store = new SlackStore(engine.store.sql, engine.store.lightSql);
     await store.setup();
     const metrics = slackMetrics(engine);
     const directory = new ApproverDirectory(client, engine.config.config);

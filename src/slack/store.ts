@@ -44,7 +44,8 @@ const toCard = (r: Row): CardRef => ({
  * Every "do this once" is an insert or update that only one caller can win.
  */
 export class SlackStore {
-  constructor(private readonly sql: Sql) {}
+  /** `seenSql`: where deliveries seen are noted, without an fsync of their own (AgentStore.lightSql); by default `sql`. */
+  constructor(private readonly sql: Sql, private readonly seenSql: Sql = sql) {}
 
   async setup(): Promise<void> {
     await this.sql.exclusive("honua-agent-slack-setup", async () => {
@@ -54,13 +55,13 @@ export class SlackStore {
 
   /** True the first time `id` is seen: Slack retries, duplicate event ids and replayed clicks get false. */
   async firstSight(id: string, at: string): Promise<boolean> {
-    const won = await this.sql.query(`INSERT INTO honua_slack_seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING RETURNING id`, [id, at]);
+    const won = await this.seenSql.query(`INSERT INTO honua_slack_seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING RETURNING id`, [id, at]);
     return won.length === 1;
   }
 
   /** Seen ids older than `before` can go: Slack stops retrying after minutes and signatures expire after five. */
   async forgetSeen(before: string): Promise<void> {
-    await this.sql.query(`DELETE FROM honua_slack_seen WHERE at < ?`, [before]);
+    await this.seenSql.query(`DELETE FROM honua_slack_seen WHERE at < ?`, [before]);
   }
 
   async bindThread(t: ThreadRef): Promise<void> {

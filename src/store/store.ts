@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { AgentError } from "../core/errors.js";
 import { Effect, JournalEntry } from "../core/journal.js";
+import { DecisionKind } from "../core/gates.js";
 import { DecisionRecord, RunStatus } from "../core/records.js";
 import { UNASSIGNED, appendRecord, auditLock, baselineAudit, deploymentOfRun } from "./audit.js";
 import type { Sql } from "./sql.js";
@@ -104,10 +105,10 @@ function toControl(r: Row): Control {
 }
 
 function toTicket(r: Row): GateTicket {
-  return GateTicket.parse({
-    run: r.run, interrupt: r.interrupt, step: r.step, kind: r.kind, planHash: r.plan_hash, askedAt: str(r.asked_at),
+  return {
+    run: str(r.run), interrupt: str(r.interrupt), step: str(r.step), kind: str(r.kind), planHash: str(r.plan_hash), askedAt: str(r.asked_at),
     expiresAt: nullableStr(r.expires_at), warnedAt: nullableStr(r.warned_at), expiredAt: nullableStr(r.expired_at), closedAt: nullableStr(r.closed_at),
-  });
+  };
 }
 
 /** Columns added after a table was first created: added in place to databases made by an earlier version. */
@@ -122,24 +123,41 @@ const ADDED_COLUMNS: { table: string; column: string; ddl: string }[] = [
 type Row = Record<string, unknown>;
 const str = (v: unknown): string => String(v);
 
+/*
+ * Rows this store wrote are mapped back without a zod parse (they are read on every decision and step): only the
+ * columns whose type the database does not hold for us (an enum kept as text, JSON kept as text) are checked, and a
+ * row that fails names its table and column.
+ */
+const RUN_STATUSES: ReadonlySet<string> = new Set(RunStatus.options);
+const DECISION_KINDS: ReadonlySet<string> = new Set(DecisionKind.options);
+const DECISIONS: ReadonlySet<string> = new Set(DecisionRecord.shape.decision.options);
+
+function member<T extends string>(set: ReadonlySet<string>, v: unknown, what: string): T {
+  if (typeof v === "string" && set.has(v)) return v as T;
+  throw new Error(`the store holds an unexpected ${what}: ${JSON.stringify(v)}`);
+}
+
+const nullableNum = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
 function toRun(r: Row): RunRow {
-  return RunRow.parse({
-    run: r.run, workflow: r.workflow, deployment: r.deployment, status: r.status,
-    requestedBy: r.requested_by, startedAt: str(r.started_at), updatedAt: str(r.updated_at), request: r.request,
-    params: r.params === null || r.params === undefined ? null : JSON.parse(str(r.params)),
-  });
+  const params: unknown = r.params === null || r.params === undefined ? null : JSON.parse(str(r.params));
+  if (params !== null && (typeof params !== "object" || Array.isArray(params))) throw new Error(`the store holds unexpected params for run ${str(r.run)}`);
+  return {
+    run: str(r.run), workflow: str(r.workflow), deployment: str(r.deployment), status: member(RUN_STATUSES, r.status, "honua_runs.status"),
+    requestedBy: str(r.requested_by), startedAt: str(r.started_at), updatedAt: str(r.updated_at), request: str(r.request),
+    params: params as Record<string, unknown> | null,
+  };
 }
 
 function toDecision(r: Row): StoredDecision {
+  const groups: unknown = JSON.parse(str(r.member_of ?? "[]"));
+  if (!Array.isArray(groups) || !groups.every((g) => typeof g === "string")) throw new Error(`the store holds unexpected groups for a decision of run ${str(r.run)}`);
   return {
-    run: str(r.run),
-    ...DecisionRecord.parse({
-      step: r.step, stage: r.stage === null || r.stage === undefined ? null : Number(r.stage), kind: r.kind,
-      decision: r.decision, by: r.by_user, at: str(r.at), planHash: r.plan_hash, interrupt: r.interrupt,
-      comment: r.comment ?? null,
-      ...(r.wall_at === null || r.wall_at === undefined ? {} : { wallAt: str(r.wall_at) }),
-    }),
-    groups: z.array(z.string()).parse(JSON.parse(str(r.member_of ?? "[]"))),
+    run: str(r.run), step: str(r.step), stage: nullableNum(r.stage), kind: member(DECISION_KINDS, r.kind, "honua_decisions.kind"),
+    decision: member(DECISIONS, r.decision, "honua_decisions.decision"), by: str(r.by_user), at: str(r.at), planHash: str(r.plan_hash),
+    interrupt: str(r.interrupt), comment: nullableStr(r.comment),
+    ...(r.wall_at === null || r.wall_at === undefined ? {} : { wallAt: str(r.wall_at) }),
+    groups: groups as string[],
   };
 }
 
@@ -160,8 +178,13 @@ export class AgentStore {
    * are kept in the checkpoints' own file, at the checkpoints' durability: a record is committed before the checkpoint
    * that counts it, into the same write-ahead log, so any checkpoint that survives a power cut has its records, and a
    * step costs no fsync of its own. Decisions, controls and the journal stay in `sql`, committed with fsync.
+   *
+   * `light` is `sql`'s own file on a second connection that commits without an fsync (SQLite's NORMAL; the same pool on
+   * PostgreSQL), for bookkeeping a power cut may take back without harm: who drives a run (a claim names a process
+   * that the power cut ended too, and the next decision's commit makes it durable anyway) and the Slack front's
+   * deliveries seen (a click delivered again after a power cut meets the decision record, which is durable).
    */
-  constructor(readonly sql: Sql, readonly recordsSql: Sql = sql) {}
+  constructor(readonly sql: Sql, readonly recordsSql: Sql = sql, readonly lightSql: Sql = sql) {}
 
   /**
    * Creates or brings up to date every table, in one transaction: a crash in the middle leaves nothing half built.
@@ -287,7 +310,7 @@ export class AgentStore {
    * Records a decision once. Returns the stored decision and whether this call created it;
    * a second decision on the same interrupt changes nothing and gets the first one back.
    */
-  async recordDecision(d: StoredDecision): Promise<{ won: boolean; decision: StoredDecision }> {
+  async recordDecision(d: StoredDecision, opts: { closeTicketAt?: string } = {}): Promise<{ won: boolean; decision: StoredDecision }> {
     const deployment = await deploymentOfRun(this.sql, d.run);
     const inserted = await this.sql.exclusive(auditLock(deployment), async () => {
       const rows = await this.sql.query(
@@ -297,6 +320,8 @@ export class AgentStore {
         [d.run, d.interrupt, d.step, d.stage, d.kind, d.decision, d.by, d.at, d.planHash, d.comment, JSON.stringify(d.groups), d.wallAt ?? null],
       );
       if (rows[0]) await appendRecord(this.sql, deployment, "decision", rows[0], d.wallAt ?? d.at);
+      // The gate's ticket closes in the same commit as the decision that closes it (one fsync, not two).
+      if (rows[0] && opts.closeTicketAt) await this.closeTicket(d.run, d.interrupt, opts.closeTicketAt);
       return rows;
     });
     if (inserted[0]) return { won: true, decision: toDecision(inserted[0]) };
@@ -324,7 +349,7 @@ export class AgentStore {
     const current = typeof rows[0]?.owner === "string" ? rows[0].owner : null;
     const refuse = (holder: string) => new AgentError("conflict", `run ${run} is being driven by another process (${holder})`);
     if (current !== null && current !== owner && isAlive(current, nullableStr(rows[0]?.claimed_at))) throw refuse(current);
-    const won = await this.sql.query(
+    const won = await this.lightSql.query(
       `UPDATE honua_runs SET owner = ?, claimed_at = ? WHERE run = ? AND COALESCE(owner, '') = ? RETURNING run`,
       [owner, at, run, current ?? ""],
     );
@@ -348,12 +373,12 @@ export class AgentStore {
 
   /** Renews a claim while its owner drives the run: a claim not renewed for a lease is a crashed driver's. */
   async heartbeat(run: string, owner: string, at: string): Promise<void> {
-    await this.sql.query(`UPDATE honua_runs SET claimed_at = ? WHERE run = ? AND owner = ?`, [at, run, owner]);
+    await this.lightSql.query(`UPDATE honua_runs SET claimed_at = ? WHERE run = ? AND owner = ?`, [at, run, owner]);
   }
 
   /** Gives a run back; only the owner's release counts. */
   async release(run: string, owner: string): Promise<void> {
-    await this.sql.query(`UPDATE honua_runs SET owner = NULL WHERE run = ? AND owner = ?`, [run, owner]);
+    await this.lightSql.query(`UPDATE honua_runs SET owner = NULL WHERE run = ? AND owner = ?`, [run, owner]);
   }
 
   /**
@@ -568,6 +593,7 @@ export class AgentStore {
 
   async close(): Promise<void> {
     if (this.recordsSql !== this.sql) await this.recordsSql.close();
+    if (this.lightSql !== this.sql) await this.lightSql.close();
     await this.sql.close();
   }
 }
