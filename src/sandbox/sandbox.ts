@@ -5,6 +5,7 @@ import { PRICES, originMonthlyUsd, priceOf } from "../tools/cost/prices.js";
 import { settingValue } from "../tools/config/keys.js";
 import type { CacheEngine, CacheResource, CacheSpec, DeploymentAdapters, MetricSample, MetricsQueryLog, TileRef } from "../tools/types.js";
 import type { Clock } from "../core/clock.js";
+import { cachedPrepare } from "../store/sql.js";
 import { AgentError } from "../core/errors.js";
 import type { SandboxFault, SandboxFaults } from "../core/faults.js";
 import { SANDBOX_TWINS } from "../tools/twins.js";
@@ -75,6 +76,9 @@ export class SandboxWorld {
 
   constructor(path: string) {
     this.db = new Database(path);
+    // Its statements are a few constant texts read on every step (the clock, config, traffic): prepared once each.
+    // None is held as an iterator, so one statement per text is safe to share.
+    this.db.prepare = cachedPrepare(this.db.prepare.bind(this.db)) as Database.Database["prepare"];
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 10000");
     // The schema version lives in the file's header (`user_version`), which commits with the tables: an up-to-date
