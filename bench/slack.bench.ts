@@ -1,7 +1,8 @@
 /**
  * Slack front under bursts of clicks: 200, 20 and 1 concurrent signed "Approve" clicks on as many waiting runs.
  * Measures, in the same run: ack latency of honua-agent and of a bare Bolt app that only acks, the time from a
- * click being sent to the run's next step starting (p50/p95/max per burst), and the CPU per decision. Prints JSON.
+ * click being sent to the run's next step starting (p50/p95/max per burst), the CPU per decision, and the floor under
+ * a decision: bare LangGraph resumed past an interrupt on the official SqliteSaver, with and without a FULL commit. Prints JSON.
  *
  *   node --import tsx bench/slack.bench.ts [clicks]
  */
@@ -9,7 +10,11 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
+import { join } from "node:path";
+import { Annotation, Command, END, START, StateGraph, interrupt } from "@langchain/langgraph";
+import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import { App, HTTPReceiver, LogLevel } from "@slack/bolt";
+import Database from "better-sqlite3";
 import { parseConfig } from "../src/config.js";
 import { startServer } from "../src/slack/server.js";
 import { JSON_TYPE, SlackFake, actionBody, eventBody, slackPost, type FakeMessage } from "../test/fixtures/slack-fake.js";
@@ -90,6 +95,59 @@ async function bareBolt(bodies: string[]): Promise<{ sentAt: number; ackMs: numb
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
   }
+}
+
+/**
+ * The floor under a decision, in the same run: bare LangGraph (a 3-channel state, an interrupt-only node, then the
+ * node it guards) on the official SqliteSaver in WAL mode, resumed with a Command, timed from the call to the guarded
+ * node starting; once alone, and once after committing a decision row with synchronous=FULL (the least a durable
+ * decision costs). No Slack, no engine, no store: what the engine path above is compared with.
+ */
+async function bareResume(home: string, n: number): Promise<Record<string, { cpuMsP50: number; wallMsP50: number; wallMsP95: number }>> {
+  const db = new Database(join(home, "bare-checkpoints.sqlite"));
+  db.pragma("journal_mode = WAL");
+  const decisions = new Database(join(home, "bare-decisions.sqlite"));
+  decisions.pragma("journal_mode = WAL");
+  decisions.pragma("synchronous = FULL");
+  decisions.exec("CREATE TABLE IF NOT EXISTS decisions (thread TEXT PRIMARY KEY, by_user TEXT NOT NULL, at TEXT NOT NULL)");
+  const insert = decisions.prepare("INSERT INTO decisions (thread, by_user, at) VALUES (?, ?, ?) ON CONFLICT (thread) DO NOTHING RETURNING thread");
+  const State = Annotation.Root({ run: Annotation<string>(), approved: Annotation<boolean>(), done: Annotation<boolean>() });
+  let started: (() => void) | undefined;
+  const graph = new StateGraph(State)
+    .addNode("approve", async () => ({ approved: interrupt({ ask: "approve?" }) === "yes" }))
+    .addNode("step", async () => {
+      started?.();
+      return { done: true };
+    })
+    .addEdge(START, "approve")
+    .addEdge("approve", "step")
+    .addEdge("step", END)
+    .compile({ checkpointer: new SqliteSaver(db) });
+  const out: Record<string, { cpuMsP50: number; wallMsP50: number; wallMsP95: number }> = {};
+  try {
+    for (const variant of ["resumeOnly", "fullCommitThenResume"] as const) {
+      const threads = Array.from({ length: n }, (_, i) => `${variant}-${i}`);
+      for (const thread of threads) await graph.invoke({ run: thread }, { configurable: { thread_id: thread }, durability: "sync" });
+      const cpu: number[] = [];
+      const wall: number[] = [];
+      for (const thread of threads) {
+        const cpu0 = process.cpuUsage();
+        const t0 = performance.now();
+        let at: { wall: number; cpu: NodeJS.CpuUsage } | undefined;
+        started = () => (at = { wall: performance.now() - t0, cpu: process.cpuUsage(cpu0) });
+        if (variant === "fullCommitThenResume" && insert.all(thread, "U0ALICE42", new Date(0).toISOString()).length !== 1) throw new Error("bench: bare decision not recorded");
+        await graph.invoke(new Command({ resume: "yes" }), { configurable: { thread_id: thread }, durability: "sync" });
+        if (!at) throw new Error(`bench: bare thread ${thread} did not reach its step`);
+        wall.push(at.wall);
+        cpu.push((at.cpu.user + at.cpu.system) / 1000);
+      }
+      out[variant] = { cpuMsP50: pct(cpu.slice(5), 50), wallMsP50: pct(wall.slice(5), 50), wallMsP95: pct(wall.slice(5), 95) };
+    }
+  } finally {
+    db.close();
+    decisions.close();
+  }
+  return out;
 }
 
 async function main() {
@@ -181,6 +239,7 @@ async function main() {
       single.push({ ackMs: one!.ackMs, nextStepMs: (nextStepAt.get(run) ?? NaN) - one!.sentAt, cpuMs: cpu ? (cpu.user + cpu.system - cpu0.user - cpu0.system) / 1000 : NaN });
     }
 
+    const bareLangGraph = await bareResume(t.home, 45);
     const result = {
       bench: "slack",
       clicks: CLICKS,
@@ -196,6 +255,8 @@ async function main() {
         clickToNextStepP95Ms: pct(single.map((x) => x.nextStepMs), 95),
         cpuMsToNextStepP50: pct(single.map((x) => x.cpuMs), 50),
       },
+      /** The floor: bare LangGraph resumed to the guarded node (first 5 of 45 left out as warm-up). */
+      bareLangGraphResume: bareLangGraph,
       targets: {
         ackP99At50Ms: b200.ackP99Ms <= 50,
         ackP99AtMost1_5xBare: b200.ackP99Ms <= 1.5 * pct(bare, 99),

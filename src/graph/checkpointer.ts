@@ -249,24 +249,35 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
     // Imported here: a store on SQLite (the default) never loads the PostgreSQL driver or saver.
     const [{ default: pg }, { PostgresSaver }] = await Promise.all([import("pg"), import("@langchain/langgraph-checkpoint-postgres")]);
     let pool: pg.Pool;
+    let light: pg.Pool;
     try {
       pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 15_000 });
+      // As on SQLite, what a power cut may take back without harm commits without waiting for the WAL to be flushed
+      // (synchronous_commit=off on these sessions): checkpoints and the step records they count (a record commits
+      // before its checkpoint, so WAL order keeps every surviving checkpoint's records), claims, deliveries seen.
+      // Decisions, controls and the journal commit on `pool`, which waits for the flush, and so flushes everything
+      // committed before them. A server crash can lose the last fraction of a second of the former; a client crash
+      // loses nothing committed.
+      light = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: 15_000, options: "-c synchronous_commit=off" });
     } catch (e) {
       throw storeConnectionError(e, url);
     }
     // An idle connection dropped by the server (restart, failover, admin) is emitted here; unhandled, it would
     // kill the process. The pool replaces it; the next query that cannot connect fails with its own error.
-    pool.on("error", (e) => process.stderr.write(`honua-agent: idle PostgreSQL connection lost: ${e.message}\n`));
+    for (const p of [pool, light]) p.on("error", (e) => process.stderr.write(`honua-agent: idle PostgreSQL connection lost: ${e.message}\n`));
     const sql = postgresSql(pool);
+    const lightSql = postgresSql(light);
     const pgRuns = async () => (await pool.query<{ run: string }>("SELECT DISTINCT thread_id AS run FROM checkpoints")).rows.map((r) => r.run);
-    const checkpointer = new (carryingPostgresSaver(PostgresSaver))(pool);
-    const store = new AgentStore(sql);
+    const checkpointer = new (carryingPostgresSaver(PostgresSaver))(light);
+    // One database: the records' table is the main store's, reached through the pool that does not wait for the flush.
+    const store = new AgentStore(sql, { records: lightSql, light: lightSql });
     try {
       await setupPostgresSaver(pool, PostgresSaver);
       await store.setup();
       if (pairing) await checkPairing(store, pgRuns, "the checkpoints table", "the honua_* tables");
     } catch (e) {
       await pool.end().catch(() => undefined);
+      await light.end().catch(() => undefined);
       throw storeConnectionError(e, url);
     }
     return { checkpointer, carry: checkpointer.carry, store, location: "postgres", close: () => store.close(), checkpointRuns: pgRuns };
@@ -286,11 +297,11 @@ export async function openPersistence(env: NodeJS.ProcessEnv = process.env, cwd 
   db.prepare = cachedPrepare(db.prepare.bind(db)) as Database.Database["prepare"];
   const checkpointer = new AtomicSetupSqliteSaver(db);
   // Step and decision records are kept in the checkpoints' file, at its durability (see AgentStore).
-  const store = new AgentStore(
-    sqliteSql(join(home, "agent.sqlite")),
-    sqliteSql(join(home, "checkpoints.sqlite"), { synchronous: "NORMAL" }),
-    sqliteSql(join(home, "agent.sqlite"), { synchronous: "NORMAL" }),
-  );
+  const store = new AgentStore(sqliteSql(join(home, "agent.sqlite")), {
+    records: sqliteSql(join(home, "checkpoints.sqlite"), { synchronous: "NORMAL" }),
+    recordsInOwnDatabase: true,
+    light: sqliteSql(join(home, "agent.sqlite"), { synchronous: "NORMAL" }),
+  });
   const sqliteRuns = async () => (db.prepare("SELECT DISTINCT thread_id AS run FROM checkpoints").all() as { run: string }[]).map((r) => r.run);
   try {
     // The saver's tables first: the records' table joins them in its file, and a file holding only that table would be

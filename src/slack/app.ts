@@ -34,7 +34,8 @@ export function createSlackApp(settings: SlackSettings, identity: { botUserId: s
     ...(settings.apiUrl ? { slackApiUrl: settings.apiUrl } : {}),
     ...(opts.clientRetries !== undefined ? { retryConfig: { retries: opts.clientRetries } } : {}),
   };
-  const common = { token: settings.botToken, botId: identity.botId, botUserId: identity.botUserId, clientOptions, logLevel: opts.logLevel ?? LogLevel.WARN };
+  // No conversation store: nothing here reads Bolt's per-conversation state, and its middleware ran on every event.
+  const common = { token: settings.botToken, botId: identity.botId, botUserId: identity.botUserId, clientOptions, logLevel: opts.logLevel ?? LogLevel.WARN, convoStore: false as const };
   let slack: SlackApp;
   if (settings.mode === "socket") {
     // Built here (not by App) to keep a handle for a clean disconnect; the Web API base applies to it too.

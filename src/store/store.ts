@@ -184,7 +184,19 @@ export class AgentStore {
    * that the power cut ended too, and the next decision's commit makes it durable anyway) and the Slack front's
    * deliveries seen (a click delivered again after a power cut meets the decision record, which is durable).
    */
-  constructor(readonly sql: Sql, readonly recordsSql: Sql = sql, readonly lightSql: Sql = sql) {}
+  readonly recordsSql: Sql;
+  readonly lightSql: Sql;
+  /** Whether `records` is another database (SQLite: the checkpoints' file), whose records an older store kept in `sql`. */
+  private readonly recordsApart: boolean;
+
+  constructor(
+    readonly sql: Sql,
+    opts: { records?: Sql; recordsInOwnDatabase?: boolean; light?: Sql } = {},
+  ) {
+    this.recordsSql = opts.records ?? sql;
+    this.lightSql = opts.light ?? sql;
+    this.recordsApart = this.recordsSql !== sql && (opts.recordsInOwnDatabase ?? false);
+  }
 
   /**
    * Creates or brings up to date every table, in one transaction: a crash in the middle leaves nothing half built.
@@ -193,7 +205,7 @@ export class AgentStore {
   async setup(): Promise<void> {
     const complete = (cols: Map<string, string[]>) =>
       TABLES.every((t) => (cols.get(t) ?? []).length > 0) && ADDED_COLUMNS.every((c) => (cols.get(c.table) ?? []).includes(c.column));
-    if (this.recordsSql !== this.sql) await this.setupRecords();
+    if (this.recordsApart) await this.setupRecords();
     if (complete(await this.columns())) return;
     await this.sql.exclusive("honua-agent-setup", async () => {
       const chained = ((await this.columns()).get("honua_audit") ?? []).length > 0;
@@ -592,8 +604,7 @@ export class AgentStore {
   }
 
   async close(): Promise<void> {
-    if (this.recordsSql !== this.sql) await this.recordsSql.close();
-    if (this.lightSql !== this.sql) await this.lightSql.close();
+    for (const other of new Set([this.recordsSql, this.lightSql])) if (other !== this.sql) await other.close();
     await this.sql.close();
   }
 }
