@@ -239,3 +239,35 @@ describe("checkpoint reads per decision on PostgreSQL (HONUA_AGENT_DATABASE_URL)
     }
   });
 });
+
+describe("what waits for the WAL flush on PostgreSQL", () => {
+  const pgdb = postgresTestDatabase("honua_agent_flush");
+
+  it("decisions, controls and the journal wait for the WAL flush; checkpoints, records and claims do not", async () => {
+    const env = { ...testEnv(pgdb.home), HONUA_AGENT_DATABASE_URL: pgdb.url };
+    const e = await Engine.open({ env });
+    let steps: number;
+    let run: string;
+    try {
+      const setting = async (sql: typeof e.store.sql) => (await sql.query<{ synchronous_commit: string }>("SHOW synchronous_commit"))[0]?.synchronous_commit;
+      expect(await setting(e.store.sql)).toBe("on");
+      expect(await setting(e.store.lightSql)).toBe("off");
+      expect(e.store.recordsSql).toBe(e.store.lightSql);
+      const saver = e.persistence.checkpointer as unknown as { pool: { query(sql: string): Promise<{ rows: { synchronous_commit: string }[] }> } };
+      expect((await saver.pool.query("SHOW synchronous_commit")).rows[0]?.synchronous_commit).toBe("off");
+      const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+      run = s.run;
+      steps = (await e.transcript(s.run)).steps.length;
+      expect(steps).toBeGreaterThan(0);
+    } finally {
+      await e.close();
+    }
+    // One database: the records' table is the main store's, never "moved" into itself on open.
+    const again = await Engine.open({ env });
+    try {
+      expect((await again.transcript(run)).steps).toHaveLength(steps);
+    } finally {
+      await again.close();
+    }
+  });
+});
