@@ -15,7 +15,7 @@
  * stamp comes 1 SELECT and some JavaScript before `step-start`: the `calibration` section (an in-process server on
  * PostgreSQL, where both can be seen) measures that gap in every run of this bench (p50 2-6 ms, max 9-28 ms in the
  * runs so far, on the shared 2-core machine).
- * The click's start is the sending worker's Date.now() just before its request; both clocks are this host's wall
+ * The click's start is the sending worker's wall clock (performance.timeOrigin + now()) just before its request; both clocks are this host's wall
  * clock. The SlackFake's progress edits were not used: a step start only schedules an edit of the progress message
  * (1.2 s later, RATE.progressEditMs), and the edit that comes first is that one or the one made when the run has
  * reached its next gate, each queued behind the replica's reads: a second or more after the step started
@@ -37,7 +37,6 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Worker } from "node:worker_threads";
 import { LogLevel } from "@slack/bolt";
 import Database from "better-sqlite3";
 import pg from "pg";
@@ -46,6 +45,7 @@ import { startServer } from "../src/slack/server.js";
 import { requireNginx } from "../test/fixtures/nginx-server.js";
 import { JSON_TYPE, SlackFake, actionBody, eventBody, slackPost, slackTestEnv, type FakeMessage, type SlackCall } from "../test/fixtures/slack-fake.js";
 import { freePort, tempHome, testEnv } from "../test/helpers.js";
+import { BurstSender, type Sent } from "./burst.js";
 
 const CLICKS = Number(process.argv[2] ?? 200);
 const RUNS = CLICKS + 21;
@@ -153,54 +153,9 @@ async function checkpointCommits(db: pg.Client, runs: string[]): Promise<Map<str
 
 // ------------------------------------------------------------------------------------------- the clicks
 
-interface Sent {
-  /** Date.now() just before the request was sent (the host's wall clock, like the database's stamps). */
-  sentAt: number;
-  ackMs: number;
-  /** The HTTP status; 0 when the request failed without one. */
-  status: number;
-}
-
-/**
- * Fires all requests at once from a worker thread (its own event loop, like Slack on the other end of the network), so
- * this process being busy (the SlackFake answers the replicas' Web API calls here) cannot delay the sending. Each
- * request carries `x-bench-click: <id>`, which nginx logs with the upstream it chose.
- */
-let sender: Worker | undefined;
-async function burst(url: string, clicks: { id: number; body: string }[]): Promise<Sent[]> {
-  sender ??= new Worker(
-    `
-    const { parentPort } = require("node:worker_threads");
-    const { createHmac } = require("node:crypto");
-    const { performance } = require("node:perf_hooks");
-    parentPort.on("message", ({ url, clicks, secret }) => {
-      fetch(url + "/warmup").then((r) => r.arrayBuffer(), () => undefined).then(() => Promise.all(clicks.map(async ({ id, body }) => {
-        const ts = Math.floor(Date.now() / 1000);
-        const sig = "v0=" + createHmac("sha256", secret).update("v0:" + ts + ":" + body).digest("hex");
-        const sentAt = Date.now();
-        const t0 = performance.now();
-        try {
-          const res = await fetch(url + "/slack/events", { method: "POST", body, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(ts), "x-slack-signature": sig, "x-bench-click": String(id) } });
-          await res.arrayBuffer();
-          return { sentAt, ackMs: performance.now() - t0, status: res.status };
-        } catch {
-          return { sentAt, ackMs: performance.now() - t0, status: 0 };
-        }
-      }))).then((r) => parentPort.postMessage(r), (e) => parentPort.postMessage({ error: String(e) }));
-    });
-    `,
-    { eval: true },
-  );
-  const worker = sender;
-  const out = await new Promise<unknown>((resolve, reject) => {
-    worker.once("message", resolve);
-    worker.once("error", reject);
-    worker.postMessage({ url, clicks, secret: SECRET });
-  });
-  worker.removeAllListeners("error");
-  if (!Array.isArray(out)) throw new Error(`burst failed: ${JSON.stringify(out)}`);
-  return out as Sent[];
-}
+const sender = new BurstSender(SECRET);
+/** Each click carries `x-bench-click: <id>`, which nginx logs with the upstream it chose. */
+const burst = (url: string, clicks: { id: number; body: string }[]): Promise<Sent[]> => sender.send(url, clicks);
 
 const isCard = (m: FakeMessage): boolean => JSON.stringify(m.blocks).includes("honua_approve");
 
@@ -365,8 +320,13 @@ async function topology(n: number) {
   onExit("close the bench's database client", () => db.end());
   await installProbe(db);
   const byPort = new Map(replicas.map((r) => [r.port, r.name]));
-  const fail = (e: unknown): never => {
-    throw new Error(`${e instanceof Error ? e.message : String(e)}\n${replicas.map((r) => `--- ${r.name} stderr:\n${r.log().slice(-4000)}`).join("\n")}`);
+  /** Fails the bench with what the replicas logged and where the store stands (runs not waiting, sessions in PostgreSQL). */
+  const fail = async (e: unknown): Promise<never> => {
+    const state = await Promise.all([
+      db.query(`SELECT run, deployment, status, owner, claimed_at, updated_at FROM honua_runs WHERE status <> 'waiting' OR owner IS NOT NULL ORDER BY started_at LIMIT 30`),
+      db.query(`SELECT pid, state, wait_event_type, wait_event, now() - state_change AS for, left(query, 120) AS query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`),
+    ]).then(([runs, sessions]) => `--- runs not waiting or claimed:\n${JSON.stringify(runs.rows)}\n--- sessions not idle:\n${JSON.stringify(sessions.rows)}`, (q: unknown) => `--- the store could not be read: ${String(q)}`);
+    throw new Error(`${e instanceof Error ? e.message : String(e)}\n${replicas.map((r) => `--- ${r.name} stderr:\n${r.log().slice(-4000)}`).join("\n")}\n${state}`);
   };
 
   // Setup: one request per deployment, through nginx, so each run has its thread, progress and card.
@@ -392,14 +352,16 @@ async function topology(n: number) {
       return rows[0]?.n === RUNS;
     }, 60_000, 100);
   } catch (e) {
-    fail(e);
+    await fail(e);
   }
   const setupMs = performance.now() - setupStart;
   const cards = roots.map((root) => fake.thread(root).find(isCard)!);
   const threads = (await db.query<{ run: string; thread_ts: string; deployment: string }>(`SELECT t.run, t.thread_ts, r.deployment FROM honua_slack_threads t JOIN honua_runs r ON r.run = t.run`)).rows;
   const runOf = new Map(threads.map((t) => [t.thread_ts, t.run]));
   const deploymentOf = new Map(threads.map((t) => [t.run, t.deployment]));
-  const runs = roots.map((root) => runOf.get(root) ?? fail(`no run for thread ${root}`));
+  const unbound = roots.find((root) => !runOf.has(root));
+  if (unbound) await fail(`no run for thread ${unbound}`);
+  const runs = roots.map((root) => runOf.get(root)!);
   const startedBy = clickUpstreamsOfSetup(nginx.accessLog, byPort);
   log(`${n} replica(s): setup ${Math.round(setupMs)} ms`);
 
@@ -419,7 +381,7 @@ async function topology(n: number) {
         return pickedRoots.every((root, k) => ended.has(picked[k]!) || (open.get(root) ?? []).some((ts) => ts !== cards[from + k]!.ts));
       }, 240_000, 100);
     } catch (e) {
-      fail(e);
+      await fail(e);
     }
     const settleMs = performance.now() - burstStart;
     const cpu = replicas.map((r, i) => cpuMs(r.child.pid) - cpu0[i]!);
@@ -616,7 +578,7 @@ async function main() {
     const result = {
       bench: "slack-replicas",
       clicks: CLICKS,
-      measured: "click sent (worker Date.now()) -> commit of the run's first checkpoint after it (PostgreSQL clock_timestamp(), deferred trigger), which precedes the gated step's step-start event by calibration.stepStartMinusProbe",
+      measured: "click sent (the worker's wall clock, performance.timeOrigin + now()) -> commit of the run's first checkpoint after it (PostgreSQL clock_timestamp(), deferred trigger), which precedes the gated step's step-start event by calibration.stepStartMinusProbe",
       sideBySide: {
         clickToNextStepP50Ms: { oneReplica: one?.clickToNextStepStarted.p50Ms ?? null, twoReplicas: two?.clickToNextStepStarted.p50Ms ?? null },
         clickToNextStepP95Ms: { oneReplica: one ? p95(one) : null, twoReplicas: two ? p95(two) : null },
@@ -636,7 +598,7 @@ async function main() {
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
-    await sender?.terminate();
+    await sender.close();
     await cleanUp();
   }
 }

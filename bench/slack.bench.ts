@@ -9,7 +9,6 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
-import { Worker } from "node:worker_threads";
 import { join } from "node:path";
 import { Annotation, Command, END, START, StateGraph, interrupt } from "@langchain/langgraph";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
@@ -19,6 +18,7 @@ import { parseConfig } from "../src/config.js";
 import { startServer } from "../src/slack/server.js";
 import { JSON_TYPE, SlackFake, actionBody, eventBody, slackPost, type FakeMessage } from "../test/fixtures/slack-fake.js";
 import { tempHome, testEnv } from "../test/helpers.js";
+import { BurstSender, type Sent } from "./burst.js";
 
 const CLICKS = Number(process.argv[2] ?? 200);
 const SECRET = "bench-signing-secret";
@@ -29,42 +29,13 @@ const pct = (xs: number[], p: number): number => {
   return Number((s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN).toFixed(2));
 };
 
-/**
- * Fires all requests at once from a worker thread (its own event loop, like Slack on the other end of the
- * network), so the server being busy cannot delay the sending. Returns each request's start (epoch ms) and
- * its time to the HTTP response, the ack.
- */
-let sender: Worker | undefined;
-async function burst(url: string, bodies: string[]): Promise<{ sentAt: number; ackMs: number }[]> {
-  // One worker for the whole bench: starting a thread per burst would be counted in the CPU of each click.
-  sender ??= new Worker(
-    `
-    const { parentPort } = require("node:worker_threads");
-    const { createHmac } = require("node:crypto");
-    const { performance } = require("node:perf_hooks");
-    parentPort.on("message", ({ url, bodies, secret }) => {
-      fetch(url + "/warmup").then((r) => r.arrayBuffer(), () => undefined).then(() => Promise.all(bodies.map(async (body) => {
-        const ts = Math.floor(Date.now() / 1000);
-        const sig = "v0=" + createHmac("sha256", secret).update("v0:" + ts + ":" + body).digest("hex");
-        const sentAt = performance.timeOrigin + performance.now();
-        const res = await fetch(url + "/slack/events", { method: "POST", body, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(ts), "x-slack-signature": sig } });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error("ack status " + res.status);
-        return { sentAt, ackMs: performance.timeOrigin + performance.now() - sentAt };
-      }))).then((r) => parentPort.postMessage(r), (e) => parentPort.postMessage({ error: String(e) }));
-    });
-    `,
-    { eval: true },
-  );
-  const worker = sender;
-  const out = await new Promise<unknown>((resolve, reject) => {
-    worker.once("message", resolve);
-    worker.once("error", reject);
-    worker.postMessage({ url, bodies, secret: SECRET });
-  });
-  worker.removeAllListeners("error");
-  if (!Array.isArray(out)) throw new Error(`burst failed: ${JSON.stringify(out)}`);
-  return out as { sentAt: number; ackMs: number }[];
+const sender = new BurstSender(SECRET);
+/** Sends every body at once; a click that is not acknowledged with 200 fails the bench. */
+async function burst(url: string, bodies: string[]): Promise<Sent[]> {
+  const sent = await sender.send(url, bodies.map((body) => ({ body })));
+  const refused = sent.find((x) => x.status !== 200);
+  if (refused) throw new Error(`burst failed: ack status ${refused.status}`);
+  return sent;
 }
 
 const clickBody = (card: FakeMessage, user: string, i: number): string => {
@@ -269,7 +240,7 @@ async function main() {
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
-    await sender?.terminate();
+    await sender.close();
     await server.close();
     await fake.close();
     t.cleanup();
