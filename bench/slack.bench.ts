@@ -6,6 +6,7 @@
  *
  *   node --import tsx bench/slack.bench.ts [clicks]
  */
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
@@ -23,6 +24,16 @@ import { BurstSender, type Sent } from "./burst.js";
 const CLICKS = Number(process.argv[2] ?? 200);
 const SECRET = "bench-signing-secret";
 const CHANNEL = "C0BENCH";
+
+const SCHEDSTAT = `/proc/${process.pid}/task/${process.pid}/schedstat`;
+/** CPU ms of this process's main thread alone (Linux schedstat, in ns), NaN where that is not available. */
+const mainThreadCpuMs = (): number => {
+  try {
+    return Number(readFileSync(SCHEDSTAT, "utf8").split(" ")[0]) / 1e6;
+  } catch {
+    return NaN;
+  }
+};
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -130,6 +141,7 @@ async function main() {
   for (const k of ["SLACK_APP_TOKEN", "OPENAI_API_KEY", "OPENAI_BASE_URL"]) delete env[k];
   const nextStepAt = new Map<string, number>();
   const cpuAt = new Map<string, NodeJS.CpuUsage>();
+  const mainAt = new Map<string, number>();
   const server = await startServer({
     env, cwd: t.home, config: parseConfig({ deployments }, "bench"), port: 0, host: "127.0.0.1", expiryIntervalMs: 0, clientRetries: 0, logLevel: LogLevel.ERROR,
     onEvent: (e) => {
@@ -138,6 +150,7 @@ async function main() {
       else if (e.type === "step-start" && nextStepAt.get(e.run) === -1) {
         nextStepAt.set(e.run, performance.timeOrigin + performance.now());
         cpuAt.set(e.run, process.cpuUsage());
+        mainAt.set(e.run, mainThreadCpuMs());
       }
     },
   });
@@ -197,17 +210,19 @@ async function main() {
      * The same click with nothing else going on, on the next card of ten of the runs: click -> next step started,
      * and the process CPU spent from the click being sent until its next step started (the decision's path).
      */
-    const single: { ackMs: number; nextStepMs: number; cpuMs: number }[] = [];
+    const single: { ackMs: number; nextStepMs: number; cpuMs: number; mainMs: number }[] = [];
     for (const root of roots.slice(0, 10)) {
       const card = fake.thread(root).filter((m) => JSON.stringify(m.blocks).includes("honua_approve")).at(-1)!;
       const run = runByThread.get(root)!;
       nextStepAt.delete(run);
       cpuAt.delete(run);
+      mainAt.delete(run);
       const cpu0 = process.cpuUsage();
+      const main0 = mainThreadCpuMs();
       const [one] = await burst(server.url, [clickBody(card, "U0ALICE42", 900_000 + single.length)]);
       await server.idle();
       const cpu = cpuAt.get(run);
-      single.push({ ackMs: one!.ackMs, nextStepMs: (nextStepAt.get(run) ?? NaN) - one!.sentAt, cpuMs: cpu ? (cpu.user + cpu.system - cpu0.user - cpu0.system) / 1000 : NaN });
+      single.push({ ackMs: one!.ackMs, nextStepMs: (nextStepAt.get(run) ?? NaN) - one!.sentAt, cpuMs: cpu ? (cpu.user + cpu.system - cpu0.user - cpu0.system) / 1000 : NaN, mainMs: (mainAt.get(run) ?? NaN) - main0 });
     }
 
     const bareLangGraph = await bareResume(t.home, 45);
@@ -225,6 +240,8 @@ async function main() {
         clickToNextStepP50Ms: pct(single.map((x) => x.nextStepMs), 50),
         clickToNextStepP95Ms: pct(single.map((x) => x.nextStepMs), 95),
         cpuMsToNextStepP50: pct(single.map((x) => x.cpuMs), 50),
+        /** The same span on the main thread alone: the agent's own work, without the sending thread and V8's helper threads. */
+        mainThreadCpuMsToNextStepP50: pct(single.map((x) => x.mainMs), 50),
       },
       /** The floor: bare LangGraph resumed to the guarded node (first 5 of 45 left out as warm-up). */
       bareLangGraphResume: bareLangGraph,
