@@ -33,7 +33,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -42,7 +42,7 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { parseConfig } from "../src/config.js";
 import { startServer } from "../src/slack/server.js";
-import { requireNginx } from "../test/fixtures/nginx-server.js";
+import { nginxScratch, requireNginx } from "../test/fixtures/nginx-server.js";
 import { JSON_TYPE, SlackFake, actionBody, eventBody, slackPost, slackTestEnv, type FakeMessage, type SlackCall } from "../test/fixtures/slack-fake.js";
 import { freePort, tempHome, testEnv } from "../test/helpers.js";
 import { BurstSender, type Sent } from "./burst.js";
@@ -225,7 +225,7 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<v
 
 /** nginx as a child process: one upstream, round-robin over the replicas, no keepalive (as test/replicas.int.test.ts). */
 async function startNginx(dir: string, ports: number[]): Promise<{ url: string; accessLog: string }> {
-  for (const d of ["tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"]) mkdirSync(join(dir, d), { recursive: true });
+  const scratch = nginxScratch(dir);
   const front = await freePort();
   const accessLog = join(dir, "logs/access.log");
   const errorLog = join(dir, "logs/error.log");
@@ -238,11 +238,7 @@ events { worker_connections 2048; }
 http {
   log_format bench '$msec $request_method $request_uri $status $upstream_addr click=$http_x_bench_click rt=$request_time urt=$upstream_response_time';
   access_log ${accessLog} bench;
-  client_body_temp_path ${join(dir, "tmp/body")};
-  proxy_temp_path ${join(dir, "tmp/proxy")};
-  fastcgi_temp_path ${join(dir, "tmp/fastcgi")};
-  uwsgi_temp_path ${join(dir, "tmp/uwsgi")};
-  scgi_temp_path ${join(dir, "tmp/scgi")};
+${scratch}
   upstream honua { ${ports.map((p) => `server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`).join(" ")} }
   server {
     listen 127.0.0.1:${front} backlog=1024;

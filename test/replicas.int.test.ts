@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FORM, JSON_TYPE, SlackFake, actionBody, buttonValue, eventBody, slackPost, slackTestEnv, type FakeMessage } from "./fixtures/slack-fake.js";
-import { requireNginx } from "./fixtures/nginx-server.js";
+import { nginxScratch, requireNginx } from "./fixtures/nginx-server.js";
 import { freePort, postgresTestDatabase } from "./helpers.js";
 
 /**
@@ -90,7 +90,7 @@ describe("serve as replicas on one PostgreSQL behind nginx", () => {
     replicas.push(...(await Promise.all([startReplica("replica-a", a), startReplica("replica-b", b)])));
     // nginx: one upstream, round-robin over the two replicas, no keepalive (each request picks the next one).
     const dir = join(pgdb.home, "nginx");
-    for (const d of ["tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"]) mkdirSync(join(dir, d), { recursive: true });
+    const scratch = nginxScratch(dir);
     accessLog = join(dir, "logs/access.log");
     const conf = join(dir, "nginx.conf");
     writeFileSync(conf, `${process.getuid?.() === 0 ? "user root;\n" : ""}daemon off;
@@ -101,11 +101,7 @@ events { worker_connections 256; }
 http {
   log_format up '$request_uri $upstream_addr $status';
   access_log ${accessLog} up;
-  client_body_temp_path ${join(dir, "tmp/body")};
-  proxy_temp_path ${join(dir, "tmp/proxy")};
-  fastcgi_temp_path ${join(dir, "tmp/fastcgi")};
-  uwsgi_temp_path ${join(dir, "tmp/uwsgi")};
-  scgi_temp_path ${join(dir, "tmp/scgi")};
+${scratch}
   upstream honua { server 127.0.0.1:${a} max_fails=1 fail_timeout=2s; server 127.0.0.1:${b} max_fails=1 fail_timeout=2s; }
   server {
     listen 127.0.0.1:${front};
