@@ -20,8 +20,13 @@ import { startServer } from "../src/slack/server.js";
 import { JSON_TYPE, SlackFake, actionBody, eventBody, slackPost, type FakeMessage } from "../test/fixtures/slack-fake.js";
 import { tempHome, testEnv } from "../test/helpers.js";
 import { BurstSender, type Sent } from "./burst.js";
+import { Profiler, hrtimeUs } from "./profile.js";
 
 const CLICKS = Number(process.argv[2] ?? 200);
+/** How many single clicks (at most CLICKS): each on a run the 200-click burst moved to its next gate. */
+const SINGLE = Math.min(CLICKS, Number(process.env.BENCH_SINGLE ?? 10));
+/** Where to write a CPU profile of the single clicks; its summary (samples from click to next step started) joins the JSON. */
+const PROFILE = process.env.BENCH_CPU_PROFILE;
 const SECRET = "bench-signing-secret";
 const CHANNEL = "C0BENCH";
 
@@ -142,6 +147,7 @@ async function main() {
   const nextStepAt = new Map<string, number>();
   const cpuAt = new Map<string, NodeJS.CpuUsage>();
   const mainAt = new Map<string, number>();
+  const hrAt = new Map<string, number>();
   const server = await startServer({
     env, cwd: t.home, config: parseConfig({ deployments }, "bench"), port: 0, host: "127.0.0.1", expiryIntervalMs: 0, clientRetries: 0, logLevel: LogLevel.ERROR,
     onEvent: (e) => {
@@ -151,6 +157,7 @@ async function main() {
         nextStepAt.set(e.run, performance.timeOrigin + performance.now());
         cpuAt.set(e.run, process.cpuUsage());
         mainAt.set(e.run, mainThreadCpuMs());
+        hrAt.set(e.run, hrtimeUs());
       }
     },
   });
@@ -211,7 +218,10 @@ async function main() {
      * and the process CPU spent from the click being sent until its next step started (the decision's path).
      */
     const single: { ackMs: number; nextStepMs: number; cpuMs: number; mainMs: number }[] = [];
-    for (const root of roots.slice(0, 10)) {
+    const profiler = PROFILE ? new Profiler() : undefined;
+    const spans: [number, number][] = [];
+    await profiler?.start();
+    for (const root of roots.slice(0, SINGLE)) {
       const card = fake.thread(root).filter((m) => JSON.stringify(m.blocks).includes("honua_approve")).at(-1)!;
       const run = runByThread.get(root)!;
       nextStepAt.delete(run);
@@ -219,12 +229,15 @@ async function main() {
       mainAt.delete(run);
       const cpu0 = process.cpuUsage();
       const main0 = mainThreadCpuMs();
+      const hr0 = hrtimeUs();
       const [one] = await burst(server.url, [clickBody(card, "U0ALICE42", 900_000 + single.length)]);
       await server.idle();
       const cpu = cpuAt.get(run);
+      if (hrAt.has(run)) spans.push([hr0, hrAt.get(run)!]);
       single.push({ ackMs: one!.ackMs, nextStepMs: (nextStepAt.get(run) ?? NaN) - one!.sentAt, cpuMs: cpu ? (cpu.user + cpu.system - cpu0.user - cpu0.system) / 1000 : NaN, mainMs: (mainAt.get(run) ?? NaN) - main0 });
     }
 
+    const profile = profiler && PROFILE ? await profiler.stop(PROFILE, spans) : undefined;
     const bareLangGraph = await bareResume(t.home, 45);
     const result = {
       bench: "slack",
@@ -252,6 +265,7 @@ async function main() {
         oneClickP95At50Ms: pct(single.map((x) => x.nextStepMs), 95) <= 50,
         cpuMsPerDecisionAt5: pct(single.map((x) => x.cpuMs), 50) <= 5,
       },
+      ...(profile ? { profileOfSingleClicks: { file: PROFILE, ...profile } } : {}),
       setup: { runsStarted: runs.length, setupMs: Math.round(setupMs), runsWaitingAtNextGateAfterClicks: decided, slackApiCalls: fake.calls.length },
       node: process.version,
     };

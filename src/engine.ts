@@ -5,7 +5,7 @@ import { z } from "zod";
 import { loadConfig, requireDeployment, type LoadedConfig } from "./config.js";
 import { AgentError, describeIssues } from "./core/errors.js";
 import { CLEANUP, buildWorkflowGraph, graphSteps, routeTo, withRecords, type WorkflowGraph } from "./graph/builder.js";
-import { openPersistence, agentHome, type Persistence } from "./graph/checkpointer.js";
+import { openPersistence, agentHome, savedState, type Persistence } from "./graph/checkpointer.js";
 import type { EventSink } from "./graph/events.js";
 import { identity, isApprover, approverList, mayDecide, type Actor, type Identity } from "./graph/gates.js";
 import type { GateTicket, RunRow } from "./store/store.js";
@@ -275,7 +275,7 @@ export class Engine {
 
   /** Runs a run from its beginning (its lock is held). */
   private begin(r: { run: string; workflow: string; deployment: string; requestedBy: string; request: string; params: Record<string, unknown> }): Promise<RunSummary> {
-    return this.drive(r.run, r.workflow, () =>
+    return this.drive(r.run, () =>
       this.graph(r.workflow).invoke({ run: r.run, workflow: r.workflow, deployment: r.deployment, requestedBy: r.requestedBy, request: r.request, params: r.params }, this.cfg(r.run)),
     );
   }
@@ -285,7 +285,7 @@ export class Engine {
    * stands. `waitForClaim`: a decision that won its gate while another click held the run's claim to check the same gate
    * waits (a few seconds at most) for that claim to be given back, since that click has lost and lets go.
    */
-  private async drive(run: string, workflow: string, step: () => Promise<unknown>, o: { claimed?: boolean; waitForClaim?: boolean } = {}): Promise<RunSummary> {
+  private async drive(run: string, step: () => Promise<unknown>, o: { claimed?: boolean; waitForClaim?: boolean } = {}): Promise<RunSummary> {
     if (!o.claimed) {
       this.enter(run);
       try {
@@ -305,7 +305,7 @@ export class Engine {
       clearInterval(beat);
       if (this.leave(run)) await this.store.release(run, this.owner);
     }
-    const summary = await this.summary(run, workflow);
+    const summary = await this.summary(run);
     if (summary.status === "waiting" || summary.status === "paused" || summary.status === "running") await this.store.setStatus(run, summary.status, this.clock().toISOString());
     return summary;
   }
@@ -363,19 +363,19 @@ export class Engine {
    * Where a run stands. A run that is neither finished nor waiting for a decision, and that no live process drives
    * (its driver was killed), is `interrupted`: `resume` continues it. `status`, `runs` and `resume` all say so.
    */
-  async summary(run: string, workflowHint?: string): Promise<RunSummary> {
-    return this.summaryOf(await this.requireRun(run), workflowHint);
+  async summary(run: string): Promise<RunSummary> {
+    return this.summaryOf(await this.requireRun(run));
   }
 
   /** The summary of a run whose row was just read (a decision reads it once). */
-  private async summaryOf(row: RunRow, workflowHint?: string): Promise<RunSummary> {
+  private async summaryOf(row: RunRow): Promise<RunSummary> {
     const run = row.run;
-    const snap = await this.graph(workflowHint ?? row.workflow).getState(this.cfg(run));
-    const values = snap.values as Partial<RunStateValue>;
-    const found = this.pendingOf(snap.tasks);
+    const saved = await savedState(this.persistence.checkpointer, { configurable: { thread_id: run } });
+    const values = saved.values as Partial<RunStateValue>;
+    const found = this.pendingOf([{ interrupts: saved.interrupts }]);
     const pending = found ? await this.withTicket(run, found) : null;
     const base = { run, workflow: row.workflow, deployment: row.deployment };
-    if (!snap.createdAt) {
+    if (!saved.createdAt) {
       if (TERMINAL.includes(row.status)) return { ...base, status: row.status, outcome: row.status === "failed" ? NEVER_STARTED : null, pending: null };
       if (await this.neverStarted(row)) return { ...base, status: "failed", outcome: NEVER_STARTED, pending: null };
       // An earlier version's start may still be under way (it names its driver only once it has the lock).
@@ -529,7 +529,7 @@ export class Engine {
       }
       const held = claimed;
       claimed = false; // from here `drive` gives the claim back
-      return await this.drive(run, row.workflow, () => this.graph(row.workflow).invoke(new Command({ resume: { interrupt: p.interrupt, planHash: p.planHash } }), this.cfg(run)).finally(() => disarm?.()), { claimed: held, waitForClaim: !held });
+      return await this.drive(run, () => this.graph(row.workflow).invoke(new Command({ resume: { interrupt: p.interrupt, planHash: p.planHash } }), this.cfg(run)).finally(() => disarm?.()), { claimed: held, waitForClaim: !held });
     } finally {
       disarm?.();
       await giveBack();
@@ -568,13 +568,13 @@ export class Engine {
     if (pending) {
       const d = await this.store.getDecision(run, pending.interrupt);
       if (!d) return this.summary(run);
-      return this.drive(run, row.workflow, () => g.invoke(new Command({ resume: { interrupt: pending.interrupt, planHash: pending.planHash } }), this.cfg(run)));
+      return this.drive(run, () => g.invoke(new Command({ resume: { interrupt: pending.interrupt, planHash: pending.planHash } }), this.cfg(run)));
     }
     const values = snap.values as Partial<RunStateValue>;
     if (values.status && TERMINAL.includes(values.status)) return this.summary(run);
     const saved = snap.tasks.some((t) => t.result !== undefined);
-    if (snap.next.length > 0 || saved) return this.drive(run, row.workflow, () => g.invoke(null, this.cfg(run)));
-    return this.drive(run, row.workflow, () => g.invoke(new Command({ goto: this.stalledTarget(row.workflow, values) }), this.cfg(run)));
+    if (snap.next.length > 0 || saved) return this.drive(run, () => g.invoke(null, this.cfg(run)));
+    return this.drive(run, () => g.invoke(new Command({ goto: this.stalledTarget(row.workflow, values) }), this.cfg(run)));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { RunnableConfig } from "@langchain/core/runnables";
-import type { BaseCheckpointSaver } from "@langchain/langgraph";
+import { INTERRUPT, type BaseCheckpointSaver } from "@langchain/langgraph";
 import { deepCopy, type CheckpointTuple } from "@langchain/langgraph-checkpoint";
 import type { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
@@ -40,6 +40,28 @@ const latestRead = (config: RunnableConfig): string | undefined => {
  * write of the thread through this saver drops what is held, so the carried read is never older than the latest.
  * The copy is taken when it is read, before the state snapshot built from it changes its version maps.
  */
+/**
+ * What a run's checkpoint says (its latest, or the one `config` names), read from the saved tuple itself: its channel values as saved, the interrupts
+ * its tasks raised and that wait for a resume, and when it was written (undefined: the run has no checkpoint yet).
+ * This is what a summary needs from `getState`, without the snapshot `getState` builds around it (the channels
+ * rebuilt, every next task prepared and its id hashed), which was the largest single cost of reading where a run
+ * stands. It relies on two things of LangGraph's saved format, both part of its checkpointer interface: a channel
+ * value is saved as the value (`LastValue`, which every field of a run's state is), and an interrupt is a pending
+ * write to the `__interrupt__` channel holding a list of `{ id, value }` (or one, as older checkpoints hold it).
+ * Values written outside a task (`updateState`, which nothing here calls) would not show; a test compares this
+ * with `getState` over whole runs of every workflow.
+ */
+export async function savedState(checkpointer: BaseCheckpointSaver, config: RunnableConfig): Promise<{ values: Record<string, unknown>; interrupts: { id?: string; value?: unknown }[]; createdAt: string | undefined }> {
+  const t = await checkpointer.getTuple(config);
+  if (!t) return { values: {}, interrupts: [], createdAt: undefined };
+  const interrupts: { id?: string; value?: unknown }[] = [];
+  for (const [, channel, value] of t.pendingWrites ?? []) {
+    if (channel !== INTERRUPT) continue;
+    for (const i of Array.isArray(value) ? value : [value]) if (i && typeof i === "object") interrupts.push(i as { id?: string; value?: unknown });
+  }
+  return { values: t.checkpoint.channel_values, interrupts, createdAt: t.checkpoint.ts };
+}
+
 export class ReadCarry {
   /** null: armed, nothing read yet. */
   private readonly held = new Map<string, CheckpointTuple | null>();
