@@ -208,7 +208,14 @@ async function main() {
       };
     };
     // Disjoint runs for each burst, the big one first (its runs waited longest), then 20, then 1.
+    // With BENCH_CPU_PROFILE, the big burst is profiled too, from its first click sent to its last next step started.
+    const burstProfiler = PROFILE ? new Profiler() : undefined;
+    await burstProfiler?.start();
+    const burstFrom = hrtimeUs();
     const b200 = await clickBurst(0, CLICKS);
+    const burstProfile = burstProfiler && PROFILE
+      ? await burstProfiler.stop(`${PROFILE}.burst.cpuprofile`, [[burstFrom, Math.max(...roots.slice(0, CLICKS).map((root) => hrAt.get(runByThread.get(root)!) ?? 0))]])
+      : undefined;
     const b20 = await clickBurst(CLICKS, 20);
     const b1 = await clickBurst(CLICKS + 20, 1);
     const decided = (await server.engine.runs()).filter((r) => r.status === "waiting").length;
@@ -266,6 +273,7 @@ async function main() {
         cpuMsPerDecisionAt5: pct(single.map((x) => x.cpuMs), 50) <= 5,
       },
       ...(profile ? { profileOfSingleClicks: { file: PROFILE, ...profile } } : {}),
+      ...(burstProfile ? { profileOfBurst: { file: `${PROFILE}.burst.cpuprofile`, ...burstProfile } } : {}),
       setup: { runsStarted: runs.length, setupMs: Math.round(setupMs), runsWaitingAtNextGateAfterClicks: decided, slackApiCalls: fake.calls.length },
       node: process.version,
     };

@@ -399,16 +399,23 @@ describe("Slack front, driven as Slack drives it (real Bolt app, signed requests
     expect(JSON.stringify(mallory!.args.view)).toMatch(/Runs in progress\* \(1\)/);
   });
 
-  it("/healthz and /metrics answer; metrics count runs by status and gates waiting", async () => {
+  it("/healthz and /metrics answer; metrics count runs by status and gates waiting, and time a decision from its card", async () => {
     const h = await harness();
-    await h.mention("add Redis caching to prod");
+    const root = await h.mention("add Redis caching to prod");
+    const asked = await (await fetch(`${h.server.url}/metrics`)).text();
+    expect(asked).toMatch(/honua_agent_gates_waiting\{kind="provision"\} 1/);
+    expect(asked).not.toMatch(/honua_agent_decision_latency_seconds_count\{/);
+    h.clock.t += 90_000;
+    await h.click(h.cards(root)[0]!, "U0ALICE42");
     const health = await fetch(`${h.server.url}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ ok: true, mode: "http" });
     const metrics = await (await fetch(`${h.server.url}/metrics`)).text();
     expect(metrics).toMatch(/honua_agent_runs\{status="waiting"\} 1/);
-    expect(metrics).toMatch(/honua_agent_gates_waiting\{kind="provision"\} 1/);
+    expect(metrics).toMatch(/honua_agent_gates_waiting\{kind="traffic"\} 1/);
     expect(metrics).toMatch(/honua_agent_slack_ack_latency_seconds_count\{kind="http"\} [1-9]/);
+    expect(metrics).toMatch(/honua_agent_decision_latency_seconds_count\{kind="provision",decision="approve"\} 1\n/);
+    expect(metrics).toMatch(/honua_agent_decision_latency_seconds_sum\{kind="provision",decision="approve"\} 90\n/);
   });
 });
 

@@ -44,10 +44,10 @@ async function decide(d: SlackDeps, at: Place, body: BlockAction, value: GateBut
   }
   if (!(await onItsCard(d, at, body, value))) return;
   const actor = await d.directory.actor(at.user, row.deployment);
-  const ticket = await d.engine.store.getTicket(value.r, value.i);
   // Kept for redrawing the card as decided (a restart forgets it); only for display, so it never blocks a decision.
   await d.notifier.viewFor(value.r, value.i).catch(() => undefined);
   let summary;
+  const decidedAt = d.now().getTime();
   try {
     summary = await d.engine.decide(value.r, actor, decision, { planHash: value.h, comment: "via Slack" });
   } catch (e) {
@@ -62,7 +62,10 @@ async function decide(d: SlackDeps, at: Place, body: BlockAction, value: GateBut
     }
     throw e;
   }
-  if (ticket) d.metrics.decisionLatency.observe({ kind: ticket.kind, decision }, Math.max(0, (d.now().getTime() - Date.parse(ticket.askedAt)) / 1000));
+  // Read once the run went on (not in the way of its next step starting): only the time the gate was asked is needed,
+  // which closing the ticket leaves as it was; the latency ends when the click was taken.
+  const ticket = await d.engine.store.getTicket(value.r, value.i);
+  if (ticket) d.metrics.decisionLatency.observe({ kind: ticket.kind, decision }, Math.max(0, (decidedAt - Date.parse(ticket.askedAt)) / 1000));
   await d.tasks.serial(value.r, () => d.notifier.closeOpenCards(value.r));
   await d.notifier.settle(value.r, summary);
 }
