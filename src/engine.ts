@@ -736,11 +736,15 @@ export class Engine {
     return rows.map(({ run, workflow, deployment, status, requestedBy, startedAt }) => ({ run, workflow, deployment, status, requestedBy, startedAt }));
   }
 
+  /** A run's state values as its latest checkpoint saved them (empty before its first checkpoint). */
+  async values(run: string): Promise<Partial<RunStateValue>> {
+    return (await savedState(this.persistence.checkpointer, { configurable: { thread_id: run } })).values as Partial<RunStateValue>;
+  }
+
   async transcript(run: string): Promise<Transcript> {
     const row = await this.requireRun(run);
-    const snap = await this.graph(row.workflow).getState(this.cfg(run));
-    const v = snap.values as Partial<RunStateValue>;
-    const s = await this.summary(run);
+    const v = await this.values(run);
+    const s = await this.summaryOf(row);
     return {
       run, workflow: row.workflow, deployment: row.deployment, status: s.status, requestedBy: row.requestedBy, request: row.request,
       ...(await this.recordsOf(run, v)), metrics: v.metrics ?? { before: null, after: null }, outcome: v.outcome ?? null,
@@ -754,7 +758,7 @@ export class Engine {
    * version kept in the state, then those kept in the agent's store that the snapshot counts.
    */
   async recordsOf(run: string, values?: Partial<RunStateValue>): Promise<{ steps: StepRecord[]; decisions: DecisionRecord[] }> {
-    const v = values ?? ((await this.graph((await this.requireRun(run)).workflow).getState(this.cfg(run))).values as Partial<RunStateValue>);
+    const v = values ?? (await this.values(run));
     const { steps, decisions } = await withRecords(this.store, { run, steps: v.steps ?? [], decisions: v.decisions ?? [], recorded: v.recorded, decided: v.decided });
     return { steps, decisions };
   }

@@ -1,8 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { RunnableConfig } from "@langchain/core/runnables";
-import { INTERRUPT, type BaseCheckpointSaver } from "@langchain/langgraph";
-import { deepCopy, type CheckpointTuple } from "@langchain/langgraph-checkpoint";
+import type { BaseCheckpointSaver } from "@langchain/langgraph";
+// From the checkpoint package, which the savers load anyway: `doctor` reads state without loading LangGraph itself.
+import { INTERRUPT, deepCopy, type CheckpointTuple } from "@langchain/langgraph-checkpoint";
 import type { PostgresSaver } from "@langchain/langgraph-checkpoint-postgres";
 import { SqliteSaver } from "@langchain/langgraph-checkpoint-sqlite";
 import Database from "better-sqlite3";

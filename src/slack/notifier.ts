@@ -17,7 +17,6 @@ import type { CardRef, SlackStore, ThreadRef } from "./store.js";
 import type { Tasks } from "./tasks.js";
 import { workflowModule } from "../graph/workflows/registry.js";
 import type { Progress } from "../core/progress.js";
-import type { RunStateValue } from "../graph/state.js";
 
 type WebClient = webApi.WebClient;
 
@@ -191,7 +190,7 @@ export class ThreadNotifier {
     const s = summary ?? (await this.o.engine.summary(run));
     // Only the steps are drawn: read from the run's state (one snapshot), not the whole transcript (two more
     // snapshots, a ticket write, evidence and model calls), which made every progress edit three times dearer.
-    const steps = await this.stepsOf(run, s.workflow);
+    const steps = await this.stepsOf(run);
     const def = this.o.engine.workflow(s.workflow);
     const running = isTerminal(s.status) ? null : (this.running.get(run) ?? null);
     const waiting = s.pending ? { step: s.pending.step, stage: s.pending.gate.change.traffic?.to ?? null } : null;
@@ -211,10 +210,10 @@ export class ThreadNotifier {
     }
   }
 
-  /** The run's recorded steps (as in its transcript), from one state snapshot, read like any other engine read. */
-  private async stepsOf(run: string, workflow: string): Promise<Transcript["steps"]> {
-    const snap = await this.o.tasks.cpu(() => this.o.engine.graph(workflow).getState({ configurable: { thread_id: run } }), "read");
-    return (await this.o.engine.recordsOf(run, snap.values as Partial<RunStateValue>)).steps;
+  /** The run's recorded steps (as in its transcript), from its latest checkpoint, read like any other engine read. */
+  private async stepsOf(run: string): Promise<Transcript["steps"]> {
+    const values = await this.o.tasks.cpu(() => this.o.engine.values(run), "read");
+    return (await this.o.engine.recordsOf(run, values)).steps;
   }
 
   private async costPlan(run: string, t: ThreadRef): Promise<void> {
@@ -226,7 +225,7 @@ export class ThreadNotifier {
     if (!(await this.o.store.markCosted(run))) return;
     const def = this.o.engine.workflow(tr.workflow);
     const row = await this.o.engine.store.getRun(run);
-    const params = (await this.o.tasks.cpu(() => this.o.engine.graph(tr.workflow).getState({ configurable: { thread_id: run } }), "read")).values as { params?: Record<string, unknown> };
+    const params = await this.o.tasks.cpu(() => this.o.engine.values(run), "read");
     const msg = buildPlanMessage({
       workflow: tr.workflow, title: def.title, deployment: tr.deployment, params: params.params ?? {},
       steps: def.steps.map((s) => ({ name: s.name, gated: s.gated })), requestedBy: row?.requestedBy ?? tr.requestedBy, cost,
