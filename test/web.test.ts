@@ -253,6 +253,44 @@ describe.skipIf(unavailable !== null)(`the viewer in a real headless Chromium${u
     expect(ok.headers.get("referrer-policy")).toBe("no-referrer");
   });
 
+  it("the runs list pages: newest first, links to older and newer pages keep the filters and the link's signature", async () => {
+    const small = await startWeb({ env: env(), cwd: t.home, host: "127.0.0.1", port: 0, now: () => NOW, pageSize: 2 });
+    try {
+      const rowsOf = (body: string) => [...body.matchAll(/<tr data-run="([^"]+)"/g)].map((m) => m[1]);
+      const hrefOf = (body: string, rel: "next" | "prev") => new RegExp(`<a rel="${rel}" href="([^"]+)">`).exec(body)?.[1]?.replaceAll("&amp;", "&");
+      const first = await (await fetch(`${small.url}${signPath(SECRET, "/", nowS + 3600)}`)).text();
+      expect(rowsOf(first)).toEqual([waiting, rolledBack]);
+      expect(first).toMatch(/3 of 3 runs; page 1 of 2 \(1–2\)/);
+      expect(first).not.toContain('rel="prev"');
+      const next = hrefOf(first, "next");
+      expect(next).toMatch(/sig=.*&page=2$/);
+      const second = await fetch(`${small.url}${next}`);
+      expect(second.status).toBe(200);
+      const body = await second.text();
+      expect(rowsOf(body)).toEqual([done]);
+      expect(body).toMatch(/page 2 of 2 \(3–3\)/);
+      expect(hrefOf(body, "prev")).toMatch(/sig=[^&]+$/);
+      expect(body).not.toContain('rel="next"');
+      // With a filter: the filter goes with the page; past the last page nothing is listed and the way back is offered.
+      const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
+      const staging = await (await fetch(`${small.url}/?deployment=staging&page=1`, auth)).text();
+      expect(rowsOf(staging)).toEqual([waiting, rolledBack]);
+      expect(staging).toMatch(/2 of 3 runs match/);
+      expect(staging).not.toContain('rel="next"');
+      const past = await (await fetch(`${small.url}/?deployment=staging&page=7`, auth)).text();
+      expect(rowsOf(past)).toEqual([]);
+      expect(past).toMatch(/no runs on page 7/);
+      expect(hrefOf(past, "prev")).toBe("/?deployment=staging");
+      for (const bad of ["0", "-1", "x", "1.5", "9999999"]) {
+        const r = await fetch(`${small.url}/?page=${bad}`, auth);
+        expect(r.status, bad).toBe(400);
+        expect(await r.text()).toMatch(/bad filter: page/);
+      }
+    } finally {
+      await small.close();
+    }
+  });
+
   it("bad input is a clear 400/404/405 and changes nothing", async () => {
     const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
     const before = await web.engine.runs();

@@ -9,9 +9,12 @@ import { verifyAudit, type ChainCheck } from "../store/audit.js";
 
 const Filter = z.string().trim().min(1).max(200).optional();
 
-/** The runs list's filters, from the query string; a value that is not one of them is bad input. */
+/** The runs list's filters and page, from the query string; a value that is not one of them is bad input. */
 export const RunsQuery = z
-  .object({ deployment: Filter, workflow: Filter, status: RunStatus.optional(), requester: Filter })
+  .object({
+    deployment: Filter, workflow: Filter, status: RunStatus.optional(), requester: Filter,
+    page: z.string().regex(/^[1-9][0-9]{0,5}$/, "a page number from 1").transform(Number).optional(),
+  })
   .strict();
 export type RunsQuery = z.infer<typeof RunsQuery>;
 
@@ -26,8 +29,18 @@ export interface RunRowView {
   waitingOn: { step: string; kind: Pending["kind"]; stage: string | null; expiresAt: string | null; approvers: string[] } | null;
 }
 
+/** Runs shown on one page of the list, newest first. */
+export const RUNS_PAGE_SIZE = 100;
+
 export interface RunsView {
+  /** The matching runs on this page. */
   rows: RunRowView[];
+  /** How many runs match the filters, on every page. */
+  matched: number;
+  /** This page (from 1), the number of pages (at least 1), and the first row's position among the matches (from 1). */
+  page: number;
+  pages: number;
+  first: number;
   /** Every value seen, for the filter menus. */
   choices: { deployment: string[]; workflow: string[]; requester: string[] };
   total: number;
@@ -36,11 +49,15 @@ export interface RunsView {
 const uniq = (xs: string[]): string[] => [...new Set(xs)].sort();
 
 /** The runs list, newest first, through the engine the `runs` command reads (SQLite or PostgreSQL store alike). */
-export async function runsView(engine: Engine, q: RunsQuery): Promise<RunsView> {
+export async function runsView(engine: Engine, q: RunsQuery, pageSize = RUNS_PAGE_SIZE): Promise<RunsView> {
   const all = await engine.runs();
-  const rows = all.filter(
+  const matching = all.filter(
     (r) => (!q.deployment || r.deployment === q.deployment) && (!q.workflow || r.workflow === q.workflow) && (!q.status || r.status === q.status) && (!q.requester || r.requestedBy === q.requester),
   );
+  const pages = Math.max(1, Math.ceil(matching.length / pageSize));
+  const page = q.page ?? 1;
+  // What a waiting run waits on is read for the rows shown only.
+  const rows = matching.slice((page - 1) * pageSize, page * pageSize);
   const out: RunRowView[] = [];
   for (const r of rows) {
     let waitingOn: RunRowView["waitingOn"] = null;
@@ -52,6 +69,10 @@ export async function runsView(engine: Engine, q: RunsQuery): Promise<RunsView> 
   }
   return {
     rows: out,
+    matched: matching.length,
+    page,
+    pages,
+    first: (page - 1) * pageSize + 1,
     total: all.length,
     choices: { deployment: uniq(all.map((r) => r.deployment)), workflow: uniq(all.map((r) => r.workflow)), requester: uniq(all.map((r) => r.requestedBy)) },
   };

@@ -42,6 +42,20 @@ const linkOr = (href: string | null, text: string): Html => (href ? html`<a href
 
 // ------------------------------------------------------------------------------------------------ runs list
 
+/** Links to the newer and older pages of the list, with its filters (signed when the list was reached by a link). */
+function pager(v: RunsView, q: RunsQuery, link: Linker): Html {
+  if (v.pages <= 1 && v.page === 1) return html``;
+  const to = (page: number): string | null => {
+    const query: Record<string, string> = {};
+    for (const [k, val] of Object.entries(q)) if (k !== "page" && val !== undefined) query[k] = String(val);
+    if (page > 1) query.page = String(page);
+    return link("/", query);
+  };
+  const newer = v.page > 1 ? to(Math.min(v.page - 1, v.pages)) : null;
+  const older = v.page < v.pages ? to(v.page + 1) : null;
+  return html`<nav class="pager">${newer ? html`<a rel="prev" href="${newer}">← newer</a>` : ""}${newer && older ? " · " : ""}${older ? html`<a rel="next" href="${older}">older →</a>` : ""}</nav>`;
+}
+
 export function runsPage(v: RunsView, q: RunsQuery, link: Linker, hidden: Record<string, string>): Html {
   const select = (name: keyof RunsQuery, label: string, values: readonly string[]) =>
     html`<label>${label} <select name="${name}"><option value="">any</option>${values.map((x) => html`<option value="${x}"${q[name] === x ? html` selected` : ""}>${x}</option>`)}</select></label>`;
@@ -53,7 +67,8 @@ export function runsPage(v: RunsView, q: RunsQuery, link: Linker, hidden: Record
 <form class="filters" method="get" action="/">${Object.entries(hidden).map(([k, val]) => html`<input type="hidden" name="${k}" value="${val}">`)}
 ${select("deployment", "deployment", v.choices.deployment)}${select("workflow", "workflow", v.choices.workflow)}${select("status", "status", RunStatus.options)}${select("requester", "requester", v.choices.requester)}
 <button type="submit">filter</button></form>
-<p class="muted">${v.rows.length} of ${v.total} runs${v.rows.length !== v.total ? " match" : ""}</p>
+<p class="muted">${v.matched} of ${v.total} runs${v.matched !== v.total ? " match" : ""}${v.pages > 1 ? `; page ${v.page} of ${v.pages}` : ""}${v.rows.length > 0 && v.pages > 1 ? ` (${v.first}–${v.first + v.rows.length - 1})` : ""}${v.rows.length === 0 && v.page > v.pages ? `; no runs on page ${v.page}` : ""}</p>
+${pager(v, q, link)}
 <table id="runs"><thead><tr><th>run</th><th>workflow</th><th>deployment</th><th>status</th><th>requested by</th><th>started</th><th>waiting on</th></tr></thead><tbody>
 ${v.rows.map((r) => html`<tr data-run="${r.run}"><td>${linkOr(link(`/runs/${encodeURIComponent(r.run)}`), r.run)}</td><td>${r.workflow}</td><td>${r.deployment}</td><td>${statusBadge(r.status)}</td><td>${r.requestedBy}</td><td>${r.startedAt}</td><td>${waits(r)}</td></tr>`)}
 </tbody></table>`;

@@ -24,6 +24,8 @@ export interface WebHandlerOptions {
   prefix?: string;
   /** Wall clock for link expiry (tests inject one). */
   now?: () => Date;
+  /** Runs per page of the list (RUNS_PAGE_SIZE). */
+  pageSize?: number;
 }
 
 export type WebHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -62,9 +64,9 @@ export function createWebHandler(engine: Engine, settings: WebSettings, o: WebHa
       if (path === "/") {
         const given = Object.fromEntries([...url.searchParams].filter(([k, v]) => k !== "exp" && k !== "sig" && v !== ""));
         const q = RunsQuery.safeParse(given);
-        if (!q.success) return send(req, res, 400, errorPage(400, `bad filter: ${describeIssues(q.error)} (filters: deployment, workflow, status, requester)`));
+        if (!q.success) return send(req, res, 400, errorPage(400, `bad filter: ${describeIssues(q.error)} (filters: deployment, workflow, status, requester; page)`));
         const hidden: Record<string, string> = access.via === "link" ? { exp: url.searchParams.get("exp")!, sig: url.searchParams.get("sig")! } : {};
-        return send(req, res, 200, runsPage(await runsView(engine, q.data), q.data, link, hidden));
+        return send(req, res, 200, runsPage(await runsView(engine, q.data, o.pageSize), q.data, link, hidden));
       }
       const m = /^\/runs\/([^/]+)$/.exec(path);
       if (m) {
@@ -94,6 +96,7 @@ export interface WebOptions {
   host?: string;
   port?: number;
   now?: () => Date;
+  pageSize?: number;
 }
 
 export interface WebServer {
@@ -114,7 +117,7 @@ export async function startWeb(o: WebOptions = {}): Promise<WebServer> {
   const settings = webSettings(env);
   requireAuthFor(host, settings);
   const engine = await Engine.open({ env, cwd: o.cwd, now: o.now });
-  const handle = createWebHandler(engine, settings, { now: o.now });
+  const handle = createWebHandler(engine, settings, { now: o.now, ...(o.pageSize ? { pageSize: o.pageSize } : {}) });
   const server: Server = createServer((req, res) => void handle(req, res));
   try {
     await new Promise<void>((resolve, reject) => {
