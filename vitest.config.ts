@@ -6,7 +6,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     pool: "forks",
-    // The command line the tests spawn runs the sources (tsx), never a dist/ built earlier.
-    env: { HONUA_AGENT_FROM_SOURCE: "1" },
+    // The command line the tests spawn runs dist/, built first when older than the sources (test/global-setup.ts).
+    globalSetup: ["test/global-setup.ts"],
   },
 });
