@@ -35,15 +35,9 @@ const latestRead = (config: RunnableConfig): string | undefined => {
 };
 
 /**
- * Hands what one read of a thread's latest checkpoint found to the next read of it, once: a decision reads the run's
- * state to check the gate, and the resume that follows starts from that same checkpoint without reading and decoding it
- * again. Only for a caller that holds the run's claim (no other process writes the run's checkpoints meanwhile); a
- * write of the thread through this saver drops what is held, so the carried read is never older than the latest.
- * The copy is taken when it is read, before the state snapshot built from it changes its version maps.
- */
-/**
- * What a run's checkpoint says (its latest, or the one `config` names), read from the saved tuple itself: its channel values as saved, the interrupts
- * its tasks raised and that wait for a resume, and when it was written (undefined: the run has no checkpoint yet).
+ * What a run's checkpoint says (its latest, or the one `config` names), read from the saved tuple itself: its channel
+ * values as saved, the interrupts its tasks raised and that wait for a resume, and when it was written (undefined: the
+ * run has no checkpoint yet).
  * This is what a summary needs from `getState`, without the snapshot `getState` builds around it (the channels
  * rebuilt, every next task prepared and its id hashed), which was the largest single cost of reading where a run
  * stands. It relies on two things of LangGraph's saved format, both part of its checkpointer interface: a channel
@@ -63,6 +57,13 @@ export async function savedState(checkpointer: BaseCheckpointSaver, config: Runn
   return { values: t.checkpoint.channel_values, interrupts, createdAt: t.checkpoint.ts };
 }
 
+/**
+ * Hands what one read of a thread's latest checkpoint found to the next read of it, once: a decision reads the run's
+ * state to check the gate, and the resume that follows starts from that same checkpoint without reading and decoding it
+ * again. Only for a caller that holds the run's claim (no other process writes the run's checkpoints meanwhile); a
+ * write of the thread through this saver drops what is held, so the carried read is never older than the latest.
+ * The copy is taken when it is read, before the state snapshot built from it changes its version maps.
+ */
 export class ReadCarry {
   /** null: armed, nothing read yet. */
   private readonly held = new Map<string, CheckpointTuple | null>();

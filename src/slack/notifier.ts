@@ -188,8 +188,8 @@ export class ThreadNotifier {
     const t = await this.threadOf(run);
     if (!t) return;
     const s = summary ?? (await this.o.engine.summary(run));
-    // Only the steps are drawn: read from the run's state (one snapshot), not the whole transcript (two more
-    // snapshots, a ticket write, evidence and model calls), which made every progress edit three times dearer.
+    // Only the steps are drawn: read from the run's checkpoint, not the whole transcript (a summary, a ticket write,
+    // evidence and model calls), which made every progress edit three times dearer.
     const steps = await this.stepsOf(run);
     const def = this.o.engine.workflow(s.workflow);
     const running = isTerminal(s.status) ? null : (this.running.get(run) ?? null);
