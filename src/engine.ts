@@ -372,7 +372,7 @@ export class Engine {
     const run = row.run;
     const saved = await savedState(this.persistence.checkpointer, { configurable: { thread_id: run } });
     const values = saved.values as Partial<RunStateValue>;
-    const found = this.pendingOf([{ interrupts: saved.interrupts }]);
+    const found = this.pendingOf(saved.interrupts);
     const pending = found ? await this.withTicket(run, found) : null;
     const base = { run, workflow: row.workflow, deployment: row.deployment };
     if (!saved.createdAt) {
@@ -435,14 +435,13 @@ export class Engine {
     return true;
   }
 
-  private pendingOf(tasks: readonly { interrupts: readonly { id?: string; value?: unknown }[] }[]): Omit<Pending, "expiresAt"> | null {
-    for (const t of tasks) {
-      for (const i of t.interrupts) {
-        const v = PendingValue.safeParse(i.value);
-        if (i.id && v.success) {
-          const { planHash, ...gate } = v.data;
-          return { step: gate.step, kind: gate.kind, interrupt: i.id, planHash, gate };
-        }
+  /** The gate a run waits at: the first of its waiting interrupts that carries a gate payload. */
+  private pendingOf(interrupts: readonly { id?: string; value?: unknown }[]): Omit<Pending, "expiresAt"> | null {
+    for (const i of interrupts) {
+      const v = PendingValue.safeParse(i.value);
+      if (i.id && v.success) {
+        const { planHash, ...gate } = v.data;
+        return { step: gate.step, kind: gate.kind, interrupt: i.id, planHash, gate };
       }
     }
     return null;
@@ -564,7 +563,7 @@ export class Engine {
     const g = this.graph(row.workflow);
     const snap = await g.getState(this.cfg(run));
     if (!snap.createdAt) return this.restart(row);
-    const pending = this.pendingOf(snap.tasks);
+    const pending = this.pendingOf(snap.tasks.flatMap((t) => t.interrupts));
     if (pending) {
       const d = await this.store.getDecision(run, pending.interrupt);
       if (!d) return this.summary(run);
