@@ -3,6 +3,8 @@
  * the network, so the process under test being busy cannot delay the sending. One worker for the whole bench
  * (starting a thread per burst would be counted in the CPU of each click). Used by bench:slack and bench:slack:replicas.
  */
+import { readFileSync } from "node:fs";
+import { once } from "node:events";
 import { Worker } from "node:worker_threads";
 
 export interface Sent {
@@ -18,6 +20,11 @@ const SENDER = `
 const { parentPort } = require("node:worker_threads");
 const { createHmac } = require("node:crypto");
 const { performance } = require("node:perf_hooks");
+const { readlinkSync } = require("node:fs");
+// Linux: this thread's id, so the process under test can leave the sender's CPU out of its own.
+let tid = null;
+try { tid = Number(readlinkSync("/proc/thread-self").split("/").pop()); } catch {}
+parentPort.postMessage({ tid });
 parentPort.on("message", ({ url, clicks, secret }) => {
   fetch(url + "/warmup").then((r) => r.arrayBuffer(), () => undefined).then(() => Promise.all(clicks.map(async ({ id, body }) => {
     const ts = Math.floor(Date.now() / 1000);
@@ -38,12 +45,38 @@ parentPort.on("message", ({ url, clicks, secret }) => {
 
 export class BurstSender {
   private worker: Worker | undefined;
+  /** The sending thread's Linux thread id (null where /proc/thread-self cannot be read). */
+  private tid: number | null = null;
 
   constructor(private readonly secret: string) {}
 
+  /** Starts the worker once and learns its thread id (its first message). */
+  async ready(): Promise<Worker> {
+    if (this.worker) return this.worker;
+    const worker = new Worker(SENDER, { eval: true });
+    const [hello] = (await once(worker, "message")) as [{ tid: number | null }];
+    this.tid = hello.tid;
+    this.worker = worker;
+    return worker;
+  }
+
+  /**
+   * CPU ms the sending thread has used so far (Linux schedstat, in ns), NaN where that is not available. It is the
+   * load generator's work (signing, undici, reading the acks), Slack's side of the wire: subtracted from the process's
+   * CPU, what is left is the agent's own (and the in-process Slack Web API fake's, which is not subtracted).
+   */
+  cpuMs(): number {
+    if (this.tid === null) return NaN;
+    try {
+      return Number(readFileSync(`/proc/${process.pid}/task/${this.tid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
+    } catch {
+      return NaN;
+    }
+  }
+
   /** Posts every body to `url`/slack/events at once, signed; `id`, when given, goes in an `x-bench-click` header. */
   async send(url: string, clicks: readonly { body: string; id?: number }[]): Promise<Sent[]> {
-    const worker = (this.worker ??= new Worker(SENDER, { eval: true }));
+    const worker = await this.ready();
     const out = await new Promise<unknown>((resolve, reject) => {
       worker.once("message", resolve);
       worker.once("error", reject);
