@@ -34,6 +34,15 @@ export interface Pending {
 
 export type { Actor, GateTicket };
 
+/**
+ * How a reader looks at a run. A summary is also where a gate is first asked (its ticket opens and its expiry starts)
+ * and where a run that never started is marked failed; `readOnly` (the web viewer) leaves both to the fronts that ask:
+ * a gate never shown has no expiry yet, and the run is reported as it will be marked.
+ */
+export interface Look {
+  readOnly?: boolean;
+}
+
 /** What `run`, `approve`, `reject` and `resume` report (DESIGN.md shape plus the gate for humans). */
 export interface RunSummary {
   run: string;
@@ -363,21 +372,21 @@ export class Engine {
    * Where a run stands. A run that is neither finished nor waiting for a decision, and that no live process drives
    * (its driver was killed), is `interrupted`: `resume` continues it. `status`, `runs` and `resume` all say so.
    */
-  async summary(run: string): Promise<RunSummary> {
-    return this.summaryOf(await this.requireRun(run));
+  async summary(run: string, look: Look = {}): Promise<RunSummary> {
+    return this.summaryOf(await this.requireRun(run), look);
   }
 
   /** The summary of a run whose row was just read (a decision reads it once). */
-  private async summaryOf(row: RunRow): Promise<RunSummary> {
+  private async summaryOf(row: RunRow, look: Look = {}): Promise<RunSummary> {
     const run = row.run;
     const saved = await savedState(this.persistence.checkpointer, { configurable: { thread_id: run } });
     const values = saved.values as Partial<RunStateValue>;
     const found = this.pendingOf(saved.interrupts);
-    const pending = found ? await this.withTicket(run, found) : null;
+    const pending = found ? await (look.readOnly ? this.ticketed(run, found) : this.withTicket(run, found)) : null;
     const base = { run, workflow: row.workflow, deployment: row.deployment };
     if (!saved.createdAt) {
       if (TERMINAL.includes(row.status)) return { ...base, status: row.status, outcome: row.status === "failed" ? NEVER_STARTED : null, pending: null };
-      if (await this.neverStarted(row)) return { ...base, status: "failed", outcome: NEVER_STARTED, pending: null };
+      if (await this.neverStarted(row, look)) return { ...base, status: "failed", outcome: NEVER_STARTED, pending: null };
       // An earlier version's start may still be under way (it names its driver only once it has the lock).
       if (row.params === null) return { ...base, status: "running", outcome: null, pending: null };
     }
@@ -424,12 +433,14 @@ export class Engine {
    * took its lock: it counts as being started for a minute). Then it is marked failed, and gives back the
    * deployment if it took it, so it neither stays "running" nor holds the deployment forever.
    */
-  private async neverStarted(row: RunRow): Promise<boolean> {
+  private async neverStarted(row: RunRow, look: Look = {}): Promise<boolean> {
     if (await this.driven(row.run)) return false;
     const holder = await this.store.lockHolder(row.deployment);
     // A lock left by a run that has ended is taken over by the next one (acquireLock): the deployment is free.
     const free = holder === undefined || holder === row.run || TERMINAL.includes((await this.store.getRun(holder))?.status ?? "running");
     if (row.params !== null ? free : this.clock().getTime() - Date.parse(row.startedAt) < 60_000) return false;
+    // Only looking: the run is shown as it will be marked, and the next summary that may write marks it.
+    if (look.readOnly) return true;
     await this.store.setStatus(row.run, "failed", this.clock().toISOString());
     await this.store.releaseLock(row.deployment, row.run);
     return true;
@@ -462,6 +473,11 @@ export class Engine {
       askedAt: asked.toISOString(), expiresAt: this.expiryFor(p.gate.deployment, p.kind, asked),
     });
     return { ...p, expiresAt: ticket.expiresAt };
+  }
+
+  /** The gate as already asked, without asking it: its ticket's expiry, or none when no one has been shown it yet. */
+  private async ticketed(run: string, p: Omit<Pending, "expiresAt">): Promise<Pending> {
+    return { ...p, expiresAt: (await this.store.getTicket(run, p.interrupt))?.expiresAt ?? null };
   }
 
   private expired(p: Pending): boolean {
@@ -729,9 +745,9 @@ export class Engine {
     return this.adapters.adaptersFor(deployment);
   }
 
-  async runs() {
+  async runs(look: Look = {}) {
     const rows = await this.store.listRuns();
-    for (const r of rows) if (!TERMINAL.includes(r.status)) r.status = (await this.summary(r.run)).status;
+    for (const r of rows) if (!TERMINAL.includes(r.status)) r.status = (await this.summary(r.run, look)).status;
     return rows.map(({ run, workflow, deployment, status, requestedBy, startedAt }) => ({ run, workflow, deployment, status, requestedBy, startedAt }));
   }
 
@@ -740,10 +756,10 @@ export class Engine {
     return (await savedState(this.persistence.checkpointer, { configurable: { thread_id: run } })).values as Partial<RunStateValue>;
   }
 
-  async transcript(run: string): Promise<Transcript> {
+  async transcript(run: string, look: Look = {}): Promise<Transcript> {
     const row = await this.requireRun(run);
     const v = await this.values(run);
-    const s = await this.summaryOf(row);
+    const s = await this.summaryOf(row, look);
     return {
       run, workflow: row.workflow, deployment: row.deployment, status: s.status, requestedBy: row.requestedBy, request: row.request,
       ...(await this.recordsOf(run, v)), metrics: v.metrics ?? { before: null, after: null }, outcome: v.outcome ?? null,

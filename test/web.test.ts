@@ -5,15 +5,16 @@ import { chromium, type Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentError } from "../src/core/errors.js";
 import type { ChangeSection } from "../src/core/sections.js";
-import type { Engine } from "../src/engine.js";
+import { Engine } from "../src/engine.js";
 import { SqlCallLog } from "../src/planner/calls.js";
 import { renderSectionHtml } from "../src/tools/sections.js";
 import { checkAccess, runLink, signPath, webSettings } from "../src/web/auth.js";
 import { queryLogs, seriesChart } from "../src/web/charts.js";
+import { runView, runsView } from "../src/web/data.js";
 import { startWeb, type WebServer } from "../src/web/server.js";
 import { parseConfig } from "../src/config.js";
 import { startServer } from "../src/slack/server.js";
-import { CACHING_PLAN, EPOCH, approveAll, freePort, openEngine, postgresTestDatabase, tempHome, testEnv } from "./helpers.js";
+import { CACHING_PLAN, EPOCH, approveAll, engineSuite, freePort, openEngine, postgresTestDatabase, tempHome, testEnv } from "./helpers.js";
 import { FORM, JSON_TYPE, SlackFake, actionBody, buttonValue, eventBody, slackPost, slackTestEnv } from "./fixtures/slack-fake.js";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -76,6 +77,36 @@ describe("evidence charts", () => {
     const empty = log("p95Ms");
     empty.queries[0]!.points = [{ at: EPOCH, value: null, raw: "NaN", samples: 0 }];
     expect(await seriesChart(empty)).toBeNull();
+  });
+});
+
+describe("the viewer only looks", () => {
+  const suite = engineSuite();
+
+  it("opens no gate's ticket and marks no run, where `status` and `runs` would", async () => {
+    const now = Date.parse(EPOCH) + 3_600_000;
+    const e = suite.track(await Engine.open({ env: testEnv(suite.home), cwd: suite.home, now: () => new Date(now) }));
+    // A start interrupted before its first checkpoint (an earlier version's row, without params): judged never started.
+    await e.store.createRun({ run: "run-crashed", workflow: "add-caching-layer", deployment: "prod", status: "running", requestedBy: "carol", startedAt: new Date(now - 120_000).toISOString(), request: "add redis caching to prod" });
+    const s = await e.start(CACHING_PLAN, "carol", "add redis caching to prod");
+    // As if no front had shown the gate yet: its ticket (and so its expiry) does not exist.
+    await e.store.sql.query(`DELETE FROM honua_gates WHERE run = ?`, [s.run]);
+    const tickets = async () => (await e.store.sql.query(`SELECT COUNT(*) AS n FROM honua_gates WHERE run = ?`, [s.run]))[0]!.n;
+
+    const list = await runsView(e, {});
+    expect(list.rows.find((r) => r.run === "run-crashed")?.status).toBe("failed");
+    expect(list.rows.find((r) => r.run === s.run)?.waitingOn).toMatchObject({ kind: "provision", expiresAt: null });
+    const page = await runView(e, s.run);
+    expect(page.transcript.status).toBe("waiting");
+    expect(page.gates.at(-1)?.pending).toEqual({ expiresAt: null });
+    expect(Number(await tickets())).toBe(0);
+    expect((await e.store.getRun("run-crashed"))?.status).toBe("running");
+
+    // What the fronts that ask do with the same runs.
+    expect((await e.summary(s.run)).pending?.expiresAt).toBe(new Date(now + 24 * 60 * 60_000).toISOString());
+    expect(Number(await tickets())).toBe(1);
+    expect((await e.runs()).find((r) => r.run === "run-crashed")?.status).toBe("failed");
+    expect((await e.store.getRun("run-crashed"))?.status).toBe("failed");
   });
 });
 

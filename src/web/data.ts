@@ -7,6 +7,9 @@ import { PendingGate, type GatePayload } from "../graph/state.js";
 import { workflowModule } from "../graph/workflows/registry.js";
 import { verifyAudit, type ChainCheck } from "../store/audit.js";
 
+/** The viewer only looks: it opens no gate's ticket (a gate's expiry starts where it is asked) and marks no run. */
+const READ_ONLY = { readOnly: true } as const;
+
 const Filter = z.string().trim().min(1).max(200).optional();
 
 /** The runs list's filters and page, from the query string; a value that is not one of them is bad input. */
@@ -50,7 +53,7 @@ const uniq = (xs: string[]): string[] => [...new Set(xs)].sort();
 
 /** The runs list, newest first, through the engine the `runs` command reads (SQLite or PostgreSQL store alike). */
 export async function runsView(engine: Engine, q: RunsQuery, pageSize = RUNS_PAGE_SIZE): Promise<RunsView> {
-  const all = await engine.runs();
+  const all = await engine.runs(READ_ONLY);
   const matching = all.filter(
     (r) => (!q.deployment || r.deployment === q.deployment) && (!q.workflow || r.workflow === q.workflow) && (!q.status || r.status === q.status) && (!q.requester || r.requestedBy === q.requester),
   );
@@ -62,7 +65,7 @@ export async function runsView(engine: Engine, q: RunsQuery, pageSize = RUNS_PAG
   for (const r of rows) {
     let waitingOn: RunRowView["waitingOn"] = null;
     if (r.status === "waiting" || r.status === "paused") {
-      const p = (await engine.summary(r.run)).pending;
+      const p = (await engine.summary(r.run, READ_ONLY)).pending;
       if (p) waitingOn = { step: p.step, kind: p.kind, stage: stageOf(p.gate), expiresAt: p.expiresAt, approvers: p.gate.approvers };
     }
     out.push({ ...r, waitingOn });
@@ -140,8 +143,8 @@ async function gatesOf(engine: Engine, t: Transcript, pending: Pending | null): 
 
 /** Everything the run page shows, read through the engine and store the `transcript` command uses. */
 export async function runView(engine: Engine, run: string): Promise<RunView> {
-  const transcript = await engine.transcript(run);
-  const summary = await engine.summary(run);
+  const transcript = await engine.transcript(run, READ_ONLY);
+  const summary = await engine.summary(run, READ_ONLY);
   const { gates, unmatched } = await gatesOf(engine, transcript, summary.pending);
   const chain = (await verifyAudit(engine.store.sql, transcript.deployment)).find((c) => c.deployment === transcript.deployment) ?? null;
   const report = workflowModule(transcript.workflow)?.facets?.report?.(transcript.steps) ?? null;
