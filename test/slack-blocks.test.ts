@@ -6,7 +6,7 @@ import {
   buildHomeView, buildPlanMessage, buildProgressMessage, buildReportMessage, buildRollbackAlert, formatApprover, mentionIds,
   progressLines, type CardView,
 } from "../src/slack/blocks.js";
-import { chartPoints, renderChartPng } from "../src/slack/chart.js";
+import { chartPoints, renderChartPng } from "../src/core/chart.js";
 import { deliveryId } from "../src/slack/listeners/dedupe.js";
 
 const metrics = (p95: number, hit: number | null): MetricsSummary => ({

@@ -5,7 +5,7 @@ import { tempHome } from "./helpers.js";
 import { FORM, JSON_TYPE, SlackFake, actionBody, buttonValue, slackTestEnv, eventBody, slackPost } from "./fixtures/slack-fake.js";
 
 // The chart renderer fails here (a missing font, a broken native module): the report must still carry the transcript.
-vi.mock("../src/slack/chart.js", () => ({ renderChartPng: async () => Promise.reject(new Error("resvg: no fonts")) }));
+vi.mock("../src/core/chart.js", () => ({ renderChartPng: async () => Promise.reject(new Error("resvg: no fonts")) }));
 
 const SECRET = "8f742231b10e8888abcd99yyyzzz85a5";
 const open: { close(): Promise<void> }[] = [];

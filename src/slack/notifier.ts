@@ -10,7 +10,7 @@ import {
   buildPlanMessage, buildProgressMessage, buildReportMessage, buildRollbackAlert, mentionList, progressLines, who,
   type CardView, type SlackMessage,
 } from "./blocks.js";
-import { renderChartPng } from "./chart.js";
+import { renderChartPng } from "../core/chart.js";
 import { clip } from "./limits.js";
 import type { SlackMetrics } from "./metrics.js";
 import type { CardRef, SlackStore, ThreadRef } from "./store.js";

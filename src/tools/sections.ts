@@ -1,7 +1,7 @@
 import type { CapabilityId } from "../core/capabilities.js";
 import { AgentError } from "../core/errors.js";
 import type { ChangeSection } from "../core/sections.js";
-import { html, type Html } from "../web/html.js";
+import { html, type Html } from "../core/html.js";
 import { CACHE_EXAMPLE } from "./cache/section.js";
 import { CONFIG_EXAMPLE } from "./config/section.js";
 import { COST_EXAMPLE } from "./cost/section.js";

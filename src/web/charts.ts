@@ -3,8 +3,8 @@ import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { z } from "zod";
 import type { MetricsSummary } from "../core/metrics.js";
-import { chartPoints, chartSpec } from "../slack/chart.js";
-import { trusted, type Html } from "./html.js";
+import { chartPoints, chartSpec } from "../core/chart.js";
+import { trusted, type Html } from "../core/html.js";
 
 /** A metrics source's query log (MetricsQueryLog) as the transcript's evidence keeps it. */
 export const QueryLog = z.object({

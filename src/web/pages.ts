@@ -8,7 +8,7 @@ import { renderSectionHtml } from "../tools/sections.js";
 import { beforeAfterChart, queryLogs, seriesChart, type ChartRule } from "./charts.js";
 import type { GateView, RunRowView, RunsQuery, RunsView, RunView } from "./data.js";
 import { stageOf } from "./data.js";
-import { html, jsonBlock, trusted, type Html } from "./html.js";
+import { html, jsonBlock, trusted, type Html } from "../core/html.js";
 
 /** Links a page may carry: `null` where the request's access does not reach that page (a link signed for one run). */
 export type Linker = (path: string, query?: Record<string, string>) => string | null;

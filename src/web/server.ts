@@ -5,7 +5,7 @@ import { AgentError, describeIssues } from "../core/errors.js";
 import { Engine } from "../engine.js";
 import { checkAccess, requireAuthFor, signPath, webSettings, type Access, type WebSettings } from "./auth.js";
 import { RunsQuery, runView, runsView } from "./data.js";
-import type { Html } from "./html.js";
+import type { Html } from "../core/html.js";
 import { errorPage, runPage, runsPage, type Linker } from "./pages.js";
 
 /** Sent with every answer: nothing but inline styles and data: images may load; no script runs; no referrer leaks a link. */

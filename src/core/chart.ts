@@ -1,7 +1,7 @@
 import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { MetricsSummary } from "../core/metrics.js";
+import type { MetricsSummary } from "./metrics.js";
 
 interface Point {
   metric: string;
