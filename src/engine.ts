@@ -537,7 +537,7 @@ export class Engine {
       const rec = await this.store.recordDecision({
         run, interrupt: p.interrupt, step: p.step, stage: p.gate.stage, kind: p.kind, decision, by: who.user,
         ...this.decisionTimes(row.deployment), planHash: p.planHash, comment: opts.comment ?? null, groups: who.groups,
-      }, { closeTicketAt: this.clock().toISOString() });
+      }, { closeTicketAt: this.clock().toISOString(), deployment: row.deployment });
       if (!rec.won) {
         const d = rec.decision;
         throw new AgentError("stale", `${p.step} was already ${d.decision === "approve" ? "approved" : d.decision === "reject" ? "rejected" : "decided"} by ${d.by} at ${d.wallAt ?? d.at}; nothing changed`);

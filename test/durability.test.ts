@@ -271,3 +271,63 @@ describe("what waits for the WAL flush on PostgreSQL", () => {
     }
   });
 });
+
+describe("the PostgreSQL saver's writes, one statement each", () => {
+  const pgdb = postgresTestDatabase("honua_agent_saver");
+
+  it("leave the rows the official saver leaves, and the same tuples read back", async () => {
+    const { openPersistence } = await import("../src/graph/checkpointer.js");
+    const { INTERRUPT, ERROR, emptyCheckpoint } = await import("@langchain/langgraph-checkpoint");
+    const { default: pg } = await import("pg");
+    const env = { ...testEnv(pgdb.home), HONUA_AGENT_DATABASE_URL: pgdb.url };
+    const ours = await openPersistence(env, pgdb.home);
+    const pool = new pg.Pool({ connectionString: pgdb.url, max: 2 });
+    const official = new PostgresSaver(pool);
+    try {
+      const statements: string[] = [];
+      const light = (ours.checkpointer as unknown as { pool: pg.Pool }).pool;
+      const query = light.query.bind(light) as (...a: unknown[]) => Promise<unknown>;
+      vi.spyOn(light, "query").mockImplementation(((...a: unknown[]) => {
+        statements.push(String(a[0]));
+        return query(...a);
+      }) as typeof light.query);
+      // The same history through each saver, on its own thread: two checkpoints (a channel without a value is an
+      // "empty" blob), plain writes written twice (the first stays), and special writes twice in one call and again
+      // (the last stays).
+      const history = async (saver: typeof official | typeof ours.checkpointer, thread: string) => {
+        const base = { configurable: { thread_id: thread, checkpoint_ns: "" } };
+        const one = { ...emptyCheckpoint(), ts: EPOCH, id: `1ef-${thread}-1`, channel_values: { a: 1, b: "x" }, channel_versions: { a: 1, b: 1, c: 1 } };
+        const c1 = await saver.put(base, one, { source: "input", step: -1, parents: {} }, { a: 1, b: 1, c: 1 });
+        await saver.putWrites(c1, [["a", 2], ["b", "y"]], "task-1");
+        await saver.putWrites(c1, [["a", 3], ["b", "z"]], "task-1");
+        await saver.putWrites(c1, [[INTERRUPT, [{ value: "first" }]], [INTERRUPT, [{ value: "second" }]]], "task-2");
+        await saver.putWrites(c1, [[ERROR, { message: "one" }]], "task-3");
+        await saver.putWrites(c1, [[ERROR, { message: "two" }]], "task-3");
+        await saver.putWrites(c1, [], "task-4");
+        const two = { ...one, id: `1ef-${thread}-2`, channel_values: { a: 2, b: "y" }, channel_versions: { a: 2, b: 2, c: 1 } };
+        const c2 = await saver.put(c1, two, { source: "loop", step: 0, parents: {} }, { a: 2, b: 2 });
+        // The same checkpoint again replaces its metadata, as an upsert.
+        await saver.put(c1, two, { source: "loop", step: 0, parents: {}, again: true }, { a: 2, b: 2 });
+        return c2;
+      };
+      await history(official, "official");
+      await history(ours.checkpointer, "ours");
+      const rows = async (table: string, thread: string, order: string) =>
+        (await pool.query(`SELECT * FROM ${table} WHERE thread_id = $1 ORDER BY ${order}`, [thread])).rows.map((r: Record<string, unknown>) =>
+          JSON.parse(JSON.stringify({ ...r, thread_id: "t" }).replaceAll(thread, "T")));
+      for (const [table, order] of [["checkpoints", "checkpoint_id"], ["checkpoint_blobs", "channel, version"], ["checkpoint_writes", "checkpoint_id, task_id, idx"]] as const) {
+        const got = await rows(table, "ours", order);
+        expect(got.length, table).toBeGreaterThan(0);
+        expect(got, table).toEqual(await rows(table, "official", order));
+      }
+      // Each put and each putWrites with something to write was one statement.
+      expect(statements.filter((s) => /checkpoint/.test(s)).length).toBe(8);
+      expect(statements.some((s) => /^\s*(BEGIN|COMMIT)/.test(s))).toBe(false);
+      const tuple = async (thread: string) => JSON.parse(JSON.stringify(await official.getTuple({ configurable: { thread_id: thread, checkpoint_ns: "" } })).replaceAll(thread, "T"));
+      expect(await tuple("ours")).toEqual(await tuple("official"));
+    } finally {
+      await ours.close();
+      await pool.end();
+    }
+  });
+});

@@ -322,8 +322,9 @@ export class AgentStore {
    * Records a decision once. Returns the stored decision and whether this call created it;
    * a second decision on the same interrupt changes nothing and gets the first one back.
    */
-  async recordDecision(d: StoredDecision, opts: { closeTicketAt?: string } = {}): Promise<{ won: boolean; decision: StoredDecision }> {
-    const deployment = await deploymentOfRun(this.sql, d.run);
+  /** `deployment`: the run's, when the caller has just read its row (a run never changes deployment), saving the lookup. */
+  async recordDecision(d: StoredDecision, opts: { closeTicketAt?: string; deployment?: string } = {}): Promise<{ won: boolean; decision: StoredDecision }> {
+    const deployment = opts.deployment ?? (await deploymentOfRun(this.sql, d.run));
     const inserted = await this.sql.exclusive(auditLock(deployment), async () => {
       const rows = await this.sql.query(
         `INSERT INTO honua_decisions (run, interrupt, step, stage, kind, decision, by_user, at, plan_hash, comment, member_of, wall_at)
