@@ -350,11 +350,12 @@ export class Engine {
    * is held no one else writes the run's checkpoints, so the state read to check the gate is the one the resume starts
    * from, and is read once.
    */
-  private async claimFirst(run: string): Promise<boolean> {
+  private async claimFirst(row: RunRow): Promise<boolean> {
+    const run = row.run;
     if (this.driving.has(run)) return false;
     this.enter(run);
     try {
-      await this.store.claim(run, this.owner, this.clock().toISOString(), (owner, claimedAt) => this.alive(owner, claimedAt));
+      await this.store.claim(run, this.owner, this.clock().toISOString(), (owner, claimedAt) => this.alive(owner, claimedAt), row);
       return true;
     } catch (e) {
       this.leave(run);
@@ -498,7 +499,7 @@ export class Engine {
     const who = identity(actor);
     const row = await this.requireRun(run);
     // Claimed before the state is read when it can be: the read that checks the gate is then the one the resume starts from.
-    let claimed = await this.claimFirst(run);
+    let claimed = await this.claimFirst(row);
     const disarm = claimed ? this.persistence.carry.hold(run) : undefined;
     const giveBack = async () => {
       if (!claimed) return;

@@ -285,7 +285,7 @@ describe("the PostgreSQL saver's writes, one statement each", () => {
     const official = new PostgresSaver(pool);
     try {
       const statements: string[] = [];
-      const light = (ours.checkpointer as unknown as { pool: pg.Pool }).pool;
+      const light = (ours.checkpointer as unknown as { pool: InstanceType<typeof pg.Pool> }).pool;
       const query = light.query.bind(light) as (...a: unknown[]) => Promise<unknown>;
       vi.spyOn(light, "query").mockImplementation(((...a: unknown[]) => {
         statements.push(String(a[0]));
@@ -307,7 +307,7 @@ describe("the PostgreSQL saver's writes, one statement each", () => {
         const two = { ...one, id: `1ef-${thread}-2`, channel_values: { a: 2, b: "y" }, channel_versions: { a: 2, b: 2, c: 1 } };
         const c2 = await saver.put(c1, two, { source: "loop", step: 0, parents: {} }, { a: 2, b: 2 });
         // The same checkpoint again replaces its metadata, as an upsert.
-        await saver.put(c1, two, { source: "loop", step: 0, parents: {}, again: true }, { a: 2, b: 2 });
+        await saver.put(c1, two, { source: "update", step: 0, parents: {} }, { a: 2, b: 2 });
         return c2;
       };
       await history(official, "official");

@@ -18,6 +18,9 @@ export const RunRow = z.object({
   request: z.string(),
   /** The plan's params as validated when the run was started (null for runs recorded by an earlier version). */
   params: z.record(z.string(), z.unknown()).nullable(),
+  /** Who drove the run when the row was read (null: no one), and when that claim was last renewed. */
+  owner: z.string().nullable(),
+  claimedAt: z.string().nullable(),
 });
 export type RunRow = z.infer<typeof RunRow>;
 
@@ -146,6 +149,7 @@ function toRun(r: Row): RunRow {
     run: str(r.run), workflow: str(r.workflow), deployment: str(r.deployment), status: member(RUN_STATUSES, r.status, "honua_runs.status"),
     requestedBy: str(r.requested_by), startedAt: str(r.started_at), updatedAt: str(r.updated_at), request: str(r.request),
     params: params as Record<string, unknown> | null,
+    owner: nullableStr(r.owner), claimedAt: nullableStr(r.claimed_at),
   };
 }
 
@@ -253,7 +257,7 @@ export class AgentStore {
    * Records a run. With `params` it can be started again from its beginning if the process dies before its first
    * checkpoint; with `owner` it is claimed by that driver from the first moment, so no one else starts it meanwhile.
    */
-  async createRun(row: Omit<RunRow, "updatedAt" | "params"> & { params?: Record<string, unknown>; owner?: string }): Promise<void> {
+  async createRun(row: Omit<RunRow, "updatedAt" | "params" | "owner" | "claimedAt"> & { params?: Record<string, unknown>; owner?: string }): Promise<void> {
     await this.sql.query(
       `INSERT INTO honua_runs (run, workflow, deployment, status, requested_by, started_at, updated_at, request, params, owner, claimed_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -357,11 +361,15 @@ export class AgentStore {
    * Marks which process drives a run; refuses when another live process does. The update is a
    * compare-and-swap on the owner it read, so two processes racing for a free run cannot both win.
    */
-  async claim(run: string, owner: string, at: string, isAlive: (owner: string, claimedAt: string | null) => boolean): Promise<void> {
-    const rows = await this.sql.query(`SELECT owner, claimed_at FROM honua_runs WHERE run = ?`, [run]);
-    const current = typeof rows[0]?.owner === "string" ? rows[0].owner : null;
+  /**
+   * `seen`: the claim as the caller has just read it with the run's row (saves a read). The claim is a compare-and-swap
+   * on that owner either way: one that changed since is refused like one held.
+   */
+  async claim(run: string, owner: string, at: string, isAlive: (owner: string, claimedAt: string | null) => boolean, seen?: Pick<RunRow, "owner" | "claimedAt">): Promise<void> {
+    const known = seen ?? (await this.claimOf(run));
+    const current = known?.owner ?? null;
     const refuse = (holder: string) => new AgentError("conflict", `run ${run} is being driven by another process (${holder})`);
-    if (current !== null && current !== owner && isAlive(current, nullableStr(rows[0]?.claimed_at))) throw refuse(current);
+    if (current !== null && current !== owner && isAlive(current, known?.claimedAt ?? null)) throw refuse(current);
     const won = await this.lightSql.query(
       `UPDATE honua_runs SET owner = ?, claimed_at = ? WHERE run = ? AND COALESCE(owner, '') = ? RETURNING run`,
       [owner, at, run, current ?? ""],
