@@ -138,7 +138,7 @@ class AtomicSetupSqliteSaver extends SqliteSaver {
 /**
  * The official saver's writes, each sent as one statement. It sends a checkpoint as BEGIN, one INSERT per channel blob,
  * the checkpoint's INSERT and COMMIT (8 round trips for a step that changes 5 channels), and a task's writes as BEGIN,
- * one INSERT each and COMMIT: from a decision to its next step started, 20 of the 34 statements on PostgreSQL. The same
+ * one INSERT each and COMMIT: from a decision to its next step started, 18 of the 34 statements on PostgreSQL. The same
  * rows go in with the same conflict rules, the blobs through a data-modifying CTE of the checkpoint's own INSERT (one
  * statement is one transaction: both or neither). The tables are the saver's, in the schema it was set up in.
  */
