@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -5,6 +6,7 @@ import { STAMP, distIsFresh } from "../bin/dist.mjs";
 import { cli, engineSuite } from "./helpers.js";
 
 const HOOK = new URL("./fixtures/import-log.mjs", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
 
 /** The packages (node_modules/<name>) a command's process imported. */
 function packagesImported(home: string, args: string[]): { code: number | null; packages: Set<string> } {
@@ -42,6 +44,24 @@ describe("start-up: a command imports what it uses", () => {
       expect(r.packages.has("@langchain/langgraph"), "the recording works").toBe(true);
       for (const p of CLOUD_AND_MODEL) expect(r.packages.has(p), `${args.join(" ")} imported ${p}`).toBe(false);
     }
+  });
+});
+
+describe("the real storage adapters load the Azure SDK only for a backend that uses it", () => {
+  it("importing them loads none of it; the first Azure client loads it", () => {
+    // The SDK is loaded through its CommonJS build (a store needs its container URL synchronously): require's cache shows it.
+    const script = `
+      import { createRequire } from "node:module";
+      const req = createRequire(import.meta.url);
+      const loaded = () => Object.keys(req.cache).some((p) => p.includes("/@azure/storage-blob/"));
+      await import("./src/providers/real.ts");
+      const before = loaded();
+      const { azureService } = await import("./src/tools/storage/azure.ts");
+      const s = azureService({ account: "devstoreaccount1", endpoint: "http://127.0.0.1:10000/devstoreaccount1", credential: { accountKey: Buffer.from("key").toString("base64") } });
+      console.log(JSON.stringify({ before, after: loaded(), url: s.getContainerClient("cold").url }));`;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: ROOT, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual({ before: false, after: true, url: "http://127.0.0.1:10000/devstoreaccount1/cold" });
   });
 });
 

@@ -1,5 +1,7 @@
+import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
-import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
+import type * as AzureSdk from "@azure/storage-blob";
+import type { BlobServiceClient, ContainerClient } from "@azure/storage-blob";
 import { AgentError } from "../../core/errors.js";
 import type { Inspection, ObjectInfo, ObjectStore, SettingState, StorageSettings } from "./types.js";
 
@@ -13,7 +15,16 @@ export interface AzureOptions {
   multipartThresholdBytes: number;
 }
 
+let loaded: typeof AzureSdk | undefined;
+/**
+ * The SDK, loaded when a backend first builds an Azure client, not with the real storage adapters (about 150 ms that a
+ * deployment without Azure never needs; see core/lazy.ts). Synchronously, through its CommonJS build: a store must know
+ * its container's URL when it is made, and `store()` and the href lookups built on it are synchronous.
+ */
+const sdk = (): typeof AzureSdk => (loaded ??= createRequire(import.meta.url)("@azure/storage-blob") as typeof AzureSdk);
+
 export function azureService(o: Pick<AzureOptions, "account" | "endpoint" | "credential">): BlobServiceClient {
+  const { BlobServiceClient, StorageSharedKeyCredential } = sdk();
   if ("connectionString" in o.credential) return BlobServiceClient.fromConnectionString(o.credential.connectionString, { retryOptions: { maxTries: 3 } });
   return new BlobServiceClient(o.endpoint, new StorageSharedKeyCredential(o.account, o.credential.accountKey), { retryOptions: { maxTries: 3 } });
 }
