@@ -44,20 +44,20 @@ parentPort.on("message", ({ url, clicks, secret }) => {
 `;
 
 export class BurstSender {
-  private worker: Worker | undefined;
+  private worker: Promise<Worker> | undefined;
   /** The sending thread's Linux thread id (null where /proc/thread-self cannot be read). */
   private tid: number | null = null;
 
   constructor(private readonly secret: string) {}
 
-  /** Starts the worker once and learns its thread id (its first message). */
-  async ready(): Promise<Worker> {
-    if (this.worker) return this.worker;
-    const worker = new Worker(SENDER, { eval: true });
-    const [hello] = (await once(worker, "message")) as [{ tid: number | null }];
-    this.tid = hello.tid;
-    this.worker = worker;
-    return worker;
+  /** Starts the worker once (callers at the same time share it) and learns its thread id (its first message). */
+  ready(): Promise<Worker> {
+    return (this.worker ??= (async () => {
+      const worker = new Worker(SENDER, { eval: true });
+      const [hello] = (await once(worker, "message")) as [{ tid: number | null }];
+      this.tid = hello.tid;
+      return worker;
+    })());
   }
 
   /**
@@ -88,6 +88,6 @@ export class BurstSender {
   }
 
   async close(): Promise<void> {
-    await this.worker?.terminate();
+    await (await this.worker)?.terminate();
   }
 }
